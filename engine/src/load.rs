@@ -1,0 +1,307 @@
+//! Loading: YAML text to the runbook model. Each part (metadata, every param, every step) is read
+//! on its own so that one mistake does not hide the next: all problems are reported at once.
+
+use indexmap::IndexMap;
+use serde::de::DeserializeOwned;
+use serde_yaml::{Mapping, Value};
+
+use crate::diag::{Anchor, Diagnostic};
+use crate::locate::{Seg, YamlPath};
+use crate::model::{
+    API_VERSION, Action, Defaults, Duration, KIND_KEYS, Metadata, OutputSpec, ParamSpec, RetryPolicy,
+    Runbook, SandboxStandIn, Step, WaitPolicy,
+};
+use crate::suggest;
+
+/// The result of reading a runbook's text: the parts that read cleanly, and the problems.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The runbook, with any step that failed to read left out.
+    pub runbook: Runbook,
+    /// Steps that failed to read, with what could be salvaged, so later checks do not report
+    /// their ids and outputs as missing.
+    pub unreadable: Vec<Salvaged>,
+    /// Every problem found while reading.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// What is known of a step that failed to read.
+#[derive(Debug, Default)]
+pub struct Salvaged {
+    /// Its id, if it had a string one.
+    pub id: Option<String>,
+    /// The names under its `outputs`.
+    pub outputs: Vec<String>,
+}
+
+const TOP_KEYS: [&str; 7] = ["apiVersion", "kind", "metadata", "params", "defaults", "steps", "finally"];
+const STEP_KEYS: [&str; 9] =
+    ["id", "title", "needs", "timeout", "retry", "wait", "outputs", "sandbox", "description"];
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct StepCommon {
+    id: String,
+    #[serde(default)]
+    title: Option<String>,
+    #[serde(default)]
+    description: Option<String>,
+    #[serde(default)]
+    needs: Vec<String>,
+    #[serde(default)]
+    timeout: Option<Duration>,
+    #[serde(default)]
+    retry: Option<RetryPolicy>,
+    #[serde(default)]
+    wait: Option<WaitPolicy>,
+    #[serde(default)]
+    outputs: IndexMap<String, OutputSpec>,
+    #[serde(default)]
+    sandbox: Option<SandboxStandIn>,
+}
+
+/// Reads a runbook from YAML text. `Err` only when nothing usable could be read (a syntax error,
+/// or a document that is not a mapping); otherwise the diagnostics say what was wrong.
+pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    let root: Value = serde_yaml::from_str(text).map_err(|e| vec![syntax_error(&e)])?;
+    let Value::Mapping(root) = root else {
+        let message = match root {
+            Value::Null => "the runbook is empty: expected a mapping with apiVersion, kind, metadata and steps",
+            _ => "a runbook must be a mapping with apiVersion, kind, metadata and steps",
+        };
+        return Err(vec![Diagnostic::at_value(Vec::new(), message)]);
+    };
+    let mut diags = Vec::new();
+    for key in root.keys() {
+        match key.as_str() {
+            Some(k) if TOP_KEYS.contains(&k) => {}
+            Some(k) => {
+                let mut d = Diagnostic::at_key(vec![Seg::Key(k.into())], format!("unknown field `{k}`"));
+                d.help = suggest::help(k, TOP_KEYS);
+                diags.push(d);
+            }
+            None => diags.push(Diagnostic::at_value(Vec::new(), "field names must be strings")),
+        }
+    }
+
+    let api_version: String = required(&root, "apiVersion", &mut diags).unwrap_or_default();
+    if !api_version.is_empty() && api_version != API_VERSION {
+        diags.push(
+            Diagnostic::at_value(key_path("apiVersion"), format!("unsupported apiVersion `{api_version}`"))
+                .with_help(format!("this version of meshbook reads `{API_VERSION}`")),
+        );
+    }
+    let kind: String = required(&root, "kind", &mut diags).unwrap_or_default();
+    if !kind.is_empty() && kind != "Runbook" {
+        diags.push(Diagnostic::at_value(key_path("kind"), format!("unsupported kind `{kind}`: expected `Runbook`")));
+    }
+    let metadata: Metadata = required(&root, "metadata", &mut diags).unwrap_or_default();
+    let defaults: Defaults = optional(&root, "defaults", &mut diags).unwrap_or_default();
+
+    let mut params = IndexMap::new();
+    if let Some(raw) = optional::<IndexMap<String, Value>>(&root, "params", &mut diags) {
+        for (name, value) in raw {
+            let path = vec![Seg::Key("params".into()), Seg::Key(name.clone())];
+            let value = if value.is_null() { Value::Mapping(Mapping::new()) } else { value };
+            if let Some(spec) = read::<ParamSpec>(value, &path, &mut diags) {
+                params.insert(name, spec);
+            }
+        }
+    }
+
+    let mut unreadable = Vec::new();
+    let mut read_steps = |key: &str, diags: &mut Vec<Diagnostic>| -> Vec<Step> {
+        let mut steps = Vec::new();
+        let Some(raw) = optional::<Vec<Value>>(&root, key, diags) else {
+            return steps;
+        };
+        for (i, value) in raw.into_iter().enumerate() {
+            let path = vec![Seg::Key(key.into()), Seg::Index(i)];
+            match read_step(&value, &path, diags) {
+                Some(step) => steps.push(step),
+                None => unreadable.push(salvage(&value)),
+            }
+        }
+        steps
+    };
+    let steps = read_steps("steps", &mut diags);
+    let finally = read_steps("finally", &mut diags);
+    if root.get("steps").is_none() {
+        diags.push(Diagnostic::at_value(Vec::new(), "missing field `steps`"));
+    }
+
+    let runbook = Runbook { api_version, kind, metadata, params, defaults, steps, finally };
+    Ok(Loaded { runbook, unreadable, diagnostics: diags })
+}
+
+fn read_step(value: &Value, path: &YamlPath, diags: &mut Vec<Diagnostic>) -> Option<Step> {
+    let Value::Mapping(map) = value else {
+        diags.push(Diagnostic::at_value(
+            path.clone(),
+            "a step must be a mapping with an `id` and one step kind (`shell`, `kube.apply`, ...)",
+        ));
+        return None;
+    };
+    let before = diags.len();
+    let mut kind: Option<(&str, &Value)> = None;
+    let mut common = Mapping::new();
+    for (k, v) in map {
+        let Some(name) = k.as_str() else {
+            diags.push(Diagnostic::at_value(path.clone(), "field names must be strings"));
+            continue;
+        };
+        let at = child(path, name);
+        if KIND_KEYS.contains(&name) {
+            match kind {
+                Some((first, _)) => diags.push(
+                    Diagnostic::at_key(at, format!("a step has exactly one kind, but this one has `{first}` and `{name}`"))
+                        .with_help("split it into two steps"),
+                ),
+                None => kind = Some((name, v)),
+            }
+        } else if STEP_KEYS.contains(&name) {
+            common.insert(k.clone(), v.clone());
+        } else {
+            let looks_like_kind = name.starts_with("kube") || name == "sh" || name == "bash";
+            let what = if looks_like_kind { "step kind" } else { "field" };
+            let mut d = Diagnostic::at_key(at, format!("unknown {what} `{name}`"));
+            d.help = suggest::help(name, STEP_KEYS.iter().chain(KIND_KEYS.iter()).copied());
+            if d.help.is_none() && looks_like_kind {
+                d.help = Some(format!("step kinds are {}", quoted_list(&KIND_KEYS)));
+            }
+            diags.push(d);
+        }
+    }
+    let common = read::<StepCommon>(Value::Mapping(common), path, diags);
+    let action = match kind {
+        Some((name, body)) => {
+            let mut single = Mapping::new();
+            single.insert(Value::String(name.to_string()), body.clone());
+            read::<Action>(Value::Mapping(single), path, diags)
+        }
+        None => {
+            let id = map.get("id").and_then(Value::as_str).unwrap_or("?");
+            diags.push(
+                Diagnostic::at_value(path.clone(), format!("step `{id}` has no step kind"))
+                    .with_help(format!("add one of {}", quoted_list(&KIND_KEYS))),
+            );
+            None
+        }
+    };
+    if diags.len() > before {
+        return None;
+    }
+    let (c, action) = (common?, action?);
+    Some(Step {
+        id: c.id,
+        title: c.title.or(c.description),
+        needs: c.needs,
+        timeout: c.timeout,
+        retry: c.retry,
+        wait: c.wait,
+        outputs: c.outputs,
+        sandbox: c.sandbox,
+        action,
+    })
+}
+
+fn salvage(value: &Value) -> Salvaged {
+    let id = value.get("id").and_then(Value::as_str).map(str::to_string);
+    let outputs = value
+        .get("outputs")
+        .and_then(Value::as_mapping)
+        .map(|m| m.keys().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    Salvaged { id, outputs }
+}
+
+fn required<T: DeserializeOwned>(root: &Mapping, key: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
+    match root.get(key) {
+        Some(v) => read(v.clone(), &key_path(key), diags),
+        None => {
+            diags.push(Diagnostic::at_value(Vec::new(), format!("missing field `{key}`")));
+            None
+        }
+    }
+}
+
+fn optional<T: DeserializeOwned>(root: &Mapping, key: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
+    match root.get(key) {
+        Some(Value::Null) | None => None,
+        Some(v) => read(v.clone(), &key_path(key), diags),
+    }
+}
+
+/// Deserializes `value` (found at `base`), turning a failure into a diagnostic at the exact node.
+pub(crate) fn read<T: DeserializeOwned>(value: Value, base: &YamlPath, diags: &mut Vec<Diagnostic>) -> Option<T> {
+    match serde_path_to_error::deserialize::<_, T>(value) {
+        Ok(v) => Some(v),
+        Err(err) => {
+            let mut path = base.clone();
+            for seg in err.path().iter() {
+                match seg {
+                    serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
+                    serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
+                    serde_path_to_error::Segment::Enum { variant } => path.push(Seg::Key(variant.clone())),
+                    serde_path_to_error::Segment::Unknown => {}
+                }
+            }
+            diags.push(serde_diagnostic(path, &err.into_inner().to_string()));
+            None
+        }
+    }
+}
+
+/// Rewrites serde's messages into ours: unknown fields point at the key and suggest the closest
+/// name; other messages point at the value.
+fn serde_diagnostic(mut path: YamlPath, message: &str) -> Diagnostic {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        if path.last() != Some(&Seg::Key(name.to_string())) {
+            path.push(Seg::Key(name.to_string()));
+        }
+        let mut d = Diagnostic::at_key(path, format!("unknown field `{name}`"));
+        d.help = suggest::help(name, candidates.iter().copied())
+            .or_else(|| (!candidates.is_empty()).then(|| format!("expected one of {}", candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))));
+        return d;
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant `") {
+        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let mut d = Diagnostic::at_value(path, format!("unknown value `{name}`"));
+        d.help = suggest::help(name, candidates.iter().copied())
+            .or_else(|| Some(format!("expected one of {}", candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))));
+        return d;
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let name = rest.split('`').next().unwrap_or(rest);
+        return Diagnostic::at_value(path, format!("missing field `{name}`"));
+    }
+    Diagnostic::at_value(path, message.to_string())
+}
+
+fn syntax_error(err: &serde_yaml::Error) -> Diagnostic {
+    let text = err.to_string();
+    // serde_yaml appends " at line L column C"; the location is shown separately.
+    let message = text.split(" at line ").next().unwrap_or(&text).to_string();
+    let anchor = match err.location() {
+        Some(loc) => Anchor::Position { line: loc.line(), col: loc.column() },
+        None => Anchor::Nowhere,
+    };
+    Diagnostic { message: format!("invalid YAML: {message}"), anchor, help: None }
+}
+
+fn key_path(key: &str) -> YamlPath {
+    vec![Seg::Key(key.into())]
+}
+
+fn child(path: &YamlPath, key: &str) -> YamlPath {
+    let mut p = path.clone();
+    p.push(Seg::Key(key.into()));
+    p
+}
+
+fn quoted_list(items: &[&str]) -> String {
+    items.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+}

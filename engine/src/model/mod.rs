@@ -1,0 +1,255 @@
+//! The runbook model (format `meshbook/v1`): what a loaded, well-formed runbook holds.
+
+mod action;
+mod duration;
+mod value_type;
+
+pub use action::*;
+pub use duration::{Duration, DurationError};
+pub use value_type::{TypeMismatch, ValueType};
+
+use indexmap::IndexMap;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// The only `apiVersion` this engine reads.
+pub const API_VERSION: &str = "meshbook/v1";
+
+/// A runbook: typed params, steps that form a DAG, and `finally` steps for cleanup.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Runbook {
+    /// Always `meshbook/v1`.
+    pub api_version: String,
+    /// Always `Runbook`.
+    pub kind: String,
+    /// Name, title and source tutorial.
+    pub metadata: Metadata,
+    /// Inputs, by name; they reach templates as `{{NAME}}` and shell steps as `$NAME`.
+    #[serde(default)]
+    pub params: IndexMap<String, ParamSpec>,
+    /// Policies every step inherits unless it sets its own.
+    #[serde(default)]
+    pub defaults: Defaults,
+    /// The work, ordered by `needs` and by the outputs steps use.
+    pub steps: Vec<Step>,
+    /// Cleanup steps, run only by `meshbook cleanup`.
+    #[serde(default)]
+    pub finally: Vec<Step>,
+}
+
+/// Who a runbook is and where it comes from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Metadata {
+    /// The runbook's name, used by `meshbook run NAME`.
+    pub name: String,
+    /// A one-line title.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// The tutorial or document this runbook transcribes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// A longer description.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// A declared input.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ParamSpec {
+    /// The value's type (default `string`).
+    #[serde(default, rename = "type")]
+    pub ty: ValueType,
+    /// The value used when none is given; without one the param is required.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<Scalar>,
+    /// What the param means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Never shown in plans, logs or status.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+}
+
+/// A scalar written in YAML (`8080`, `true`, `c1`), kept as the text a shell would see.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Scalar(pub String);
+
+impl<'de> Deserialize<'de> for Scalar {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Raw {
+            Bool(bool),
+            Int(i64),
+            Float(f64),
+            Text(String),
+        }
+        let raw = Raw::deserialize(deserializer).map_err(|_| {
+            serde::de::Error::custom("expected a string, number or boolean")
+        })?;
+        Ok(Scalar(match raw {
+            Raw::Bool(b) => b.to_string(),
+            Raw::Int(i) => i.to_string(),
+            Raw::Float(f) => f.to_string(),
+            Raw::Text(s) => s,
+        }))
+    }
+}
+
+/// Policies inherited by every step.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Defaults {
+    /// Retry policy for steps that set none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Per-attempt timeout for steps that set none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+}
+
+/// One unit of work: an id, its dependencies and policies, and exactly one step kind.
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
+pub struct Step {
+    /// Unique id; other steps name it in `needs`.
+    pub id: String,
+    /// A one-line description shown in plans.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub title: Option<String>,
+    /// Steps that must succeed first (in addition to the producers of outputs this step uses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    /// Per-attempt timeout.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout: Option<Duration>,
+    /// How often and how patiently to retry a failed attempt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry: Option<RetryPolicy>,
+    /// Repeat the step until its outputs satisfy a condition.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<WaitPolicy>,
+    /// Values this step produces, by name, in the run's flat namespace.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub outputs: IndexMap<String, OutputSpec>,
+    /// What a sandbox rehearsal does instead of this step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<SandboxStandIn>,
+    /// The step kind and its fields.
+    #[serde(flatten)]
+    pub action: Action,
+}
+
+/// Retry a failed attempt with exponential backoff and jitter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included (at least 1).
+    pub attempts: u32,
+    /// Delay between attempts.
+    #[serde(default)]
+    pub backoff: Backoff,
+}
+
+/// Exponential backoff: `initial`, doubling up to `max`, with jitter.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Backoff {
+    /// First delay (default 1s).
+    #[serde(default = "Backoff::default_initial")]
+    pub initial: Duration,
+    /// Largest delay (default 30s).
+    #[serde(default = "Backoff::default_max")]
+    pub max: Duration,
+}
+
+impl Backoff {
+    fn default_initial() -> Duration {
+        Duration(std::time::Duration::from_secs(1))
+    }
+    fn default_max() -> Duration {
+        Duration(std::time::Duration::from_secs(30))
+    }
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Backoff { initial: Backoff::default_initial(), max: Backoff::default_max() }
+    }
+}
+
+/// Repeat a step until every output satisfies `until`, polling at `interval`, giving up at `timeout`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct WaitPolicy {
+    /// The condition on the outputs.
+    pub until: Until,
+    /// Deadline for the whole wait (default 5m).
+    #[serde(default = "WaitPolicy::default_timeout")]
+    pub timeout: Duration,
+    /// Delay between tries (default 2s).
+    #[serde(default = "WaitPolicy::default_interval")]
+    pub interval: Duration,
+}
+
+impl WaitPolicy {
+    fn default_timeout() -> Duration {
+        Duration(std::time::Duration::from_secs(300))
+    }
+    fn default_interval() -> Duration {
+        Duration(std::time::Duration::from_secs(2))
+    }
+}
+
+/// A condition on a value.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub enum Until {
+    /// The value is not empty.
+    #[serde(rename = "nonempty")]
+    NonEmpty,
+    /// The value equals this text.
+    #[serde(rename = "equals")]
+    Equals(String),
+    /// The value matches this regular expression.
+    #[serde(rename = "matches")]
+    Matches(String),
+}
+
+/// A declared output.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    /// The value's type, checked when the step produces it (default `string`).
+    #[serde(default, rename = "type")]
+    pub ty: ValueType,
+    /// Never shown in plans, logs or status, and never stored in clear text.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub secret: bool,
+    /// For `kube.get`: the kubectl JSONPath that yields this output.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jsonpath: Option<String>,
+    /// What the value means.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// What a sandbox rehearsal does instead of a step that cannot run offline.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub enum SandboxStandIn {
+    /// Apply this manifest (relative to the runbook's folder) to the step's cluster instead.
+    #[serde(rename = "apply")]
+    Apply(String),
+    /// Skip the step, for this reason.
+    #[serde(rename = "skip")]
+    Skip(String),
+}
+
+impl Step {
+    /// The effective retry policy: the step's own, else the runbook default, else one attempt.
+    pub fn retry_policy<'a>(&'a self, defaults: &'a Defaults) -> Option<&'a RetryPolicy> {
+        self.retry.as_ref().or(defaults.retry.as_ref())
+    }
+}

@@ -1,0 +1,140 @@
+//! The variables a shell script reads (`$NAME`, `${NAME}`, `${NAME:-x}`) and the ones it defines
+//! itself, so that data edges and undefined names are found without running anything.
+
+use std::collections::BTreeSet;
+
+/// Variables the environment of a step always has, or that bash sets itself.
+pub const AMBIENT: [&str; 31] = [
+    "HOME", "PATH", "USER", "LOGNAME", "PWD", "OLDPWD", "SHELL", "TMPDIR", "HOSTNAME", "LANG",
+    "TERM", "IFS", "RANDOM", "LINENO", "SECONDS", "UID", "EUID", "PPID", "BASHPID", "KUBECONFIG",
+    "BASH_SOURCE", "FUNCNAME", "PIPESTATUS", "REPLY", "OPTARG", "OPTIND", "MESHBOOK_OUTPUT",
+    "MESHBOOK_RUN_ID", "MESHBOOK_STEP", "MESHBOOK_WORKDIR", "MESHBOOK_SANDBOX",
+];
+
+/// A variable read by a script, with the text that reads it (for pointing at it).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct VarUse {
+    /// The variable name.
+    pub name: String,
+    /// How it appears in the script: `$NAME` or `${NAME`.
+    pub text: String,
+}
+
+/// Variables read by `script` that it does not define itself. Single-quoted text and
+/// backslash-escaped dollars are not expansions and are skipped.
+pub fn free_variables(script: &str) -> Vec<VarUse> {
+    let defined = defined_variables(script);
+    let mut seen = BTreeSet::new();
+    let mut uses = Vec::new();
+    let bytes = script.as_bytes();
+    let mut i = 0;
+    let mut in_single = false;
+    let mut in_double = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'\\' if !in_single => {
+                i += 2;
+                continue;
+            }
+            b'\'' if !in_double => in_single = !in_single,
+            b'"' if !in_single => in_double = !in_double,
+            b'#' if !in_single && !in_double && (i == 0 || bytes[i - 1].is_ascii_whitespace()) => {
+                while i < bytes.len() && bytes[i] != b'\n' {
+                    i += 1;
+                }
+                continue;
+            }
+            b'$' if !in_single => {
+                let (braced, start) = if bytes.get(i + 1) == Some(&b'{') { (true, i + 2) } else { (false, i + 1) };
+                let len = name_len(&bytes[start..]);
+                if len > 0 {
+                    let name = &script[start..start + len];
+                    if !defined.contains(name) && seen.insert(name.to_string()) {
+                        let text = if braced { format!("${{{name}") } else { format!("${name}") };
+                        uses.push(VarUse { name: name.to_string(), text });
+                    }
+                    i = start + len;
+                    continue;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    uses
+}
+
+fn name_len(bytes: &[u8]) -> usize {
+    match bytes.first() {
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => {
+            bytes.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count()
+        }
+        _ => 0,
+    }
+}
+
+/// Names a script assigns (`X=`, `export X=`, `local X`, `read X`, `for X in`, `declare X`).
+fn defined_variables(script: &str) -> BTreeSet<String> {
+    let mut defined = BTreeSet::new();
+    for raw in script.split(['\n', ';', '&', '|', '(', ')', '`']) {
+        let words: Vec<&str> = raw.split_whitespace().collect();
+        let mut iter = words.iter().peekable();
+        while let Some(word) = iter.next() {
+            match *word {
+                "for" | "select" => {
+                    if let Some(name) = iter.next() {
+                        defined.insert(name.to_string());
+                    }
+                }
+                "read" | "local" | "export" | "declare" | "typeset" | "readonly" | "unset" => {
+                    for w in iter.by_ref() {
+                        if w.starts_with('-') {
+                            continue;
+                        }
+                        let name = w.split('=').next().unwrap_or(w);
+                        if name_len(name.as_bytes()) == name.len() && !name.is_empty() {
+                            defined.insert(name.to_string());
+                        }
+                    }
+                }
+                w => {
+                    if let Some((name, _)) = w.split_once('=') {
+                        let name = name.trim_end_matches('+');
+                        if !name.is_empty() && name_len(name.as_bytes()) == name.len() {
+                            defined.insert(name.to_string());
+                            continue;
+                        }
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    defined
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(script: &str) -> Vec<String> {
+        free_variables(script).into_iter().map(|u| u.name).collect()
+    }
+
+    #[test]
+    fn finds_plain_and_braced_uses() {
+        assert_eq!(names("echo $A ${B} ${C:-x} \"$D\""), ["A", "B", "C", "D"]);
+    }
+
+    #[test]
+    fn skips_single_quotes_escapes_comments_and_specials() {
+        assert_eq!(names("echo '$A' \\$B $1 $? $$ # $C\necho $D"), ["D"]);
+    }
+
+    #[test]
+    fn skips_names_the_script_defines() {
+        let script = "X=1\nexport Y=2\nfor CTX in a b; do echo $CTX $X $Y $Z; done\nread -r R; echo $R";
+        assert_eq!(names(script), ["Z"]);
+    }
+}

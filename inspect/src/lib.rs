@@ -1,0 +1,1 @@
+//! Pure kubectl JSONPath and kstatus readiness over JSON objects.

@@ -1,0 +1,199 @@
+//! One simulated cluster: its store, identity, address pools and resource types.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+
+use crate::Faults;
+use crate::resources::{self, ResourceType};
+use crate::store::Store;
+use crate::util::{name_of, now_rfc3339, short_hash, str_at};
+
+/// A running simulated cluster.
+pub struct Cluster {
+    /// Cluster (and kubeconfig context) name.
+    pub name: String,
+    /// Position in the sandbox, used to keep address pools apart.
+    pub index: usize,
+    /// The administrator bearer token.
+    pub token: String,
+    /// PEM of the CA that signed the serving certificate.
+    pub ca_pem: String,
+    /// The objects.
+    pub store: Store,
+    /// Delay before a new Pod becomes Ready.
+    pub pod_ready_delay: Duration,
+    /// Delay before a LoadBalancer Service gets an ingress IP.
+    pub lb_ip_delay: Duration,
+    /// Injected faults.
+    pub faults: Faults,
+    /// Root of the per-pod scratch directories used by exec.
+    pub scratch: PathBuf,
+}
+
+const BASE_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
+
+impl Cluster {
+    fn octet(&self) -> usize {
+        self.index % 200
+    }
+
+    /// The single simulated node's name.
+    pub fn node_name(&self) -> String {
+        format!("{}-node-1", self.name)
+    }
+
+    /// The node's IP, reported as every pod's hostIP.
+    pub fn host_ip(&self) -> String {
+        format!("192.168.{}.10", self.octet() + 1)
+    }
+
+    /// All served resource types: built-ins plus CRD-defined ones.
+    pub fn types(&self) -> Vec<ResourceType> {
+        let mut t = resources::builtins();
+        let (crds, _) = self.store.list("customresourcedefinitions.apiextensions.k8s.io", None);
+        for crd in &crds {
+            t.extend(resources::from_crd(crd));
+        }
+        t
+    }
+
+    /// The type served at group/version/plural.
+    pub fn resolve(&self, group: &str, version: &str, plural: &str) -> Option<ResourceType> {
+        resources::find(&self.types(), group, version, plural).cloned()
+    }
+
+    /// Whether `token` authenticates: the admin token or a service-account token Secret's token.
+    pub fn token_valid(&self, token: &str) -> bool {
+        if token.is_empty() {
+            return false;
+        }
+        if constant_eq(token.as_bytes(), self.token.as_bytes()) {
+            return true;
+        }
+        let (secrets, _) = self.store.list("secrets", None);
+        secrets.iter().any(|s| {
+            str_at(s, "type") == Some("kubernetes.io/service-account-token")
+                && str_at(s, "data.token")
+                    .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+                    .is_some_and(|t| constant_eq(&t, token.as_bytes()))
+        })
+    }
+
+    fn used(&self, key: &str, path: &str) -> BTreeSet<String> {
+        self.store
+            .list(key, None)
+            .0
+            .iter()
+            .filter_map(|o| str_at(o, path).map(str::to_string))
+            .collect()
+    }
+
+    /// A free pod IP.
+    pub fn alloc_pod_ip(&self) -> String {
+        let used = self.used("pods", "status.podIP");
+        pick(&used, |n| format!("10.{}.{}.{}", 10 + self.octet(), n / 254, n % 254 + 1))
+    }
+
+    /// A free ClusterIP (x.x.0.1 is the `kubernetes` Service).
+    pub fn alloc_cluster_ip(&self) -> String {
+        let used = self.used("services", "spec.clusterIP");
+        pick(&used, |n| format!("10.{}.{}.{}", 100 + self.octet(), (n + 1) / 254, (n + 1) % 254 + 1))
+    }
+
+    /// A free LoadBalancer ingress IP from this cluster's pool.
+    pub fn alloc_lb_ip(&self) -> String {
+        let (svcs, _) = self.store.list("services", None);
+        let used: BTreeSet<String> = svcs
+            .iter()
+            .filter_map(|s| str_at(&s["status"]["loadBalancer"]["ingress"][0], "ip").map(str::to_string))
+            .collect();
+        pick(&used, |n| format!("172.18.{}.{}", self.octet() + 1, n % 240 + 10))
+    }
+
+    /// NodePorts in use.
+    pub fn used_node_ports(&self) -> BTreeSet<u64> {
+        let (svcs, _) = self.store.list("services", None);
+        svcs.iter()
+            .flat_map(|s| s["spec"]["ports"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["nodePort"].as_u64())
+            .collect()
+    }
+
+    /// Creates the objects every cluster starts with (skipped for those already present).
+    pub fn bootstrap(&self) {
+        for ns in BASE_NAMESPACES {
+            if self.store.get("namespaces", "", ns).is_some() {
+                continue;
+            }
+            let mut obj = json!({"apiVersion": "v1", "kind": "Namespace",
+                "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            if *ns == "kube-system" {
+                // A stable uid: some tools derive a cluster id from it.
+                obj["metadata"]["uid"] = json!(stable_uid(&format!("kube-system/{}", self.name)));
+            }
+            self.store.insert_raw("namespaces", obj);
+        }
+        let node = self.node_name();
+        if self.store.get("nodes", "", &node).is_none() {
+            let now = now_rfc3339();
+            let obj = json!({"apiVersion": "v1", "kind": "Node",
+                "metadata": {"name": node, "labels": {"kubernetes.io/hostname": node,
+                    "kubernetes.io/os": "linux", "kubernetes.io/arch": "amd64",
+                    "topology.kubernetes.io/region": format!("{}-region", self.name),
+                    "topology.kubernetes.io/zone": format!("{}-zone-a", self.name)}},
+                "spec": {"podCIDR": format!("10.{}.0.0/16", 10 + self.octet())},
+                "status": {"addresses": [{"type": "InternalIP", "address": self.host_ip()},
+                                         {"type": "Hostname", "address": node}],
+                           "conditions": [{"type": "Ready", "status": "True", "reason": "KubeletReady",
+                                           "message": "kubelet is posting ready status",
+                                           "lastHeartbeatTime": now, "lastTransitionTime": now}],
+                           "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                           "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
+                           "nodeInfo": {"kubeletVersion": crate::discovery::GIT_VERSION,
+                                        "architecture": "amd64", "operatingSystem": "linux"}}});
+            self.store.insert_raw("nodes", obj);
+        }
+        if self.store.get("services", "default", "kubernetes").is_none() {
+            let obj = json!({"apiVersion": "v1", "kind": "Service",
+                "metadata": {"name": "kubernetes", "namespace": "default",
+                             "labels": {"component": "apiserver", "provider": "kubernetes"}},
+                "spec": {"type": "ClusterIP", "clusterIP": format!("10.{}.0.1", 100 + self.octet()),
+                         "clusterIPs": [format!("10.{}.0.1", 100 + self.octet())],
+                         "ports": [{"name": "https", "port": 443, "protocol": "TCP", "targetPort": 6443}],
+                         "sessionAffinity": "None", "ipFamilies": ["IPv4"], "ipFamilyPolicy": "SingleStack"},
+                "status": {"loadBalancer": {}}});
+            self.store.insert_raw("services", obj);
+        }
+    }
+
+    /// The scratch directory of one pod, used as the working directory of exec.
+    pub fn pod_dir(&self, ns: &str, pod: &Value) -> PathBuf {
+        self.scratch.join(&self.name).join(ns).join(name_of(pod))
+    }
+}
+
+fn pick(used: &BTreeSet<String>, f: impl Fn(usize) -> String) -> String {
+    (0..60_000)
+        .map(&f)
+        .find(|ip| !used.contains(ip))
+        .unwrap_or_else(|| f(0))
+}
+
+fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// A uid derived from a seed, so it is the same every time the cluster is created.
+pub fn stable_uid(seed: &str) -> String {
+    let h = |s: &str| short_hash(&Value::String(s.to_string()));
+    let hex: String = format!("{}{}{}{}", h(seed), h(&format!("{seed}1")), h(&format!("{seed}2")), h(&format!("{seed}3")))
+        .bytes()
+        .map(|b| format!("{:x}", b % 16))
+        .collect();
+    format!("{}-{}-4{}-a{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+}

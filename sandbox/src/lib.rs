@@ -1,0 +1,1 @@
+//! Simulated Kubernetes clusters that speak the real API.

@@ -1,0 +1,1 @@
+//! Step executors: shell steps through duct, kube steps through kube-rs.
