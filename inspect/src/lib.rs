@@ -11,3 +11,4 @@
 //! clusters and the sandbox alike.
 
 pub mod jsonpath;
+pub mod readiness;
