@@ -19,7 +19,12 @@ fn valid_name(name: &str) -> bool {
 }
 
 /// Defaults and validates `obj` before it is stored; `old` is the current object on updates.
-pub fn admit(cluster: &Cluster, rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
+pub fn admit(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
     let name = name_of(obj).to_string();
     if !valid_name(&name) {
         return Err(ApiError::invalid(
@@ -38,8 +43,15 @@ pub fn admit(cluster: &Cluster, rt: &ResourceType, obj: &mut Value, old: Option<
     Ok(())
 }
 
-fn builtin(cluster: &Cluster, rt: &ResourceType, obj: &mut Value, old: Option<&Value>) -> Result<(), ApiError> {
-    let invalid = |field: &str, msg: &str| ApiError::invalid(&rt.group, &rt.kind, name_of(obj), field, msg);
+fn builtin(
+    cluster: &Cluster,
+    rt: &ResourceType,
+    obj: &mut Value,
+    old: Option<&Value>,
+) -> Result<(), ApiError> {
+    let obj_name = name_of(obj).to_string();
+    let invalid =
+        |field: &str, msg: &str| ApiError::invalid(&rt.group, &rt.kind, &obj_name, field, msg);
     match rt.kind.as_str() {
         "Namespace" => {
             let name = name_of(obj).to_string();
@@ -51,7 +63,10 @@ fn builtin(cluster: &Cluster, rt: &ResourceType, obj: &mut Value, old: Option<&V
             }
         }
         "Pod" => {
-            if obj["spec"]["containers"].as_array().is_none_or(|c| c.is_empty()) {
+            if obj["spec"]["containers"]
+                .as_array()
+                .is_none_or(|c| c.is_empty())
+            {
                 return Err(invalid("spec.containers", "Required value"));
             }
             let spec = obj_mut(obj, "spec");
@@ -59,8 +74,10 @@ fn builtin(cluster: &Cluster, rt: &ResourceType, obj: &mut Value, old: Option<&V
             spec.entry("restartPolicy").or_insert(json!("Always"));
             spec.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
             spec.entry("serviceAccountName").or_insert(json!("default"));
-            spec.entry("schedulerName").or_insert(json!("default-scheduler"));
-            spec.entry("terminationGracePeriodSeconds").or_insert(json!(30));
+            spec.entry("schedulerName")
+                .or_insert(json!("default-scheduler"));
+            spec.entry("terminationGracePeriodSeconds")
+                .or_insert(json!(30));
             if old.is_none() && str_at(obj, "status.podIP").is_none() {
                 let ip = cluster.alloc_pod_ip();
                 let host = cluster.host_ip();
@@ -79,7 +96,10 @@ fn builtin(cluster: &Cluster, rt: &ResourceType, obj: &mut Value, old: Option<&V
             if replicas.is_some_and(|r| r < 0) {
                 return Err(invalid(
                     "spec.replicas",
-                    &format!("Invalid value: {}: must be greater than or equal to 0", replicas.unwrap_or(0)),
+                    &format!(
+                        "Invalid value: {}: must be greater than or equal to 0",
+                        replicas.unwrap_or(0)
+                    ),
                 ));
             }
             if !obj["spec"]["selector"].is_object() {
@@ -98,12 +118,15 @@ fn builtin(cluster: &Cluster, rt: &ResourceType, obj: &mut Value, old: Option<&V
             match rt.kind.as_str() {
                 "Deployment" => {
                     spec.entry("progressDeadlineSeconds").or_insert(json!(600));
-                    spec.entry("strategy").or_insert(json!({"type": "RollingUpdate",
+                    spec.entry("strategy")
+                        .or_insert(json!({"type": "RollingUpdate",
                         "rollingUpdate": {"maxSurge": "25%", "maxUnavailable": "25%"}}));
                 }
                 "StatefulSet" => {
-                    spec.entry("podManagementPolicy").or_insert(json!("OrderedReady"));
-                    spec.entry("updateStrategy").or_insert(json!({"type": "RollingUpdate",
+                    spec.entry("podManagementPolicy")
+                        .or_insert(json!("OrderedReady"));
+                    spec.entry("updateStrategy")
+                        .or_insert(json!({"type": "RollingUpdate",
                         "rollingUpdate": {"partition": 0}}));
                 }
                 _ => {}
@@ -123,14 +146,21 @@ fn builtin(cluster: &Cluster, rt: &ResourceType, obj: &mut Value, old: Option<&V
 
 fn service(cluster: &Cluster, obj: &mut Value, old: Option<&Value>) -> Result<(), String> {
     let spec = obj_mut(obj, "spec");
-    let ty = spec.get("type").and_then(Value::as_str).unwrap_or("ClusterIP").to_string();
+    let ty = spec
+        .get("type")
+        .and_then(Value::as_str)
+        .unwrap_or("ClusterIP")
+        .to_string();
     spec.insert("type".into(), json!(ty));
     spec.entry("sessionAffinity").or_insert(json!("None"));
     if ty != "ExternalName" {
         spec.entry("ipFamilies").or_insert(json!(["IPv4"]));
         spec.entry("ipFamilyPolicy").or_insert(json!("SingleStack"));
-        spec.entry("internalTrafficPolicy").or_insert(json!("Cluster"));
-        let old_ip = old.and_then(|o| str_at(o, "spec.clusterIP")).map(str::to_string);
+        spec.entry("internalTrafficPolicy")
+            .or_insert(json!("Cluster"));
+        let old_ip = old
+            .and_then(|o| str_at(o, "spec.clusterIP"))
+            .map(str::to_string);
         let ip = match (spec.get("clusterIP").and_then(Value::as_str), old_ip) {
             (Some(ip), _) if !ip.is_empty() => ip.to_string(),
             (_, Some(ip)) => ip,
@@ -140,23 +170,31 @@ fn service(cluster: &Cluster, obj: &mut Value, old: Option<&Value>) -> Result<()
         spec.insert("clusterIPs".into(), json!([ip]));
     }
     let mut used = cluster.used_node_ports();
-    let old_ports = old.and_then(|o| o["spec"]["ports"].as_array().cloned()).unwrap_or_default();
+    let old_ports = old
+        .and_then(|o| o["spec"]["ports"].as_array().cloned())
+        .unwrap_or_default();
     let wants_node_ports = ty == "NodePort" || ty == "LoadBalancer";
     if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for p in ports.iter_mut() {
             let Some(pm) = p.as_object_mut() else {
                 return Err("Invalid value: port must be an object".into());
             };
-            let port = pm.get("port").and_then(Value::as_u64).ok_or("Required value: port")?;
+            let port = pm
+                .get("port")
+                .and_then(Value::as_u64)
+                .ok_or("Required value: port")?;
             pm.entry("protocol").or_insert(json!("TCP"));
             pm.entry("targetPort").or_insert(json!(port));
             if wants_node_ports && pm.get("nodePort").and_then(Value::as_u64).is_none() {
-                let same = old_ports
-                    .iter()
-                    .find(|o| o["port"].as_u64() == Some(port) && o["name"] == pm.get("name").cloned().unwrap_or(Value::Null));
+                let same = old_ports.iter().find(|o| {
+                    o["port"].as_u64() == Some(port)
+                        && o["name"] == pm.get("name").cloned().unwrap_or(Value::Null)
+                });
                 let np = match same.and_then(|o| o["nodePort"].as_u64()) {
                     Some(np) => np,
-                    None => (30000..32768).find(|n| !used.contains(n)).ok_or("no free node ports")?,
+                    None => (30000..32768)
+                        .find(|n| !used.contains(n))
+                        .ok_or("no free node ports")?,
                 };
                 used.insert(np);
                 pm.insert("nodePort".into(), json!(np));
@@ -167,8 +205,10 @@ fn service(cluster: &Cluster, obj: &mut Value, old: Option<&Value>) -> Result<()
         }
     }
     if ty == "LoadBalancer" {
-        spec.entry("externalTrafficPolicy").or_insert(json!("Cluster"));
-        spec.entry("allocateLoadBalancerNodePorts").or_insert(json!(true));
+        spec.entry("externalTrafficPolicy")
+            .or_insert(json!("Cluster"));
+        spec.entry("allocateLoadBalancerNodePorts")
+            .or_insert(json!(true));
     }
     if !obj["status"].is_object() || ty != "LoadBalancer" {
         obj["status"] = json!({"loadBalancer": {}});
@@ -200,8 +240,15 @@ fn secret(cluster: &Cluster, obj: &mut Value) {
                     .insert("kubernetes.io/service-account.uid".into(), json!(uid));
             }
             let data = obj_mut(obj, "data");
-            if data.get("token").and_then(Value::as_str).is_none_or(str::is_empty) {
-                data.insert("token".into(), json!(b64.encode(format!("sa-{}", random_hex(24)))));
+            if data
+                .get("token")
+                .and_then(Value::as_str)
+                .is_none_or(str::is_empty)
+            {
+                data.insert(
+                    "token".into(),
+                    json!(b64.encode(format!("sa-{}", random_hex(24)))),
+                );
             }
             data.insert("ca.crt".into(), json!(b64.encode(&cluster.ca_pem)));
             data.insert("namespace".into(), json!(b64.encode(&ns)));
@@ -218,7 +265,10 @@ fn job(obj: &mut Value, old: Option<&Value>) {
     spec.entry("completionMode").or_insert(json!("NonIndexed"));
     spec.entry("suspend").or_insert(json!(false));
     if !spec.contains_key("selector") && !uid.is_empty() {
-        spec.insert("selector".into(), json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}));
+        spec.insert(
+            "selector".into(),
+            json!({"matchLabels": {"batch.kubernetes.io/controller-uid": uid}}),
+        );
     }
 }
 
@@ -228,21 +278,35 @@ fn crd(obj: &mut Value) -> Result<(), String> {
     let plural = str_at(spec, "names.plural").ok_or("Required value: spec.names.plural")?;
     str_at(spec, "names.kind").ok_or("Required value: spec.names.kind")?;
     if name_of(obj) != format!("{plural}.{group}") {
-        return Err(format!("Invalid value: metadata.name must be spec.names.plural+\".\"+spec.group ({plural}.{group})"));
+        return Err(format!(
+            "Invalid value: metadata.name must be spec.names.plural+\".\"+spec.group ({plural}.{group})"
+        ));
     }
     if obj["status"]["conditions"].is_array() {
         return Ok(());
     }
     let mut names = obj["spec"]["names"].clone();
     if let Some(m) = names.as_object_mut() {
-        let kind = m.get("kind").and_then(Value::as_str).unwrap_or_default().to_lowercase();
+        let kind = m
+            .get("kind")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_lowercase();
         m.entry("singular").or_insert(json!(kind));
-        let list_kind = format!("{}List", m.get("kind").and_then(Value::as_str).unwrap_or_default());
+        let list_kind = format!(
+            "{}List",
+            m.get("kind").and_then(Value::as_str).unwrap_or_default()
+        );
         m.entry("listKind").or_insert(json!(list_kind));
     }
     let stored: Vec<Value> = obj["spec"]["versions"]
         .as_array()
-        .map(|vs| vs.iter().filter(|v| v["storage"].as_bool() == Some(true)).map(|v| v["name"].clone()).collect())
+        .map(|vs| {
+            vs.iter()
+                .filter(|v| v["storage"].as_bool() == Some(true))
+                .map(|v| v["name"].clone())
+                .collect()
+        })
         .unwrap_or_default();
     let now = now_rfc3339();
     let mut status = Map::new();

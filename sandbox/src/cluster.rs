@@ -2,6 +2,7 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
+use std::sync::Mutex;
 use std::time::Duration;
 
 use base64::Engine;
@@ -32,6 +33,8 @@ pub struct Cluster {
     pub faults: Faults,
     /// Root of the per-pod scratch directories used by exec.
     pub scratch: PathBuf,
+    /// Addresses handed out by this process, so concurrent writers never get the same one.
+    pub allocated: Mutex<BTreeSet<String>>,
 }
 
 const BASE_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -54,7 +57,9 @@ impl Cluster {
     /// All served resource types: built-ins plus CRD-defined ones.
     pub fn types(&self) -> Vec<ResourceType> {
         let mut t = resources::builtins();
-        let (crds, _) = self.store.list("customresourcedefinitions.apiextensions.k8s.io", None);
+        let (crds, _) = self
+            .store
+            .list("customresourcedefinitions.apiextensions.k8s.io", None);
         for crd in &crds {
             t.extend(resources::from_crd(crd));
         }
@@ -95,13 +100,22 @@ impl Cluster {
     /// A free pod IP.
     pub fn alloc_pod_ip(&self) -> String {
         let used = self.used("pods", "status.podIP");
-        pick(&used, |n| format!("10.{}.{}.{}", 10 + self.octet(), n / 254, n % 254 + 1))
+        self.pick(&used, |n| {
+            format!("10.{}.{}.{}", 10 + self.octet(), n / 254, n % 254 + 1)
+        })
     }
 
     /// A free ClusterIP (x.x.0.1 is the `kubernetes` Service).
     pub fn alloc_cluster_ip(&self) -> String {
         let used = self.used("services", "spec.clusterIP");
-        pick(&used, |n| format!("10.{}.{}.{}", 100 + self.octet(), (n + 1) / 254, (n + 1) % 254 + 1))
+        self.pick(&used, |n| {
+            format!(
+                "10.{}.{}.{}",
+                100 + self.octet(),
+                (n + 1) / 254,
+                (n + 1) % 254 + 1
+            )
+        })
     }
 
     /// A free LoadBalancer ingress IP from this cluster's pool.
@@ -109,9 +123,13 @@ impl Cluster {
         let (svcs, _) = self.store.list("services", None);
         let used: BTreeSet<String> = svcs
             .iter()
-            .filter_map(|s| str_at(&s["status"]["loadBalancer"]["ingress"][0], "ip").map(str::to_string))
+            .filter_map(|s| {
+                str_at(&s["status"]["loadBalancer"]["ingress"][0], "ip").map(str::to_string)
+            })
             .collect();
-        pick(&used, |n| format!("172.18.{}.{}", self.octet() + 1, n % 240 + 10))
+        self.pick(&used, |n| {
+            format!("172.18.{}.{}", self.octet() + 1, n % 240 + 10)
+        })
     }
 
     /// NodePorts in use.
@@ -158,7 +176,11 @@ impl Cluster {
                                         "architecture": "amd64", "operatingSystem": "linux"}}});
             self.store.insert_raw("nodes", obj);
         }
-        if self.store.get("services", "default", "kubernetes").is_none() {
+        if self
+            .store
+            .get("services", "default", "kubernetes")
+            .is_none()
+        {
             let obj = json!({"apiVersion": "v1", "kind": "Service",
                 "metadata": {"name": "kubernetes", "namespace": "default",
                              "labels": {"component": "apiserver", "provider": "kubernetes"}},
@@ -177,11 +199,16 @@ impl Cluster {
     }
 }
 
-fn pick(used: &BTreeSet<String>, f: impl Fn(usize) -> String) -> String {
-    (0..60_000)
-        .map(&f)
-        .find(|ip| !used.contains(ip))
-        .unwrap_or_else(|| f(0))
+impl Cluster {
+    fn pick(&self, used: &BTreeSet<String>, f: impl Fn(usize) -> String) -> String {
+        let mut mine = self.allocated.lock().unwrap_or_else(|e| e.into_inner());
+        let ip = (0..60_000)
+            .map(&f)
+            .find(|ip| !used.contains(ip) && !mine.contains(ip))
+            .unwrap_or_else(|| f(0));
+        mine.insert(ip.clone());
+        ip
+    }
 }
 
 fn constant_eq(a: &[u8], b: &[u8]) -> bool {
@@ -191,9 +218,22 @@ fn constant_eq(a: &[u8], b: &[u8]) -> bool {
 /// A uid derived from a seed, so it is the same every time the cluster is created.
 pub fn stable_uid(seed: &str) -> String {
     let h = |s: &str| short_hash(&Value::String(s.to_string()));
-    let hex: String = format!("{}{}{}{}", h(seed), h(&format!("{seed}1")), h(&format!("{seed}2")), h(&format!("{seed}3")))
-        .bytes()
-        .map(|b| format!("{:x}", b % 16))
-        .collect();
-    format!("{}-{}-4{}-a{}-{}", &hex[0..8], &hex[8..12], &hex[13..16], &hex[17..20], &hex[20..32])
+    let hex: String = format!(
+        "{}{}{}{}",
+        h(seed),
+        h(&format!("{seed}1")),
+        h(&format!("{seed}2")),
+        h(&format!("{seed}3"))
+    )
+    .bytes()
+    .map(|b| format!("{:x}", b % 16))
+    .collect();
+    format!(
+        "{}-{}-4{}-a{}-{}",
+        &hex[0..8],
+        &hex[8..12],
+        &hex[13..16],
+        &hex[17..20],
+        &hex[20..32]
+    )
 }

@@ -25,12 +25,20 @@ impl Propagation {
 }
 
 fn has_finalizers(obj: &Value) -> bool {
-    obj["metadata"]["finalizers"].as_array().is_some_and(|f| !f.is_empty())
+    obj["metadata"]["finalizers"]
+        .as_array()
+        .is_some_and(|f| !f.is_empty())
 }
 
 /// Deletes an object, honouring finalizers (marks it terminating instead) and cascading to
 /// dependents. Returns the object if it was only marked, `None` if it is gone.
-pub fn delete(cluster: &Cluster, key: &str, ns: &str, name: &str, how: Propagation) -> Option<Value> {
+pub fn delete(
+    cluster: &Cluster,
+    key: &str,
+    ns: &str,
+    name: &str,
+    how: Propagation,
+) -> Option<Value> {
     let cur = cluster.store.get(key, ns, name)?;
     if has_finalizers(&cur) {
         if cur["metadata"]["deletionTimestamp"].is_string() {
@@ -59,7 +67,13 @@ pub fn delete(cluster: &Cluster, key: &str, ns: &str, name: &str, how: Propagati
 /// Completes the deletion of a terminating object whose finalizers are all removed.
 pub fn finish_if_released(cluster: &Cluster, key: &str, obj: &Value) {
     if obj["metadata"]["deletionTimestamp"].is_string() && !has_finalizers(obj) {
-        delete(cluster, key, namespace_of(obj), name_of(obj), Propagation::Cascade);
+        delete(
+            cluster,
+            key,
+            namespace_of(obj),
+            name_of(obj),
+            Propagation::Cascade,
+        );
     }
 }
 

@@ -36,7 +36,8 @@ pub fn json_typed(code: u16, v: &Value, content_type: &str) -> Response<Body> {
 pub fn error(e: &ApiError) -> Response<Body> {
     let mut r = json(e.code, &e.to_status());
     if let Some(secs) = e.retry_after {
-        r.headers_mut().insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
+        r.headers_mut()
+            .insert(header::RETRY_AFTER, header::HeaderValue::from(secs));
     }
     r
 }
@@ -98,7 +99,11 @@ impl Query {
 
     /// Every value of `k`.
     pub fn all(&self, k: &str) -> Vec<String> {
-        self.0.iter().filter(|(x, _)| x == k).map(|(_, v)| v.clone()).collect()
+        self.0
+            .iter()
+            .filter(|(x, _)| x == k)
+            .map(|(_, v)| v.clone())
+            .collect()
     }
 
     /// Whether `k` is `true` or `1`.
@@ -113,7 +118,9 @@ mod tests {
 
     #[test]
     fn decodes_queries() {
-        let q = Query::parse(Some("labelSelector=app%3Dweb&command=echo&command=hi+there&watch=1"));
+        let q = Query::parse(Some(
+            "labelSelector=app%3Dweb&command=echo&command=hi+there&watch=1",
+        ));
         assert_eq!(q.get("labelSelector"), Some("app=web"));
         assert_eq!(q.all("command"), vec!["echo", "hi there"]);
         assert!(q.flag("watch"));

@@ -1,1 +1,378 @@
 //! Simulated Kubernetes clusters that speak the real API.
+//!
+//! A [`Sandbox`] serves one or more clusters on 127.0.0.1, each with its own port, TLS
+//! certificate (from one sandbox CA) and bearer token, so the real `kubectl` and kube-rs can
+//! drive them. Controllers simulate workloads becoming ready, Services getting addresses and
+//! ServiceAccounts getting tokens. See `docs/sandbox.md` for what is and is not simulated.
+
+mod admission;
+mod api;
+mod cluster;
+mod controllers;
+mod discovery;
+mod exec;
+mod gc;
+mod http;
+mod patch;
+mod protobuf;
+mod resources;
+mod router;
+mod selector;
+mod server;
+mod status;
+mod store;
+mod tls;
+mod util;
+mod watch;
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+
+use crate::cluster::Cluster;
+pub use crate::store::StoreError;
+pub use crate::tls::TlsError;
+
+/// Faults injected into resource requests, for testing clients under stress.
+#[derive(Debug, Clone)]
+pub struct Faults {
+    /// Fraction (0.0–1.0) of requests that fail, per verb (`get`, `list`, `watch`, `create`,
+    /// `update`, `patch`, `delete`, `deletecollection`, or `*` for all).
+    pub error_rate: BTreeMap<String, f64>,
+    /// HTTP status of injected errors: 500 or 503.
+    pub error_status: u16,
+    /// Delay added to every request.
+    pub latency: Duration,
+    /// Fraction (0.0–1.0) of resource requests answered with 429 Too Many Requests.
+    pub throttle_rate: f64,
+    /// `Retry-After` sent with 429 answers (whole seconds, at least 1).
+    pub retry_after: Duration,
+    /// Watches are closed after this many events.
+    pub watch_drop_after: Option<usize>,
+}
+
+impl Default for Faults {
+    fn default() -> Self {
+        Faults {
+            error_rate: BTreeMap::new(),
+            error_status: 500,
+            latency: Duration::ZERO,
+            throttle_rate: 0.0,
+            retry_after: Duration::from_secs(1),
+            watch_drop_after: None,
+        }
+    }
+}
+
+/// How to start a sandbox.
+#[derive(Debug, Clone)]
+pub struct SandboxConfig {
+    /// Cluster names; each becomes a kubeconfig context.
+    pub clusters: Vec<String>,
+    /// Where objects, ports, tokens and certificates persist; `None` keeps everything in memory.
+    pub state_dir: Option<PathBuf>,
+    /// Delay before a new Pod becomes Running and Ready.
+    pub pod_ready_delay: Duration,
+    /// Delay before a LoadBalancer Service gets its ingress IP.
+    pub lb_ip_delay: Duration,
+    /// Injected faults.
+    pub faults: Faults,
+}
+
+impl Default for SandboxConfig {
+    fn default() -> Self {
+        SandboxConfig {
+            clusters: vec!["cluster1".to_string()],
+            state_dir: None,
+            pod_ready_delay: Duration::from_millis(500),
+            lb_ip_delay: Duration::from_millis(500),
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// Errors starting or stopping a sandbox.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A cluster name is empty, repeated or not a valid DNS label.
+    #[error("invalid cluster name {0:?}: use lowercase letters, digits and '-', each name once")]
+    InvalidName(String),
+    /// Certificates could not be made or loaded.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// The object store could not be loaded or saved.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A listening socket could not be opened.
+    #[error("failed to listen for cluster {name}")]
+    Bind {
+        /// The cluster.
+        name: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A directory could not be created.
+    #[error("failed to prepare {path}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// How to reach one simulated cluster.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterInfo {
+    /// Cluster and context name.
+    pub name: String,
+    /// `https://127.0.0.1:PORT`.
+    pub server: String,
+    /// Administrator bearer token.
+    pub token: String,
+}
+
+struct Running {
+    cluster: Arc<Cluster>,
+    addr: SocketAddr,
+}
+
+/// A set of running simulated clusters.
+pub struct Sandbox {
+    clusters: Vec<Running>,
+    ca_pem: String,
+    shutdown: tokio::sync::watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+impl std::fmt::Debug for Sandbox {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sandbox")
+            .field(
+                "clusters",
+                &self
+                    .clusters
+                    .iter()
+                    .map(|c| (&c.cluster.name, c.addr))
+                    .collect::<Vec<_>>(),
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+fn valid_cluster_name(n: &str) -> bool {
+    !n.is_empty()
+        && n.len() <= 63
+        && n.bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !n.starts_with('-')
+        && !n.ends_with('-')
+}
+
+async fn bind(name: &str, port: u16) -> Result<TcpListener, Error> {
+    if port != 0
+        && let Ok(l) = TcpListener::bind(("127.0.0.1", port)).await
+    {
+        return Ok(l);
+    }
+    TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|source| Error::Bind {
+            name: name.to_string(),
+            source,
+        })
+}
+
+impl Sandbox {
+    /// Starts every configured cluster; returns once all are listening.
+    pub async fn start(config: SandboxConfig) -> Result<Sandbox, Error> {
+        let mut seen = std::collections::BTreeSet::new();
+        for n in &config.clusters {
+            if !valid_cluster_name(n) || !seen.insert(n.clone()) {
+                return Err(Error::InvalidName(n.clone()));
+            }
+        }
+        let material = match &config.state_dir {
+            Some(dir) => tls::load_or_generate(&dir.join("tls"))?,
+            None => tls::generate()?,
+        };
+        let tls_config = tls::server_config(&material)?;
+        let (scratch, scratch_dir) = match &config.state_dir {
+            Some(dir) => (dir.join("scratch"), None),
+            None => {
+                let t = tempfile::tempdir().map_err(|source| Error::Io {
+                    path: std::env::temp_dir(),
+                    source,
+                })?;
+                (t.path().to_path_buf(), Some(t))
+            }
+        };
+        let (shutdown, _) = tokio::sync::watch::channel(false);
+        let mut clusters = Vec::new();
+        let mut tasks = Vec::new();
+        for (index, name) in config.clusters.iter().enumerate() {
+            let dir = config
+                .state_dir
+                .as_ref()
+                .map(|d| d.join("clusters").join(name));
+            let meta_path = dir.as_ref().map(|d| d.join("cluster.json"));
+            let meta: Value = meta_path
+                .as_ref()
+                .and_then(|p| std::fs::read_to_string(p).ok())
+                .and_then(|t| serde_json::from_str(&t).ok())
+                .unwrap_or(Value::Null);
+            let token = meta["token"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(|| util::random_hex(32));
+            let port = meta["port"]
+                .as_u64()
+                .and_then(|p| u16::try_from(p).ok())
+                .unwrap_or(0);
+            let listener = bind(name, port).await?;
+            let addr = listener.local_addr().map_err(|source| Error::Bind {
+                name: name.clone(),
+                source,
+            })?;
+            if let Some(p) = &meta_path {
+                let doc = json!({"token": token, "port": addr.port()});
+                store::write_atomic(p, doc.to_string().as_bytes())?;
+            }
+            let store = store::Store::open(dir.as_ref().map(|d| d.join("objects.json")))?;
+            let cluster = Arc::new(Cluster {
+                name: name.clone(),
+                index,
+                token,
+                ca_pem: material.ca_pem.clone(),
+                store,
+                pod_ready_delay: config.pod_ready_delay,
+                lb_ip_delay: config.lb_ip_delay,
+                faults: config.faults.clone(),
+                scratch: scratch.clone(),
+                allocated: Mutex::new(Default::default()),
+            });
+            cluster.bootstrap();
+            tasks.push(controllers::spawn(
+                Arc::clone(&cluster),
+                shutdown.subscribe(),
+            ));
+            tasks.push(server::spawn(
+                Arc::clone(&cluster),
+                listener,
+                Arc::clone(&tls_config),
+                shutdown.subscribe(),
+            ));
+            if config.state_dir.is_some() {
+                tasks.push(spawn_saver(Arc::clone(&cluster), shutdown.subscribe()));
+            }
+            clusters.push(Running { cluster, addr });
+        }
+        Ok(Sandbox {
+            clusters,
+            ca_pem: material.ca_pem,
+            shutdown,
+            tasks: Mutex::new(tasks),
+            _scratch: scratch_dir,
+        })
+    }
+
+    /// Connection details of every cluster, in configuration order.
+    pub fn clusters(&self) -> Vec<ClusterInfo> {
+        self.clusters.iter().map(info).collect()
+    }
+
+    /// Connection details of one cluster.
+    pub fn cluster(&self, name: &str) -> Option<ClusterInfo> {
+        self.clusters
+            .iter()
+            .find(|c| c.cluster.name == name)
+            .map(info)
+    }
+
+    /// PEM of the CA that signed the clusters' serving certificate.
+    pub fn ca_pem(&self) -> &str {
+        &self.ca_pem
+    }
+
+    /// A kubeconfig with one context per cluster (named after it); the first is current.
+    pub fn kubeconfig_yaml(&self) -> String {
+        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
+        let infos = self.clusters();
+        let clusters: Vec<Value> = infos
+            .iter()
+            .map(|c| json!({"name": c.name, "cluster": {"server": c.server, "certificate-authority-data": ca}}))
+            .collect();
+        let users: Vec<Value> = infos
+            .iter()
+            .map(|c| json!({"name": format!("{}-admin", c.name), "user": {"token": c.token}}))
+            .collect();
+        let contexts: Vec<Value> = infos
+            .iter()
+            .map(|c| json!({"name": c.name, "context": {"cluster": c.name, "user": format!("{}-admin", c.name)}}))
+            .collect();
+        let doc = json!({"apiVersion": "v1", "kind": "Config", "preferences": {},
+            "clusters": clusters, "users": users, "contexts": contexts,
+            "current-context": infos.first().map(|c| c.name.clone()).unwrap_or_default()});
+        serde_yaml::to_string(&doc).unwrap_or_default()
+    }
+
+    /// Writes [`Sandbox::kubeconfig_yaml`] to `path` with mode 0600.
+    pub fn write_kubeconfig(&self, path: &Path) -> Result<(), Error> {
+        store::write_atomic(path, self.kubeconfig_yaml().as_bytes())?;
+        Ok(())
+    }
+
+    /// Serves until `until` completes, then shuts down.
+    pub async fn serve_until(self, until: impl Future<Output = ()>) -> Result<(), Error> {
+        until.await;
+        self.shutdown().await
+    }
+
+    /// Stops listeners and controllers and saves state.
+    pub async fn shutdown(self) -> Result<(), Error> {
+        self.shutdown.send_replace(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for t in tasks {
+            let _ = t.await;
+        }
+        for c in &self.clusters {
+            c.cluster.store.save_if_dirty()?;
+        }
+        Ok(())
+    }
+}
+
+fn info(c: &Running) -> ClusterInfo {
+    ClusterInfo {
+        name: c.cluster.name.clone(),
+        server: format!("https://127.0.0.1:{}", c.addr.port()),
+        token: c.cluster.token.clone(),
+    }
+}
+
+fn spawn_saver(
+    cluster: Arc<Cluster>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = shutdown.changed() => return,
+            }
+            // A failed save is retried on the next tick and reported by `shutdown`.
+            let _ = cluster.store.save_if_dirty();
+        }
+    })
+}

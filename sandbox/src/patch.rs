@@ -98,7 +98,9 @@ fn add(doc: &mut Value, ptr: &str, value: Value) -> Result<(), PatchError> {
 fn remove(doc: &mut Value, ptr: &str) -> Result<Value, PatchError> {
     let toks = split_pointer(ptr)?;
     let Some((last, parents)) = toks.split_last() else {
-        return Err(PatchError::Invalid("cannot remove the whole document".into()));
+        return Err(PatchError::Invalid(
+            "cannot remove the whole document".into(),
+        ));
     };
     match parent_mut(doc, parents)? {
         Value::Object(m) => m
@@ -167,8 +169,14 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
 fn merge_key(field: &str, items: &[&Value]) -> Option<&'static str> {
     let has = |k: &str| items.iter().any(|i| i.get(k).is_some());
     match field {
-        "containers" | "initContainers" | "ephemeralContainers" | "volumes" | "env" | "imagePullSecrets"
-        | "hostAliases" | "secrets" => Some("name"),
+        "containers"
+        | "initContainers"
+        | "ephemeralContainers"
+        | "volumes"
+        | "env"
+        | "imagePullSecrets"
+        | "hostAliases"
+        | "secrets" => Some("name"),
         "volumeMounts" => Some("mountPath"),
         "volumeDevices" => Some("devicePath"),
         "conditions" => Some("type"),
@@ -219,7 +227,9 @@ pub fn strategic_merge(target: &Value, patch: &Value) -> Result<Value, PatchErro
             (Some(Value::Array(cur)), Value::Array(items)) => {
                 let refs: Vec<&Value> = items.iter().chain(cur.iter()).collect();
                 match merge_key(k, &refs) {
-                    Some(mk) => merge_list(cur, items, mk, p.get(&format!("$setElementOrder/{k}")))?,
+                    Some(mk) => {
+                        merge_list(cur, items, mk, p.get(&format!("$setElementOrder/{k}")))?
+                    }
                     None => Value::Array(items.clone()),
                 }
             }
@@ -241,14 +251,23 @@ pub fn strategic_merge(target: &Value, patch: &Value) -> Result<Value, PatchErro
     Ok(Value::Object(out))
 }
 
-fn merge_list(cur: &[Value], items: &[Value], key: &str, order: Option<&Value>) -> Result<Value, PatchError> {
+fn merge_list(
+    cur: &[Value],
+    items: &[Value],
+    key: &str,
+    order: Option<&Value>,
+) -> Result<Value, PatchError> {
     let mut out: Vec<Value> = cur.to_vec();
     if items
         .iter()
         .any(|i| i.get("$patch").and_then(Value::as_str) == Some("replace"))
     {
         return Ok(Value::Array(
-            items.iter().filter(|i| i.get("$patch").is_none()).cloned().collect(),
+            items
+                .iter()
+                .filter(|i| i.get("$patch").is_none())
+                .cloned()
+                .collect(),
         ));
     }
     for item in items {
@@ -323,13 +342,20 @@ mod tests {
         assert_eq!(r["spec"]["containers"][0]["name"], "b");
         assert_eq!(r["spec"]["containers"][1]["image"], "a:2");
         assert_eq!(r["spec"]["containers"][1]["ports"][0]["containerPort"], 80);
-        let d = strategic_merge(&r, &json!({"spec": {"containers": [{"name": "b", "$patch": "delete"}]}})).unwrap();
+        let d = strategic_merge(
+            &r,
+            &json!({"spec": {"containers": [{"name": "b", "$patch": "delete"}]}}),
+        )
+        .unwrap();
         assert_eq!(d["spec"]["containers"].as_array().unwrap().len(), 1);
     }
 
     #[test]
     fn strategic_replaces_unkeyed_lists() {
         let t = json!({"args": ["a", "b"]});
-        assert_eq!(strategic_merge(&t, &json!({"args": ["c"]})).unwrap(), json!({"args": ["c"]}));
+        assert_eq!(
+            strategic_merge(&t, &json!({"args": ["c"]})).unwrap(),
+            json!({"args": ["c"]})
+        );
     }
 }

@@ -66,7 +66,11 @@ fn set_values(s: &str) -> Result<Vec<String>, ApiError> {
     let inner = s
         .strip_prefix('(')
         .and_then(|x| x.strip_suffix(')'))
-        .ok_or_else(|| ApiError::bad_request(format!("unable to parse requirement: found '{s}', expected: '('")))?;
+        .ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "unable to parse requirement: found '{s}', expected: '('"
+            ))
+        })?;
     Ok(inner.split(',').map(|x| x.trim().to_string()).collect())
 }
 
@@ -92,18 +96,27 @@ impl LabelSelector {
             };
             reqs.push(req);
         }
-        Ok(LabelSelector { reqs, nothing: false })
+        Ok(LabelSelector {
+            reqs,
+            nothing: false,
+        })
     }
 
     /// Builds a selector from a `metav1.LabelSelector` object (`matchLabels`, `matchExpressions`).
     pub fn from_object(v: &Value) -> Self {
         if !v.is_object() {
-            return LabelSelector { reqs: vec![], nothing: true };
+            return LabelSelector {
+                reqs: vec![],
+                nothing: true,
+            };
         }
         let mut reqs = Vec::new();
         if let Some(m) = v["matchLabels"].as_object() {
             for (k, val) in m {
-                reqs.push(Req::Eq(k.clone(), val.as_str().unwrap_or_default().to_string()));
+                reqs.push(Req::Eq(
+                    k.clone(),
+                    val.as_str().unwrap_or_default().to_string(),
+                ));
             }
         }
         if let Some(exprs) = v["matchExpressions"].as_array() {
@@ -111,7 +124,11 @@ impl LabelSelector {
                 let key = e["key"].as_str().unwrap_or_default().to_string();
                 let values: Vec<String> = e["values"]
                     .as_array()
-                    .map(|a| a.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|x| x.as_str().map(str::to_string))
+                            .collect()
+                    })
                     .unwrap_or_default();
                 reqs.push(match e["operator"].as_str().unwrap_or_default() {
                     "In" => Req::In(key, values),
@@ -121,7 +138,10 @@ impl LabelSelector {
                 });
             }
         }
-        LabelSelector { reqs, nothing: false }
+        LabelSelector {
+            reqs,
+            nothing: false,
+        }
     }
 
     /// Builds an equality selector from a plain map (a Service's `spec.selector`).
@@ -130,16 +150,16 @@ impl LabelSelector {
             .as_object()
             .map(|m| {
                 m.iter()
-                    .map(|(k, val)| Req::Eq(k.clone(), val.as_str().unwrap_or_default().to_string()))
+                    .map(|(k, val)| {
+                        Req::Eq(k.clone(), val.as_str().unwrap_or_default().to_string())
+                    })
                     .collect()
             })
             .unwrap_or_default();
-        LabelSelector { reqs, nothing: false }
-    }
-
-    /// Whether the selector has no requirements.
-    pub fn is_empty(&self) -> bool {
-        self.reqs.is_empty() && !self.nothing
+        LabelSelector {
+            reqs,
+            nothing: false,
+        }
     }
 
     /// Whether an object's labels satisfy the selector.
@@ -186,7 +206,9 @@ impl FieldSelector {
             } else if let Some((k, v)) = part.split_once('=') {
                 (k, true, v)
             } else {
-                return Err(ApiError::bad_request(format!("invalid selector: '{part}'; can't understand '{part}'")));
+                return Err(ApiError::bad_request(format!(
+                    "invalid selector: '{part}'; can't understand '{part}'"
+                )));
             };
             reqs.push((k.trim().to_string(), eq, v.trim().to_string()));
         }
@@ -225,7 +247,11 @@ mod tests {
             ("!missing", true),
             ("", true),
         ] {
-            assert_eq!(LabelSelector::parse(sel).unwrap().matches(&o), want, "{sel}");
+            assert_eq!(
+                LabelSelector::parse(sel).unwrap().matches(&o),
+                want,
+                "{sel}"
+            );
         }
     }
 
@@ -240,9 +266,18 @@ mod tests {
 
     #[test]
     fn field_selectors() {
-        let o = json!({"metadata": {"name": "a", "namespace": "n"}, "status": {"phase": "Running"}});
-        assert!(FieldSelector::parse("metadata.name=a,metadata.namespace==n").unwrap().matches(&o));
-        assert!(!FieldSelector::parse("status.phase!=Running").unwrap().matches(&o));
+        let o =
+            json!({"metadata": {"name": "a", "namespace": "n"}, "status": {"phase": "Running"}});
+        assert!(
+            FieldSelector::parse("metadata.name=a,metadata.namespace==n")
+                .unwrap()
+                .matches(&o)
+        );
+        assert!(
+            !FieldSelector::parse("status.phase!=Running")
+                .unwrap()
+                .matches(&o)
+        );
         assert!(FieldSelector::parse("nonsense").is_err());
     }
 }

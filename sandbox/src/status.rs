@@ -41,7 +41,11 @@ impl ApiError {
 
     /// 404 for a path the server does not serve.
     pub fn no_route() -> Self {
-        Self::new(404, "NotFound", "the server could not find the requested resource")
+        Self::new(
+            404,
+            "NotFound",
+            "the server could not find the requested resource",
+        )
     }
 
     /// 409 when creating an object that exists.
@@ -114,15 +118,27 @@ impl ApiError {
     /// 500 or 503 injected by the fault configuration.
     pub fn injected(code: u16) -> Self {
         if code == 503 {
-            Self::new(503, "ServiceUnavailable", "the server is currently unable to handle the request")
+            Self::new(
+                503,
+                "ServiceUnavailable",
+                "the server is currently unable to handle the request",
+            )
         } else {
-            Self::new(code, "InternalError", "an error on the server (injected fault) has prevented the request from succeeding")
+            Self::new(
+                code,
+                "InternalError",
+                "an error on the server (injected fault) has prevented the request from succeeding",
+            )
         }
     }
 
     /// 429 injected by the fault configuration.
     pub fn too_many_requests(retry_after: u64) -> Self {
-        let mut e = Self::new(429, "TooManyRequests", "the server has received too many requests and has asked us to try again later");
+        let mut e = Self::new(
+            429,
+            "TooManyRequests",
+            "the server has received too many requests and has asked us to try again later",
+        );
         e.details = Some(json!({"retryAfterSeconds": retry_after}));
         e.retry_after = Some(retry_after);
         e

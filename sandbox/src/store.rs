@@ -136,9 +136,14 @@ impl Store {
         if let Some(p) = &path
             && p.exists()
         {
-            let text = std::fs::read_to_string(p).map_err(|source| StoreError::Io { path: p.clone(), source })?;
-            let v: Value =
-                serde_json::from_str(&text).map_err(|source| StoreError::Parse { path: p.clone(), source })?;
+            let text = std::fs::read_to_string(p).map_err(|source| StoreError::Io {
+                path: p.clone(),
+                source,
+            })?;
+            let v: Value = serde_json::from_str(&text).map_err(|source| StoreError::Parse {
+                path: p.clone(),
+                source,
+            })?;
             rv = v["resourceVersion"].as_u64().unwrap_or(0);
             for item in v["objects"].as_array().into_iter().flatten() {
                 let key = item["resource"].as_str().unwrap_or_default().to_string();
@@ -229,12 +234,24 @@ impl Store {
         if rv < inner.floor {
             return None;
         }
-        Some(inner.history.iter().filter(|e| e.rv > rv).cloned().collect())
+        Some(
+            inner
+                .history
+                .iter()
+                .filter(|e| e.rv > rv)
+                .cloned()
+                .collect(),
+        )
     }
 
     /// Creates an object, filling uid, creationTimestamp, generation and resourceVersion.
     /// With `dry_run` nothing is stored.
-    pub fn create(&self, key: &str, mut obj: Value, dry_run: bool) -> Result<Value, WriteError<()>> {
+    pub fn create(
+        &self,
+        key: &str,
+        mut obj: Value,
+        dry_run: bool,
+    ) -> Result<Value, WriteError<()>> {
         let mut inner = self.lock();
         let ns = crate::util::namespace_of(&obj).to_string();
         let name = crate::util::name_of(&obj).to_string();
@@ -264,14 +281,17 @@ impl Store {
         inner.rv += 1;
         let rv = inner.rv;
         let meta = obj_mut(&mut obj, "metadata");
-        meta.entry("uid").or_insert_with(|| Value::String(new_uid()));
+        meta.entry("uid")
+            .or_insert_with(|| Value::String(new_uid()));
         meta.entry("creationTimestamp")
             .or_insert_with(|| Value::String(now_rfc3339()));
         meta.entry("generation").or_insert(json!(1));
         meta.insert("resourceVersion".into(), rv_str(rv));
         let ns = crate::util::namespace_of(&obj).to_string();
         let name = crate::util::name_of(&obj).to_string();
-        inner.objects.insert((key.to_string(), ns, name), obj.clone());
+        inner
+            .objects
+            .insert((key.to_string(), ns, name), obj.clone());
         self.record(&mut inner, EventType::Added, key, obj);
     }
 
@@ -293,7 +313,10 @@ impl Store {
         let k = (key.to_string(), ns.to_string(), name.to_string());
         let cur = inner.objects.get(&k).cloned().ok_or(WriteError::NotFound)?;
         let mut new = f(&cur).map_err(WriteError::Other)?;
-        let cur_rv = cur["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
+        let cur_rv = cur["metadata"]["resourceVersion"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         if let Some(rv) = new["metadata"]["resourceVersion"].as_str()
             && !rv.is_empty()
             && rv != cur_rv
@@ -302,7 +325,13 @@ impl Store {
         }
         {
             let meta = obj_mut(&mut new, "metadata");
-            for field in ["uid", "creationTimestamp", "name", "namespace", "deletionTimestamp"] {
+            for field in [
+                "uid",
+                "creationTimestamp",
+                "name",
+                "namespace",
+                "deletionTimestamp",
+            ] {
                 match cur["metadata"].get(field) {
                     Some(v) => {
                         // deletionTimestamp may be set by the server only, never cleared by clients.
@@ -367,7 +396,8 @@ impl Store {
                 .collect();
             json!({"resourceVersion": inner.rv, "objects": objects})
         };
-        write_atomic(path, doc.to_string().as_bytes()).inspect_err(|_| self.dirty.store(true, Ordering::Release))
+        write_atomic(path, doc.to_string().as_bytes())
+            .inspect_err(|_| self.dirty.store(true, Ordering::Release))
     }
 }
 
@@ -399,11 +429,17 @@ mod tests {
     fn create_modify_delete_and_history() {
         let s = Store::open(None).unwrap();
         let o = s
-            .create("configmaps", json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"k": "1"}}), false)
+            .create(
+                "configmaps",
+                json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"k": "1"}}),
+                false,
+            )
             .unwrap();
         assert_eq!(o["metadata"]["resourceVersion"], "1");
         // No-op keeps the version.
-        let (same, changed) = s.modify::<()>("configmaps", "n", "a", false, |c| Ok(c.clone())).unwrap();
+        let (same, changed) = s
+            .modify::<()>("configmaps", "n", "a", false, |c| Ok(c.clone()))
+            .unwrap();
         assert!(!changed);
         assert_eq!(same["metadata"]["resourceVersion"], "1");
         let (m, changed) = s
@@ -426,7 +462,10 @@ mod tests {
         assert!(s.delete("configmaps", "n", "a").is_some());
         let evs = s.events_since(0).unwrap();
         let kinds: Vec<_> = evs.iter().map(|e| e.kind).collect();
-        assert_eq!(kinds, vec![EventType::Added, EventType::Modified, EventType::Deleted]);
+        assert_eq!(
+            kinds,
+            vec![EventType::Added, EventType::Modified, EventType::Deleted]
+        );
         assert_eq!(s.events_since(2).unwrap().len(), 1);
     }
 
@@ -435,7 +474,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("objects.json");
         let s = Store::open(Some(p.clone())).unwrap();
-        s.create("namespaces", json!({"metadata": {"name": "x"}}), false).unwrap();
+        s.create("namespaces", json!({"metadata": {"name": "x"}}), false)
+            .unwrap();
         s.save_if_dirty().unwrap();
         let t = Store::open(Some(p)).unwrap();
         assert!(t.get("namespaces", "", "x").is_some());

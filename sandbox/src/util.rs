@@ -69,7 +69,9 @@ pub fn random_suffix(len: usize) -> String {
 /// A random hex string, used for bearer tokens.
 pub fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
-    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 /// A stable short hash of a JSON value, in the name alphabet (like `pod-template-hash`).

@@ -1,0 +1,498 @@
+//! Resource verbs: get, list, create, update, patch (all formats), delete, deletecollection.
+
+use std::sync::Arc;
+
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::admission::admit;
+use crate::cluster::Cluster;
+use crate::gc::{self, Propagation};
+use crate::http::Query;
+use crate::patch::{json_patch, merge_patch, strategic_merge};
+use crate::resources::ResourceType;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::{self, ApiError};
+use crate::store::WriteError;
+use crate::util::{name_of, obj_mut, random_suffix, str_at, uid_of};
+
+/// One resource request after routing.
+pub struct Req {
+    /// The cluster.
+    pub cluster: Arc<Cluster>,
+    /// The addressed type.
+    pub rt: ResourceType,
+    /// Namespace from the path.
+    pub ns: Option<String>,
+    /// Object name from the path.
+    pub name: Option<String>,
+    /// Subresource from the path.
+    pub sub: Option<String>,
+    /// Query parameters.
+    pub query: Query,
+    /// Request `Content-Type`.
+    pub content_type: String,
+    /// Request body.
+    pub body: Bytes,
+}
+
+impl Req {
+    fn key(&self) -> String {
+        self.rt.key()
+    }
+    fn ns(&self) -> &str {
+        self.ns.as_deref().unwrap_or_default()
+    }
+    fn name(&self) -> &str {
+        self.name.as_deref().unwrap_or_default()
+    }
+    fn dry_run(&self) -> bool {
+        self.query.get("dryRun") == Some("All")
+    }
+    fn not_found(&self) -> ApiError {
+        ApiError::not_found(&self.rt.group, &self.rt.plural, self.name())
+    }
+}
+
+/// A handler result: HTTP code and body.
+pub type Reply = Result<(u16, Value), ApiError>;
+
+fn decode_body(r: &Req) -> Result<Value, ApiError> {
+    if r.content_type
+        .starts_with("application/vnd.kubernetes.protobuf")
+    {
+        return crate::protobuf::decode(&r.body);
+    }
+    if let Ok(v) = serde_json::from_slice::<Value>(&r.body) {
+        return Ok(v);
+    }
+    serde_yaml::from_slice::<Value>(&r.body).map_err(|e| {
+        ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+    })
+}
+
+fn check_namespace(r: &Req) -> Result<(), ApiError> {
+    if r.rt.namespaced && r.cluster.store.get("namespaces", "", r.ns()).is_none() {
+        return Err(ApiError::not_found("", "namespaces", r.ns()));
+    }
+    Ok(())
+}
+
+/// Forces identity fields of a request body to match the path.
+fn prepare(r: &Req, obj: &mut Value, allow_generate: bool) -> Result<(), ApiError> {
+    if !obj.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    if let Some(kind) = obj["kind"].as_str()
+        && !kind.is_empty()
+        && kind != r.rt.kind
+    {
+        return Err(ApiError::bad_request(format!(
+            "the kind in the data ({kind}) does not match the expected kind ({})",
+            r.rt.kind
+        )));
+    }
+    obj["apiVersion"] = json!(r.rt.api_version());
+    obj["kind"] = json!(r.rt.kind);
+    let meta = obj_mut(obj, "metadata");
+    if r.rt.namespaced {
+        match meta.get("namespace").and_then(Value::as_str) {
+            Some(ns) if !ns.is_empty() && ns != r.ns() => {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            _ => {
+                meta.insert("namespace".into(), json!(r.ns()));
+            }
+        }
+    } else {
+        meta.remove("namespace");
+    }
+    let name = meta
+        .get("name")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_string();
+    if name.is_empty() {
+        match meta.get("generateName").and_then(Value::as_str) {
+            Some(prefix) if allow_generate && !prefix.is_empty() => {
+                let generated = format!("{prefix}{}", random_suffix(5));
+                meta.insert("name".into(), json!(generated));
+            }
+            _ => {
+                return Err(ApiError::invalid(
+                    &r.rt.group,
+                    &r.rt.kind,
+                    "",
+                    "metadata.name",
+                    "Required value: name or generateName is required",
+                ));
+            }
+        }
+    }
+    if let Some(path_name) = &r.name
+        && name_of(obj) != path_name
+    {
+        return Err(ApiError::bad_request(format!(
+            "the name of the object ({}) does not match the name on the URL ({path_name})",
+            name_of(obj)
+        )));
+    }
+    Ok(())
+}
+
+/// GET of one object or subresource.
+pub fn get(r: &Req) -> Reply {
+    let obj = r
+        .cluster
+        .store
+        .get(&r.key(), r.ns(), r.name())
+        .ok_or_else(|| r.not_found())?;
+    match r.sub.as_deref() {
+        None | Some("status") => Ok((200, obj)),
+        Some("scale") if r.rt.scale_sub => Ok((200, scale_of(&obj))),
+        _ => Err(ApiError::no_route()),
+    }
+}
+
+/// Objects of a request's type in scope that match the selectors.
+pub fn select(r: &Req) -> Result<(Vec<Value>, u64), ApiError> {
+    let labels = LabelSelector::parse(r.query.get("labelSelector").unwrap_or_default())?;
+    let fields = FieldSelector::parse(r.query.get("fieldSelector").unwrap_or_default())?;
+    let (items, rv) = r.cluster.store.list(&r.key(), r.ns.as_deref());
+    Ok((
+        items
+            .into_iter()
+            .filter(|o| labels.matches(o) && fields.matches(o))
+            .collect(),
+        rv,
+    ))
+}
+
+/// LIST of a collection.
+pub fn list(r: &Req) -> Reply {
+    let (items, rv) = select(r)?;
+    Ok((
+        200,
+        json!({"kind": format!("{}List", r.rt.kind), "apiVersion": r.rt.api_version(),
+               "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+    ))
+}
+
+/// POST of a new object.
+pub fn create(r: &Req) -> Reply {
+    if r.sub.is_some() || r.name.is_some() {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let mut obj = decode_body(r)?;
+    create_object(r, &mut obj)
+}
+
+fn create_object(r: &Req, obj: &mut Value) -> Reply {
+    prepare(r, obj, true)?;
+    check_namespace(r)?;
+    if r.rt.status_sub
+        && let Some(m) = obj.as_object_mut()
+    {
+        m.remove("status");
+    }
+    if let Some(m) = obj["metadata"].as_object_mut() {
+        for k in [
+            "resourceVersion",
+            "uid",
+            "creationTimestamp",
+            "deletionTimestamp",
+            "generation",
+            "managedFields",
+        ] {
+            m.remove(k);
+        }
+    }
+    admit(&r.cluster, &r.rt, obj, None)?;
+    let created = r
+        .cluster
+        .store
+        .create(&r.key(), obj.clone(), r.dry_run())
+        .map_err(|_| ApiError::already_exists(&r.rt.group, &r.rt.plural, name_of(obj)))?;
+    Ok((201, created))
+}
+
+/// Runs `compute` against the current object and stores its result, retrying when another
+/// writer got in between (unless the caller pinned a resourceVersion).
+fn write(r: &Req, compute: impl Fn(&Value) -> Result<Value, ApiError>) -> Result<Value, ApiError> {
+    let key = r.key();
+    for _ in 0..16 {
+        let cur = r
+            .cluster
+            .store
+            .get(&key, r.ns(), r.name())
+            .ok_or_else(|| r.not_found())?;
+        let cur_rv = str_at(&cur, "metadata.resourceVersion")
+            .unwrap_or_default()
+            .to_string();
+        let mut new = compute(&cur)?;
+        let asked = str_at(&new, "metadata.resourceVersion")
+            .unwrap_or_default()
+            .to_string();
+        let retryable = asked.is_empty() || asked == cur_rv;
+        obj_mut(&mut new, "metadata").insert(
+            "resourceVersion".into(),
+            json!(if asked.is_empty() { cur_rv } else { asked }),
+        );
+        admit(&r.cluster, &r.rt, &mut new, Some(&cur))?;
+        match r
+            .cluster
+            .store
+            .modify::<()>(&key, r.ns(), r.name(), r.dry_run(), |_| Ok(new))
+        {
+            Ok((obj, _)) => {
+                if !r.dry_run() {
+                    gc::finish_if_released(&r.cluster, &key, &obj);
+                }
+                return Ok(obj);
+            }
+            Err(WriteError::Conflict) if retryable => continue,
+            Err(WriteError::NotFound) => return Err(r.not_found()),
+            Err(_) => return Err(ApiError::conflict(&r.rt.group, &r.rt.plural, r.name())),
+        }
+    }
+    Err(ApiError::conflict(&r.rt.group, &r.rt.plural, r.name()))
+}
+
+/// Combines a computed object with the current one according to the addressed subresource.
+fn merge_sub(r: &Req, cur: &Value, mut new: Value) -> Result<Value, ApiError> {
+    match r.sub.as_deref() {
+        Some("status") => {
+            let mut out = cur.clone();
+            out["status"] = new["status"].clone();
+            out["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
+            Ok(out)
+        }
+        Some("scale") if r.rt.scale_sub => {
+            let replicas = new["spec"]["replicas"].as_i64().unwrap_or(0);
+            let mut out = cur.clone();
+            out["spec"]["replicas"] = json!(replicas);
+            out["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
+            Ok(out)
+        }
+        Some(_) => Err(ApiError::no_route()),
+        None => {
+            prepare(r, &mut new, false)?;
+            if r.rt.status_sub {
+                match cur.get("status") {
+                    Some(s) => new["status"] = s.clone(),
+                    None => {
+                        if let Some(m) = new.as_object_mut() {
+                            m.remove("status");
+                        }
+                    }
+                }
+            }
+            // Server-owned metadata is not the client's to change.
+            for k in ["managedFields"] {
+                if let Some(v) = cur["metadata"].get(k) {
+                    new["metadata"][k] = v.clone();
+                }
+            }
+            Ok(new)
+        }
+    }
+}
+
+fn respond(r: &Req, obj: Value) -> Value {
+    if r.sub.as_deref() == Some("scale") {
+        scale_of(&obj)
+    } else {
+        obj
+    }
+}
+
+/// PUT of a whole object or subresource.
+pub fn update(r: &Req) -> Reply {
+    let body = decode_body(r)?;
+    if r.sub.as_deref() == Some("scale") && !r.rt.scale_sub {
+        return Err(ApiError::no_route());
+    }
+    let obj = write(r, |cur| merge_sub(r, cur, body.clone()))?;
+    Ok((200, respond(r, obj)))
+}
+
+/// PATCH in any supported format, including server-side apply.
+pub fn patch(r: &Req) -> Reply {
+    let ct = r
+        .content_type
+        .split(';')
+        .next()
+        .unwrap_or_default()
+        .trim()
+        .to_string();
+    if ct == "application/apply-patch+yaml" {
+        return apply(r);
+    }
+    let doc: Value = serde_json::from_slice(&r.body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "the body of the request was in an unknown format: {e}"
+        ))
+    })?;
+    let obj = write(r, |cur| {
+        let base = if r.sub.as_deref() == Some("scale") {
+            scale_of(cur)
+        } else {
+            cur.clone()
+        };
+        let patched = match ct.as_str() {
+            "application/merge-patch+json" => merge_patch(&base, &doc),
+            "application/json-patch+json" => json_patch(&base, &doc).map_err(|e| {
+                ApiError::invalid(&r.rt.group, &r.rt.kind, r.name(), "patch", &e.to_string())
+            })?,
+            "application/strategic-merge-patch+json" => {
+                if r.rt.group.contains('.') && !r.rt.group.ends_with(".k8s.io") {
+                    return Err(ApiError::unsupported_media(
+                        "strategic merge patch is not supported for custom resources; use a merge or JSON patch",
+                    ));
+                }
+                strategic_merge(&base, &doc).map_err(|e| ApiError::bad_request(e.to_string()))?
+            }
+            other => {
+                return Err(ApiError::unsupported_media(format!(
+                    "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/apply-patch+yaml, application/strategic-merge-patch+json (got {other})"
+                )));
+            }
+        };
+        let mut patched = patched;
+        if str_at(&patched, "metadata.resourceVersion") == str_at(&base, "metadata.resourceVersion")
+        {
+            patched["metadata"]["resourceVersion"] =
+                json!(str_at(cur, "metadata.resourceVersion").unwrap_or_default());
+        }
+        merge_sub(r, cur, patched)
+    })?;
+    Ok((200, respond(r, obj)))
+}
+
+/// Server-side apply: creates the object if missing (201), otherwise merges the applied
+/// configuration into it (fields the manager stopped applying are kept; see docs/sandbox.md).
+fn apply(r: &Req) -> Reply {
+    let text = std::str::from_utf8(&r.body)
+        .map_err(|_| ApiError::bad_request("apply body is not UTF-8"))?;
+    let applied: Value = serde_yaml::from_str(text)
+        .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if r.query.get("fieldManager").is_none_or(str::is_empty) {
+        return Err(ApiError::bad_request(
+            "PATCH with apply requires a fieldManager",
+        ));
+    }
+    if r.sub.is_some() && r.sub.as_deref() != Some("status") {
+        return Err(ApiError::no_route());
+    }
+    for _ in 0..4 {
+        if r.cluster.store.get(&r.key(), r.ns(), r.name()).is_none() {
+            if r.sub.is_some() {
+                return Err(r.not_found());
+            }
+            let mut obj = applied.clone();
+            match create_object(r, &mut obj) {
+                Err(e) if e.code == 409 => continue,
+                other => return other,
+            }
+        }
+        let res = write(r, |cur| {
+            let mut merged =
+                strategic_merge(cur, &applied).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            merged["metadata"]["resourceVersion"] = json!(
+                str_at(&applied, "metadata.resourceVersion").unwrap_or_else(|| str_at(
+                    cur,
+                    "metadata.resourceVersion"
+                )
+                .unwrap_or_default())
+            );
+            merge_sub(r, cur, merged)
+        });
+        match res {
+            Err(e) if e.code == 404 => continue,
+            other => return other.map(|o| (200, o)),
+        }
+    }
+    Err(ApiError::conflict(&r.rt.group, &r.rt.plural, r.name()))
+}
+
+fn delete_options(r: &Req) -> (Propagation, bool) {
+    let opts: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    let policy = opts["propagationPolicy"]
+        .as_str()
+        .map(str::to_string)
+        .or_else(|| r.query.get("propagationPolicy").map(str::to_string));
+    let dry = r.dry_run()
+        || opts["dryRun"]
+            .as_array()
+            .is_some_and(|a| a.iter().any(|x| x == "All"));
+    (
+        Propagation::parse(policy.as_deref(), opts["orphanDependents"].as_bool()),
+        dry,
+    )
+}
+
+/// DELETE of one object.
+pub fn delete(r: &Req) -> Reply {
+    if r.sub.is_some() {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
+    let (how, dry) = delete_options(r);
+    let cur = r
+        .cluster
+        .store
+        .get(&r.key(), r.ns(), r.name())
+        .ok_or_else(|| r.not_found())?;
+    if dry {
+        return Ok((200, cur));
+    }
+    match gc::delete(&r.cluster, &r.key(), r.ns(), r.name(), how) {
+        Some(marked) => Ok((200, marked)),
+        None => Ok((
+            200,
+            status::success(&r.rt.group, &r.rt.plural, r.name(), uid_of(&cur)),
+        )),
+    }
+}
+
+/// DELETE of a collection (with selectors).
+pub fn delete_collection(r: &Req) -> Reply {
+    let (how, dry) = delete_options(r);
+    let (items, rv) = select(r)?;
+    if !dry {
+        for o in &items {
+            gc::delete(
+                &r.cluster,
+                &r.key(),
+                crate::util::namespace_of(o),
+                name_of(o),
+                how,
+            );
+        }
+    }
+    Ok((
+        200,
+        json!({"kind": format!("{}List", r.rt.kind), "apiVersion": r.rt.api_version(),
+               "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+    ))
+}
+
+/// The `autoscaling/v1` Scale view of an object with `spec.replicas`.
+pub fn scale_of(obj: &Value) -> Value {
+    let selector = if obj["spec"]["selector"].is_object() {
+        LabelSelector::from_object(&obj["spec"]["selector"]).to_query()
+    } else {
+        String::new()
+    };
+    let m = &obj["metadata"];
+    json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
+           "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
+                        "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
+           "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
+           "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector}})
+}

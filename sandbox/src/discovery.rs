@@ -1,0 +1,225 @@
+//! Discovery documents (`/version`, `/api`, `/apis`, group versions) and the minimal OpenAPI v3
+//! that `kubectl apply` needs to validate with `fieldValidation=Strict`.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Value, json};
+
+use crate::resources::ResourceType;
+use crate::util::short_hash;
+
+/// The Kubernetes version the sandbox reports. The minor decides which kubectl the gcloud
+/// dispatcher runs; 32 selects the dispatcher's own kubectl.
+pub const GIT_VERSION: &str = "v1.32.0";
+
+const VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
+
+/// `GET /version`.
+pub fn version() -> Value {
+    json!({"major": "1", "minor": "32", "gitVersion": GIT_VERSION,
+           "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
+           "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23.4", "compiler": "gc",
+           "platform": "linux/amd64"})
+}
+
+/// `GET /api`.
+pub fn core_versions() -> Value {
+    json!({"kind": "APIVersions", "versions": ["v1"],
+           "serverAddressByClientCIDRs": [{"clientCIDR": "0.0.0.0/0", "serverAddress": "127.0.0.1"}]})
+}
+
+/// Group name to its versions, in first-seen order.
+fn groups(types: &[ResourceType]) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for t in types.iter().filter(|t| !t.group.is_empty()) {
+        let vs = out.entry(t.group.clone()).or_default();
+        if !vs.contains(&t.version) {
+            vs.push(t.version.clone());
+        }
+    }
+    out
+}
+
+fn group_doc(name: &str, versions: &[String]) -> Value {
+    let vs: Vec<Value> = versions
+        .iter()
+        .map(|v| json!({"groupVersion": format!("{name}/{v}"), "version": v}))
+        .collect();
+    json!({"name": name, "versions": vs, "preferredVersion": vs.first().cloned().unwrap_or(Value::Null)})
+}
+
+/// `GET /apis`.
+pub fn group_list(types: &[ResourceType]) -> Value {
+    let gs: Vec<Value> = groups(types)
+        .iter()
+        .map(|(g, vs)| group_doc(g, vs))
+        .collect();
+    json!({"kind": "APIGroupList", "apiVersion": "v1", "groups": gs})
+}
+
+/// `GET /apis/<group>`.
+pub fn group(types: &[ResourceType], name: &str) -> Option<Value> {
+    let gs = groups(types);
+    let vs = gs.get(name)?;
+    let mut doc = group_doc(name, vs);
+    doc["kind"] = json!("APIGroup");
+    doc["apiVersion"] = json!("v1");
+    Some(doc)
+}
+
+/// `GET /api/v1` or `GET /apis/<group>/<version>`.
+pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+    let mine: Vec<&ResourceType> = types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+        .collect();
+    if mine.is_empty() {
+        return None;
+    }
+    let mut resources = Vec::new();
+    for t in mine {
+        let mut r = json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
+                           "kind": t.kind, "verbs": VERBS});
+        if !t.short_names.is_empty() {
+            r["shortNames"] = json!(t.short_names);
+        }
+        if !t.categories.is_empty() {
+            r["categories"] = json!(t.categories);
+        }
+        resources.push(r);
+        let sub = |name: &str, kind: &str, verbs: &[&str]| {
+            json!({"name": format!("{}/{name}", t.plural), "singularName": "", "namespaced": t.namespaced,
+                   "kind": kind, "verbs": verbs})
+        };
+        if t.status_sub {
+            resources.push(sub("status", &t.kind, &["get", "patch", "update"]));
+        }
+        if t.scale_sub {
+            let mut s = sub("scale", "Scale", &["get", "patch", "update"]);
+            s["group"] = json!("autoscaling");
+            s["version"] = json!("v1");
+            resources.push(s);
+        }
+        if t.kind == "Pod" && group.is_empty() {
+            resources.push(sub("exec", "PodExecOptions", &["create", "get"]));
+            resources.push(sub("log", "Pod", &["get"]));
+        }
+    }
+    let gv = if group.is_empty() {
+        version.to_string()
+    } else {
+        format!("{group}/{version}")
+    };
+    Some(
+        json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
+    )
+}
+
+fn gv_path(group: &str, version: &str) -> String {
+    if group.is_empty() {
+        format!("api/{version}")
+    } else {
+        format!("apis/{group}/{version}")
+    }
+}
+
+/// The OpenAPI v3 document of one group version: a PATCH operation per resource that
+/// declares `fieldValidation`, which is what kubectl checks before validating server-side.
+pub fn openapi_gv(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
+    let mut paths = serde_json::Map::new();
+    for t in types
+        .iter()
+        .filter(|t| t.group == group && t.version == version)
+    {
+        let base = format!("/{}", gv_path(group, version));
+        let path = if t.namespaced {
+            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", t.plural)
+        } else {
+            format!("{base}/{}/{{name}}", t.plural)
+        };
+        let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
+        let params = json!([{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+                            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}}]);
+        paths.insert(
+            path,
+            json!({"patch": {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch",
+                             "parameters": params, "responses": {"200": {"description": "OK"}}},
+                   "put": {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "put",
+                           "parameters": params, "responses": {"200": {"description": "OK"}}}}),
+        );
+    }
+    if paths.is_empty() {
+        return None;
+    }
+    Some(
+        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
+                "paths": paths, "components": {"schemas": {}}}),
+    )
+}
+
+/// `GET /openapi/v3`: one entry per group version, with a content hash.
+pub fn openapi_root(types: &[ResourceType]) -> Value {
+    let mut gvs: Vec<(String, String)> = types
+        .iter()
+        .map(|t| (t.group.clone(), t.version.clone()))
+        .collect();
+    gvs.dedup();
+    gvs.sort();
+    gvs.dedup();
+    let mut paths = serde_json::Map::new();
+    for (g, v) in gvs {
+        if let Some(doc) = openapi_gv(types, &g, &v) {
+            let p = gv_path(&g, &v);
+            paths.insert(
+                p.clone(),
+                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", short_hash(&doc))}),
+            );
+        }
+    }
+    json!({"paths": paths})
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::resources::builtins;
+
+    #[test]
+    fn lists_groups_and_resources() {
+        let t = builtins();
+        let gl = group_list(&t);
+        assert!(
+            gl["groups"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g["name"] == "apps")
+        );
+        let core = resource_list(&t, "", "v1").unwrap();
+        assert!(
+            core["resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|r| r["name"] == "pods/exec")
+        );
+        assert!(resource_list(&t, "nope", "v1").is_none());
+        let root = openapi_root(&t);
+        assert!(
+            root["paths"]["apis/apps/v1"]["serverRelativeURL"]
+                .as_str()
+                .unwrap()
+                .contains("hash=")
+        );
+    }
+}

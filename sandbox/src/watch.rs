@@ -1,0 +1,116 @@
+//! Streaming watches: initial ADDED events, replay after a resourceVersion, live events.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{Response, header};
+use http_body_util::{BodyExt, StreamBody};
+use hyper::body::Frame;
+use serde_json::{Value, json};
+use tokio::sync::mpsc;
+
+use crate::api::{Req, select};
+use crate::http::Body;
+use crate::selector::{FieldSelector, LabelSelector};
+use crate::status::ApiError;
+
+fn line(kind: &str, obj: &Value) -> Bytes {
+    let mut s = json!({"type": kind, "object": obj}).to_string();
+    s.push('\n');
+    Bytes::from(s)
+}
+
+/// Starts a watch for a collection request and returns the streaming response.
+pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
+    let labels = LabelSelector::parse(r.query.get("labelSelector").unwrap_or_default())?;
+    let fields = FieldSelector::parse(r.query.get("fieldSelector").unwrap_or_default())?;
+    let from = match r.query.get("resourceVersion") {
+        None | Some("" | "0") => None,
+        Some(v) => Some(
+            v.parse::<u64>()
+                .map_err(|_| ApiError::bad_request(format!("invalid resource version {v:?}")))?,
+        ),
+    };
+    let timeout = r
+        .query
+        .get("timeoutSeconds")
+        .and_then(|t| t.parse::<u64>().ok())
+        .map(Duration::from_secs);
+    let drop_after = r.cluster.faults.watch_drop_after;
+    let (tx, rx) = mpsc::channel::<Bytes>(256);
+    let initial = if from.is_none() {
+        Some(select(&r)?)
+    } else {
+        None
+    };
+    let cluster = Arc::clone(&r.cluster);
+    let key = r.rt.key();
+    let ns = r.ns.clone();
+    tokio::spawn(async move {
+        let mut changes = cluster.store.subscribe();
+        let mut sent = 0usize;
+        let limit = drop_after.unwrap_or(usize::MAX);
+        let mut cursor = match (from, initial) {
+            (Some(rv), _) => rv,
+            (None, Some((items, rv))) => {
+                for o in &items {
+                    if sent >= limit || tx.send(line("ADDED", o)).await.is_err() {
+                        return;
+                    }
+                    sent += 1;
+                }
+                rv
+            }
+            (None, None) => cluster.store.current_rv(),
+        };
+        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        loop {
+            changes.borrow_and_update();
+            let Some(events) = cluster.store.events_since(cursor) else {
+                let gone = ApiError::gone(format!("too old resource version: {cursor}"));
+                let _ = tx.send(line("ERROR", &gone.to_status())).await;
+                return;
+            };
+            for e in events {
+                cursor = e.rv;
+                let in_scope = e.key == key
+                    && ns
+                        .as_deref()
+                        .is_none_or(|n| crate::util::namespace_of(&e.obj) == n)
+                    && labels.matches(&e.obj)
+                    && fields.matches(&e.obj);
+                if !in_scope {
+                    continue;
+                }
+                if sent >= limit || tx.send(line(e.kind.as_str(), &e.obj)).await.is_err() {
+                    return;
+                }
+                sent += 1;
+            }
+            let until_deadline = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                changed = changes.changed() => if changed.is_err() { return },
+                _ = tx.closed() => return,
+                _ = until_deadline => return,
+            }
+        }
+    });
+    let stream = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv()
+            .await
+            .map(|b| (Ok::<_, Infallible>(Frame::data(b)), rx))
+    });
+    let mut resp = Response::new(StreamBody::new(stream).boxed());
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        header::HeaderValue::from_static("application/json"),
+    );
+    Ok(resp)
+}
