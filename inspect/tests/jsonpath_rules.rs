@@ -84,6 +84,13 @@ fn range_over_nothing_still_evaluates_its_body_strictly() {
 }
 
 #[test]
+fn null_range_elements_become_no_value() {
+    let data = json!({"a": [1, null]});
+    assert_eq!(render("{range .a[*]}[{@}]{end}", &data), "[1][<no value>]");
+    assert_eq!(render("{.a[*]}", &data), "1 null");
+}
+
+#[test]
 fn scalars_print_raw_and_containers_as_sorted_json() {
     let data =
         json!({"s": "a<b", "n": null, "i": 3, "f": 1.0, "big": 1e6, "m": {"z": 1, "a": "<&>"}});

@@ -192,6 +192,12 @@ impl<'a> Evaluator<'a> {
                     self.find_from(start + i + 1, Item::Invalid)?;
                 } else {
                     for value in results {
+                        // Go hands the body `value.Interface()`: a null becomes "no value".
+                        let value = if value.is_null() {
+                            Item::Invalid
+                        } else {
+                            value
+                        };
                         full.extend(self.find_from(start + i + 1, value)?);
                     }
                 }

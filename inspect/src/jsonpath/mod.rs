@@ -6,8 +6,16 @@
 //! sorted keys, and missing keys are an error unless `allow_missing_keys` is set
 //! (kubectl sets it by default: `--allow-missing-template-keys=true`).
 //!
-//! Where Go leaves the order open (the values of a map under `.*` and `..`), the
-//! document order of the object is used. kubectl wraps the error texts returned here as
+//! Deliberate differences from kubectl, all in corners:
+//! - Where Go leaves the order open (the values of a map under `.*` and `..`), the
+//!   document order of the object is used.
+//! - Filtering a string or a map reports `<string>` / `<map[string]interface {}>` instead
+//!   of printing the value, so object data (a Secret's, say) never lands in an error.
+//! - Indexing the "no value" of an empty `{range}` is an error here; kubectl panics.
+//! - Go's Unicode digit and letter classes are approximated for non-ASCII characters,
+//!   and a `\xff`-style literal that is not UTF-8 prints as U+FFFD.
+//!
+//! kubectl wraps the error texts returned here as
 //! `error parsing jsonpath <template>, <message>` and
 //! `error executing jsonpath "<template>": Error executing template: <message>. ...`.
 

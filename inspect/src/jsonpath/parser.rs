@@ -543,12 +543,29 @@ fn is_terminator(c: Option<char>) -> bool {
     }
 }
 
+/// Go's `unicode.IsDigit` (category Nd), approximated: numeric characters minus the
+/// common non-decimal ones (superscripts, fractions, Roman numerals, circled numbers).
 fn is_digit(c: char) -> bool {
-    c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric())
+    c.is_ascii_digit() || (!c.is_ascii() && c.is_numeric() && !is_non_decimal_number(c))
+}
+
+/// Go's `unicode.IsLetter`, approximated the same way.
+fn is_letter(c: char) -> bool {
+    c.is_alphabetic() && !is_non_decimal_number(c)
+}
+
+fn is_non_decimal_number(c: char) -> bool {
+    matches!(c,
+        '\u{b2}' | '\u{b3}' | '\u{b9}' | '\u{bc}'..='\u{be}'
+        | '\u{2070}'..='\u{209f}' | '\u{2150}'..='\u{218f}' | '\u{2460}'..='\u{24ff}'
+        | '\u{2776}'..='\u{2793}' | '\u{3007}' | '\u{3021}'..='\u{3029}'
+        | '\u{3038}'..='\u{303a}' | '\u{3192}'..='\u{3195}' | '\u{3220}'..='\u{3229}'
+        | '\u{3248}'..='\u{324f}' | '\u{3251}'..='\u{325f}' | '\u{3280}'..='\u{3289}'
+        | '\u{32b1}'..='\u{32bf}')
 }
 
 fn is_alphanumeric(c: char) -> bool {
-    c == '_' || c.is_alphabetic() || is_digit(c)
+    c == '_' || is_letter(c) || is_digit(c)
 }
 
 #[cfg(test)]
