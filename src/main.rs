@@ -1,1 +1,44 @@
-fn main() {}
+//! The `meshbook` command: wires the engine, the executors and the reporters, and maps outcomes
+//! to exit codes (0 ok, 1 a step failed, 2 invalid input, 130 interrupted).
+
+mod cli;
+mod commands;
+mod failure;
+mod prepare;
+mod source;
+
+use std::io::Write as _;
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use crate::cli::{Cli, Command};
+use crate::commands::{catalog, check};
+use crate::failure::CmdResult;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match dispatch(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            let message = failure.message();
+            let mut stderr = std::io::stderr().lock();
+            let _ = write!(stderr, "{message}");
+            if !message.ends_with('\n') {
+                let _ = writeln!(stderr);
+            }
+            failure.exit_code()
+        }
+    }
+}
+
+fn dispatch(cli: Cli) -> CmdResult {
+    match cli.command {
+        Command::List => catalog::list(),
+        Command::Show(args) => catalog::show(&args),
+        Command::Validate(args) => check::validate(&args),
+        Command::Plan { runbook, output } => check::plan(&runbook, output),
+        Command::Graph { runbook, format } => check::graph(&runbook, format),
+        Command::Schema => check::schema(),
+    }
+}

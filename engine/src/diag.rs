@@ -104,7 +104,6 @@ fn resolve(text: &str, locator: &Locator, anchor: &Anchor) -> Located {
             };
             let span = needle
                 .as_deref()
-                .filter(|_| exact)
                 .and_then(|n| find_needle(text, span, n))
                 .unwrap_or(span);
             Located { line: span.line, col: span.col, width: span.width }

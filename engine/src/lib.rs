@@ -4,9 +4,22 @@
 //! knows no Kubernetes, spawns no process and never prints: executors and reporters plug in.
 
 pub mod diag;
+pub mod graph;
 pub mod load;
 pub mod locate;
 pub mod model;
+pub mod params;
+pub mod plan;
+pub mod render;
+pub mod run;
+pub mod schema;
 pub mod shellvars;
+pub mod state;
 pub mod suggest;
 pub mod template;
+pub mod validate;
+
+/// Loads and validates runbook text in one go.
+pub fn check(text: &str) -> Result<validate::Validated, Vec<diag::Diagnostic>> {
+    validate::validate(load::load(text)?)
+}

@@ -174,11 +174,7 @@ fn read_step(value: &Value, path: &YamlPath, diags: &mut Vec<Diagnostic>) -> Opt
     }
     let common = read::<StepCommon>(Value::Mapping(common), path, diags);
     let action = match kind {
-        Some((name, body)) => {
-            let mut single = Mapping::new();
-            single.insert(Value::String(name.to_string()), body.clone());
-            read::<Action>(Value::Mapping(single), path, diags)
-        }
+        Some((name, body)) => read_action(name, body.clone(), &child(path, name), diags),
         None => {
             let id = map.get("id").and_then(Value::as_str).unwrap_or("?");
             diags.push(
@@ -202,6 +198,26 @@ fn read_step(value: &Value, path: &YamlPath, diags: &mut Vec<Diagnostic>) -> Opt
         outputs: c.outputs,
         sandbox: c.sandbox,
         action,
+    })
+}
+
+/// Reads a step kind's body into its typed spec.
+fn read_action(kind: &str, body: Value, path: &YamlPath, diags: &mut Vec<Diagnostic>) -> Option<Action> {
+    use crate::model::*;
+    let body = if body.is_null() { Value::Mapping(Mapping::new()) } else { body };
+    Some(match kind {
+        "shell" => Action::Shell(read::<ShellSpec>(body, path, diags)?),
+        "kube.apply" => Action::KubeApply(read(body, path, diags)?),
+        "kube.wait" => Action::KubeWait(read(body, path, diags)?),
+        "kube.get" => Action::KubeGet(read(body, path, diags)?),
+        "kube.secret" => Action::KubeSecret(read(body, path, diags)?),
+        "kube.label" => Action::KubeLabel(read(body, path, diags)?),
+        "kube.annotate" => Action::KubeAnnotate(read(body, path, diags)?),
+        "kube.patch" => Action::KubePatch(read(body, path, diags)?),
+        "kube.delete" => Action::KubeDelete(read(body, path, diags)?),
+        "kube.exec" => Action::KubeExec(read(body, path, diags)?),
+        "kube.kubeconfig" => Action::KubeKubeconfig(read(body, path, diags)?),
+        _ => return None,
     })
 }
 

@@ -94,7 +94,7 @@ impl Locator {
 }
 
 enum Frame {
-    Map { path: YamlPath, key: Option<(String, Span)> },
+    Map { path: YamlPath, key: Option<(String, Span)>, first: bool },
     Seq { path: YamlPath, next: usize },
 }
 
@@ -137,9 +137,16 @@ impl Builder<'_> {
                 self.nodes.insert(p.clone(), NodeSpan { key: None, value: span });
                 Some(p)
             }
-            Some(Frame::Map { path, key }) => match key.take() {
+            Some(Frame::Map { path, key, first }) => match key.take() {
                 None => {
                     *key = Some((scalar.unwrap_or_default().to_string(), span));
+                    // A block mapping's start mark can sit past its first key: start it at the key.
+                    if std::mem::take(first)
+                        && let Some(node) = self.nodes.get_mut(path.as_slice())
+                        && span.offset < node.value.offset
+                    {
+                        node.value = Span { width: 1, ..span };
+                    }
                     None
                 }
                 Some((k, key_span)) => {
@@ -167,10 +174,10 @@ impl MarkedEventReceiver for Builder<'_> {
             Event::MappingStart(..) => {
                 let span = self.span(mark, None);
                 if let Some(path) = self.place_value(span, None) {
-                    self.frames.push(Frame::Map { path, key: None });
+                    self.frames.push(Frame::Map { path, key: None, first: true });
                 } else {
                     // A complex key: locate nothing inside it.
-                    self.frames.push(Frame::Map { path: vec![Seg::Key("?".into())], key: None });
+                    self.frames.push(Frame::Map { path: vec![Seg::Key("?".into())], key: None, first: false });
                 }
             }
             Event::SequenceStart(..) => {

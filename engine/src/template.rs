@@ -140,7 +140,11 @@ pub fn references(text: &str) -> Result<BTreeSet<Reference>, TemplateError> {
     if !text.contains("{{") {
         return Ok(refs);
     }
-    let template = Template::compile(text).map_err(|e| TemplateError::Syntax(e.reason().to_string()))?;
+    let template = Template::compile(text).map_err(|e| {
+        // The parser lists every token it could have accepted; the first clause is the useful part.
+        let reason = e.reason().to_string();
+        TemplateError::Syntax(reason.split(": expected").next().unwrap_or(&reason).to_string())
+    })?;
     collect(&template, &mut refs);
     Ok(refs)
 }

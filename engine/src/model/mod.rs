@@ -205,7 +205,7 @@ impl WaitPolicy {
 }
 
 /// A condition on a value.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub enum Until {
     /// The value is not empty.
     #[serde(rename = "nonempty")]
@@ -237,7 +237,7 @@ pub struct OutputSpec {
 }
 
 /// What a sandbox rehearsal does instead of a step that cannot run offline.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 pub enum SandboxStandIn {
     /// Apply this manifest (relative to the runbook's folder) to the step's cluster instead.
     #[serde(rename = "apply")]
@@ -251,5 +251,64 @@ impl Step {
     /// The effective retry policy: the step's own, else the runbook default, else one attempt.
     pub fn retry_policy<'a>(&'a self, defaults: &'a Defaults) -> Option<&'a RetryPolicy> {
         self.retry.as_ref().or(defaults.retry.as_ref())
+    }
+}
+
+/// Reads `{key: "text"}`, the YAML form of the enums above (serde_yaml's values only know tags).
+fn single_entry<'de, A: serde::de::MapAccess<'de>>(
+    mut map: A,
+    variants: &'static [&'static str],
+) -> Result<(String, String), A::Error> {
+    let Some(key) = map.next_key::<String>()? else {
+        return Err(serde::de::Error::custom(format!("expected one of {}", variants.join(", "))));
+    };
+    if !variants.contains(&key.as_str()) {
+        return Err(serde::de::Error::unknown_variant(&key, variants));
+    }
+    let value: String = map.next_value()?;
+    if let Some(extra) = map.next_key::<String>()? {
+        return Err(serde::de::Error::custom(format!("`{key}` and `{extra}` cannot be combined: give one")));
+    }
+    Ok((key, value))
+}
+
+impl<'de> Deserialize<'de> for Until {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        const VARIANTS: &[&str] = &["nonempty", "equals", "matches"];
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = Until;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`nonempty`, `{equals: TEXT}` or `{matches: REGEX}`")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Until, E> {
+                match v {
+                    "nonempty" => Ok(Until::NonEmpty),
+                    other => Err(E::unknown_variant(other, VARIANTS)),
+                }
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Until, A::Error> {
+                let (key, value) = single_entry(map, &["equals", "matches"])?;
+                Ok(if key == "equals" { Until::Equals(value) } else { Until::Matches(value) })
+            }
+        }
+        deserializer.deserialize_any(Visitor)
+    }
+}
+
+impl<'de> Deserialize<'de> for SandboxStandIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = SandboxStandIn;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("`{apply: FILE}` or `{skip: REASON}`")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SandboxStandIn, A::Error> {
+                let (key, value) = single_entry(map, &["apply", "skip"])?;
+                Ok(if key == "apply" { SandboxStandIn::Apply(value) } else { SandboxStandIn::Skip(value) })
+            }
+        }
+        deserializer.deserialize_map(Visitor)
     }
 }

@@ -37,7 +37,7 @@ pub enum ValueType {
 
 /// Why a value is not of its declared type. Never carries the value itself, so that the
 /// caller decides whether the value may be shown (it may be secret).
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 #[error("is not a valid {ty}: {reason}")]
 pub struct TypeMismatch {
     /// The declared type.

@@ -1,0 +1,47 @@
+//! The command line: subcommands and their flags.
+
+use clap::{Parser, Subcommand};
+
+use crate::commands::check::{GraphFormatArg, OutputFormat};
+use crate::prepare::RunbookArgs;
+
+/// Run Istio multicluster tutorials as typed, resumable runbooks.
+#[derive(Debug, Parser)]
+#[command(name = "meshbook", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Show step output and debug detail.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// The command.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every subcommand.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// List the runbooks: built-in, ./runbooks and $MESHBOOK_PATH.
+    List,
+    /// Show a runbook's params, steps and outputs.
+    Show(RunbookArgs),
+    /// Check a runbook (and its params, when given); exit 2 with every problem located.
+    Validate(RunbookArgs),
+    /// Print the dry-run plan: layers of steps with every known value rendered.
+    Plan {
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        /// `text` for people, `json` for machines.
+        #[arg(long, short = 'o', value_enum, default_value_t)]
+        output: OutputFormat,
+    },
+    /// Print the dependency graph.
+    Graph {
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        /// Graph language.
+        #[arg(long, value_enum, default_value = "mermaid")]
+        format: GraphFormatArg,
+    },
+    /// Print the JSON Schema of the runbook format.
+    Schema,
+}

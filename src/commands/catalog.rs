@@ -1,0 +1,76 @@
+//! `meshbook list` and `meshbook show`: what runbooks exist and what one of them holds.
+
+use std::fmt::Write as _;
+
+use meshbook_engine::model::SandboxStandIn;
+
+use crate::failure::CmdResult;
+use crate::prepare::{RunbookArgs, validate_source};
+use crate::source;
+
+/// Prints every runbook a name can reach: name, title, source, location.
+pub fn list() -> CmdResult {
+    let listed = source::list();
+    if listed.is_empty() {
+        println!("no runbooks found (built-in, ./runbooks, $MESHBOOK_PATH)");
+        return Ok(());
+    }
+    let width = listed.iter().map(|l| l.name.len()).max().unwrap_or(0);
+    for l in listed {
+        let meta = meshbook_engine::load::load(&l.text).ok().map(|x| x.runbook.metadata);
+        let title = meta.as_ref().and_then(|m| m.title.clone()).unwrap_or_else(|| "(unreadable runbook)".into());
+        println!("{:width$}  {title}", l.name);
+        if let Some(src) = meta.as_ref().and_then(|m| m.source.clone()) {
+            println!("{:width$}  source: {src}", "");
+        }
+        if l.location != "built-in" {
+            println!("{:width$}  in {}", "", l.location);
+        }
+    }
+    Ok(())
+}
+
+/// Prints a runbook's params, steps and outputs.
+pub fn show(args: &RunbookArgs) -> CmdResult {
+    let source = source::resolve(&args.runbook).map_err(|e| crate::failure::Failure::Invalid(format!("error: {e:#}")))?;
+    let v = validate_source(&source)?;
+    let rb = &v.runbook;
+    let mut out = String::new();
+    let _ = writeln!(out, "{}{}", rb.metadata.name, rb.metadata.title.as_deref().map(|t| format!(" — {t}")).unwrap_or_default());
+    if let Some(s) = &rb.metadata.source {
+        let _ = writeln!(out, "source: {s}");
+    }
+    if let Some(d) = &rb.metadata.description {
+        let _ = writeln!(out, "\n{}", d.trim_end());
+    }
+    let _ = writeln!(out, "\nparams:");
+    for (name, p) in &rb.params {
+        let default = match (&p.default, p.secret) {
+            (Some(_), true) => " = ⟨secret⟩".to_string(),
+            (Some(d), false) => format!(" = {}", d.0),
+            (None, _) => " (required)".into(),
+        };
+        let desc = p.description.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
+        let _ = writeln!(out, "  {name}: {}{default}{desc}", p.ty);
+    }
+    let _ = writeln!(out, "\nsteps ({} in {} layers):", rb.steps.len(), v.graph.layers().len());
+    for &i in v.graph.order() {
+        let s = &rb.steps[i];
+        let outs: Vec<&str> = s.outputs.keys().map(String::as_str).collect();
+        let outs = if outs.is_empty() { String::new() } else { format!(" → {}", outs.join(", ")) };
+        let stand_in = match &s.sandbox {
+            Some(SandboxStandIn::Apply(f)) => format!("  [sandbox: {f}]"),
+            Some(SandboxStandIn::Skip(_)) => "  [sandbox: skip]".into(),
+            None => String::new(),
+        };
+        let _ = writeln!(out, "  {:<3} {} ({}){outs}{stand_in}", v.graph.layer(i) + 1, s.id, s.action.kind());
+    }
+    if !rb.finally.is_empty() {
+        let _ = writeln!(out, "\nfinally (meshbook cleanup):");
+        for s in &rb.finally {
+            let _ = writeln!(out, "  {} ({})", s.id, s.action.kind());
+        }
+    }
+    print!("{out}");
+    Ok(())
+}

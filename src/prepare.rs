@@ -1,0 +1,87 @@
+//! The shared front half of every command that reads a runbook: find it, load and validate it,
+//! resolve its params, and turn problems into located messages (exit code 2).
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use meshbook_engine::diag;
+use meshbook_engine::params::{self, Origin, ParamValues, ParamsFile};
+use meshbook_engine::validate::Validated;
+
+use crate::failure::Failure;
+use crate::source::{self, RunbookSource};
+
+/// The runbook and its params, as every runbook command takes them.
+#[derive(Debug, Clone, Args)]
+pub struct RunbookArgs {
+    /// A runbook name (built-in, ./runbooks/NAME, $MESHBOOK_PATH) or a path to a runbook file or folder.
+    pub runbook: String,
+    /// A YAML file of param values; relative paths in it resolve against its folder.
+    #[arg(long = "params", value_name = "FILE")]
+    pub params_file: Option<PathBuf>,
+    /// A param value, overriding the params file.
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = params::parse_override)]
+    pub params: Vec<(String, String)>,
+}
+
+/// A runbook ready to plan or run.
+pub struct Prepared {
+    /// Where it came from.
+    pub source: RunbookSource,
+    /// The checked runbook and its graph.
+    pub validated: Validated,
+    /// Param values.
+    pub params: ParamValues,
+}
+
+/// Loads, validates and resolves params. With `require_params`, every param must have a value.
+pub fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepared, Failure> {
+    let source = source::resolve(&args.runbook).map_err(|e| Failure::Invalid(format!("error: {e:#}")))?;
+    let validated = validate_source(&source)?;
+    let file_text = match &args.params_file {
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::Invalid(format!("error: failed to read {}: {e}", path.display())))?,
+        ),
+        None => None,
+    };
+    let dir = args
+        .params_file
+        .as_deref()
+        .and_then(Path::parent)
+        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
+    let file = file_text.as_deref().map(|text| ParamsFile { text, dir: dir.as_deref().unwrap_or(Path::new(".")) });
+    let require = require_params || args.params_file.is_some() || !args.params.is_empty();
+    let params = params::resolve(&validated.runbook, file, &args.params, require).map_err(|problems| {
+        let mut out = String::new();
+        for p in problems {
+            let d = std::slice::from_ref(&p.diagnostic);
+            match p.origin {
+                Origin::Runbook => out.push_str(&diag::render(&source.display, &source.text, d)),
+                Origin::ParamsFile => {
+                    let name = args.params_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
+                    out.push_str(&diag::render(&name, file_text.as_deref().unwrap_or_default(), d));
+                }
+                Origin::CommandLine => {
+                    out.push_str(&format!("error: {}\n", p.diagnostic.message));
+                    if let Some(h) = &p.diagnostic.help {
+                        out.push_str(&format!("  = help: {h}\n"));
+                    }
+                }
+            }
+        }
+        Failure::Invalid(out)
+    })?;
+    Ok(Prepared { source, validated, params })
+}
+
+/// Loads and validates a runbook's text, rendering every problem.
+pub fn validate_source(source: &RunbookSource) -> Result<Validated, Failure> {
+    meshbook_engine::check(&source.text).map_err(|diags| {
+        let mut text = diag::render(&source.display, &source.text, &diags);
+        let n = diags.len();
+        text.push_str(&format!("{n} problem{} found in {}\n", if n == 1 { "" } else { "s" }, source.display));
+        Failure::Invalid(text)
+    })
+}
