@@ -7,7 +7,7 @@
 use serde_json::Value;
 
 use super::compare;
-use super::parser::{Filter, Node, Param};
+use super::node::{Filter, Node, Param};
 use super::print::{self, GoNumber};
 
 /// Why running a template failed, with client-go's wording.

@@ -21,8 +21,10 @@
 
 mod compare;
 mod eval;
+mod node;
 mod parser;
 mod print;
+mod scan;
 mod unquote;
 
 use serde_json::Value;
@@ -34,7 +36,7 @@ pub use parser::{ParseError, ParseErrorKind};
 #[derive(Debug, Clone, PartialEq)]
 pub struct JsonPath {
     template: String,
-    nodes: Vec<parser::Node>,
+    nodes: Vec<node::Node>,
 }
 
 /// A template that failed to parse or to run.
