@@ -227,14 +227,13 @@ fn write_step(out: &mut String, step: &PlannedStep) {
     for p in &step.policies {
         let _ = writeln!(out, "      ↻ {p}");
     }
-    match &step.sandbox {
-        Some(SandboxStandIn::Apply(f)) => {
+    if let Some(sb) = &step.sandbox {
+        if let Some(f) = &sb.apply {
             let _ = writeln!(out, "      ⧉ sandbox: applies {f} instead");
         }
-        Some(SandboxStandIn::Skip(r)) => {
+        if let Some(r) = &sb.skip {
             let _ = writeln!(out, "      ⧉ sandbox: skipped ({r})");
         }
-        None => {}
     }
 }
 

@@ -304,10 +304,18 @@ impl Checker<'_> {
                 self.regex(with(path, &[key("wait"), key("until"), key("matches")]), re);
             }
         }
-        if let Some(crate::model::SandboxStandIn::Apply(file) | crate::model::SandboxStandIn::Skip(file)) = &step.sandbox
-            && file.trim().is_empty()
-        {
-            self.push(Diagnostic::at_value(with(path, &[key("sandbox")]), "a sandbox stand-in needs a file or a reason"));
+        if let Some(sb) = &step.sandbox {
+            let at = with(path, &[key("sandbox")]);
+            if sb.apply.is_some() == sb.skip.is_some() {
+                self.push(Diagnostic::at_value(at.clone(), "a sandbox stand-in is either `{apply: FILE}` or `{skip: REASON}`"));
+            } else if sb.skip.is_some() && sb.context.is_some() {
+                self.push(Diagnostic::at_value(at.clone(), "`context` goes with `apply`, not `skip`"));
+            } else if sb.apply.is_some() && sb.context.is_none() && step.action.context().is_none() {
+                self.push(
+                    Diagnostic::at_value(at, "this stand-in needs a `context`: the step names no cluster")
+                        .with_help("write `sandbox: {apply: FILE, context: \"{{CTX}}\"}`"),
+                );
+            }
         }
     }
 

@@ -2,8 +2,6 @@
 
 use std::fmt::Write as _;
 
-use meshbook_engine::model::SandboxStandIn;
-
 use crate::failure::CmdResult;
 use crate::prepare::{RunbookArgs, validate_source};
 use crate::source;
@@ -58,10 +56,10 @@ pub fn show(args: &RunbookArgs) -> CmdResult {
         let s = &rb.steps[i];
         let outs: Vec<&str> = s.outputs.keys().map(String::as_str).collect();
         let outs = if outs.is_empty() { String::new() } else { format!(" → {}", outs.join(", ")) };
-        let stand_in = match &s.sandbox {
-            Some(SandboxStandIn::Apply(f)) => format!("  [sandbox: {f}]"),
-            Some(SandboxStandIn::Skip(_)) => "  [sandbox: skip]".into(),
-            None => String::new(),
+        let stand_in = match s.sandbox.as_ref().map(|sb| (&sb.apply, &sb.skip)) {
+            Some((Some(f), _)) => format!("  [sandbox: {f}]"),
+            Some((_, Some(_))) => "  [sandbox: skip]".into(),
+            _ => String::new(),
         };
         let _ = writeln!(out, "  {:<3} {} ({}){outs}{stand_in}", v.graph.layer(i) + 1, s.id, s.action.kind());
     }

@@ -236,15 +236,20 @@ pub struct OutputSpec {
     pub description: Option<String>,
 }
 
-/// What a sandbox rehearsal does instead of a step that cannot run offline.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
-pub enum SandboxStandIn {
-    /// Apply this manifest (relative to the runbook's folder) to the step's cluster instead.
-    #[serde(rename = "apply")]
-    Apply(String),
+/// What a sandbox rehearsal does instead of a step that cannot run offline: apply a stand-in
+/// manifest (`{apply: FILE, context: CTX}`) or skip it (`{skip: REASON}`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SandboxStandIn {
+    /// A manifest, relative to the runbook's folder, rendered as a template and applied instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub apply: Option<String>,
+    /// The cluster to apply it to; a kube step's own context when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<String>,
     /// Skip the step, for this reason.
-    #[serde(rename = "skip")]
-    Skip(String),
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub skip: Option<String>,
 }
 
 impl Step {
@@ -293,22 +298,5 @@ impl<'de> Deserialize<'de> for Until {
             }
         }
         deserializer.deserialize_any(Visitor)
-    }
-}
-
-impl<'de> Deserialize<'de> for SandboxStandIn {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = SandboxStandIn;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("`{apply: FILE}` or `{skip: REASON}`")
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<SandboxStandIn, A::Error> {
-                let (key, value) = single_entry(map, &["apply", "skip"])?;
-                Ok(if key == "apply" { SandboxStandIn::Apply(value) } else { SandboxStandIn::Skip(value) })
-            }
-        }
-        deserializer.deserialize_map(Visitor)
     }
 }
