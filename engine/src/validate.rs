@@ -316,6 +316,22 @@ impl Checker<'_> {
                         .with_help("write `sandbox: {apply: FILE, context: \"{{CTX}}\"}`"),
                 );
             }
+            for name in step.outputs.keys() {
+                if !sb.outputs.contains_key(name) {
+                    self.push(
+                        Diagnostic::at_value(with(path, &[key("sandbox")]), format!("the stand-in gives no value for output `{name}`"))
+                            .with_help(format!("add `outputs: {{{name}: ...}}` to `sandbox`: the step does not run in a rehearsal")),
+                    );
+                }
+            }
+            for name in sb.outputs.keys() {
+                if !step.outputs.contains_key(name) {
+                    self.push(Diagnostic::at_key(
+                        with(path, &[key("sandbox"), key("outputs"), key(name)]),
+                        format!("`{name}` is not an output of step `{}`", step.id),
+                    ));
+                }
+            }
         }
     }
 
@@ -481,6 +497,10 @@ impl Checker<'_> {
             }
         };
         for_each_string(&raw, &mut Vec::new(), &mut visit);
+        if let Some(sb) = &step.sandbox {
+            let wrapped = serde_json::json!({ "sandbox": sb });
+            for_each_string(&wrapped, &mut Vec::new(), &mut visit);
+        }
         if let Some(wait) = &step.wait
             && let Until::Equals(text) | Until::Matches(text) = &wait.until
         {

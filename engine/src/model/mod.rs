@@ -250,6 +250,10 @@ pub struct SandboxStandIn {
     /// Skip the step, for this reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip: Option<String>,
+    /// Values (templates allowed) the stand-in gives the step's outputs, since the real step
+    /// does not run: every declared output needs one.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub outputs: IndexMap<String, String>,
 }
 
 impl Step {
