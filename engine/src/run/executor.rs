@@ -1,0 +1,192 @@
+//! The boundary between the scheduler and whatever carries a step out: the scheduler hands an
+//! executor a fully rendered [`StepRequest`] and gets back raw outputs or a typed failure.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use tokio_util::sync::CancellationToken;
+
+use crate::model::{Action, OutputSpec};
+
+/// A boxed, sendable future: keeps [`Executor`] object-safe.
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+/// Which stream a line of step output came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// Standard output.
+    Stdout,
+    /// Standard error.
+    Stderr,
+}
+
+/// Receives a step's output lines as they appear (for `-v`).
+pub type Echo = Arc<dyn Fn(&str, Stream, &str) + Send + Sync>;
+
+/// Where a step's output goes: its log file, and optionally live to a viewer.
+#[derive(Clone)]
+pub struct LogSink {
+    /// The step's log file (appended to, one section per attempt).
+    pub path: PathBuf,
+    /// Called with (step id, stream, line) for every line, when set.
+    pub echo: Option<Echo>,
+}
+
+impl std::fmt::Debug for LogSink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogSink")
+            .field("path", &self.path)
+            .field("echo", &self.echo.is_some())
+            .finish()
+    }
+}
+
+/// Everything an executor needs to carry out one attempt of a step.
+#[derive(Debug, Clone)]
+pub struct StepRequest {
+    /// The run's id.
+    pub run_id: String,
+    /// The step's id.
+    pub step: String,
+    /// 1 for the first attempt.
+    pub attempt: u32,
+    /// The step's action with every template rendered.
+    pub action: Action,
+    /// Params and upstream outputs, by name.
+    pub env: IndexMap<String, String>,
+    /// The outputs the step declares.
+    pub outputs: IndexMap<String, OutputSpec>,
+    /// The working directory.
+    pub workdir: PathBuf,
+    /// A private directory for files that must not outlive the attempt.
+    pub scratch: PathBuf,
+    /// Where output goes.
+    pub log: LogSink,
+    /// Cancelled to stop the attempt gracefully (terminate, then kill after `grace`).
+    pub stop: CancellationToken,
+    /// Cancelled to kill the attempt at once.
+    pub kill: CancellationToken,
+    /// How long a stopped attempt may take to exit before it is killed.
+    pub grace: Duration,
+}
+
+/// Why an attempt failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum StepFailure {
+    /// The process exited unsuccessfully.
+    #[error("exited with status {code}")]
+    Exit {
+        /// The exit status.
+        code: i32,
+    },
+    /// The process was ended by a signal it did not expect.
+    #[error("killed by signal {signal}")]
+    Signal {
+        /// The signal number.
+        signal: i32,
+    },
+    /// The process could not be started.
+    #[error("could not start: {0}")]
+    Spawn(String),
+    /// The attempt ran past the step's timeout and was killed.
+    #[error("timed out after {0}")]
+    Timeout(crate::model::Duration),
+    /// A declared output was not produced.
+    #[error("did not produce output `{0}`")]
+    MissingOutput(String),
+    /// An output is not of its declared type. `shown` is the value, absent for secrets.
+    #[error("output `{name}`{} {mismatch}", shown.as_ref().map(|v| format!(" = {v:?}")).unwrap_or_default())]
+    BadOutput {
+        /// The output's name.
+        name: String,
+        /// The value, unless the output is secret.
+        shown: Option<String>,
+        /// What is wrong.
+        mismatch: crate::model::TypeMismatch,
+    },
+    /// The `$MESHBOOK_OUTPUT` file is malformed.
+    #[error("malformed output file: {0}")]
+    OutputFile(String),
+    /// The step's templates could not be rendered.
+    #[error("cannot render the step: {0}")]
+    Render(String),
+    /// This executor cannot run this kind of step.
+    #[error("no executor for `{0}` steps")]
+    Unsupported(String),
+    /// The attempt was stopped by a signal.
+    #[error("interrupted")]
+    Interrupted,
+    /// Anything else, already phrased for the user (never holding a secret).
+    #[error("{0}")]
+    Other(String),
+}
+
+/// What a successful attempt produced: raw output values, checked by the scheduler.
+pub type Produced = IndexMap<String, String>;
+
+/// Carries out steps. Implementations must honour `stop` and `kill` promptly.
+pub trait Executor: Send + Sync {
+    /// Runs one attempt.
+    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>>;
+}
+
+/// Checks produced values against the declarations: every declared output present and of its
+/// type. Errors name the value unless the output is secret.
+pub fn check_outputs(
+    declared: &IndexMap<String, OutputSpec>,
+    produced: &Produced,
+) -> Result<(), StepFailure> {
+    for (name, spec) in declared {
+        let Some(value) = produced.get(name) else {
+            return Err(StepFailure::MissingOutput(name.clone()));
+        };
+        if let Err(mismatch) = spec.ty.check(value) {
+            let shown = (!spec.secret).then(|| value.clone());
+            return Err(StepFailure::BadOutput {
+                name: name.clone(),
+                shown,
+                mismatch,
+            });
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ValueType;
+
+    #[test]
+    fn bad_values_are_named_unless_secret() {
+        let mut declared = IndexMap::new();
+        declared.insert(
+            "ADDR".to_string(),
+            OutputSpec {
+                ty: ValueType::Ip,
+                ..Default::default()
+            },
+        );
+        let mut produced = IndexMap::new();
+        produced.insert("ADDR".to_string(), "pending".to_string());
+        let err = check_outputs(&declared, &produced).unwrap_err().to_string();
+        assert_eq!(
+            err,
+            r#"output `ADDR` = "pending" is not a valid ip: expected an IPv4 or IPv6 address"#
+        );
+
+        declared[0].secret = true;
+        let err = check_outputs(&declared, &produced).unwrap_err().to_string();
+        assert!(!err.contains("pending"), "{err}");
+
+        produced.clear();
+        assert_eq!(
+            check_outputs(&declared, &produced),
+            Err(StepFailure::MissingOutput("ADDR".into()))
+        );
+    }
+}
