@@ -286,7 +286,9 @@ impl<'t> Parser<'t> {
             }
         }
         let consumed = self.consume();
-        let mut text = consumed.get(1..consumed.len() - 1).unwrap_or("");
+        let mut text = consumed
+            .get(1..consumed.len().saturating_sub(1))
+            .unwrap_or("");
         if text == "*" {
             text = ":";
         }
@@ -370,7 +372,9 @@ impl<'t> Parser<'t> {
             return Err(self.fail(ParseErrorKind::UnclosedFilter));
         }
         let consumed = self.consume();
-        let text = consumed.get(..consumed.len() - 2).unwrap_or("");
+        let text = consumed
+            .get(..consumed.len().saturating_sub(2))
+            .unwrap_or("");
         let filter = match split_filter(text) {
             None => Filter {
                 left: parse_action(text, begin)?,
