@@ -132,10 +132,8 @@ fn builtin(
                 _ => {}
             }
         }
-        "DaemonSet" => {
-            if !obj["spec"]["selector"].is_object() {
-                return Err(invalid("spec.selector", "Required value"));
-            }
+        "DaemonSet" if !obj["spec"]["selector"].is_object() => {
+            return Err(invalid("spec.selector", "Required value"));
         }
         "Job" => job(obj, old),
         "CustomResourceDefinition" => crd(obj).map_err(|m| invalid("spec", &m))?,

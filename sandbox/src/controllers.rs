@@ -597,7 +597,7 @@ impl Controllers {
 
     fn reconcile_endpoints(&self, svc: &Value) {
         let sel = &svc["spec"]["selector"];
-        if !sel.as_object().is_some_and(|m| !m.is_empty())
+        if sel.as_object().is_none_or(|m| m.is_empty())
             || str_at(svc, "spec.type") == Some("ExternalName")
         {
             return;

@@ -96,7 +96,7 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
     };
     let (ns, rest) = match rest {
         ["namespaces", ns, r @ ..]
-            if !r.is_empty() && !(r.len() == 1 && matches!(r[0], "status" | "finalize")) =>
+            if !(r.is_empty() || (r.len() == 1 && matches!(r[0], "status" | "finalize"))) =>
         {
             (Some(ns.to_string()), r)
         }

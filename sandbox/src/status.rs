@@ -12,7 +12,7 @@ pub struct ApiError {
     /// Human-readable message, printed by kubectl.
     pub message: String,
     /// Optional `details` object.
-    pub details: Option<Value>,
+    pub details: Option<Box<Value>>,
     /// Seconds for a `Retry-After` header.
     pub retry_after: Option<u64>,
 }
@@ -35,7 +35,9 @@ impl ApiError {
             "NotFound",
             format!("{} \"{name}\" not found", qualified(group, plural)),
         );
-        e.details = Some(json!({"name": name, "group": group, "kind": plural}));
+        e.details = Some(Box::new(
+            json!({"name": name, "group": group, "kind": plural}),
+        ));
         e
     }
 
@@ -55,7 +57,9 @@ impl ApiError {
             "AlreadyExists",
             format!("{} \"{name}\" already exists", qualified(group, plural)),
         );
-        e.details = Some(json!({"name": name, "group": group, "kind": plural}));
+        e.details = Some(Box::new(
+            json!({"name": name, "group": group, "kind": plural}),
+        ));
         e
     }
 
@@ -69,7 +73,9 @@ impl ApiError {
                 qualified(group, plural)
             ),
         );
-        e.details = Some(json!({"name": name, "group": group, "kind": plural}));
+        e.details = Some(Box::new(
+            json!({"name": name, "group": group, "kind": plural}),
+        ));
         e
     }
 
@@ -85,8 +91,8 @@ impl ApiError {
             "Invalid",
             format!("{gk} \"{name}\" is invalid: {field}: {detail}"),
         );
-        e.details = Some(json!({"name": name, "group": group, "kind": kind,
-            "causes": [{"reason": "FieldValueInvalid", "message": detail, "field": field}]}));
+        e.details = Some(Box::new(json!({"name": name, "group": group, "kind": kind,
+            "causes": [{"reason": "FieldValueInvalid", "message": detail, "field": field}]})));
         e
     }
 
@@ -139,7 +145,7 @@ impl ApiError {
             "TooManyRequests",
             "the server has received too many requests and has asked us to try again later",
         );
-        e.details = Some(json!({"retryAfterSeconds": retry_after}));
+        e.details = Some(Box::new(json!({"retryAfterSeconds": retry_after})));
         e.retry_after = Some(retry_after);
         e
     }
@@ -156,7 +162,7 @@ impl ApiError {
             "code": self.code,
         });
         if let Some(d) = &self.details {
-            v["details"] = d.clone();
+            v["details"] = (**d).clone();
         }
         v
     }

@@ -325,25 +325,19 @@ impl Store {
         }
         {
             let meta = obj_mut(&mut new, "metadata");
-            for field in [
-                "uid",
-                "creationTimestamp",
-                "name",
-                "namespace",
-                "deletionTimestamp",
-            ] {
+            for field in ["uid", "creationTimestamp", "name", "namespace"] {
                 match cur["metadata"].get(field) {
                     Some(v) => {
-                        // deletionTimestamp may be set by the server only, never cleared by clients.
-                        if field != "deletionTimestamp" || !meta.contains_key(field) {
-                            meta.insert(field.into(), v.clone());
-                        }
+                        meta.insert(field.into(), v.clone());
                     }
-                    None if field != "deletionTimestamp" => {
+                    None => {
                         meta.remove(field);
                     }
-                    None => {}
                 }
+            }
+            // Only the server sets deletionTimestamp, and nobody clears it.
+            if let Some(v) = cur["metadata"].get("deletionTimestamp") {
+                meta.insert("deletionTimestamp".into(), v.clone());
             }
             meta.insert("generation".into(), cur["metadata"]["generation"].clone());
             meta.insert("resourceVersion".into(), Value::String(cur_rv.clone()));
