@@ -35,11 +35,11 @@ impl Graph {
         // Kahn's algorithm in file order, so ties keep the order the author wrote.
         let mut missing: Vec<usize> = deps.iter().map(Vec::len).collect();
         let mut layer = vec![0usize; n];
-        let mut order = Vec::with_capacity(n);
+        let mut visited = 0usize;
         let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> =
             (0..n).filter(|&i| missing[i] == 0).map(std::cmp::Reverse).collect();
         while let Some(std::cmp::Reverse(i)) = ready.pop() {
-            order.push(i);
+            visited += 1;
             for &j in &dependants[i] {
                 layer[j] = layer[j].max(layer[i] + 1);
                 missing[j] -= 1;
@@ -48,11 +48,14 @@ impl Graph {
                 }
             }
         }
+        debug_assert_eq!(visited, n, "an acyclic graph visits every step");
         let depth = layer.iter().max().map_or(0, |m| m + 1);
         let mut layers = vec![Vec::new(); if n == 0 { 0 } else { depth }];
         for i in 0..n {
             layers[layer[i]].push(i);
         }
+        // Layer by layer, file order within a layer: a topological order that reads like the plan.
+        let order = layers.concat();
         Ok(Graph { deps, dependants, order, layer, layers })
     }
 
@@ -152,7 +155,7 @@ mod tests {
         // 0 <- 1 <- 3, 0 <- 2, 4 alone
         let g = Graph::build(vec![vec![], vec![0], vec![0], vec![1, 2], vec![]]).unwrap();
         assert_eq!(g.layers(), &[vec![0, 4], vec![1, 2], vec![3]]);
-        assert_eq!(g.order(), &[0, 1, 2, 3, 4]);
+        assert_eq!(g.order(), &[0, 4, 1, 2, 3]);
         assert_eq!(g.downstream(1), vec![1, 3]);
     }
 

@@ -32,6 +32,12 @@ pub struct Salvaged {
     pub id: Option<String>,
     /// The names under its `outputs`.
     pub outputs: Vec<String>,
+    /// Its `needs`, still checked so that one mistake does not hide another.
+    pub needs: Vec<String>,
+    /// Which list it is in (`steps` or `finally`) and its index there.
+    pub list: String,
+    /// Its index in that list.
+    pub index: usize,
 }
 
 const TOP_KEYS: [&str; 7] = ["apiVersion", "kind", "metadata", "params", "defaults", "steps", "finally"];
@@ -119,7 +125,7 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
             let path = vec![Seg::Key(key.into()), Seg::Index(i)];
             match read_step(&value, &path, diags) {
                 Some(step) => steps.push(step),
-                None => unreadable.push(salvage(&value)),
+                None => unreadable.push(salvage(&value, key, i)),
             }
         }
         steps
@@ -221,14 +227,19 @@ fn read_action(kind: &str, body: Value, path: &YamlPath, diags: &mut Vec<Diagnos
     })
 }
 
-fn salvage(value: &Value) -> Salvaged {
+fn salvage(value: &Value, list: &str, index: usize) -> Salvaged {
     let id = value.get("id").and_then(Value::as_str).map(str::to_string);
     let outputs = value
         .get("outputs")
         .and_then(Value::as_mapping)
         .map(|m| m.keys().filter_map(Value::as_str).map(str::to_string).collect())
         .unwrap_or_default();
-    Salvaged { id, outputs }
+    let needs = value
+        .get("needs")
+        .and_then(Value::as_sequence)
+        .map(|s| s.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .unwrap_or_default();
+    Salvaged { id, outputs, needs, list: list.to_string(), index }
 }
 
 fn required<T: DeserializeOwned>(root: &Mapping, key: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {

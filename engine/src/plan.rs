@@ -118,7 +118,7 @@ pub fn plan(validated: &Validated, params: &ParamValues) -> Plan {
                     title: step.title.clone(),
                     layer: graph.layer(i) + 1,
                     needs: graph.deps(i).iter().map(|&d| steps[d].id.clone()).collect(),
-                    fields: render_lenient(&renderer, &fields, &data),
+                    fields: with_shell_values(step, render_lenient(&renderer, &fields, &data), &data),
                     outputs: step
                         .outputs
                         .iter()
@@ -138,6 +138,16 @@ pub fn plan(validated: &Validated, params: &ParamValues) -> Plan {
         steps: planned(&rb.steps, &validated.graph),
         finally: planned(&rb.finally, &validated.finally_graph),
     }
+}
+
+/// Shows a script with the values its `$NAME`s will have, so a plan reads like what runs.
+fn with_shell_values(step: &crate::model::Step, mut fields: serde_json::Value, data: &serde_json::Value) -> serde_json::Value {
+    if matches!(step.action, crate::model::Action::Shell(_))
+        && let Some(serde_json::Value::String(script)) = fields.get_mut("script")
+    {
+        *script = crate::shellvars::substitute(script, |name| data.get(name).and_then(|v| v.as_str()).map(str::to_string));
+    }
+    fields
 }
 
 /// Renders each string on its own, keeping a string's template text when it cannot render yet

@@ -20,19 +20,25 @@ pub struct VarUse {
     pub text: String,
 }
 
-/// Variables read by `script` that it does not define itself. Single-quoted text and
-/// backslash-escaped dollars are not expansions and are skipped.
-pub fn free_variables(script: &str) -> Vec<VarUse> {
-    let defined = defined_variables(script);
-    let mut seen = BTreeSet::new();
-    let mut uses = Vec::new();
+/// One expansion of a variable in a script: its byte range and name. `simple` is true for
+/// `$NAME` and `${NAME}`, false for forms with operators (`${NAME:-x}`).
+struct Expansion {
+    start: usize,
+    end: usize,
+    name_start: usize,
+    name_end: usize,
+    simple: bool,
+}
+
+/// Every expansion in `script`, skipping single-quoted text, escaped dollars and comments.
+fn expansions(script: &str) -> Vec<Expansion> {
     let bytes = script.as_bytes();
+    let mut out = Vec::new();
     let mut i = 0;
     let mut in_single = false;
     let mut in_double = false;
     while i < bytes.len() {
-        let c = bytes[i];
-        match c {
+        match bytes[i] {
             b'\\' if !in_single => {
                 i += 2;
                 continue;
@@ -46,15 +52,15 @@ pub fn free_variables(script: &str) -> Vec<VarUse> {
                 continue;
             }
             b'$' if !in_single => {
-                let (braced, start) = if bytes.get(i + 1) == Some(&b'{') { (true, i + 2) } else { (false, i + 1) };
-                let len = name_len(&bytes[start..]);
+                let braced = bytes.get(i + 1) == Some(&b'{');
+                let name_start = if braced { i + 2 } else { i + 1 };
+                let len = name_len(&bytes[name_start..]);
                 if len > 0 {
-                    let name = &script[start..start + len];
-                    if !defined.contains(name) && seen.insert(name.to_string()) {
-                        let text = if braced { format!("${{{name}") } else { format!("${name}") };
-                        uses.push(VarUse { name: name.to_string(), text });
-                    }
-                    i = start + len;
+                    let name_end = name_start + len;
+                    let closes = braced && bytes.get(name_end) == Some(&b'}');
+                    let end = if closes { name_end + 1 } else { name_end };
+                    out.push(Expansion { start: i, end, name_start, name_end, simple: !braced || closes });
+                    i = name_end;
                     continue;
                 }
             }
@@ -62,7 +68,45 @@ pub fn free_variables(script: &str) -> Vec<VarUse> {
         }
         i += 1;
     }
+    out
+}
+
+/// Variables read by `script` that it does not define itself. Single-quoted text and
+/// backslash-escaped dollars are not expansions and are skipped.
+pub fn free_variables(script: &str) -> Vec<VarUse> {
+    let defined = defined_variables(script);
+    let mut seen = BTreeSet::new();
+    let mut uses = Vec::new();
+    for e in expansions(script) {
+        let name = &script[e.name_start..e.name_end];
+        if !defined.contains(name) && seen.insert(name.to_string()) {
+            let braced = script.as_bytes()[e.start + 1] == b'{';
+            let text = if braced { format!("${{{name}") } else { format!("${name}") };
+            uses.push(VarUse { name: name.to_string(), text });
+        }
+    }
     uses
+}
+
+/// Replaces `$NAME` and `${NAME}` with `value(NAME)` where it gives one and the script does not
+/// define the name itself; used to show a plan's scripts with the values they will see.
+pub fn substitute(script: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let defined = defined_variables(script);
+    let mut out = String::with_capacity(script.len());
+    let mut last = 0;
+    for e in expansions(script) {
+        let name = &script[e.name_start..e.name_end];
+        if !e.simple || defined.contains(name) {
+            continue;
+        }
+        if let Some(v) = value(name) {
+            out.push_str(&script[last..e.start]);
+            out.push_str(&v);
+            last = e.end;
+        }
+    }
+    out.push_str(&script[last..]);
+    out
 }
 
 fn name_len(bytes: &[u8]) -> usize {
@@ -130,6 +174,13 @@ mod tests {
     #[test]
     fn skips_single_quotes_escapes_comments_and_specials() {
         assert_eq!(names("echo '$A' \\$B $1 $? $$ # $C\necho $D"), ["D"]);
+    }
+
+    #[test]
+    fn substitutes_simple_expansions_of_known_names() {
+        let script = "echo $A ${A} ${A:-x} '$A' $B\nX=1; echo $X";
+        let out = substitute(script, |n| (n == "A" || n == "X").then(|| "<a>".to_string()));
+        assert_eq!(out, "echo <a> <a> ${A:-x} '$A' $B\nX=1; echo $X");
     }
 
     #[test]

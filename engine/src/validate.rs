@@ -59,6 +59,7 @@ pub fn validate(loaded: Loaded) -> Result<Validated, Vec<Diagnostic>> {
     let names = Names { producers: &producers, salvaged_ids: &salvaged_ids, salvaged_outputs: &salvaged_outputs };
     let (deps, uses) = v.dependencies("steps", &runbook.steps, &names, &producers, &IndexMap::new());
     let (fdeps, fuses) = v.dependencies("finally", &runbook.finally, &names, &finally_producers, &producers);
+    v.salvaged_needs(&unreadable);
     let graph = v.graph("steps", &runbook.steps, deps);
     let finally_graph = v.graph("finally", &runbook.finally, fdeps);
     if !diagnostics.is_empty() {
@@ -456,6 +457,26 @@ impl Checker<'_> {
             all_uses.push(used);
         }
         (all_deps, all_uses)
+    }
+
+    /// Checks the `needs` of steps that failed to read, against every id known.
+    fn salvaged_needs(&mut self, unreadable: &[crate::load::Salvaged]) {
+        for s in unreadable {
+            let steps = if s.list == "steps" { &self.runbook.steps } else { &self.runbook.finally };
+            let known = |id: &str| {
+                steps.iter().any(|x| x.id == id)
+                    || unreadable.iter().any(|u| u.list == s.list && u.id.as_deref() == Some(id))
+            };
+            for (n, need) in s.needs.iter().enumerate() {
+                if !known(need) {
+                    let at = with(&step_path(&s.list, s.index), &[key("needs"), Seg::Index(n)]);
+                    let id = s.id.as_deref().unwrap_or("?");
+                    let mut d = Diagnostic::at_value(at, format!("step `{id}` needs `{need}`, which is not a step in `{}`", s.list));
+                    d.help = suggest::help(need, steps.iter().map(|x| x.id.as_str()));
+                    self.push(d);
+                }
+            }
+        }
     }
 
     fn env_of(&self, step: &Step) -> BTreeSet<String> {
