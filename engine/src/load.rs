@@ -70,7 +70,7 @@ struct StepCommon {
 /// or a document that is not a mapping); otherwise the diagnostics say what was wrong.
 pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let root: Value = serde_yaml::from_str(text).map_err(|e| vec![syntax_error(&e)])?;
-    let Value::Mapping(root) = root else {
+    let Value::Mapping(mut root) = root else {
         let message = match root {
             Value::Null => "the runbook is empty: expected a mapping with apiVersion, kind, metadata and steps",
             _ => "a runbook must be a mapping with apiVersion, kind, metadata and steps",
@@ -90,22 +90,22 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
         }
     }
 
-    let api_version: String = required(&root, "apiVersion", &mut diags).unwrap_or_default();
+    let api_version: String = required(&mut root, "apiVersion", &mut diags).unwrap_or_default();
     if !api_version.is_empty() && api_version != API_VERSION {
         diags.push(
             Diagnostic::at_value(key_path("apiVersion"), format!("unsupported apiVersion `{api_version}`"))
                 .with_help(format!("this version of meshbook reads `{API_VERSION}`")),
         );
     }
-    let kind: String = required(&root, "kind", &mut diags).unwrap_or_default();
+    let kind: String = required(&mut root, "kind", &mut diags).unwrap_or_default();
     if !kind.is_empty() && kind != "Runbook" {
         diags.push(Diagnostic::at_value(key_path("kind"), format!("unsupported kind `{kind}`: expected `Runbook`")));
     }
-    let metadata: Metadata = required(&root, "metadata", &mut diags).unwrap_or_default();
-    let defaults: Defaults = optional(&root, "defaults", &mut diags).unwrap_or_default();
+    let metadata: Metadata = required(&mut root, "metadata", &mut diags).unwrap_or_default();
+    let defaults: Defaults = optional(&mut root, "defaults", &mut diags).unwrap_or_default();
 
     let mut params = IndexMap::new();
-    if let Some(raw) = optional::<IndexMap<String, Value>>(&root, "params", &mut diags) {
+    if let Some(raw) = optional::<IndexMap<String, Value>>(&mut root, "params", &mut diags) {
         for (name, value) in raw {
             let path = vec![Seg::Key("params".into()), Seg::Key(name.clone())];
             let value = if value.is_null() { Value::Mapping(Mapping::new()) } else { value };
@@ -115,32 +115,38 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
         }
     }
 
+    if root.get("steps").is_none() {
+        diags.push(Diagnostic::at_value(Vec::new(), "missing field `steps`"));
+    }
     let mut unreadable = Vec::new();
     let mut read_steps = |key: &str, diags: &mut Vec<Diagnostic>| -> Vec<Step> {
-        let mut steps = Vec::new();
-        let Some(raw) = optional::<Vec<Value>>(&root, key, diags) else {
-            return steps;
+        let raw = match root.remove(key) {
+            Some(Value::Sequence(seq)) => seq,
+            Some(Value::Null) | None => return Vec::new(),
+            Some(other) => {
+                read::<Vec<Value>>(other, &key_path(key), diags);
+                return Vec::new();
+            }
         };
+        let mut steps = Vec::with_capacity(raw.len());
         for (i, value) in raw.into_iter().enumerate() {
-            let path = vec![Seg::Key(key.into()), Seg::Index(i)];
-            match read_step(&value, &path, diags) {
+            let salvaged = salvage(&value, key, i);
+            match read_step(value, &[Seg::Key(key.into()), Seg::Index(i)], diags) {
                 Some(step) => steps.push(step),
-                None => unreadable.push(salvage(&value, key, i)),
+                None => unreadable.push(salvaged),
             }
         }
         steps
     };
     let steps = read_steps("steps", &mut diags);
     let finally = read_steps("finally", &mut diags);
-    if root.get("steps").is_none() {
-        diags.push(Diagnostic::at_value(Vec::new(), "missing field `steps`"));
-    }
 
     let runbook = Runbook { api_version, kind, metadata, params, defaults, steps, finally };
     Ok(Loaded { runbook, unreadable, diagnostics: diags })
 }
 
-fn read_step(value: &Value, path: &YamlPath, diags: &mut Vec<Diagnostic>) -> Option<Step> {
+fn read_step(value: Value, path: &[Seg], diags: &mut Vec<Diagnostic>) -> Option<Step> {
+    let path = &path.to_vec();
     let Value::Mapping(map) = value else {
         diags.push(Diagnostic::at_value(
             path.clone(),
@@ -149,28 +155,29 @@ fn read_step(value: &Value, path: &YamlPath, diags: &mut Vec<Diagnostic>) -> Opt
         return None;
     };
     let before = diags.len();
-    let mut kind: Option<(&str, &Value)> = None;
+    let id = map.get("id").and_then(Value::as_str).unwrap_or("?").to_string();
+    let mut kind: Option<(String, Value)> = None;
     let mut common = Mapping::new();
     for (k, v) in map {
         let Some(name) = k.as_str() else {
             diags.push(Diagnostic::at_value(path.clone(), "field names must be strings"));
             continue;
         };
-        let at = child(path, name);
+        let at = || child(path, name);
         if KIND_KEYS.contains(&name) {
-            match kind {
+            match &kind {
                 Some((first, _)) => diags.push(
-                    Diagnostic::at_key(at, format!("a step has exactly one kind, but this one has `{first}` and `{name}`"))
+                    Diagnostic::at_key(at(), format!("a step has exactly one kind, but this one has `{first}` and `{name}`"))
                         .with_help("split it into two steps"),
                 ),
-                None => kind = Some((name, v)),
+                None => kind = Some((name.to_string(), v)),
             }
         } else if STEP_KEYS.contains(&name) {
-            common.insert(k.clone(), v.clone());
+            common.insert(k, v);
         } else {
             let looks_like_kind = name.starts_with("kube") || name == "sh" || name == "bash";
             let what = if looks_like_kind { "step kind" } else { "field" };
-            let mut d = Diagnostic::at_key(at, format!("unknown {what} `{name}`"));
+            let mut d = Diagnostic::at_key(at(), format!("unknown {what} `{name}`"));
             d.help = suggest::help(name, STEP_KEYS.iter().chain(KIND_KEYS.iter()).copied());
             if d.help.is_none() && looks_like_kind {
                 d.help = Some(format!("step kinds are {}", quoted_list(&KIND_KEYS)));
@@ -180,9 +187,8 @@ fn read_step(value: &Value, path: &YamlPath, diags: &mut Vec<Diagnostic>) -> Opt
     }
     let common = read::<StepCommon>(Value::Mapping(common), path, diags);
     let action = match kind {
-        Some((name, body)) => read_action(name, body.clone(), &child(path, name), diags),
+        Some((name, body)) => read_action(&name, body, &child(path, &name), diags),
         None => {
-            let id = map.get("id").and_then(Value::as_str).unwrap_or("?");
             diags.push(
                 Diagnostic::at_value(path.clone(), format!("step `{id}` has no step kind"))
                     .with_help(format!("add one of {}", quoted_list(&KIND_KEYS))),
@@ -242,9 +248,9 @@ fn salvage(value: &Value, list: &str, index: usize) -> Salvaged {
     Salvaged { id, outputs, needs, list: list.to_string(), index }
 }
 
-fn required<T: DeserializeOwned>(root: &Mapping, key: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
-    match root.get(key) {
-        Some(v) => read(v.clone(), &key_path(key), diags),
+fn required<T: DeserializeOwned>(root: &mut Mapping, key: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
+    match root.remove(key) {
+        Some(v) => read(v, &key_path(key), diags),
         None => {
             diags.push(Diagnostic::at_value(Vec::new(), format!("missing field `{key}`")));
             None
@@ -252,10 +258,10 @@ fn required<T: DeserializeOwned>(root: &Mapping, key: &str, diags: &mut Vec<Diag
     }
 }
 
-fn optional<T: DeserializeOwned>(root: &Mapping, key: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
-    match root.get(key) {
+fn optional<T: DeserializeOwned>(root: &mut Mapping, key: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
+    match root.remove(key) {
         Some(Value::Null) | None => None,
-        Some(v) => read(v.clone(), &key_path(key), diags),
+        Some(v) => read(v, &key_path(key), diags),
     }
 }
 

@@ -392,7 +392,7 @@ impl Checker<'_> {
         local: &IndexMap<String, usize>,
         outer: &IndexMap<String, usize>,
     ) -> (Vec<Vec<usize>>, Vec<BTreeSet<String>>) {
-        let ids: HashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let ids: rustc_hash::FxHashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
         let mut all_deps = Vec::with_capacity(steps.len());
         let mut all_uses = Vec::with_capacity(steps.len());
         for (i, step) in steps.iter().enumerate() {

@@ -133,6 +133,16 @@ impl<'de> Deserialize<'de> for ShellSpec {
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ShellSpec, E> {
                 Ok(ShellSpec { script: Some(v.to_string()), ..ShellSpec::default() })
             }
+            // `shell: true` is the command `true`, not a YAML boolean.
+            fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ShellSpec, E> {
+                self.visit_str(if v { "true" } else { "false" })
+            }
+            fn visit_i64<E: serde::de::Error>(self, v: i64) -> Result<ShellSpec, E> {
+                self.visit_str(&v.to_string())
+            }
+            fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ShellSpec, E> {
+                self.visit_str(&v.to_string())
+            }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ShellSpec, A::Error> {
                 let f = ShellFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
                 Ok(ShellSpec { script: f.script, argv: f.argv, env: f.env })
