@@ -44,4 +44,7 @@ pub enum Command {
     },
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Simulated clusters that speak the Kubernetes API, for kubectl and experiments.
+    #[command(subcommand)]
+    Sandbox(crate::commands::sandbox::SandboxCommand),
 }

@@ -44,5 +44,6 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Plan { runbook, output } => check::plan(&runbook, output),
         Command::Graph { runbook, format } => check::graph(&runbook, format),
         Command::Schema => check::schema(),
+        Command::Sandbox(command) => commands::sandbox::run(command),
     }
 }

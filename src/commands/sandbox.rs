@@ -1,0 +1,160 @@
+//! `meshbook sandbox up|kubeconfig|down`: simulated clusters kept running for kubectl and experiments.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use clap::{Args, Subcommand};
+use meshbook_engine::model::Duration as MbDuration;
+use meshbook_sandbox::{Faults, Sandbox, SandboxConfig};
+
+use crate::failure::{CmdResult, Failure};
+
+/// The sandbox subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SandboxCommand {
+    /// Start simulated clusters and serve them until interrupted (Ctrl-C or `meshbook sandbox down`).
+    Up(UpArgs),
+    /// Print the kubeconfig of the running sandbox.
+    Kubeconfig(DirArgs),
+    /// Stop the running sandbox.
+    Down(DirArgs),
+}
+
+/// Where a running sandbox keeps its kubeconfig and pid.
+#[derive(Debug, Args)]
+pub struct DirArgs {
+    /// The sandbox's runtime folder.
+    #[arg(long, default_value = ".meshbook/sandbox", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+/// Flags of `meshbook sandbox up`.
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Cluster names, comma-separated; each becomes a kubeconfig context.
+    #[arg(long, value_delimiter = ',', default_value = "cluster1")]
+    pub clusters: Vec<String>,
+    /// Write the kubeconfig here too (mode 0600).
+    #[arg(long, value_name = "FILE")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Keep every cluster's objects in this folder, so they survive a restart.
+    #[arg(long, value_name = "DIR")]
+    pub state: Option<PathBuf>,
+    #[command(flatten)]
+    pub dir: DirArgs,
+    /// How long a new Pod takes to become Ready.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub pod_ready_delay: Duration,
+    /// How long a LoadBalancer Service waits for its ingress IP.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub lb_ip_delay: Duration,
+    /// Fail this fraction of requests of a verb with 500: `VERB=RATE`, e.g. `get=0.1` or `*=0.05`.
+    #[arg(long, value_name = "VERB=RATE", value_parser = parse_rate)]
+    pub error_rate: Vec<(String, f64)>,
+    /// Answer this fraction of requests with 429 and Retry-After.
+    #[arg(long, default_value_t = 0.0)]
+    pub throttle_rate: f64,
+    /// Delay every request by this much.
+    #[arg(long, default_value = "0s", value_parser = parse_duration)]
+    pub latency: Duration,
+    /// Close watches after this many events.
+    #[arg(long, value_name = "N")]
+    pub watch_drop_after: Option<usize>,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    MbDuration::parse(text).map(MbDuration::get).map_err(|e| e.to_string())
+}
+
+fn parse_rate(text: &str) -> Result<(String, f64), String> {
+    let (verb, rate) = text.split_once('=').ok_or_else(|| format!("expected VERB=RATE, got `{text}`"))?;
+    let rate: f64 = rate.parse().map_err(|_| format!("`{rate}` is not a number"))?;
+    if !(0.0..=1.0).contains(&rate) {
+        return Err(format!("rate {rate} is not between 0 and 1"));
+    }
+    Ok((verb.to_string(), rate))
+}
+
+/// Runs a sandbox subcommand.
+pub fn run(command: SandboxCommand) -> CmdResult {
+    match command {
+        SandboxCommand::Up(args) => up(args).map_err(Failure::Other),
+        SandboxCommand::Kubeconfig(dir) => {
+            let path = dir.dir.join("kubeconfig");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("no running sandbox: {} is missing (start one with `meshbook sandbox up`)", path.display()))?;
+            print!("{text}");
+            Ok(())
+        }
+        SandboxCommand::Down(dir) => down(&dir.dir).map_err(Failure::Other),
+    }
+}
+
+fn up(args: UpArgs) -> Result<()> {
+    let config = SandboxConfig {
+        clusters: args.clusters.clone(),
+        state_dir: args.state.clone(),
+        pod_ready_delay: args.pod_ready_delay,
+        lb_ip_delay: args.lb_ip_delay,
+        faults: Faults {
+            error_rate: args.error_rate.iter().cloned().collect::<BTreeMap<_, _>>(),
+            latency: args.latency,
+            throttle_rate: args.throttle_rate,
+            watch_drop_after: args.watch_drop_after,
+            ..Faults::default()
+        },
+    };
+    let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
+    runtime.block_on(async move {
+        let sandbox = Sandbox::start(config).await.context("failed to start the sandbox")?;
+        std::fs::create_dir_all(&args.dir.dir).with_context(|| format!("failed to create {}", args.dir.dir.display()))?;
+        let own = args.dir.dir.join("kubeconfig");
+        sandbox.write_kubeconfig(&own)?;
+        if let Some(path) = &args.kubeconfig {
+            sandbox.write_kubeconfig(path)?;
+        }
+        let pid_file = args.dir.dir.join("sandbox.pid");
+        std::fs::write(&pid_file, std::process::id().to_string())?;
+        for c in sandbox.clusters() {
+            println!("cluster {} at {}", c.name, c.server);
+        }
+        println!("kubeconfig: {}", args.kubeconfig.as_deref().unwrap_or(&own).display());
+        println!("try: kubectl --kubeconfig {} get namespaces", args.kubeconfig.as_deref().unwrap_or(&own).display());
+        if let Some(state) = &args.state {
+            println!("objects are kept in {}", state.display());
+        }
+        println!("serving until Ctrl-C or `meshbook sandbox down`");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+        sandbox
+            .serve_until(async move {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            })
+            .await?;
+        let _ = std::fs::remove_file(&pid_file);
+        let _ = std::fs::remove_file(&own);
+        println!("sandbox stopped");
+        Ok(())
+    })
+}
+
+fn down(dir: &Path) -> Result<()> {
+    let pid_file = dir.join("sandbox.pid");
+    let pid = std::fs::read_to_string(&pid_file)
+        .with_context(|| format!("no running sandbox: {} is missing", pid_file.display()))?;
+    let pid = pid.trim();
+    if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
+        bail!("{} does not hold a process id", pid_file.display());
+    }
+    let status = std::process::Command::new("kill").args(["-TERM", pid]).status().context("failed to run kill")?;
+    if !status.success() {
+        let _ = std::fs::remove_file(&pid_file);
+        bail!("no sandbox process {pid} is running (removed the stale pid file)");
+    }
+    println!("stopping sandbox (pid {pid})");
+    Ok(())
+}
