@@ -1,1 +1,3 @@
 //! Step executors: shell steps through duct, kube steps through kube-rs.
+
+pub mod kube;

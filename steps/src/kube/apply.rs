@@ -1,0 +1,350 @@
+//! `kube.apply`: server-side apply (field manager `meshbook`) of every document of the step's
+//! manifests. Namespaces go first, then CRDs; once the CRDs are established, discovery is read
+//! again so that their custom resources, in the same step, resolve.
+
+use std::path::Path;
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use kube::api::{Patch, PatchParams};
+use meshbook_engine::model::{KubeApply, OutputSpec};
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::client::{ApiFailure, ClientError, Clients, in_workdir, retrying};
+use super::objects::{Selection, Target, resource_version_of};
+use super::resolve::ResolveError;
+use super::wait::{Goal, WaitError, until};
+use super::{Outputs, StepEnv};
+
+/// The field manager of every write meshbook makes.
+pub const FIELD_MANAGER: &str = "meshbook";
+
+const CRD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Why an apply failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ApplyError {
+    /// The step names no manifest.
+    #[error("kube.apply needs `manifest`, `file` or `files`")]
+    NoManifest,
+    /// A manifest file could not be read.
+    #[error("cannot read manifest {path}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A document is not YAML.
+    #[error("{origin}: document {index} is not valid YAML: {reason}")]
+    Yaml {
+        /// The manifest.
+        origin: String,
+        /// 1-based document number.
+        index: usize,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// A document lacks what every object needs.
+    #[error("{origin}: document {index} needs apiVersion, kind and metadata.name")]
+    Incomplete {
+        /// The manifest.
+        origin: String,
+        /// 1-based document number.
+        index: usize,
+    },
+    /// The cluster could not be reached.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// A kind is not served by the cluster.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The server refused an object.
+    #[error("cannot apply {object}{hint}")]
+    Apply {
+        /// The object and where.
+        object: String,
+        /// Advice, for conflicts.
+        hint: &'static str,
+        /// The failed request.
+        #[source]
+        source: ApiFailure,
+    },
+    /// A CRD did not become established.
+    #[error("CRD not established")]
+    Crd(#[source] WaitError),
+}
+
+/// What an apply did to one object, in kubectl's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    /// It did not exist.
+    Created,
+    /// It changed.
+    Configured,
+    /// It was already as the manifest says.
+    Unchanged,
+}
+
+impl Change {
+    /// `created`, `configured` or `unchanged`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Change::Created => "created",
+            Change::Configured => "configured",
+            Change::Unchanged => "unchanged",
+        }
+    }
+}
+
+/// One applied object.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Applied {
+    /// kubectl's name: `deployment.apps/web`.
+    pub object: String,
+    /// Its namespace, for namespaced objects.
+    pub namespace: Option<String>,
+    /// What happened.
+    pub change: Change,
+}
+
+/// One manifest document, with where it came from.
+#[derive(Debug, Clone)]
+pub struct Document {
+    /// The object.
+    pub object: Value,
+    /// The manifest it came from.
+    pub origin: String,
+    /// 1-based document number.
+    pub index: usize,
+}
+
+/// Reads every object of a multi-document YAML text; `List` documents give their items.
+pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, ApplyError> {
+    let mut out = Vec::new();
+    for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let index = i + 1;
+        let value = Value::deserialize(doc).map_err(|e| ApplyError::Yaml {
+            origin: origin.to_string(),
+            index,
+            reason: e.to_string(),
+        })?;
+        let objects = match value {
+            Value::Null => continue,
+            Value::Object(ref m)
+                if m.get("kind")
+                    .and_then(Value::as_str)
+                    .is_some_and(|k| k.ends_with("List"))
+                    && m.get("items").is_some_and(Value::is_array) =>
+            {
+                m["items"].as_array().cloned().unwrap_or_default()
+            }
+            other => vec![other],
+        };
+        for object in objects {
+            let complete = object["apiVersion"].is_string()
+                && object["kind"].is_string()
+                && object["metadata"]["name"].as_str().is_some_and(|n| !n.is_empty());
+            if !complete {
+                return Err(ApplyError::Incomplete {
+                    origin: origin.to_string(),
+                    index,
+                });
+            }
+            out.push(Document {
+                object,
+                origin: origin.to_string(),
+                index,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Every document of the step's manifests, namespaces first, then CRDs, then the rest in order.
+pub fn documents(spec: &KubeApply, workdir: &Path) -> Result<Vec<Document>, ApplyError> {
+    let mut docs = Vec::new();
+    if let Some(text) = &spec.manifest {
+        docs.extend(parse_documents(text, "manifest")?);
+    }
+    for file in spec.file.iter().chain(&spec.files) {
+        let path = in_workdir(workdir, file);
+        let text = std::fs::read_to_string(&path).map_err(|source| ApplyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        docs.extend(parse_documents(&text, file)?);
+    }
+    if spec.manifest.is_none() && spec.file.is_none() && spec.files.is_empty() {
+        return Err(ApplyError::NoManifest);
+    }
+    docs.sort_by_key(|d| rank(&d.object));
+    Ok(docs)
+}
+
+fn rank(object: &Value) -> u8 {
+    match object["kind"].as_str() {
+        Some("Namespace") => 0,
+        Some("CustomResourceDefinition") => 1,
+        _ => 2,
+    }
+}
+
+fn is_crd(object: &Value) -> bool {
+    object["kind"] == "CustomResourceDefinition"
+        && object["apiVersion"]
+            .as_str()
+            .is_some_and(|v| v.starts_with("apiextensions.k8s.io/"))
+}
+
+/// Runs a `kube.apply` step.
+pub async fn run(
+    clients: &Clients,
+    spec: &KubeApply,
+    _outputs: &IndexMap<String, OutputSpec>,
+    env: &StepEnv,
+) -> Result<Outputs, ApplyError> {
+    apply(clients, spec, env).await?;
+    Ok(Outputs::new())
+}
+
+/// Applies every object and reports what happened to each.
+pub async fn apply(
+    clients: &Clients,
+    spec: &KubeApply,
+    env: &StepEnv,
+) -> Result<Vec<Applied>, ApplyError> {
+    let docs = documents(spec, &env.workdir)?;
+    let cluster = clients.cluster(spec.context.as_deref()).await?;
+    let mut params = PatchParams::apply(FIELD_MANAGER);
+    if spec.force {
+        params = params.force();
+    }
+    if env.dry_run {
+        params = params.dry_run();
+    }
+    let mut report = Vec::new();
+    let mut crds = Vec::new();
+    for doc in docs {
+        // The first object after the CRDs: wait for them, then read discovery again.
+        if !crds.is_empty() && !is_crd(&doc.object) {
+            settle_crds(&crds, env).await?;
+            crds.clear();
+        }
+        let api_version = doc.object["apiVersion"].as_str().unwrap_or_default();
+        let kind = doc.object["kind"].as_str().unwrap_or_default();
+        let resolved = cluster
+            .resolver()
+            .resolve_kind(cluster.client(), cluster.context(), api_version, kind)
+            .await?;
+        let mut object = doc.object.clone();
+        let own_ns = object["metadata"]["namespace"].as_str().map(str::to_string);
+        let target = Target::of(
+            &cluster,
+            resolved,
+            own_ns.as_deref().or(spec.namespace.as_deref()),
+        );
+        match &target.namespace {
+            Some(ns) => object["metadata"]["namespace"] = Value::String(ns.clone()),
+            None => {
+                if let Some(m) = object["metadata"].as_object_mut() {
+                    m.remove("namespace");
+                }
+            }
+        }
+        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let described = target.describe(&name);
+        let quiet = kind == "Secret";
+        let refused = |e: kube::Error| {
+            let source = ApiFailure::new(&e, quiet);
+            let hint = if source.is_conflict() {
+                " (another field manager owns these fields; set `force: true` to take them over)"
+            } else {
+                ""
+            };
+            ApplyError::Apply {
+                object: described.clone(),
+                hint,
+                source,
+            }
+        };
+        let before = target.get(&name).await.map_err(refused)?;
+        let api = target.api();
+        let body = Patch::Apply(&object);
+        let after = retrying(|| api.patch(&name, &params, &body))
+            .await
+            .map_err(refused)?;
+        let after = target.to_value(after);
+        let change = match &before {
+            None => Change::Created,
+            Some(b) if resource_version_of(b) == resource_version_of(&after) => Change::Unchanged,
+            Some(_) => Change::Configured,
+        };
+        let suffix = if env.dry_run { " (server dry run)" } else { "" };
+        env.progress.line(&format!(
+            "{} {}{suffix} ({})",
+            target.resolved.object_name(&name),
+            change.as_str(),
+            target.place()
+        ));
+        report.push(Applied {
+            object: target.resolved.object_name(&name),
+            namespace: target.namespace.clone(),
+            change,
+        });
+        if is_crd(&doc.object) && !env.dry_run {
+            crds.push((target, name));
+        }
+    }
+    if !crds.is_empty() {
+        settle_crds(&crds, env).await?;
+    }
+    Ok(report)
+}
+
+/// Waits until every CRD just applied is established, then forgets the cluster's catalog.
+async fn settle_crds(crds: &[(Target, String)], env: &StepEnv) -> Result<(), ApplyError> {
+    let goal = Goal::Ready;
+    for (target, name) in crds {
+        let selection = Selection::Name(name.clone());
+        until(target, &selection, CRD_TIMEOUT, &env.progress, |objects| {
+            goal.judge(objects, 1)
+        })
+        .await
+        .map_err(ApplyError::Crd)?;
+    }
+    if let Some((t, _)) = crds.first() {
+        t.cluster.resolver().invalidate().await;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documents_are_split_ordered_and_checked() {
+        let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\n\
+                    apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: w.example.com}\n---\n\
+                    apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: n}}\n";
+        let spec = KubeApply {
+            manifest: Some(text.into()),
+            ..KubeApply::default()
+        };
+        let docs = documents(&spec, Path::new("/")).unwrap();
+        let kinds: Vec<&str> = docs.iter().map(|d| d.object["kind"].as_str().unwrap()).collect();
+        assert_eq!(kinds, ["Namespace", "CustomResourceDefinition", "ConfigMap"]);
+
+        let err = parse_documents("apiVersion: v1\nkind: ConfigMap\n", "m.yaml").unwrap_err();
+        assert_eq!(err.to_string(), "m.yaml: document 1 needs apiVersion, kind and metadata.name");
+        let err = parse_documents("a: [\n", "m.yaml").unwrap_err();
+        assert!(err.to_string().starts_with("m.yaml: document 1 is not valid YAML"), "{err}");
+        assert!(matches!(
+            documents(&KubeApply::default(), Path::new("/")),
+            Err(ApplyError::NoManifest)
+        ));
+    }
+}

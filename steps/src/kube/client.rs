@@ -1,0 +1,420 @@
+//! One API client per kubeconfig context, made once per run, and the identity of the cluster
+//! behind each context (the UID of its `kube-system` namespace).
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
+use kube::{Client, Config};
+use tokio::sync::OnceCell;
+
+use super::resolve::Resolver;
+
+/// Why a client for a context could not be made, or its cluster could not be identified.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The kubeconfig could not be read or merged.
+    #[error("cannot read the kubeconfig {source_name}: {reason}")]
+    Kubeconfig {
+        /// Where the kubeconfig came from.
+        source_name: String,
+        /// What is wrong (never the file's content).
+        reason: String,
+    },
+    /// No context was named and the kubeconfig has no current context.
+    #[error("no context given and the kubeconfig {0} has no current-context")]
+    NoCurrentContext(String),
+    /// The named context is not in the kubeconfig.
+    #[error("context {context:?} is not in the kubeconfig {source_name}")]
+    UnknownContext {
+        /// The context.
+        context: String,
+        /// Where the kubeconfig came from.
+        source_name: String,
+    },
+    /// The context's settings could not be turned into a client.
+    #[error("cannot connect to context {context:?}: {reason}")]
+    Connect {
+        /// The context.
+        context: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The cluster's identity could not be read.
+    #[error("cannot identify the cluster of context {context:?}")]
+    Identity {
+        /// The context.
+        context: String,
+        /// The failed request.
+        #[source]
+        source: ApiFailure,
+    },
+    /// A resumed run found a different cluster behind a context than the run started with.
+    #[error(
+        "context {context:?} now points at a different cluster (kube-system UID {found}, the run started against {expected}); refusing to continue"
+    )]
+    ClusterChanged {
+        /// The context.
+        context: String,
+        /// The recorded identity.
+        expected: String,
+        /// The identity found now.
+        found: String,
+    },
+}
+
+/// A failed API request, summarized without any object data: HTTP code, reason and the
+/// server's message.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{summary}")]
+pub struct ApiFailure {
+    /// The HTTP status code, for answers from the server.
+    pub code: Option<u16>,
+    /// The Kubernetes reason (`NotFound`, `Conflict`, ...), when the server gave one.
+    pub reason: String,
+    summary: String,
+}
+
+impl ApiFailure {
+    /// Summarizes a kube error; `quiet` leaves out the server's message (for requests whose
+    /// answer may echo secret data).
+    pub fn new(error: &kube::Error, quiet: bool) -> ApiFailure {
+        match error {
+            kube::Error::Api(status) => {
+                let summary = if quiet || status.message.is_empty() {
+                    format!("{} ({})", status.reason, status.code)
+                } else {
+                    format!("{} ({} {})", status.message, status.code, status.reason)
+                };
+                ApiFailure {
+                    code: Some(status.code),
+                    reason: status.reason.clone(),
+                    summary,
+                }
+            }
+            other => ApiFailure {
+                code: None,
+                reason: String::new(),
+                summary: other.to_string(),
+            },
+        }
+    }
+
+    /// Whether the object (or its namespace) does not exist.
+    pub fn is_not_found(&self) -> bool {
+        self.code == Some(404)
+    }
+
+    /// Whether the request lost a race with another writer.
+    pub fn is_conflict(&self) -> bool {
+        self.code == Some(409)
+    }
+}
+
+impl From<kube::Error> for ApiFailure {
+    fn from(error: kube::Error) -> Self {
+        ApiFailure::new(&error, false)
+    }
+}
+
+/// Whether a failed request may succeed when sent again unchanged: server errors, throttling
+/// and broken connections. kube's own retry layer covers only 429, 503 and 504.
+pub fn is_transient(error: &kube::Error) -> bool {
+    match error {
+        kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
+        kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
+        _ => false,
+    }
+}
+
+const RETRIES: u32 = 6;
+
+/// Runs one API request, sending it again after transient failures with a short backoff.
+pub async fn retrying<T, F, Fut>(mut request: F) -> Result<T, kube::Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, kube::Error>>,
+{
+    let mut delay = Duration::from_millis(50);
+    let mut attempt = 0;
+    loop {
+        match request().await {
+            Err(e) if attempt < RETRIES && is_transient(&e) => {
+                attempt += 1;
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(2));
+            }
+            other => return other,
+        }
+    }
+}
+
+/// The clients of one run: one per context, made when the run first needs it.
+pub struct Clients {
+    kubeconfig: Kubeconfig,
+    source_name: String,
+    clusters: tokio::sync::Mutex<HashMap<String, Arc<Cluster>>>,
+    expected: Mutex<IndexMap<String, String>>,
+}
+
+impl std::fmt::Debug for Clients {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Clients")
+            .field("source", &self.source_name)
+            .finish_non_exhaustive()
+    }
+}
+
+fn describe(error: &KubeconfigError) -> String {
+    match error {
+        // The YAML parser may quote the offending text, which can be a token.
+        KubeconfigError::Parse(_) => "it is not a valid kubeconfig YAML document".to_string(),
+        other => other.to_string(),
+    }
+}
+
+impl Clients {
+    /// Clients from `KUBECONFIG` (every listed file, merged) or `~/.kube/config`.
+    pub fn from_env() -> Result<Clients, ClientError> {
+        let source_name = match std::env::var_os("KUBECONFIG") {
+            Some(v) if !v.is_empty() => format!("from KUBECONFIG ({})", v.to_string_lossy()),
+            _ => "~/.kube/config".to_string(),
+        };
+        let kubeconfig = Kubeconfig::read().map_err(|e| ClientError::Kubeconfig {
+            reason: describe(&e),
+            source_name: source_name.clone(),
+        })?;
+        Ok(Clients::new(kubeconfig, source_name))
+    }
+
+    /// Clients from an explicit kubeconfig file (`--kubeconfig`).
+    pub fn from_path(path: &Path) -> Result<Clients, ClientError> {
+        let source_name = path.display().to_string();
+        let kubeconfig = Kubeconfig::read_from(path).map_err(|e| ClientError::Kubeconfig {
+            reason: describe(&e),
+            source_name: source_name.clone(),
+        })?;
+        Ok(Clients::new(kubeconfig, source_name))
+    }
+
+    /// Clients from an explicit path when given, else from the environment.
+    pub fn load(path: Option<&Path>) -> Result<Clients, ClientError> {
+        match path {
+            Some(p) => Clients::from_path(p),
+            None => Clients::from_env(),
+        }
+    }
+
+    fn new(kubeconfig: Kubeconfig, source_name: String) -> Clients {
+        Clients {
+            kubeconfig,
+            source_name,
+            clusters: tokio::sync::Mutex::new(HashMap::new()),
+            expected: Mutex::new(IndexMap::new()),
+        }
+    }
+
+    /// The context names in the kubeconfig.
+    pub fn contexts(&self) -> Vec<String> {
+        self.kubeconfig
+            .contexts
+            .iter()
+            .map(|c| c.name.clone())
+            .collect()
+    }
+
+    /// Identities recorded by an earlier invocation of the run: a context whose cluster now
+    /// has another identity is refused.
+    pub fn expect_identities(&self, identities: IndexMap<String, String>) {
+        if let Ok(mut e) = self.expected.lock() {
+            e.extend(identities);
+        }
+    }
+
+    /// The identity of every cluster this run has used so far, by context.
+    pub async fn identities(&self) -> IndexMap<String, String> {
+        let clusters = self.clusters.lock().await;
+        let mut out: IndexMap<String, String> = clusters
+            .values()
+            .filter_map(|c| c.identity.get().map(|i| (c.context.clone(), i.clone())))
+            .collect();
+        out.sort_keys();
+        out
+    }
+
+    fn context_name(&self, context: Option<&str>) -> Result<String, ClientError> {
+        match context.filter(|c| !c.is_empty()) {
+            Some(c) => {
+                if self.kubeconfig.contexts.iter().any(|n| n.name == c) {
+                    Ok(c.to_string())
+                } else {
+                    Err(ClientError::UnknownContext {
+                        context: c.to_string(),
+                        source_name: self.source_name.clone(),
+                    })
+                }
+            }
+            None => self
+                .kubeconfig
+                .current_context
+                .clone()
+                .filter(|c| !c.is_empty())
+                .ok_or_else(|| ClientError::NoCurrentContext(self.source_name.clone())),
+        }
+    }
+
+    /// The cluster behind `context` (the current context when `None`), identified and checked
+    /// against the recorded identity before its first use.
+    pub async fn cluster(&self, context: Option<&str>) -> Result<Arc<Cluster>, ClientError> {
+        let name = self.context_name(context)?;
+        let cluster = {
+            let mut clusters = self.clusters.lock().await;
+            match clusters.get(&name) {
+                Some(c) => Arc::clone(c),
+                None => {
+                    let c = Arc::new(self.connect(&name).await?);
+                    clusters.insert(name.clone(), Arc::clone(&c));
+                    c
+                }
+            }
+        };
+        let found = cluster.identity().await?;
+        let expected = self
+            .expected
+            .lock()
+            .ok()
+            .and_then(|e| e.get(&name).cloned());
+        if let Some(expected) = expected
+            && expected != found
+        {
+            return Err(ClientError::ClusterChanged {
+                context: name,
+                expected,
+                found: found.to_string(),
+            });
+        }
+        Ok(cluster)
+    }
+
+    async fn connect(&self, context: &str) -> Result<Cluster, ClientError> {
+        let options = KubeConfigOptions {
+            context: Some(context.to_string()),
+            ..KubeConfigOptions::default()
+        };
+        let connect_error = |reason: String| ClientError::Connect {
+            context: context.to_string(),
+            reason,
+        };
+        let config = Config::from_custom_kubeconfig(self.kubeconfig.clone(), &options)
+            .await
+            .map_err(|e| connect_error(describe(&e)))?;
+        let server = config.cluster_url.to_string();
+        let default_namespace = config.default_namespace.clone();
+        let client = Client::try_from(config).map_err(|e| connect_error(e.to_string()))?;
+        Ok(Cluster {
+            context: context.to_string(),
+            client,
+            default_namespace,
+            server: server.trim_end_matches('/').to_string(),
+            identity: OnceCell::new(),
+            resolver: Resolver::default(),
+        })
+    }
+}
+
+/// One context's cluster: its client, default namespace, server and resource catalog.
+pub struct Cluster {
+    context: String,
+    client: Client,
+    default_namespace: String,
+    server: String,
+    identity: OnceCell<String>,
+    resolver: Resolver,
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("context", &self.context)
+            .field("server", &self.server)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cluster {
+    /// A cluster reached through an already-built client (tests, and callers with their own config).
+    pub fn new(context: &str, client: Client, server: &str) -> Cluster {
+        Cluster {
+            context: context.to_string(),
+            default_namespace: client.default_namespace().to_string(),
+            client,
+            server: server.to_string(),
+            identity: OnceCell::new(),
+            resolver: Resolver::default(),
+        }
+    }
+
+    /// The kubeconfig context this cluster was reached through.
+    pub fn context(&self) -> &str {
+        &self.context
+    }
+
+    /// The API client.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The namespace of namespaced objects that name none.
+    pub fn default_namespace(&self) -> &str {
+        &self.default_namespace
+    }
+
+    /// A step's namespace, or the context's default.
+    pub fn namespace_or_default<'a>(&'a self, namespace: Option<&'a str>) -> &'a str {
+        namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or(&self.default_namespace)
+    }
+
+    /// The API server URL, without a trailing slash.
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    /// The resource catalog (discovery) of this cluster.
+    pub fn resolver(&self) -> &Resolver {
+        &self.resolver
+    }
+
+    /// The cluster's identity: the UID of its `kube-system` namespace, read once.
+    pub async fn identity(&self) -> Result<&str, ClientError> {
+        self.identity
+            .get_or_try_init(|| async {
+                let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
+                    kube::Api::all(self.client.clone());
+                let ns = retrying(|| api.get("kube-system"))
+                    .await
+                    .map_err(|e| ClientError::Identity {
+                        context: self.context.clone(),
+                        source: e.into(),
+                    })?;
+                Ok(ns.metadata.uid.unwrap_or_default())
+            })
+            .await
+            .map(String::as_str)
+    }
+}
+
+/// Resolves a path given in a step against the run's working directory.
+pub fn in_workdir(workdir: &Path, path: &str) -> PathBuf {
+    let p = Path::new(path);
+    if p.is_absolute() {
+        p.to_path_buf()
+    } else {
+        workdir.join(p)
+    }
+}

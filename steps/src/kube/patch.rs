@@ -1,0 +1,388 @@
+//! `kube.patch`: a merge, strategic or JSON patch of one object, or `yaml_in`: edits by dotted
+//! path of a YAML document held as text in a ConfigMap (or Secret) data key, written back with
+//! the object's resourceVersion as a precondition so that a concurrent change is not lost.
+
+use base64::Engine as _;
+use indexmap::IndexMap;
+use kube::api::{Patch, PatchParams};
+use kube::core::DynamicObject;
+use meshbook_engine::model::{KubePatch, OutputSpec, PatchType, YamlIn};
+use serde_json::{Value, json};
+use serde_yaml::Value as Yaml;
+
+use super::apply::FIELD_MANAGER;
+use super::client::{ApiFailure, ClientError, Clients, retrying};
+use super::objects::{Target, resource_version_of};
+use super::resolve::ResolveError;
+use super::{Outputs, StepEnv};
+
+const CONFLICT_RETRIES: usize = 5;
+
+/// Why a patch failed.
+#[derive(Debug, thiserror::Error)]
+pub enum PatchError {
+    /// Neither or both of `patch` and `yaml_in`.
+    #[error("kube.patch needs exactly one of `patch` and `yaml_in`")]
+    Shape,
+    /// A JSON patch that is not a list of operations.
+    #[error("a `json` patch must be a list of operations")]
+    NotAList,
+    /// The YAML in the data key does not parse.
+    #[error("{object}: data key {key:?} does not hold valid YAML: {reason}")]
+    BadYaml {
+        /// The object.
+        object: String,
+        /// The key.
+        key: String,
+        /// The parser's complaint.
+        reason: String,
+    },
+    /// A dotted path cannot be followed.
+    #[error("{object}: cannot set {path:?} in data key {key:?}: {reason}")]
+    BadPath {
+        /// The object.
+        object: String,
+        /// The key.
+        key: String,
+        /// The dotted path.
+        path: String,
+        /// Why.
+        reason: String,
+    },
+    /// The object does not exist.
+    #[error("{0} not found")]
+    NotFound(String),
+    /// The object kept changing under the edit.
+    #[error("{0} kept changing while it was being edited; gave up after {CONFLICT_RETRIES} tries")]
+    Contended(String),
+    /// The cluster could not be reached.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// The resource type is unknown.
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The server refused the patch.
+    #[error("cannot patch {what}")]
+    Api {
+        /// The object.
+        what: String,
+        /// The failed request.
+        #[source]
+        source: ApiFailure,
+    },
+}
+
+/// Runs a `kube.patch` step.
+pub async fn run(
+    clients: &Clients,
+    spec: &KubePatch,
+    _outputs: &IndexMap<String, OutputSpec>,
+    env: &StepEnv,
+) -> Result<Outputs, PatchError> {
+    let cluster = clients.cluster(spec.context.as_deref()).await?;
+    let target = Target::new(&cluster, &spec.resource, spec.namespace.as_deref()).await?;
+    match (&spec.patch, &spec.yaml_in) {
+        (Some(p), None) => patch(&target, &spec.name, spec.patch_type, p, env).await?,
+        (None, Some(y)) => edit_yaml_in(&target, &spec.name, y, env).await?,
+        _ => return Err(PatchError::Shape),
+    }
+    Ok(Outputs::new())
+}
+
+async fn patch(
+    target: &Target,
+    name: &str,
+    kind: PatchType,
+    body: &Value,
+    env: &StepEnv,
+) -> Result<(), PatchError> {
+    let what = target.describe(name);
+    let quiet = target.resolved.resource.kind == "Secret";
+    let fail = |e: kube::Error| {
+        if matches!(&e, kube::Error::Api(s) if s.code == 404) {
+            PatchError::NotFound(what.clone())
+        } else {
+            PatchError::Api {
+                what: what.clone(),
+                source: ApiFailure::new(&e, quiet),
+            }
+        }
+    };
+    let api = target.api();
+    let mut params = PatchParams {
+        field_manager: Some(FIELD_MANAGER.to_string()),
+        ..PatchParams::default()
+    };
+    if env.dry_run {
+        params = params.dry_run();
+    }
+    let before = target.get(name).await.map_err(fail)?;
+    let before = before.ok_or_else(|| PatchError::NotFound(what.clone()))?;
+    let after: DynamicObject = match kind {
+        PatchType::Merge => {
+            let p = Patch::Merge(body);
+            retrying(|| api.patch(name, &params, &p)).await.map_err(fail)?
+        }
+        PatchType::Strategic => {
+            let p = Patch::Strategic(body);
+            retrying(|| api.patch(name, &params, &p)).await.map_err(fail)?
+        }
+        PatchType::Json => {
+            if !body.is_array() {
+                return Err(PatchError::NotAList);
+            }
+            let url = format!(
+                "{}/{name}?fieldManager={FIELD_MANAGER}{}",
+                api.resource_url(),
+                if env.dry_run { "&dryRun=All" } else { "" }
+            );
+            let bytes = serde_json::to_vec(body).unwrap_or_default();
+            let client = target.cluster.client();
+            retrying(|| {
+                let request = http::Request::patch(&url)
+                    .header(http::header::CONTENT_TYPE, "application/json-patch+json")
+                    .body(bytes.clone());
+                async move {
+                    let request = request.map_err(kube::Error::HttpError)?;
+                    client.request::<DynamicObject>(request).await
+                }
+            })
+            .await
+            .map_err(fail)?
+        }
+    };
+    let after = target.to_value(after);
+    let changed = resource_version_of(&before) != resource_version_of(&after);
+    env.progress.line(&format!(
+        "{} {} ({})",
+        target.resolved.object_name(name),
+        if changed { "patched" } else { "patched (no change)" },
+        target.place()
+    ));
+    Ok(())
+}
+
+async fn edit_yaml_in(
+    target: &Target,
+    name: &str,
+    edit: &YamlIn,
+    env: &StepEnv,
+) -> Result<(), PatchError> {
+    let what = target.describe(name);
+    let quiet = target.resolved.resource.kind == "Secret";
+    let fail = |e: kube::Error| PatchError::Api {
+        what: what.clone(),
+        source: ApiFailure::new(&e, quiet),
+    };
+    for _ in 0..CONFLICT_RETRIES {
+        let object = target
+            .get(name)
+            .await
+            .map_err(fail)?
+            .ok_or_else(|| PatchError::NotFound(what.clone()))?;
+        let is_secret = object["kind"] == "Secret";
+        let raw = object["data"][&edit.key].as_str().unwrap_or_default();
+        let text = if is_secret {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(raw)
+                .unwrap_or_default();
+            String::from_utf8_lossy(&bytes).into_owned()
+        } else {
+            raw.to_string()
+        };
+        let edited = edit_yaml_text(&text, &edit.set).map_err(|(path, reason)| match path {
+            None => PatchError::BadYaml {
+                object: what.clone(),
+                key: edit.key.clone(),
+                reason,
+            },
+            Some(path) => PatchError::BadPath {
+                object: what.clone(),
+                key: edit.key.clone(),
+                path,
+                reason,
+            },
+        })?;
+        if edited == text {
+            env.progress.line(&format!(
+                "{} data key {} unchanged ({})",
+                target.resolved.object_name(name),
+                edit.key,
+                target.place()
+            ));
+            return Ok(());
+        }
+        let stored = if is_secret {
+            base64::engine::general_purpose::STANDARD.encode(edited.as_bytes())
+        } else {
+            edited
+        };
+        // The resourceVersion makes the write conditional: 409 if someone changed it since.
+        let body = json!({
+            "metadata": {"resourceVersion": resource_version_of(&object)},
+            "data": {edit.key.as_str(): stored},
+        });
+        if env.dry_run {
+            env.progress.line(&format!("{} data key {} would change", target.resolved.object_name(name), edit.key));
+            return Ok(());
+        }
+        match target.merge_patch(name, &body).await {
+            Ok(_) => {
+                env.progress.line(&format!(
+                    "{} data key {} edited: {} ({})",
+                    target.resolved.object_name(name),
+                    edit.key,
+                    edit.set.keys().cloned().collect::<Vec<_>>().join(", "),
+                    target.place()
+                ));
+                return Ok(());
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => return Err(fail(e)),
+        }
+    }
+    Err(PatchError::Contended(what))
+}
+
+/// Splits a dotted path; `\.` keeps a dot inside a key.
+fn segments(path: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    let mut chars = path.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                if let Some(n) = chars.next() {
+                    out.last_mut().map(|s| s.push(n));
+                }
+            }
+            '.' => out.push(String::new()),
+            c => {
+                if let Some(s) = out.last_mut() {
+                    s.push(c)
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Sets `value` at the dotted `path` in `doc`, creating maps (or, for a numeric segment,
+/// lists) on the way; an index one past a list's end appends.
+pub fn set_path(doc: &mut Yaml, path: &str, value: Yaml) -> Result<(), String> {
+    let segs = segments(path);
+    if segs.iter().any(String::is_empty) {
+        return Err("empty path segment".into());
+    }
+    let mut node = doc;
+    for (i, seg) in segs.iter().enumerate() {
+        let index = seg.parse::<usize>().ok();
+        if node.is_null() {
+            *node = match index {
+                Some(_) => Yaml::Sequence(Vec::new()),
+                None => Yaml::Mapping(serde_yaml::Mapping::new()),
+            };
+        }
+        let last = i + 1 == segs.len();
+        node = match node {
+            Yaml::Mapping(m) => {
+                let key = Yaml::String(seg.clone());
+                if !m.contains_key(&key) {
+                    m.insert(key.clone(), Yaml::Null);
+                }
+                m.get_mut(&key).ok_or("unreachable")?
+            }
+            Yaml::Sequence(list) => {
+                let Some(ix) = index else {
+                    return Err(format!("{seg:?} is not an index into a list"));
+                };
+                if ix == list.len() {
+                    list.push(Yaml::Null);
+                } else if ix > list.len() {
+                    return Err(format!("index {ix} is past the end of a list of {}", list.len()));
+                }
+                &mut list[ix]
+            }
+            _ => {
+                let at = segs[..i].join(".");
+                return Err(format!("{at:?} holds a scalar, not a map or list"));
+            }
+        };
+        if last {
+            *node = value;
+            return Ok(());
+        }
+    }
+    Ok(())
+}
+
+/// Applies every `set` edit to a YAML text; errors are `(path, reason)`, with no path when
+/// the text itself does not parse. Unchanged documents come back byte for byte.
+pub fn edit_yaml_text(
+    text: &str,
+    set: &IndexMap<String, Value>,
+) -> Result<String, (Option<String>, String)> {
+    let original: Yaml = if text.trim().is_empty() {
+        Yaml::Null
+    } else {
+        serde_yaml::from_str(text).map_err(|e| (None, e.to_string()))?
+    };
+    let mut doc = original.clone();
+    for (path, value) in set {
+        let v: Yaml = serde_yaml::to_value(value).map_err(|e| (Some(path.clone()), e.to_string()))?;
+        set_path(&mut doc, path, v).map_err(|r| (Some(path.clone()), r))?;
+    }
+    if doc == original {
+        return Ok(text.to_string());
+    }
+    serde_yaml::to_string(&doc).map_err(|e| (None, e.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MESH_NETWORKS: &str = "networks:\n  network1:\n    endpoints:\n    - fromRegistry: Kubernetes\n    gateways:\n    - address: 0.0.0.0\n      port: 443\n";
+
+    fn set(pairs: &[(&str, Value)]) -> IndexMap<String, Value> {
+        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+    }
+
+    #[test]
+    fn mesh_networks_gateway_address_is_set() {
+        let out = edit_yaml_text(
+            MESH_NETWORKS,
+            &set(&[("networks.network1.gateways.0.address", json!("172.18.0.10"))]),
+        )
+        .unwrap();
+        let doc: Value = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(doc["networks"]["network1"]["gateways"][0]["address"], "172.18.0.10");
+        assert_eq!(doc["networks"]["network1"]["gateways"][0]["port"], 443);
+        assert_eq!(doc["networks"]["network1"]["endpoints"][0]["fromRegistry"], "Kubernetes");
+    }
+
+    #[test]
+    fn paths_create_append_and_refuse() {
+        let out = edit_yaml_text(
+            "",
+            &set(&[
+                ("networks.network2.endpoints.0.fromRegistry", json!("n2-k8s-config")),
+                ("a\\.b.c", json!(1)),
+            ]),
+        )
+        .unwrap();
+        let doc: Value = serde_yaml::from_str(&out).unwrap();
+        assert_eq!(doc["networks"]["network2"]["endpoints"][0]["fromRegistry"], "n2-k8s-config");
+        assert_eq!(doc["a.b"]["c"], 1);
+
+        let err = edit_yaml_text(MESH_NETWORKS, &set(&[("networks.network1.gateways.5.port", json!(1))]))
+            .unwrap_err();
+        assert_eq!(err.1, "index 5 is past the end of a list of 1");
+        let err = edit_yaml_text(MESH_NETWORKS, &set(&[("networks.network1.gateways.0.port.x", json!(1))]))
+            .unwrap_err();
+        assert!(err.1.contains("holds a scalar"), "{err:?}");
+        assert_eq!(
+            edit_yaml_text(MESH_NETWORKS, &set(&[("networks.network1.gateways.0.port", json!(443))])).unwrap(),
+            MESH_NETWORKS
+        );
+    }
+}

@@ -1,0 +1,203 @@
+//! `kube.secret`: create or update a Secret from files and literals, by server-side apply so
+//! that a second run converges instead of failing with AlreadyExists. Neither values nor the
+//! server's messages (which may echo them) reach errors or progress lines.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use base64::Engine as _;
+use indexmap::IndexMap;
+use kube::api::{Patch, PatchParams};
+use meshbook_engine::model::{KubeSecret, OutputSpec};
+use serde_json::{Value, json};
+
+use super::apply::{Change, FIELD_MANAGER};
+use super::client::{ApiFailure, ClientError, Clients, in_workdir, retrying};
+use super::objects::{Target, resource_version_of};
+use super::resolve::ResolveError;
+use super::{Outputs, StepEnv};
+
+/// Why a secret could not be written.
+#[derive(Debug, thiserror::Error)]
+pub enum SecretError {
+    /// A file could not be read.
+    #[error("secret {secret}: cannot read {path}")]
+    Read {
+        /// The Secret.
+        secret: String,
+        /// The file.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Two sources give the same key.
+    #[error("secret {secret}: key {key:?} is given twice")]
+    DuplicateKey {
+        /// The Secret.
+        secret: String,
+        /// The key.
+        key: String,
+    },
+    /// A key is not a valid Secret key.
+    #[error("secret {secret}: {key:?} is not a valid key (letters, digits, '-', '_' and '.')")]
+    BadKey {
+        /// The Secret.
+        secret: String,
+        /// The key.
+        key: String,
+    },
+    /// The cluster could not be reached.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// Secrets are not served (never on a real cluster).
+    #[error(transparent)]
+    Resolve(#[from] ResolveError),
+    /// The server refused the Secret.
+    #[error("cannot write {what}")]
+    Api {
+        /// The Secret and where.
+        what: String,
+        /// The failed request, without the server's message.
+        #[source]
+        source: ApiFailure,
+    },
+}
+
+fn valid_key(key: &str) -> bool {
+    !key.is_empty()
+        && key.len() <= 253
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+}
+
+/// The Secret's `data`, base64-encoded, from the step's files and literals.
+pub fn secret_data(spec: &KubeSecret, workdir: &Path) -> Result<BTreeMap<String, String>, SecretError> {
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut data = BTreeMap::new();
+    let mut put = |key: String, bytes: &[u8]| -> Result<(), SecretError> {
+        if !valid_key(&key) {
+            return Err(SecretError::BadKey {
+                secret: spec.name.clone(),
+                key,
+            });
+        }
+        if data.insert(key.clone(), b64.encode(bytes)).is_some() {
+            return Err(SecretError::DuplicateKey {
+                secret: spec.name.clone(),
+                key,
+            });
+        }
+        Ok(())
+    };
+    for entry in &spec.from_files {
+        let (key, file) = match entry.split_once('=') {
+            Some((k, f)) => (k.to_string(), f),
+            None => {
+                let name = Path::new(entry)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                (name, entry.as_str())
+            }
+        };
+        let path = in_workdir(workdir, file);
+        let bytes = std::fs::read(&path).map_err(|source| SecretError::Read {
+            secret: spec.name.clone(),
+            path: path.display().to_string(),
+            source,
+        })?;
+        put(key, &bytes)?;
+    }
+    for (key, value) in &spec.literals {
+        put(key.clone(), value.as_bytes())?;
+    }
+    Ok(data)
+}
+
+/// Runs a `kube.secret` step.
+pub async fn run(
+    clients: &Clients,
+    spec: &KubeSecret,
+    _outputs: &IndexMap<String, OutputSpec>,
+    env: &StepEnv,
+) -> Result<Outputs, SecretError> {
+    write(clients, spec, env).await?;
+    Ok(Outputs::new())
+}
+
+/// Creates or updates the Secret; says which.
+pub async fn write(clients: &Clients, spec: &KubeSecret, env: &StepEnv) -> Result<Change, SecretError> {
+    let data = secret_data(spec, &env.workdir)?;
+    let cluster = clients.cluster(spec.context.as_deref()).await?;
+    let target = Target::new(&cluster, "secrets", spec.namespace.as_deref()).await?;
+    let what = target.describe(&spec.name);
+    let fail = |e: kube::Error| SecretError::Api {
+        what: what.clone(),
+        source: ApiFailure::new(&e, true),
+    };
+    let mut object = json!({
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": spec.name, "namespace": target.namespace},
+        "type": spec.secret_type.as_deref().unwrap_or("Opaque"),
+        "data": data,
+    });
+    if !spec.labels.is_empty() {
+        object["metadata"]["labels"] = json!(spec.labels);
+    }
+    let before = target.get(&spec.name).await.map_err(fail)?;
+    let mut params = PatchParams::apply(FIELD_MANAGER).force();
+    if env.dry_run {
+        params = params.dry_run();
+    }
+    let api = target.api();
+    let body = Patch::Apply(&object);
+    let after = retrying(|| api.patch(&spec.name, &params, &body))
+        .await
+        .map_err(fail)?;
+    let after: Value = target.to_value(after);
+    let change = match &before {
+        None => Change::Created,
+        Some(b) if resource_version_of(b) == resource_version_of(&after) => Change::Unchanged,
+        Some(_) => Change::Configured,
+    };
+    env.progress.line(&format!(
+        "secret/{} {} with {} keys ({})",
+        spec.name,
+        change.as_str(),
+        object["data"].as_object().map_or(0, |m| m.len()),
+        target.place()
+    ));
+    Ok(change)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn data_from_files_and_literals() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ca-cert.pem"), "CERT").unwrap();
+        let spec = KubeSecret {
+            name: "cacerts".into(),
+            from_files: vec!["ca-cert.pem".into(), "root=ca-cert.pem".into()],
+            literals: [("mode".to_string(), "x".to_string())].into_iter().collect(),
+            ..KubeSecret::default()
+        };
+        let data = secret_data(&spec, dir.path()).unwrap();
+        assert_eq!(data["ca-cert.pem"], "Q0VSVA==");
+        assert_eq!(data["root"], "Q0VSVA==");
+        assert_eq!(data["mode"], "eA==");
+
+        let twice = KubeSecret {
+            literals: [("ca-cert.pem".to_string(), "hunter2".to_string())].into_iter().collect(),
+            ..spec.clone()
+        };
+        let err = secret_data(&twice, dir.path()).unwrap_err().to_string();
+        assert_eq!(err, "secret cacerts: key \"ca-cert.pem\" is given twice");
+        assert!(!err.contains("hunter2"));
+    }
+}
