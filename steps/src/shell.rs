@@ -1,0 +1,383 @@
+//! Shell steps: a script under `bash -euo pipefail`, or an argv without a shell, run through duct
+//! in its own process group (so a timeout or a signal reaches every process it started).
+//!
+//! Params and upstream outputs arrive as environment variables. Outputs are written to the file
+//! named by `$MESHBOOK_OUTPUT`, as `KEY=value` lines or `KEY<<DELIM` … `DELIM` blocks for
+//! multi-line values; a step declaring a single output that writes none there outputs its trimmed
+//! stdout instead. Output goes to the step's log file (and, when asked, live to a viewer).
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, BufRead, BufReader, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::path::{Path, PathBuf};
+use std::process::Output;
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use indexmap::IndexMap;
+use meshbook_engine::model::{Action, ShellSpec};
+use meshbook_engine::run::executor::{
+    BoxFuture, Echo, Executor, Produced, StepFailure, StepRequest, Stream,
+};
+use nix::sys::signal::{Signal, killpg};
+use nix::unistd::Pid;
+
+/// Runs `shell:` steps.
+#[derive(Debug, Default, Clone)]
+pub struct ShellExecutor;
+
+impl ShellExecutor {
+    /// Runs one attempt; the future owns everything it needs (for spawning as a task).
+    pub fn execute_owned(
+        self,
+        req: StepRequest,
+    ) -> impl Future<Output = Result<Produced, StepFailure>> + Send {
+        run(req)
+    }
+}
+
+impl Executor for ShellExecutor {
+    fn execute(&self, req: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+        Box::pin(run(req))
+    }
+}
+
+/// Why the `$MESHBOOK_OUTPUT` file is malformed. Never holds a value (it may be secret).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OutputFileError {
+    /// A line is neither `KEY=value` nor `KEY<<DELIM`.
+    #[error("line {0}: expected KEY=value or KEY<<DELIMITER")]
+    Syntax(usize),
+    /// A `KEY<<DELIM` block has no closing `DELIM` line.
+    #[error("line {line}: `{key}<<{delimiter}` is not closed by a `{delimiter}` line")]
+    Unclosed {
+        /// 1-based line of the opening.
+        line: usize,
+        /// The output's name.
+        key: String,
+        /// The delimiter.
+        delimiter: String,
+    },
+}
+
+/// Parses the contents of a `$MESHBOOK_OUTPUT` file; later values of a key win.
+pub fn parse_output_file(text: &str) -> Result<IndexMap<String, String>, OutputFileError> {
+    let mut values = IndexMap::new();
+    let mut lines = text.lines().enumerate();
+    while let Some((n, line)) = lines.next() {
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some((key, delimiter)) = line.split_once("<<")
+            && is_key(key)
+            && !delimiter.is_empty()
+            && !line.contains('=')
+        {
+            let mut body = Vec::new();
+            let mut closed = false;
+            for (_, l) in lines.by_ref() {
+                if l == delimiter {
+                    closed = true;
+                    break;
+                }
+                body.push(l);
+            }
+            if !closed {
+                return Err(OutputFileError::Unclosed {
+                    line: n + 1,
+                    key: key.to_string(),
+                    delimiter: delimiter.to_string(),
+                });
+            }
+            values.insert(key.to_string(), body.join("\n"));
+            continue;
+        }
+        match line.split_once('=') {
+            Some((key, value)) if is_key(key) => {
+                values.insert(key.to_string(), value.to_string());
+            }
+            _ => return Err(OutputFileError::Syntax(n + 1)),
+        }
+    }
+    Ok(values)
+}
+
+fn is_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+}
+
+async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
+    let Action::Shell(spec) = &req.action else {
+        return Err(StepFailure::Unsupported(req.action.kind().to_string()));
+    };
+    let prepared = prepare(&req, spec).map_err(|e| StepFailure::Spawn(e.to_string()))?;
+    let Prepared {
+        handle,
+        readers,
+        output_file,
+        captured,
+    } = prepared;
+    let handle = Arc::new(handle);
+    let pgid = handle.pids().first().map(|&p| Pid::from_raw(p as i32));
+    let waiter = {
+        let h = handle.clone();
+        tokio::task::spawn_blocking(move || h.wait().cloned())
+    };
+    tokio::pin!(waiter);
+    let signal_group = |sig| {
+        if let Some(pgid) = pgid {
+            // The group may be gone already; nothing to do then.
+            let _ = killpg(pgid, sig);
+        }
+    };
+    let mut stopped = false;
+    let waited = tokio::select! {
+        r = &mut waiter => r,
+        _ = req.kill.cancelled() => {
+            stopped = true;
+            signal_group(Signal::SIGKILL);
+            (&mut waiter).await
+        }
+        _ = req.stop.cancelled() => {
+            stopped = true;
+            signal_group(Signal::SIGTERM);
+            tokio::select! {
+                r = &mut waiter => r,
+                _ = tokio::time::sleep(req.grace) => {
+                    signal_group(Signal::SIGKILL);
+                    (&mut waiter).await
+                }
+                _ = req.kill.cancelled() => {
+                    signal_group(Signal::SIGKILL);
+                    (&mut waiter).await
+                }
+            }
+        }
+    };
+    let stdout = join_readers(readers, captured);
+    let file_text = fs::read_to_string(&output_file).unwrap_or_default();
+    let _ = fs::remove_file(&output_file);
+    let output: Output = match waited {
+        Ok(Ok(o)) => o,
+        Ok(Err(e)) => {
+            return Err(StepFailure::Other(format!(
+                "waiting for the step failed: {e}"
+            )));
+        }
+        Err(e) => {
+            return Err(StepFailure::Other(format!(
+                "waiting for the step failed: {e}"
+            )));
+        }
+    };
+    if stopped {
+        return Err(StepFailure::Interrupted);
+    }
+    if !output.status.success() {
+        return Err(match (output.status.code(), output.status.signal()) {
+            (Some(code), _) => StepFailure::Exit { code },
+            (None, Some(signal)) => StepFailure::Signal { signal },
+            (None, None) => StepFailure::Other("ended without a status".into()),
+        });
+    }
+    let mut values =
+        parse_output_file(&file_text).map_err(|e| StepFailure::OutputFile(e.to_string()))?;
+    if req.outputs.len() == 1 && values.is_empty() {
+        let name = req.outputs.keys().next().cloned().unwrap_or_default();
+        values.insert(name, stdout.unwrap_or_default().trim().to_string());
+    }
+    Ok(values)
+}
+
+struct Prepared {
+    handle: duct::Handle,
+    readers: Vec<JoinHandle<()>>,
+    output_file: PathBuf,
+    captured: Option<Arc<Mutex<Vec<u8>>>>,
+}
+
+fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&req.scratch)?;
+    if let Some(dir) = req.log.path.parent() {
+        fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)?;
+    }
+    let output_file = req.scratch.join(format!(
+        "{}.{}.{}.out",
+        req.step.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
+        req.attempt,
+        std::process::id()
+    ));
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&output_file)?;
+    let mut log = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .mode(0o600)
+        .open(&req.log.path)?;
+    writeln!(log, "==> {} attempt {}", req.step, req.attempt)?;
+
+    let mut expr = match (&spec.argv, &spec.script) {
+        (Some(argv), _) if !argv.is_empty() => duct::cmd(&argv[0], &argv[1..]),
+        (_, Some(script)) => duct::cmd("bash", ["-euo", "pipefail", "-c", script.as_str()]),
+        _ => {
+            return Err(io::Error::other(
+                "a shell step needs `script` or a non-empty `argv`",
+            ));
+        }
+    };
+    expr = expr.dir(&req.workdir).stdin_null().unchecked();
+    for (k, v) in req.env.iter().chain(&spec.env) {
+        expr = expr.env(k, v);
+    }
+    expr = expr
+        .env("MESHBOOK_OUTPUT", &output_file)
+        .env("MESHBOOK_RUN_ID", &req.run_id)
+        .env("MESHBOOK_STEP", &req.step)
+        .env("MESHBOOK_WORKDIR", &req.workdir)
+        .before_spawn(|cmd| {
+            cmd.process_group(0);
+            Ok(())
+        });
+
+    let echo = req.log.echo.clone();
+    let mut readers = Vec::new();
+    let mut captured = None;
+    let log = Arc::new(Mutex::new(log));
+    // Without a viewer or a stdout output, the child writes straight to the log file: no copy.
+    if !req.outputs.is_empty() || echo.is_some() {
+        let (reader, writer) = io::pipe()?;
+        let buf = (!req.outputs.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
+        captured.clone_from(&buf);
+        readers.push(copy_lines(
+            reader,
+            log.clone(),
+            echo.clone(),
+            &req.step,
+            Stream::Stdout,
+            buf,
+        ));
+        expr = expr.stdout_file(writer);
+    } else {
+        expr = expr.stdout_file(
+            log.lock()
+                .map_err(|_| io::Error::other("log lock"))?
+                .try_clone()?,
+        );
+    }
+    if echo.is_some() {
+        let (reader, writer) = io::pipe()?;
+        readers.push(copy_lines(
+            reader,
+            log.clone(),
+            echo,
+            &req.step,
+            Stream::Stderr,
+            None,
+        ));
+        expr = expr.stderr_file(writer);
+    } else {
+        expr = expr.stderr_file(
+            log.lock()
+                .map_err(|_| io::Error::other("log lock"))?
+                .try_clone()?,
+        );
+    }
+    // The expression owns our copies of the pipes' write ends; dropping it after the start lets
+    // the readers see the end of output when the step's processes exit.
+    let handle = expr.start();
+    drop(expr);
+    Ok(Prepared {
+        handle: handle?,
+        readers,
+        output_file,
+        captured,
+    })
+}
+
+fn copy_lines(
+    reader: io::PipeReader,
+    log: Arc<Mutex<File>>,
+    echo: Option<Echo>,
+    step: &str,
+    stream: Stream,
+    capture: Option<Arc<Mutex<Vec<u8>>>>,
+) -> JoinHandle<()> {
+    let step = step.to_string();
+    std::thread::spawn(move || {
+        let mut reader = BufReader::new(reader);
+        let mut line = Vec::new();
+        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+            if let Ok(mut f) = log.lock() {
+                let _ = f.write_all(&line);
+            }
+            if let Some(buf) = &capture
+                && let Ok(mut b) = buf.lock()
+            {
+                b.extend_from_slice(&line);
+            }
+            if let Some(echo) = &echo {
+                let text = String::from_utf8_lossy(&line);
+                echo(&step, stream, text.trim_end_matches(['\n', '\r']));
+            }
+            line.clear();
+        }
+    })
+}
+
+fn join_readers(
+    readers: Vec<JoinHandle<()>>,
+    captured: Option<Arc<Mutex<Vec<u8>>>>,
+) -> Option<String> {
+    for r in readers {
+        let _ = r.join();
+    }
+    let bytes = captured?.lock().ok()?.clone();
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// The log file of a step in `log_dir` (for readers of logs).
+pub fn log_path(log_dir: &Path, step: &str) -> PathBuf {
+    log_dir.join(meshbook_engine::run::scheduler::log_name(step))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_lines_and_heredocs() {
+        let text = "A=1\nB=x=y\n\nCERT<<EOF\nline 1\nline 2\nEOF\nA=2\n";
+        let v = parse_output_file(text).unwrap();
+        assert_eq!(v["A"], "2");
+        assert_eq!(v["B"], "x=y");
+        assert_eq!(v["CERT"], "line 1\nline 2");
+    }
+
+    #[test]
+    fn malformed_files_say_where_without_values() {
+        assert_eq!(
+            parse_output_file("A=1\nsecret-junk\n"),
+            Err(OutputFileError::Syntax(2))
+        );
+        assert_eq!(parse_output_file("1A=x"), Err(OutputFileError::Syntax(1)));
+        let err = parse_output_file("K<<END\nhunter2\n")
+            .unwrap_err()
+            .to_string();
+        assert_eq!(err, "line 1: `K<<END` is not closed by a `END` line");
+    }
+}

@@ -1,0 +1,208 @@
+//! The shell executor against real bash processes.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use indexmap::IndexMap;
+use meshbook_engine::model::{Action, OutputSpec, ShellSpec};
+use meshbook_engine::run::executor::{Executor, LogSink, StepFailure, StepRequest, Stream};
+use meshbook_steps::shell::ShellExecutor;
+use tokio_util::sync::CancellationToken;
+
+fn request(dir: &Path, script: &str, outputs: &[&str]) -> StepRequest {
+    StepRequest {
+        run_id: "r1".into(),
+        step: "s".into(),
+        attempt: 1,
+        action: Action::Shell(ShellSpec {
+            script: Some(script.into()),
+            ..Default::default()
+        }),
+        env: [("GREETING".to_string(), "hello world".to_string())]
+            .into_iter()
+            .collect(),
+        outputs: outputs
+            .iter()
+            .map(|o| (o.to_string(), OutputSpec::default()))
+            .collect(),
+        workdir: dir.to_path_buf(),
+        scratch: dir.join("tmp"),
+        log: LogSink {
+            path: dir.join("logs/s.log"),
+            echo: None,
+        },
+        stop: CancellationToken::new(),
+        kill: CancellationToken::new(),
+        grace: Duration::from_millis(300),
+    }
+}
+
+#[tokio::test]
+async fn outputs_come_from_the_output_file_and_env_reaches_the_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = r#"
+echo "A=$GREETING" >> "$MESHBOOK_OUTPUT"
+printf 'PEM<<EOF\n-----BEGIN-----\nabc\nEOF\n' >> "$MESHBOOK_OUTPUT"
+echo "WHERE=$(pwd)" >> "$MESHBOOK_OUTPUT"
+echo to-stdout; echo to-stderr >&2
+"#;
+    let out = ShellExecutor
+        .execute(request(dir.path(), script, &["A", "PEM", "WHERE"]))
+        .await
+        .unwrap();
+    assert_eq!(out["A"], "hello world");
+    assert_eq!(out["PEM"], "-----BEGIN-----\nabc");
+    assert_eq!(
+        Path::new(&out["WHERE"]).canonicalize().unwrap(),
+        dir.path().canonicalize().unwrap()
+    );
+    let log = std::fs::read_to_string(dir.path().join("logs/s.log")).unwrap();
+    assert!(
+        log.contains("to-stdout") && log.contains("to-stderr"),
+        "{log}"
+    );
+    let leftovers = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+    assert_eq!(leftovers, 0, "the output file is removed after the step");
+}
+
+#[tokio::test]
+async fn a_single_output_falls_back_to_trimmed_stdout() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = ShellExecutor
+        .execute(request(dir.path(), "echo '  10.0.0.7  '", &["ADDR"]))
+        .await
+        .unwrap();
+    assert_eq!(out["ADDR"], "10.0.0.7");
+}
+
+#[tokio::test]
+async fn argv_runs_without_a_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = request(dir.path(), "", &["OUT"]);
+    req.action = Action::Shell(ShellSpec {
+        argv: Some(vec!["printf".into(), "%s".into(), "$GREETING;x".into()]),
+        ..Default::default()
+    });
+    let out = ShellExecutor.execute(req).await.unwrap();
+    assert_eq!(out["OUT"], "$GREETING;x");
+}
+
+#[tokio::test]
+async fn failures_are_typed() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = ShellExecutor
+        .execute(request(dir.path(), "exit 3", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err, StepFailure::Exit { code: 3 });
+    // pipefail and -u are on.
+    let err = ShellExecutor
+        .execute(request(dir.path(), "false | true", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(err, StepFailure::Exit { code: 1 });
+    let err = ShellExecutor
+        .execute(request(dir.path(), "echo $UNSET_THING", &[]))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StepFailure::Exit { .. }));
+    let err = ShellExecutor
+        .execute(request(
+            dir.path(),
+            "echo 'bad line' >> $MESHBOOK_OUTPUT",
+            &[],
+        ))
+        .await;
+    assert!(matches!(err, Err(StepFailure::OutputFile(_))), "{err:?}");
+}
+
+fn alive(pid: i32) -> bool {
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), None).is_ok()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+async fn child_pid(dir: &Path) -> i32 {
+    for _ in 0..200 {
+        if let Ok(t) = std::fs::read_to_string(dir.join("child.pid"))
+            && let Ok(pid) = t.trim().parse()
+        {
+            return pid;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the script did not start its child");
+}
+
+#[tokio::test]
+async fn stop_terminates_the_whole_process_group() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = request(dir.path(), "sleep 300 & echo $! > child.pid; wait", &[]);
+    let stop = req.stop.clone();
+    let task = tokio::spawn(ShellExecutor.execute_owned(req));
+    let pid = child_pid(dir.path()).await;
+    assert!(alive(pid));
+    let start = Instant::now();
+    stop.cancel();
+    assert_eq!(task.await.unwrap(), Err(StepFailure::Interrupted));
+    assert!(start.elapsed() < Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!alive(pid), "the background child was terminated too");
+}
+
+#[tokio::test]
+async fn a_step_ignoring_sigterm_is_killed_after_the_grace_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = request(
+        dir.path(),
+        "trap '' TERM; sleep 300 & echo $! > child.pid; wait",
+        &[],
+    );
+    let stop = req.stop.clone();
+    let task = tokio::spawn(ShellExecutor.execute_owned(req));
+    let pid = child_pid(dir.path()).await;
+    let start = Instant::now();
+    stop.cancel();
+    assert_eq!(task.await.unwrap(), Err(StepFailure::Interrupted));
+    assert!(
+        start.elapsed() >= Duration::from_millis(250),
+        "{:?}",
+        start.elapsed()
+    );
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(!alive(pid));
+}
+
+#[tokio::test]
+async fn echo_sees_each_line_with_its_stream() {
+    let dir = tempfile::tempdir().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let seen = lines.clone();
+    let mut req = request(
+        dir.path(),
+        "echo one; echo two >&2; echo 'V=x' >> $MESHBOOK_OUTPUT",
+        &["V"],
+    );
+    req.log.echo = Some(Arc::new(move |step: &str, stream: Stream, line: &str| {
+        seen.lock()
+            .unwrap()
+            .push(format!("{step} {stream:?} {line}"));
+    }));
+    let out = ShellExecutor.execute(req).await.unwrap();
+    assert_eq!(out["V"], "x");
+    let mut lines = lines.lock().unwrap().clone();
+    lines.sort();
+    assert_eq!(lines, ["s Stderr two", "s Stdout one"]);
+}
+
+#[tokio::test]
+async fn other_kinds_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = request(dir.path(), "", &[]);
+    req.action = Action::KubeApply(Default::default());
+    let err = ShellExecutor.execute(req).await.unwrap_err();
+    assert_eq!(err, StepFailure::Unsupported("kube.apply".into()));
+    let _ = IndexMap::<String, String>::new();
+}
