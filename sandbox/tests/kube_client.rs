@@ -1,0 +1,159 @@
+//! kube-rs against a sandbox: discovery, server-side apply, watchers and injected faults.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use futures::{StreamExt, TryStreamExt};
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
+use kube::core::GroupVersionKind;
+use kube::discovery::Discovery;
+use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Config};
+use meshbook_sandbox::{Faults, Sandbox, SandboxConfig};
+use serde_json::json;
+
+async fn client(sandbox: &Sandbox, ctx: &str) -> Client {
+    let kc = Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).unwrap();
+    let opts = KubeConfigOptions {
+        context: Some(ctx.to_string()),
+        ..Default::default()
+    };
+    let mut cfg = Config::from_custom_kubeconfig(kc, &opts).await.unwrap();
+    // Injected faults must reach the test, not be retried away.
+    cfg.default_retry = false;
+    Client::try_from(cfg).unwrap()
+}
+
+fn cfg(faults: Faults) -> SandboxConfig {
+    SandboxConfig {
+        clusters: vec!["k1".to_string()],
+        pod_ready_delay: Duration::from_millis(100),
+        faults,
+        ..SandboxConfig::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn discovery_apply_and_watcher() {
+    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
+    let client = client(&sandbox, "k1").await;
+    let discovery = Discovery::new(client.clone()).run().await.unwrap();
+    let (ar, caps) = discovery
+        .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
+        .expect("deployments discovered");
+    assert_eq!(ar.plural, "deployments");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let watch = tokio::spawn({
+        let cms = cms.clone();
+        async move {
+            let stream =
+                watcher(cms, watcher::Config::default().labels("app=kube-test")).applied_objects();
+            let mut stream = std::pin::pin!(stream);
+            while let Some(cm) = stream.try_next().await.unwrap() {
+                let v = cm.data.as_ref().and_then(|d| d.get("v")).cloned();
+                if v.as_deref() == Some("2") {
+                    return true;
+                }
+            }
+            false
+        }
+    });
+    let pp = PatchParams::apply("meshbook-test").force();
+    for v in ["1", "2"] {
+        let cm = json!({"apiVersion": "v1", "kind": "ConfigMap",
+                        "metadata": {"name": "from-kube", "labels": {"app": "kube-test"}},
+                        "data": {"v": v}});
+        let applied = cms
+            .patch("from-kube", &pp, &Patch::Apply(&cm))
+            .await
+            .unwrap();
+        assert_eq!(applied.data.unwrap().get("v").map(String::as_str), Some(v));
+    }
+    let seen = tokio::time::timeout(Duration::from_secs(20), watch)
+        .await
+        .expect("watcher saw the update");
+    assert!(seen.unwrap());
+
+    let exists = cms
+        .create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "from-kube"}})).unwrap(),
+        )
+        .await
+        .unwrap_err();
+    match exists {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 409);
+            assert_eq!(s.reason, "AlreadyExists");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    sandbox.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn injected_errors_latency_and_throttling() {
+    let faults = Faults {
+        error_rate: BTreeMap::from([("get".to_string(), 1.0)]),
+        error_status: 503,
+        latency: Duration::from_millis(150),
+        ..Faults::default()
+    };
+    let sandbox = Sandbox::start(cfg(faults)).await.unwrap();
+    let client = client(&sandbox, "k1").await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let started = Instant::now();
+    let list = cms.list(&Default::default()).await.unwrap();
+    assert!(started.elapsed() >= Duration::from_millis(150));
+    assert!(list.items.is_empty());
+    match cms.get("anything").await.unwrap_err() {
+        kube::Error::Api(s) => assert_eq!(s.code, 503),
+        other => panic!("unexpected {other:?}"),
+    }
+    sandbox.shutdown().await.unwrap();
+
+    let throttled = Faults {
+        throttle_rate: 1.0,
+        retry_after: Duration::from_secs(7),
+        ..Faults::default()
+    };
+    let sandbox = Sandbox::start(cfg(throttled)).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    match cms.list(&Default::default()).await.unwrap_err() {
+        kube::Error::Api(s) => {
+            assert_eq!(s.code, 429);
+            assert_eq!(s.reason, "TooManyRequests");
+        }
+        other => panic!("unexpected {other:?}"),
+    }
+    sandbox.shutdown().await.unwrap();
+}
+
+async fn client_for(sandbox: &Sandbox) -> Client {
+    client(sandbox, "k1").await
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn watches_are_dropped_after_n_events() {
+    let faults = Faults {
+        watch_drop_after: Some(2),
+        ..Faults::default()
+    };
+    let sandbox = Sandbox::start(cfg(faults)).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    for i in 0..4 {
+        let cm = serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).unwrap();
+        cms.create(&PostParams::default(), &cm).await.unwrap();
+    }
+    let stream = cms.watch(&WatchParams::default(), "0").await.unwrap();
+    let events: Vec<_> = tokio::time::timeout(Duration::from_secs(10), stream.collect::<Vec<_>>())
+        .await
+        .expect("the stream ends");
+    assert_eq!(events.len(), 2);
+    assert!(matches!(events[0], Ok(WatchEvent::Added(_))));
+    sandbox.shutdown().await.unwrap();
+}
