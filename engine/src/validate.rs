@@ -449,7 +449,7 @@ impl Checker<'_> {
                 )
                 .with_needle(needle);
                 d.help = suggest::help(&name, candidates).or_else(|| {
-                    Some(format!("declare it under `params`, or as an output of the step that produces it"))
+                    Some("declare it under `params`, or as an output of the step that produces it".to_string())
                 });
                 self.push(d);
             }
