@@ -34,9 +34,17 @@ pub struct Req {
     pub content_type: String,
     /// Request body.
     pub body: Bytes,
+    /// Request `Accept` header.
+    pub accept: String,
 }
 
 impl Req {
+    /// Whether the client asked for a Table and, if so, for full objects in its rows.
+    pub fn table(&self) -> Option<bool> {
+        crate::table::wanted(&self.accept)
+            .then(|| self.query.get("includeObject") == Some("Object"))
+    }
+
     fn key(&self) -> String {
         self.rt.key()
     }

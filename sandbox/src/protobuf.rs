@@ -1,5 +1,6 @@
 //! Just enough protobuf decoding for the bodies `kubectl create <generator>` sends (1.32+):
-//! the `k8s\0` envelope and Namespace, Secret, ConfigMap and ServiceAccount objects.
+//! the `k8s\0` envelope and Namespace, Secret, ConfigMap, ServiceAccount, RoleBinding and
+//! ClusterRoleBinding objects.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
@@ -128,11 +129,27 @@ fn object_meta(b: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::Object(m))
 }
 
+/// A message whose fields 1..n are strings, named by `names`.
+fn strings(b: &[u8], names: &[&str]) -> Result<Value, ApiError> {
+    let mut r = Reader::new(b);
+    let mut m = Map::new();
+    while let Some((n, f)) = r.next()? {
+        if let (Field::Bytes(x), Some(name)) = (f, names.get((n as usize).wrapping_sub(1))) {
+            let t = text(x)?;
+            if !t.is_empty() {
+                m.insert((*name).to_string(), json!(t));
+            }
+        }
+    }
+    Ok(Value::Object(m))
+}
+
 fn decode_object(kind: &str, raw: &[u8]) -> Result<Value, ApiError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut obj = Map::new();
     let mut data = Map::new();
     let mut binary = Map::new();
+    let mut subjects = Vec::new();
     let mut r = Reader::new(raw);
     while let Some((n, f)) = r.next()? {
         match (kind, n, f) {
@@ -161,6 +178,12 @@ fn decode_object(kind: &str, raw: &[u8]) -> Result<Value, ApiError> {
                 let (k, v) = entry(x)?;
                 binary.insert(k, json!(b64.encode(v)));
             }
+            ("ClusterRoleBinding" | "RoleBinding", 2, Field::Bytes(x)) => {
+                subjects.push(strings(x, &["kind", "apiGroup", "name", "namespace"])?);
+            }
+            ("ClusterRoleBinding" | "RoleBinding", 3, Field::Bytes(x)) => {
+                obj.insert("roleRef".into(), strings(x, &["apiGroup", "kind", "name"])?);
+            }
             _ => {}
         }
     }
@@ -169,6 +192,9 @@ fn decode_object(kind: &str, raw: &[u8]) -> Result<Value, ApiError> {
     }
     if !binary.is_empty() {
         obj.insert("binaryData".into(), Value::Object(binary));
+    }
+    if !subjects.is_empty() {
+        obj.insert("subjects".into(), Value::Array(subjects));
     }
     Ok(Value::Object(obj))
 }
@@ -196,7 +222,12 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
     }
     if !matches!(
         kind.as_str(),
-        "Namespace" | "Secret" | "ConfigMap" | "ServiceAccount"
+        "Namespace"
+            | "Secret"
+            | "ConfigMap"
+            | "ServiceAccount"
+            | "ClusterRoleBinding"
+            | "RoleBinding"
     ) {
         return Err(ApiError::unsupported_media(format!(
             "the sandbox cannot decode protobuf for kind {kind:?}; send JSON"

@@ -133,6 +133,7 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
             query,
             content_type: String::new(),
             body: Default::default(),
+            accept: String::new(),
         };
         api::get(&r)?;
         let mut resp = Response::new(crate::http::full(""));
@@ -142,6 +143,12 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         );
         return Ok(resp);
     }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -163,6 +170,7 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         query,
         content_type,
         body,
+        accept,
     };
     let result = match verb {
         "get" => api::get(&r),
@@ -177,7 +185,33 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
             "the server does not allow this method on the requested resource",
         )),
     };
-    result.map(|(code, v)| json(code, &v))
+    let (code, v) = result?;
+    match (r.table(), verb) {
+        (Some(full), "list") => {
+            let items = v["items"].as_array().cloned().unwrap_or_default();
+            let rv = v["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            let t = crate::table::table(&r.rt.kind, &items, rv, full, true);
+            Ok(crate::http::json_typed(
+                code,
+                &t,
+                crate::table::CONTENT_TYPE,
+            ))
+        }
+        (Some(full), "get") if r.sub.is_none() => {
+            let rv = v["metadata"]["resourceVersion"]
+                .as_str()
+                .unwrap_or_default();
+            let t = crate::table::table(&r.rt.kind, std::slice::from_ref(&v), rv, full, true);
+            Ok(crate::http::json_typed(
+                code,
+                &t,
+                crate::table::CONTENT_TYPE,
+            ))
+        }
+        _ => Ok(json(code, &v)),
+    }
 }
 
 fn verb_of(m: &Method, named: bool, watch: bool) -> &'static str {

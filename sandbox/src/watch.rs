@@ -16,6 +16,28 @@ use crate::http::Body;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
 
+/// Renders events as plain objects or, when asked, as one-row Tables.
+struct Printer {
+    table: Option<(String, bool)>,
+    first: bool,
+}
+
+impl Printer {
+    fn line(&mut self, kind: &str, obj: &Value) -> Bytes {
+        match &self.table {
+            Some((k, full)) if kind != "ERROR" => {
+                let rv = obj["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default();
+                let t = crate::table::table(k, std::slice::from_ref(obj), rv, *full, self.first);
+                self.first = false;
+                line(kind, &t)
+            }
+            _ => line(kind, obj),
+        }
+    }
+}
+
 fn line(kind: &str, obj: &Value) -> Bytes {
     let mut s = json!({"type": kind, "object": obj}).to_string();
     s.push('\n');
@@ -48,6 +70,13 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
     let cluster = Arc::clone(&r.cluster);
     let key = r.rt.key();
     let ns = r.ns.clone();
+    let table = r.table().map(|full| (r.rt.kind.clone(), full));
+    let content_type = if table.is_some() {
+        crate::table::CONTENT_TYPE
+    } else {
+        "application/json"
+    };
+    let mut printer = Printer { table, first: true };
     tokio::spawn(async move {
         let mut changes = cluster.store.subscribe();
         let mut sent = 0usize;
@@ -56,7 +85,7 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
             (Some(rv), _) => rv,
             (None, Some((items, rv))) => {
                 for o in &items {
-                    if sent >= limit || tx.send(line("ADDED", o)).await.is_err() {
+                    if sent >= limit || tx.send(printer.line("ADDED", o)).await.is_err() {
                         return;
                     }
                     sent += 1;
@@ -84,7 +113,12 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
                 if !in_scope {
                     continue;
                 }
-                if sent >= limit || tx.send(line(e.kind.as_str(), &e.obj)).await.is_err() {
+                if sent >= limit
+                    || tx
+                        .send(printer.line(e.kind.as_str(), &e.obj))
+                        .await
+                        .is_err()
+                {
                     return;
                 }
                 sent += 1;
@@ -110,7 +144,7 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
     let mut resp = Response::new(StreamBody::new(stream).boxed());
     resp.headers_mut().insert(
         header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
+        header::HeaderValue::from_static(content_type),
     );
     Ok(resp)
 }

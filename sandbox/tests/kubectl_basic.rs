@@ -226,3 +226,68 @@ async fn apply_wait_and_read_addresses() {
     .await
     .ok();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn get_prints_server_side_columns() {
+    let env = Env::start(&["c1"]).await;
+    env.kubectl("c1", &["create", "namespace", "demo"])
+        .await
+        .ok();
+    let f = env.write("web.yaml", DEPLOY);
+    env.kubectl("c1", &["apply", "-f", f.to_str().unwrap()])
+        .await
+        .ok();
+    env.kubectl(
+        "c1",
+        &[
+            "wait",
+            "--for=condition=Available",
+            "deploy/web",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+    let deploy = env
+        .kubectl("c1", &["get", "deploy", "-n", "demo"])
+        .await
+        .ok();
+    let lines: Vec<&str> = deploy.stdout.lines().collect();
+    assert_eq!(
+        lines[0].split_whitespace().collect::<Vec<_>>(),
+        ["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"]
+    );
+    assert_eq!(
+        lines[1].split_whitespace().take(4).collect::<Vec<_>>(),
+        ["web", "2/2", "2", "2"]
+    );
+    let pods = env
+        .kubectl("c1", &["get", "pods", "-n", "demo", "-o", "wide"])
+        .await
+        .ok();
+    assert!(pods.stdout.starts_with("NAME"), "{pods:?}");
+    assert!(
+        pods.stdout.contains("Running")
+            && pods.stdout.contains("1/1")
+            && pods.stdout.contains("c1-node-1"),
+        "{pods:?}"
+    );
+    let svc = env
+        .kubectl("c1", &["get", "svc", "web", "-n", "demo"])
+        .await
+        .ok();
+    assert!(
+        svc.stdout.contains("LoadBalancer") && svc.stdout.contains("/TCP"),
+        "{svc:?}"
+    );
+    let one = env
+        .kubectl("c1", &["get", "ns", "demo", "--no-headers"])
+        .await
+        .ok();
+    assert_eq!(
+        one.stdout.split_whitespace().take(2).collect::<Vec<_>>(),
+        ["demo", "Active"]
+    );
+}

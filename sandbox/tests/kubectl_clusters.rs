@@ -271,3 +271,39 @@ async fn kubeconfig_file_is_private_and_minifies() {
         .ok();
     assert_eq!(out.stdout, env.sandbox.cluster("c1").unwrap().server);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_clusterrolebinding_generator() {
+    let env = Env::start(&["c1"]).await;
+    let out = env
+        .kubectl(
+            "c1",
+            &[
+                "create",
+                "clusterrolebinding",
+                "admin-binding",
+                "--clusterrole=cluster-admin",
+                "--user=me@example.com",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(
+        out.stdout.trim(),
+        "clusterrolebinding.rbac.authorization.k8s.io/admin-binding created"
+    );
+    let v = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "clusterrolebinding",
+                "admin-binding",
+                "-o",
+                "jsonpath={.roleRef.kind}/{.roleRef.name}/{.subjects[0].kind}/{.subjects[0].name}",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(v.stdout, "ClusterRole/cluster-admin/User/me@example.com");
+}
