@@ -1,0 +1,217 @@
+//! The named runbooks: each validates, plans offline with its example params, and its plan names
+//! every value the source tutorial keeps in a shell variable (as an output, or as a param where the
+//! tutorial only assigns a constant). The text plan of each is a snapshot.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Output};
+
+use serde_json::Value;
+
+/// Each runbook with the tutorial's variable names its plan must carry.
+const RUNBOOKS: [(&str, &[&str]); 4] = [
+    (
+        "gke-multicluster",
+        &[
+            "proj",
+            "ALL_CLUSTER_CIDRS",
+            "ALL_CLUSTER_NETTAGS",
+            "KUBE_USER",
+            "PILOT_POD_IP",
+            "POLICY_POD_IP",
+            "STATSD_POD_IP",
+            "TELEMETRY_POD_IP",
+            "WORK_DIR",
+            "CLUSTER_NAME",
+            "KUBECFG_FILE",
+            "SERVER",
+            "NAMESPACE",
+            "SERVICE_ACCOUNT",
+            "SECRET_NAME",
+            "CA_DATA",
+            "TOKEN",
+            "GATEWAY_IP",
+        ],
+    ),
+    (
+        "split-horizon",
+        &[
+            "CTX_CLUSTER1",
+            "CTX_CLUSTER2",
+            "LOCAL_GW_ADDR",
+            "INGRESS_HOST",
+            "INGRESS_PORT",
+            "SECURE_INGRESS_PORT",
+            "CLUSTER_NAME",
+            "SERVER",
+            "SECRET_NAME",
+            "CA_DATA",
+            "TOKEN",
+        ],
+    ),
+    (
+        "asm-east-west",
+        &[
+            "PROJECT_NUMBER",
+            "MESH_ID",
+            "NETWORK_1",
+            "NETWORK_2",
+            "REVISION",
+            "CTX_1",
+            "CTX_2",
+            "SAMPLES_DIR",
+        ],
+    ),
+    (
+        "vm-expansion",
+        &[
+            "WORKDIR",
+            "PROJECT_ID",
+            "ISTIO_VERSION",
+            "SERVICE_NAMESPACE",
+            "ISTIOD_IP",
+            "ISTIO_SERVICE_CIDR",
+            "GCE_INSTANCE_NAME",
+            "GKE_POD_CIDR",
+            "GCE_IP",
+            "EXTERNAL_IP",
+        ],
+    ),
+];
+
+/// Values the tutorials hold that are secrets: their outputs must be marked so.
+const SECRET_OUTPUTS: [&str; 1] = ["TOKEN"];
+
+fn root() -> &'static Path {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+}
+
+fn meshbook(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_meshbook"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
+}
+
+fn params_file(name: &str) -> String {
+    format!("runbooks/{name}/example-params.yaml")
+}
+
+fn ok(out: &Output, what: &str) -> String {
+    assert!(
+        out.status.success(),
+        "{what} exited {:?}:\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn every_named_runbook_validates() {
+    for (name, _) in RUNBOOKS {
+        let out = meshbook(&["validate", name]);
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "validate {name}:\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+#[test]
+fn every_named_runbook_is_listed() {
+    let listed = ok(&meshbook(&["list"]), "list");
+    for (name, _) in RUNBOOKS {
+        assert!(
+            listed.contains(name),
+            "`meshbook list` does not show {name}:\n{listed}"
+        );
+    }
+}
+
+#[test]
+fn every_plan_names_the_tutorials_values() {
+    for (name, values) in RUNBOOKS {
+        let text = ok(
+            &meshbook(&[
+                "plan",
+                name,
+                "--params",
+                &params_file(name),
+                "--output",
+                "json",
+            ]),
+            name,
+        );
+        let plan: Value = serde_json::from_str(&text).unwrap();
+        let params: BTreeSet<&str> = plan["params"]
+            .as_object()
+            .unwrap()
+            .keys()
+            .map(String::as_str)
+            .collect();
+        let mut outputs = BTreeSet::new();
+        for step in plan["steps"].as_array().unwrap() {
+            for out in step["outputs"].as_array().into_iter().flatten() {
+                let out_name = out["name"].as_str().unwrap();
+                if SECRET_OUTPUTS.contains(&out_name) {
+                    assert_eq!(
+                        out["secret"],
+                        Value::Bool(true),
+                        "{name}: output {out_name} is not secret"
+                    );
+                }
+                outputs.insert(out_name);
+            }
+        }
+        let missing: Vec<&&str> = values
+            .iter()
+            .filter(|v| !outputs.contains(**v) && !params.contains(**v))
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "{name}: the plan names neither an output nor a param {missing:?}"
+        );
+    }
+}
+
+#[test]
+fn example_params_work_from_any_directory() {
+    let elsewhere = tempfile::tempdir().unwrap();
+    for (name, _) in RUNBOOKS {
+        let params = root().join(params_file(name));
+        let out = Command::new(env!("CARGO_BIN_EXE_meshbook"))
+            .args(["plan", name, "--params"])
+            .arg(&params)
+            .args(["--output", "json"])
+            .current_dir(elsewhere.path())
+            .output()
+            .unwrap();
+        let text = ok(&out, name);
+        let plan: Value = serde_json::from_str(&text).unwrap();
+        for (param, value) in plan["params"].as_object().unwrap() {
+            let value = value.as_str().unwrap_or_default();
+            if value.starts_with('/') {
+                assert!(
+                    Path::new(value).exists(),
+                    "{name}: param {param} points at missing {value}"
+                );
+            }
+        }
+    }
+}
+
+#[test]
+fn plans_match_their_snapshots() {
+    let prefix = format!("{}/", root().display());
+    for (name, _) in RUNBOOKS {
+        let text = ok(
+            &meshbook(&["plan", name, "--params", &params_file(name)]),
+            name,
+        );
+        insta::assert_snapshot!(format!("plan-{name}"), text.replace(&prefix, "[ROOT]/"));
+    }
+}
