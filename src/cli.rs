@@ -44,6 +44,16 @@ pub enum Command {
     },
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Run a runbook: steps start as their dependencies succeed; state is kept for `resume`.
+    Run(crate::commands::run::RunArgs),
+    /// Continue a failed or interrupted run (default: the latest unfinished one).
+    Resume(crate::commands::resume::ResumeArgs),
+    /// List the runs in the state directory.
+    Runs(crate::commands::runs::RunsArgs),
+    /// Show a run's steps: state, attempts, time and outputs (secrets masked).
+    Status(crate::commands::runs::StatusArgs),
+    /// Run the runbook's `finally` steps for an earlier run, with its params and outputs.
+    Cleanup(crate::commands::cleanup::CleanupArgs),
     /// Simulated clusters that speak the Kubernetes API, for kubectl and experiments.
     #[command(subcommand)]
     Sandbox(crate::commands::sandbox::SandboxCommand),

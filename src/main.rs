@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod failure;
 mod prepare;
+mod report;
 mod source;
 
 use std::io::Write as _;
@@ -37,6 +38,7 @@ fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli) -> CmdResult {
+    let verbose = cli.verbose;
     match cli.command {
         Command::List => catalog::list(),
         Command::Show(args) => catalog::show(&args),
@@ -45,5 +47,10 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Graph { runbook, format } => check::graph(&runbook, format),
         Command::Schema => check::schema(),
         Command::Sandbox(command) => commands::sandbox::run(command),
+        Command::Run(args) => commands::run::run(&args, verbose),
+        Command::Resume(args) => commands::resume::resume(&args, verbose),
+        Command::Runs(args) => commands::runs::runs(&args),
+        Command::Status(args) => commands::runs::status(&args),
+        Command::Cleanup(args) => commands::cleanup::cleanup(&args, verbose),
     }
 }

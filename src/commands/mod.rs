@@ -2,4 +2,8 @@
 
 pub mod catalog;
 pub mod check;
+pub mod cleanup;
+pub mod resume;
+pub mod run;
+pub mod runs;
 pub mod sandbox;

@@ -1,0 +1,342 @@
+//! `meshbook run`: create a run, then drive it. The driver here is shared by `resume` and
+//! `cleanup`: it wires the scheduler to the executors, the journal and a reporter, and turns
+//! signals into a graceful stop (first) or a kill (second).
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Args;
+use indexmap::IndexMap;
+use meshbook_engine::model::{Action, Defaults, Runbook};
+use meshbook_engine::run::events::{EventSink, Outcome, Stored};
+use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::run::scheduler::{self, Controls, Settings, Summary, Unit};
+use meshbook_engine::state::journal::now_ms;
+use meshbook_engine::state::secrets::{Sealer, default_key_path};
+use meshbook_engine::state::store::{OpenRun, RunKind, RunMeta, Store, new_run_id};
+use meshbook_steps::shell::ShellExecutor;
+
+use crate::failure::{CmdResult, Failure};
+use crate::prepare::{RunbookArgs, prepare};
+use crate::report::{LogFormat, Reporter};
+use crate::source::{Origin, RunbookSource};
+
+/// Where run state lives.
+#[derive(Debug, Clone, Args)]
+pub struct StateArgs {
+    /// The state directory: runs, journals and logs.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MESHBOOK_STATE_DIR",
+        default_value = ".meshbook"
+    )]
+    pub state_dir: PathBuf,
+}
+
+/// How steps are carried out and reported.
+#[derive(Debug, Clone, Args)]
+pub struct ExecArgs {
+    /// Most steps running at once.
+    #[arg(long, short = 'j', default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub concurrency: u16,
+    /// Progress output: a live view on a terminal (auto), plain lines, or JSON lines.
+    #[arg(long, value_enum, default_value_t)]
+    pub log_format: LogFormat,
+    /// How long stopped steps get to exit before they are killed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub grace: Duration,
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    meshbook_engine::model::Duration::parse(text)
+        .map(|d| d.get())
+        .map_err(|e| e.to_string())
+}
+
+/// `meshbook run`.
+#[derive(Debug, Clone, Args)]
+pub struct RunArgs {
+    /// The runbook and its params.
+    #[command(flatten)]
+    pub runbook: RunbookArgs,
+    /// Where run state lives.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// The directory steps run in (default: the current directory).
+    #[arg(long, value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
+    /// How steps are carried out and reported.
+    #[command(flatten)]
+    pub exec: ExecArgs,
+}
+
+/// Sends each step to the executor for its kind.
+pub struct StepRouter {
+    /// Runs `shell:` steps.
+    pub shell: ShellExecutor,
+    /// Runs every `kube.*` step, when wired.
+    pub kube: Option<Arc<dyn Executor>>,
+}
+
+impl StepRouter {
+    /// Shell steps only; other kinds fail with "no executor".
+    pub fn shell_only() -> StepRouter {
+        StepRouter {
+            shell: ShellExecutor,
+            kube: None,
+        }
+    }
+}
+
+impl Executor for StepRouter {
+    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+        match (&request.action, &self.kube) {
+            (Action::Shell(_), _) => self.shell.execute(request),
+            (_, Some(kube)) => kube.execute(request),
+            (other, None) => {
+                let kind = other.kind().to_string();
+                Box::pin(async move { Err(StepFailure::Unsupported(kind)) })
+            }
+        }
+    }
+}
+
+/// The executor runs use: shell steps, plus kube steps where an executor for them is wired.
+pub fn default_executor() -> Arc<dyn Executor> {
+    Arc::new(StepRouter::shell_only())
+}
+
+/// The key that seals secrets at rest.
+pub fn sealer() -> Result<Sealer, Failure> {
+    let path = default_key_path().map_err(|e| Failure::Other(e.into()))?;
+    Sealer::load_or_create(&path).map_err(|e| Failure::Other(e.into()))
+}
+
+/// How a run's `run.json` names its runbook so that `resume` can read it again.
+pub fn runbook_ref(arg: &str, source: &RunbookSource) -> PathBuf {
+    match &source.origin {
+        Origin::Disk(_) => {
+            std::path::absolute(&source.display).unwrap_or_else(|_| PathBuf::from(&source.display))
+        }
+        Origin::Builtin(_) => PathBuf::from(arg),
+    }
+}
+
+/// Seals the values whose names `secret` says are secret.
+pub fn seal_values(
+    values: &IndexMap<String, String>,
+    secret: impl Fn(&str) -> bool,
+    sealer: &Sealer,
+) -> IndexMap<String, Stored> {
+    values
+        .iter()
+        .map(|(k, v)| {
+            let s = if secret(k) {
+                Stored::Sealed(sealer.seal(k, v))
+            } else {
+                Stored::Plain(v.clone())
+            };
+            (k.clone(), s)
+        })
+        .collect()
+}
+
+/// The scheduler's view of a runbook's steps (or `finally` steps): no step restored.
+pub fn units(
+    steps: &[meshbook_engine::model::Step],
+    graph: &meshbook_engine::graph::Graph,
+) -> Vec<Unit> {
+    steps
+        .iter()
+        .enumerate()
+        .map(|(i, s)| Unit {
+            step: s.clone(),
+            deps: graph.deps(i).to_vec(),
+            restored: None,
+        })
+        .collect()
+}
+
+/// Runs `meshbook run`.
+pub fn run(args: &RunArgs, verbose: u8) -> CmdResult {
+    let prepared = prepare(&args.runbook, true)?;
+    let workdir = match &args.workdir {
+        Some(w) => w.clone(),
+        None => std::env::current_dir().map_err(|e| Failure::Other(e.into()))?,
+    };
+    if !workdir.is_dir() {
+        return Err(Failure::Invalid(format!(
+            "error: --workdir {} is not a directory",
+            workdir.display()
+        )));
+    }
+    let workdir = std::path::absolute(&workdir).unwrap_or(workdir);
+    let sealer = sealer()?;
+    let runbook = &prepared.validated.runbook;
+    let meta = RunMeta {
+        id: new_run_id(),
+        kind: RunKind::Steps,
+        runbook: runbook_ref(&args.runbook.runbook, &prepared.source),
+        name: runbook.metadata.name.clone(),
+        workdir,
+        params: seal_values(&prepared.params, |k| is_secret_param(runbook, k), &sealer),
+        inputs: IndexMap::new(),
+        created_at: now_ms(),
+    };
+    let store = Store::new(&args.state.state_dir);
+    let open = store.create(meta).map_err(|e| Failure::Other(e.into()))?;
+    let units = units(&runbook.steps, &prepared.validated.graph);
+    let reporter = Reporter::new(args.exec.log_format, units.len(), verbose > 0);
+    drive(Drive {
+        open,
+        units,
+        values: prepared.params.clone(),
+        defaults: runbook.defaults.clone(),
+        exec: &args.exec,
+        state_dir: &args.state.state_dir,
+        reporter,
+        sealer,
+        executor: default_executor(),
+    })
+}
+
+/// True when param `name` is declared secret.
+pub fn is_secret_param(runbook: &Runbook, name: &str) -> bool {
+    runbook.params.get(name).is_some_and(|p| p.secret)
+}
+
+/// Everything the driver needs.
+pub struct Drive<'a> {
+    /// The run, locked.
+    pub open: OpenRun,
+    /// Its steps.
+    pub units: Vec<Unit>,
+    /// Values every step sees.
+    pub values: IndexMap<String, String>,
+    /// The runbook's defaults.
+    pub defaults: Defaults,
+    /// Execution flags.
+    pub exec: &'a ExecArgs,
+    /// The state dir, for the hints printed at the end.
+    pub state_dir: &'a Path,
+    /// The reporter.
+    pub reporter: Reporter,
+    /// The secrets key.
+    pub sealer: Sealer,
+    /// Carries out steps.
+    pub executor: Arc<dyn Executor>,
+}
+
+/// Drives a run to its end and maps the outcome to an exit code.
+pub fn drive(d: Drive<'_>) -> CmdResult {
+    let Drive {
+        mut open,
+        units,
+        values,
+        defaults,
+        exec,
+        state_dir,
+        mut reporter,
+        sealer,
+        executor,
+    } = d;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::Other(e.into()))?;
+    let run_id = open.meta.id.clone();
+    let settings = Settings {
+        run_id: run_id.clone(),
+        concurrency: usize::from(exec.concurrency),
+        workdir: open.meta.workdir.clone(),
+        log_dir: open.log_dir(),
+        scratch: open.scratch_dir(),
+        grace: exec.grace,
+        defaults,
+        values,
+        sealer,
+    };
+    let log_dir = open.log_dir();
+    let echo = reporter.echo();
+    let grace = exec.grace;
+    let result = runtime.block_on(async {
+        let controls = Controls::default();
+        watch_signals(controls.clone(), grace)?;
+        let mut sinks: [&mut dyn EventSink; 2] = [&mut open.journal, &mut reporter];
+        scheduler::run(units, settings, executor, echo, &mut sinks, controls)
+            .await
+            .map_err(|e| Failure::Other(e.into()))
+    });
+    reporter.finish();
+    // Steps that ignore every signal must not keep the process alive.
+    runtime.shutdown_timeout(Duration::from_millis(100));
+    let summary = result?;
+    conclude(&run_id, &summary, state_dir, &log_dir, &reporter)
+}
+
+fn conclude(
+    run_id: &str,
+    s: &Summary,
+    state_dir: &Path,
+    log_dir: &Path,
+    reporter: &Reporter,
+) -> CmdResult {
+    let state_flag = if state_dir == Path::new(".meshbook") {
+        String::new()
+    } else {
+        format!(" --state-dir {}", state_dir.display())
+    };
+    match s.outcome {
+        Outcome::Succeeded => {
+            reporter.line(&format!(
+                "run {run_id} succeeded: {} steps done",
+                s.succeeded
+            ));
+            Ok(())
+        }
+        Outcome::Failed => {
+            let mut msg = format!(
+                "run {run_id} failed: {} failed, {} blocked, {} done\n",
+                s.failed.len(),
+                s.blocked,
+                s.succeeded
+            );
+            for (step, error) in &s.failed {
+                let log = log_dir.join(scheduler::log_name(step));
+                msg.push_str(&format!(
+                    "  step `{step}`: {error}\n    log: {}\n",
+                    log.display()
+                ));
+            }
+            msg.push_str(&format!(
+                "continue after a fix with: meshbook resume {run_id}{state_flag}\n"
+            ));
+            Err(Failure::StepFailed(msg))
+        }
+        Outcome::Interrupted => Err(Failure::Interrupted(format!(
+            "run {run_id} interrupted: {} steps stopped, {} not started, {} done\ncontinue with: meshbook resume {run_id}{state_flag}\n",
+            s.interrupted, s.not_started, s.succeeded
+        ))),
+    }
+}
+
+/// First SIGINT/SIGTERM: stop gracefully; second: kill.
+fn watch_signals(controls: Controls, grace: Duration) -> Result<(), Failure> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| Failure::Other(e.into()))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| Failure::Other(e.into()))?;
+    tokio::spawn(async move {
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        eprintln!(
+            "stopping: no new steps; running steps get {} to exit (signal again to kill them now)",
+            crate::report::human(grace)
+        );
+        controls.stop.cancel();
+        tokio::select! { _ = int.recv() => {}, _ = term.recv() => {} }
+        eprintln!("killing running steps");
+        controls.kill.cancel();
+    });
+    Ok(())
+}

@@ -1,0 +1,177 @@
+//! `meshbook runs` (every run in a state dir) and `meshbook status` (one run, step by step).
+
+use std::time::Duration;
+
+use clap::Args;
+use meshbook_engine::run::events::Outcome;
+use meshbook_engine::state::replay::{RunRecord, StepRecord, StepState};
+use meshbook_engine::state::store::{RunKind, RunMeta, Store};
+
+use crate::commands::check::OutputFormat;
+use crate::commands::resume::{load_runbook, run_steps};
+use crate::commands::run::StateArgs;
+use crate::failure::{CmdResult, Failure};
+use crate::report::human;
+
+/// `meshbook runs`.
+#[derive(Debug, Clone, Args)]
+pub struct RunsArgs {
+    /// Where run state lives.
+    #[command(flatten)]
+    pub state: StateArgs,
+}
+
+/// `meshbook status`.
+#[derive(Debug, Clone, Args)]
+pub struct StatusArgs {
+    /// The run (default: the latest).
+    pub run_id: Option<String>,
+    /// Where run state lives.
+    #[command(flatten)]
+    pub state: StateArgs,
+    /// `text` for people, `json` for machines.
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    pub output: OutputFormat,
+}
+
+fn run_state(store: &Store, id: &str, record: &RunRecord) -> &'static str {
+    if store.is_active(id) {
+        return "running";
+    }
+    match record.outcome {
+        Some(Outcome::Succeeded) => "succeeded",
+        Some(Outcome::Failed) => "failed",
+        Some(Outcome::Interrupted) => "interrupted",
+        None => "incomplete",
+    }
+}
+
+fn kind_text(meta: &RunMeta) -> String {
+    match &meta.kind {
+        RunKind::Steps => "run".into(),
+        RunKind::Cleanup { of } => format!("cleanup of {of}"),
+    }
+}
+
+/// Lists every run.
+pub fn runs(args: &RunsArgs) -> CmdResult {
+    let store = Store::new(&args.state.state_dir);
+    let ids = store.list().map_err(|e| Failure::Other(e.into()))?;
+    if ids.is_empty() {
+        println!("no runs in {}", store.runs_dir().display());
+        return Ok(());
+    }
+    println!(
+        "{:<21} {:<24} {:<12} {:>6}  KIND",
+        "RUN", "RUNBOOK", "STATE", "DONE"
+    );
+    for id in ids {
+        let (Ok(meta), Ok(history)) = (store.read_meta(&id), store.history(&id)) else {
+            println!("{id:<21} (unreadable)");
+            continue;
+        };
+        let record = RunRecord::replay(&history);
+        let done = record
+            .steps
+            .values()
+            .filter(|s| s.state == StepState::Succeeded)
+            .count();
+        println!(
+            "{id:<21} {:<24} {:<12} {done:>6}  {}",
+            meta.name,
+            run_state(&store, &id, &record),
+            kind_text(&meta)
+        );
+    }
+    Ok(())
+}
+
+/// Shows one run step by step.
+pub fn status(args: &StatusArgs) -> CmdResult {
+    let store = Store::new(&args.state.state_dir);
+    let id = match &args.run_id {
+        Some(id) => id.clone(),
+        None => store
+            .list()
+            .map_err(|e| Failure::Other(e.into()))?
+            .pop()
+            .ok_or_else(|| {
+                Failure::Invalid(format!("error: no runs in {}", store.runs_dir().display()))
+            })?,
+    };
+    let meta = store
+        .read_meta(&id)
+        .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+    let history = store.history(&id).map_err(|e| Failure::Other(e.into()))?;
+    let record = RunRecord::replay(&history);
+    // Steps in runbook order, pending ones included, when the runbook can still be read.
+    let mut ids: Vec<String> = match load_runbook(&meta) {
+        Ok(v) => run_steps(&meta, &v)
+            .0
+            .iter()
+            .map(|s| s.id.clone())
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    for known in record.steps.keys() {
+        if !ids.contains(known) {
+            ids.push(known.clone());
+        }
+    }
+    let state = run_state(&store, &id, &record);
+    let steps: Vec<(String, StepRecord)> = ids
+        .into_iter()
+        .map(|s| (s.clone(), record.step(&s)))
+        .collect();
+    if args.output == OutputFormat::Json {
+        let json = serde_json::json!({
+            "run": id,
+            "runbook": meta.name,
+            "kind": meta.kind,
+            "state": state,
+            "workdir": meta.workdir,
+            "steps": steps.iter().map(|(s, r)| {
+                let mut v = serde_json::to_value(r).unwrap_or_default();
+                v["id"] = s.clone().into();
+                v
+            }).collect::<Vec<_>>(),
+        });
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json).map_err(|e| Failure::Other(e.into()))?
+        );
+        return Ok(());
+    }
+    println!("run {id}: {} ({}), {state}", meta.name, kind_text(&meta));
+    println!(
+        "{:<28} {:<12} {:>8} {:>9}  OUTPUTS",
+        "STEP", "STATE", "ATTEMPTS", "TIME"
+    );
+    for (step, r) in &steps {
+        let state = if r.state == StepState::Running && state != "running" {
+            "incomplete"
+        } else {
+            r.state.name()
+        };
+        let time = r
+            .duration_ms
+            .map(|ms| human(Duration::from_millis(ms)))
+            .unwrap_or_default();
+        let outputs: Vec<String> = r
+            .outputs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", crate::report::short(v)))
+            .collect();
+        println!(
+            "{step:<28} {state:<12} {:>8} {time:>9}  {}",
+            r.attempts,
+            outputs.join(" ")
+        );
+        if let (Some(e), StepState::Failed | StepState::Retrying | StepState::Blocked) =
+            (&r.error, r.state)
+        {
+            println!("{:<28} {e}", "");
+        }
+    }
+    Ok(())
+}
