@@ -190,6 +190,15 @@ pub fn list(r: &Req) -> Reply {
 
 /// POST of a new object.
 pub fn create(r: &Req) -> Reply {
+    if r.rt.kind == "ServiceAccount" && r.sub.as_deref() == Some("token") {
+        let sa = r
+            .cluster
+            .store
+            .get(&r.key(), r.ns(), r.name())
+            .ok_or_else(|| r.not_found())?;
+        let request = decode_body(r).unwrap_or(Value::Null);
+        return Ok((201, crate::tokens::token_request(&r.cluster, &sa, &request)));
+    }
     if r.sub.is_some() || r.name.is_some() {
         return Err(ApiError::method_not_allowed(
             "the server does not allow this method on the requested resource",

@@ -109,6 +109,12 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
             s["version"] = json!("v1");
             resources.push(s);
         }
+        if t.kind == "ServiceAccount" && group.is_empty() {
+            let mut s = sub("token", "TokenRequest", &["create"]);
+            s["group"] = json!("authentication.k8s.io");
+            s["version"] = json!("v1");
+            resources.push(s);
+        }
         if t.kind == "Pod" && group.is_empty() {
             resources.push(sub("exec", "PodExecOptions", &["create", "get"]));
             resources.push(sub("log", "Pod", &["get"]));

@@ -23,6 +23,7 @@ mod status;
 mod store;
 mod table;
 mod tls;
+mod tokens;
 mod util;
 mod watch;
 

@@ -99,6 +99,26 @@ async fn service_account_token_authenticates_and_bogus_token_is_refused() {
         .decode(ca.stdout)
         .unwrap();
     assert_eq!(String::from_utf8(ca).unwrap(), env.sandbox.ca_pem());
+    let bound = env
+        .kubectl(
+            "c1",
+            &[
+                "create",
+                "token",
+                "reader",
+                "-n",
+                "istio-system",
+                "--duration=1h",
+            ],
+        )
+        .await
+        .ok();
+    let arg = format!("--token={}", bound.stdout.trim());
+    env.kubectl("c1", &[&arg, "get", "ns", "istio-system"])
+        .await
+        .ok();
+    let tampered = format!("--token={}0", bound.stdout.trim());
+    assert_eq!(env.kubectl("c1", &[&tampered, "get", "ns"]).await.code, 1);
     let bogus = env.kubectl("c1", &["--token=bogus", "get", "ns"]).await;
     assert_eq!(bogus.code, 1);
     assert!(
