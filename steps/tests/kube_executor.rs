@@ -6,14 +6,21 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use meshbook_engine::model::{Action, KubeApply, KubeGet, KubeWait, OutputSpec, ShellSpec, ValueType};
+use meshbook_engine::model::{
+    Action, KubeApply, KubeGet, KubeWait, OutputSpec, ShellSpec, ValueType,
+};
 use meshbook_engine::run::executor::{Executor, LogSink, StepFailure, StepRequest, check_outputs};
 use meshbook_steps::kube::{Clients, KubeExecutor};
 use tokio_util::sync::CancellationToken;
 
 use kube_support::{Env, WEB, outputs};
 
-fn request(env: &Env, step: &str, action: Action, outs: IndexMap<String, OutputSpec>) -> StepRequest {
+fn request(
+    env: &Env,
+    step: &str,
+    action: Action,
+    outs: IndexMap<String, OutputSpec>,
+) -> StepRequest {
     StepRequest {
         run_id: "r1".into(),
         step: step.into(),
@@ -47,7 +54,10 @@ async fn a_runbooks_kube_steps_apply_wait_and_capture_an_ip() {
         manifest: Some(WEB.into()),
         ..KubeApply::default()
     });
-    let produced = ex.execute(request(&env, "apply", apply, IndexMap::new())).await.unwrap();
+    let produced = ex
+        .execute(request(&env, "apply", apply, IndexMap::new()))
+        .await
+        .unwrap();
     assert!(produced.is_empty());
     let log = std::fs::read_to_string(env.dir.path().join("logs/apply.log")).unwrap();
     assert_eq!(
@@ -64,7 +74,9 @@ async fn a_runbooks_kube_steps_apply_wait_and_capture_an_ip() {
         jsonpath: Some("{.status.loadBalancer.ingress[0].ip}".into()),
         ..KubeWait::default()
     });
-    ex.execute(request(&env, "wait", wait, IndexMap::new())).await.unwrap();
+    ex.execute(request(&env, "wait", wait, IndexMap::new()))
+        .await
+        .unwrap();
 
     let decl = outputs(&[("LB_IP", ValueType::Ip, None)]);
     let get = Action::KubeGet(KubeGet {
@@ -75,7 +87,10 @@ async fn a_runbooks_kube_steps_apply_wait_and_capture_an_ip() {
         allow_missing_keys: true,
         ..KubeGet::default()
     });
-    let produced = ex.execute(request(&env, "get", get, decl.clone())).await.unwrap();
+    let produced = ex
+        .execute(request(&env, "get", get, decl.clone()))
+        .await
+        .unwrap();
     check_outputs(&decl, &produced).unwrap();
     assert_eq!(
         ex.clients().identities().await.keys().collect::<Vec<_>>(),
@@ -95,12 +110,19 @@ async fn failures_name_the_context_and_stop_ends_a_wait() {
         ..KubeGet::default()
     });
     let err = ex
-        .execute(request(&env, "get", get, outputs(&[("N", ValueType::String, None)])))
+        .execute(request(
+            &env,
+            "get",
+            get,
+            outputs(&[("N", ValueType::String, None)]),
+        ))
         .await
         .unwrap_err();
     assert_eq!(
         err,
-        StepFailure::Other("deployment.apps/absent in namespace default of context c1 not found".into())
+        StepFailure::Other(
+            "deployment.apps/absent in namespace default of context c1 not found".into()
+        )
     );
 
     let unknown = Action::KubeWait(KubeWait {
@@ -108,10 +130,15 @@ async fn failures_name_the_context_and_stop_ends_a_wait() {
         resource: "frobs".into(),
         ..KubeWait::default()
     });
-    let err = ex.execute(request(&env, "w", unknown, IndexMap::new())).await.unwrap_err();
+    let err = ex
+        .execute(request(&env, "w", unknown, IndexMap::new()))
+        .await
+        .unwrap_err();
     assert_eq!(
         err,
-        StepFailure::Other("the server of context \"c1\" doesn't have a resource type \"frobs\"".into())
+        StepFailure::Other(
+            "the server of context \"c1\" doesn't have a resource type \"frobs\"".into()
+        )
     );
 
     let forever = Action::KubeWait(KubeWait {
@@ -134,7 +161,9 @@ async fn failures_name_the_context_and_stop_ends_a_wait() {
         ..ShellSpec::default()
     });
     assert_eq!(
-        ex.execute(request(&env, "sh", shell, IndexMap::new())).await.unwrap_err(),
+        ex.execute(request(&env, "sh", shell, IndexMap::new()))
+            .await
+            .unwrap_err(),
         StepFailure::Unsupported("shell".into())
     );
 }

@@ -34,18 +34,30 @@ async fn a_wait_survives_watches_dropped_after_every_event() {
         ..Faults::default()
     };
     let env = Env::with_faults(&["c1"], faults).await;
-    apply::run(&env.clients, &manifest(WEB), &none(), &env.env).await.unwrap();
-    wait::run(&env.clients, &ready("deploy", "web"), &none(), &env.env).await.unwrap();
+    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
+        .await
+        .unwrap();
+    wait::run(&env.clients, &ready("deploy", "web"), &none(), &env.env)
+        .await
+        .unwrap();
     let lines = env.lines();
-    let seen: Vec<&String> = lines.iter().filter(|l| l.starts_with("waiting for")).collect();
+    let seen: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("waiting for"))
+        .collect();
     // The wait saw the rollout unfinished, so it needed later events, and no watch carried
     // more than one: only listing again after each drop can have finished it.
-    assert!(seen.first().is_some_and(|l| l.contains("InProgress")), "{seen:?}");
+    assert!(
+        seen.first().is_some_and(|l| l.contains("InProgress")),
+        "{seen:?}"
+    );
     let mut pods = ready("pods", "");
     pods.name = None;
     pods.selector = Some("app=web".into());
     pods.min = Some(2);
-    wait::run(&env.clients, &pods, &none(), &env.env).await.unwrap();
+    wait::run(&env.clients, &pods, &none(), &env.env)
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
@@ -58,12 +70,20 @@ async fn server_errors_are_retried() {
         ..Faults::default()
     };
     let env = Env::with_faults(&["c1"], faults).await;
-    apply::run(&env.clients, &manifest(WIDGETS), &none(), &env.env).await.unwrap();
-    apply::run(&env.clients, &manifest(WEB), &none(), &env.env).await.unwrap();
-    wait::run(&env.clients, &ready("deploy", "web"), &none(), &env.env).await.unwrap();
+    apply::run(&env.clients, &manifest(WIDGETS), &none(), &env.env)
+        .await
+        .unwrap();
+    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
+        .await
+        .unwrap();
+    wait::run(&env.clients, &ready("deploy", "web"), &none(), &env.env)
+        .await
+        .unwrap();
     let mut lb = ready("svc", "web");
     lb.jsonpath = Some("{.status.loadBalancer.ingress[0].ip}".into());
-    wait::run(&env.clients, &lb, &none(), &env.env).await.unwrap();
+    wait::run(&env.clients, &lb, &none(), &env.env)
+        .await
+        .unwrap();
     let ip = get::run(
         &env.clients,
         &KubeGet {
@@ -92,7 +112,9 @@ async fn a_server_that_always_fails_gives_a_clear_error() {
     };
     let env = Env::with_faults(&["c1"], faults).await;
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
-    let err = apply::run(&env.clients, &manifest(cm), &none(), &env.env).await.unwrap_err();
+    let err = apply::run(&env.clients, &manifest(cm), &none(), &env.env)
+        .await
+        .unwrap_err();
     let text = meshbook_steps::kube::error_chain(&err);
     assert!(
         text.starts_with("cannot apply configmap/c in namespace default of context c1: "),
@@ -112,6 +134,8 @@ async fn throttling_is_waited_out() {
     let cms: String = (0..5)
         .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n---\n"))
         .collect();
-    let report = apply::apply(&env.clients, &manifest(&cms), &env.env).await.unwrap();
+    let report = apply::apply(&env.clients, &manifest(&cms), &env.env)
+        .await
+        .unwrap();
     assert_eq!(report.len(), 5);
 }

@@ -37,20 +37,35 @@ async fn a_crd_and_its_custom_resource_apply_in_one_step() {
     let cluster = env.clients.cluster(None).await.unwrap();
     assert!(Target::new(&cluster, "widgets", None).await.is_err());
 
-    let report = apply::apply(&env.clients, &manifest(WIDGETS), &env.env).await.unwrap();
-    let got: Vec<(&str, Change)> = report.iter().map(|a| (a.object.as_str(), a.change)).collect();
+    let report = apply::apply(&env.clients, &manifest(WIDGETS), &env.env)
+        .await
+        .unwrap();
+    let got: Vec<(&str, Change)> = report
+        .iter()
+        .map(|a| (a.object.as_str(), a.change))
+        .collect();
     assert_eq!(
         got,
         [
-            ("customresourcedefinition.apiextensions.k8s.io/widgets.example.com", Change::Created),
+            (
+                "customresourcedefinition.apiextensions.k8s.io/widgets.example.com",
+                Change::Created
+            ),
             ("widget.example.com/w1", Change::Created),
         ]
     );
-    let again = apply::apply(&env.clients, &manifest(WIDGETS), &env.env).await.unwrap();
-    assert!(again.iter().all(|a| a.change == Change::Unchanged), "{again:?}");
+    let again = apply::apply(&env.clients, &manifest(WIDGETS), &env.env)
+        .await
+        .unwrap();
+    assert!(
+        again.iter().all(|a| a.change == Change::Unchanged),
+        "{again:?}"
+    );
 
     let changed = WIDGETS.replace("size: 3", "size: 4");
-    let third = apply::apply(&env.clients, &manifest(&changed), &env.env).await.unwrap();
+    let third = apply::apply(&env.clients, &manifest(&changed), &env.env)
+        .await
+        .unwrap();
     assert_eq!(third[1].change, Change::Configured);
 
     let size = get::run(
@@ -68,13 +83,22 @@ async fn a_crd_and_its_custom_resource_apply_in_one_step() {
     .await
     .unwrap();
     assert_eq!(size["SIZE"], "4");
-    assert!(env.lines().iter().any(|l| l.starts_with("widget.example.com/w1 created (in namespace default of context c1)")), "{:?}", env.lines());
+    assert!(
+        env.lines()
+            .iter()
+            .any(|l| l
+                .starts_with("widget.example.com/w1 created (in namespace default of context c1)")),
+        "{:?}",
+        env.lines()
+    );
 }
 
 #[tokio::test]
 async fn a_deployment_and_load_balancer_become_ready_and_give_their_ip() {
     let env = Env::start(&["c1"]).await;
-    apply::run(&env.clients, &manifest(WEB), &none(), &env.env).await.unwrap();
+    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
+        .await
+        .unwrap();
     wait::run(
         &env.clients,
         &KubeWait {
@@ -90,7 +114,9 @@ async fn a_deployment_and_load_balancer_become_ready_and_give_their_ip() {
     .unwrap();
     // The wait showed what it saw on the way.
     assert!(
-        env.lines().iter().any(|l| l.starts_with("waiting for deployment.apps/web in namespace default of context c1: web: InProgress")),
+        env.lines().iter().any(|l| l.starts_with(
+            "waiting for deployment.apps/web in namespace default of context c1: web: InProgress"
+        )),
         "{:?}",
         env.lines()
     );
@@ -113,7 +139,9 @@ async fn a_deployment_and_load_balancer_become_ready_and_give_their_ip() {
         &KubeGet {
             resource: "services".into(),
             selector: Some("".into()),
-            jsonpath: Some("{.items[?(@.metadata.name==\"web\")].status.loadBalancer.ingress[0].ip}".into()),
+            jsonpath: Some(
+                "{.items[?(@.metadata.name==\"web\")].status.loadBalancer.ingress[0].ip}".into(),
+            ),
             allow_missing_keys: true,
             ..KubeGet::default()
         },
@@ -158,25 +186,40 @@ async fn a_wait_tolerates_not_found_until_the_object_is_created() {
     let creating = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late}\ndata: {k: x}\n";
-        apply::run(&env.clients, &manifest(cm), &none(), &env.env).await.unwrap();
-        tokio::time::sleep(Duration::from_millis(200)).await;
-        apply::run(&env.clients, &manifest(&cm.replace("k: x", "k: v")), &none(), &env.env)
+        apply::run(&env.clients, &manifest(cm), &none(), &env.env)
             .await
             .unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        apply::run(
+            &env.clients,
+            &manifest(&cm.replace("k: x", "k: v")),
+            &none(),
+            &env.env,
+        )
+        .await
+        .unwrap();
     };
     let (waited, ()) = tokio::join!(waiting, creating);
     waited.unwrap();
     let lines = env.lines();
-    let seen: Vec<&String> = lines.iter().filter(|l| l.starts_with("waiting for")).collect();
+    let seen: Vec<&String> = lines
+        .iter()
+        .filter(|l| l.starts_with("waiting for"))
+        .collect();
     assert!(seen[0].ends_with(": not found yet"), "{seen:?}");
-    assert!(seen.iter().any(|l| l.ends_with("late: {.data.k} is \"x\"")), "{seen:?}");
+    assert!(
+        seen.iter().any(|l| l.ends_with("late: {.data.k} is \"x\"")),
+        "{seen:?}"
+    );
 }
 
 #[tokio::test]
 async fn a_wait_that_times_out_says_what_it_last_saw() {
     let env = Env::start(&["c1"]).await;
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: x}\n";
-    apply::run(&env.clients, &manifest(cm), &none(), &env.env).await.unwrap();
+    apply::run(&env.clients, &manifest(cm), &none(), &env.env)
+        .await
+        .unwrap();
     let err = wait::run(
         &env.clients,
         &KubeWait {
@@ -205,49 +248,80 @@ async fn secrets_are_created_then_updated_without_showing_values() {
         namespace: Some("istio-system".into()),
         name: "cacerts".into(),
         from_files: vec!["ca-key.pem".into()],
-        literals: [("mode".to_string(), "hunter2".to_string())].into_iter().collect(),
-        labels: [("app".to_string(), "istio".to_string())].into_iter().collect(),
+        literals: [("mode".to_string(), "hunter2".to_string())]
+            .into_iter()
+            .collect(),
+        labels: [("app".to_string(), "istio".to_string())]
+            .into_iter()
+            .collect(),
         ..KubeSecret::default()
     };
     let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-system}\n";
-    apply::run(&env.clients, &manifest(ns), &none(), &env.env).await.unwrap();
-    assert_eq!(secret::write(&env.clients, &spec, &env.env).await.unwrap(), Change::Created);
-    assert_eq!(secret::write(&env.clients, &spec, &env.env).await.unwrap(), Change::Unchanged);
+    apply::run(&env.clients, &manifest(ns), &none(), &env.env)
+        .await
+        .unwrap();
+    assert_eq!(
+        secret::write(&env.clients, &spec, &env.env).await.unwrap(),
+        Change::Created
+    );
+    assert_eq!(
+        secret::write(&env.clients, &spec, &env.env).await.unwrap(),
+        Change::Unchanged
+    );
     spec.literals.insert("mode".into(), "other".into());
-    assert_eq!(secret::write(&env.clients, &spec, &env.env).await.unwrap(), Change::Configured);
-    let s = object(&env, "secret", "istio-system", "cacerts").await.unwrap();
+    assert_eq!(
+        secret::write(&env.clients, &spec, &env.env).await.unwrap(),
+        Change::Configured
+    );
+    let s = object(&env, "secret", "istio-system", "cacerts")
+        .await
+        .unwrap();
     assert_eq!(s["data"]["ca-key.pem"], "UFJJVkFURS1LRVktTUFURVJJQUw=");
     assert_eq!(s["type"], "Opaque");
     assert_eq!(s["metadata"]["labels"]["app"], "istio");
     let all = env.lines().join("\n");
     assert!(all.contains("secret/cacerts created with 2 keys"), "{all}");
-    assert!(!all.contains("hunter2") && !all.contains("PRIVATE"), "{all}");
+    assert!(
+        !all.contains("hunter2") && !all.contains("PRIVATE"),
+        "{all}"
+    );
 }
 
 #[tokio::test]
 async fn labels_and_annotations_are_set_refused_and_removed() {
     let env = Env::start(&["c1"]).await;
     let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo, labels: {istio-injection: disabled}}\n";
-    apply::run(&env.clients, &manifest(ns), &none(), &env.env).await.unwrap();
+    apply::run(&env.clients, &manifest(ns), &none(), &env.env)
+        .await
+        .unwrap();
     let mut spec = KubeLabel {
         resource: "namespace".into(),
         name: Some("demo".into()),
         labels: vec!["istio-injection=enabled".into()],
         ..KubeLabel::default()
     };
-    let err = meta::label(&env.clients, &spec, &none(), &env.env).await.unwrap_err();
+    let err = meta::label(&env.clients, &spec, &none(), &env.env)
+        .await
+        .unwrap_err();
     assert_eq!(
         err.to_string(),
         "namespace/demo in context c1: 'istio-injection' already has a value (disabled), and overwrite is false"
     );
     spec.overwrite = true;
-    meta::label(&env.clients, &spec, &none(), &env.env).await.unwrap();
+    meta::label(&env.clients, &spec, &none(), &env.env)
+        .await
+        .unwrap();
     let got = object(&env, "ns", "", "demo").await.unwrap();
     assert_eq!(got["metadata"]["labels"]["istio-injection"], "enabled");
     spec.labels = vec!["istio-injection-".into()];
-    meta::label(&env.clients, &spec, &none(), &env.env).await.unwrap();
+    meta::label(&env.clients, &spec, &none(), &env.env)
+        .await
+        .unwrap();
     let got = object(&env, "ns", "", "demo").await.unwrap();
-    assert!(got["metadata"]["labels"]["istio-injection"].is_null(), "{got}");
+    assert!(
+        got["metadata"]["labels"]["istio-injection"].is_null(),
+        "{got}"
+    );
 
     meta::annotate(
         &env.clients,
@@ -284,7 +358,9 @@ data:
         - address: 0.0.0.0
           port: 443
 "#;
-    apply::run(&env.clients, &manifest(cm), &none(), &env.env).await.unwrap();
+    apply::run(&env.clients, &manifest(cm), &none(), &env.env)
+        .await
+        .unwrap();
     let base = KubePatch {
         resource: "configmap".into(),
         name: "istio".into(),
@@ -318,9 +394,12 @@ data:
         &KubePatch {
             yaml_in: Some(YamlIn {
                 key: "meshNetworks".into(),
-                set: [("networks.network1.gateways.0.address".to_string(), json!("172.18.0.10"))]
-                    .into_iter()
-                    .collect(),
+                set: [(
+                    "networks.network1.gateways.0.address".to_string(),
+                    json!("172.18.0.10"),
+                )]
+                .into_iter()
+                .collect(),
             }),
             ..base.clone()
         },
@@ -332,8 +411,12 @@ data:
     let got = object(&env, "cm", "default", "istio").await.unwrap();
     assert_eq!(got["data"]["mode"], "b");
     assert_eq!(got["data"]["extra"], "1");
-    let nets: serde_json::Value = serde_yaml::from_str(got["data"]["meshNetworks"].as_str().unwrap()).unwrap();
-    assert_eq!(nets["networks"]["network1"]["gateways"][0]["address"], "172.18.0.10");
+    let nets: serde_json::Value =
+        serde_yaml::from_str(got["data"]["meshNetworks"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        nets["networks"]["network1"]["gateways"][0]["address"],
+        "172.18.0.10"
+    );
     assert_eq!(nets["networks"]["network1"]["gateways"][0]["port"], 443);
 
     let err = patch::run(
@@ -348,7 +431,10 @@ data:
     )
     .await
     .unwrap_err();
-    assert_eq!(err.to_string(), "configmap/absent in namespace default of context c1 not found");
+    assert_eq!(
+        err.to_string(),
+        "configmap/absent in namespace default of context c1 not found"
+    );
 }
 
 #[tokio::test]
@@ -357,7 +443,9 @@ async fn deletes_wait_until_objects_are_gone() {
     let cms = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {t: x}}\n---\n\
                apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, labels: {t: x}}\n---\n\
                apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n";
-    apply::run(&env.clients, &manifest(cms), &none(), &env.env).await.unwrap();
+    apply::run(&env.clients, &manifest(cms), &none(), &env.env)
+        .await
+        .unwrap();
     let spec = KubeDelete {
         context: None,
         namespace: None,
@@ -367,7 +455,9 @@ async fn deletes_wait_until_objects_are_gone() {
         wait: true,
         ignore_not_found: true,
     };
-    delete::run(&env.clients, &spec, &none(), &env.env).await.unwrap();
+    delete::run(&env.clients, &spec, &none(), &env.env)
+        .await
+        .unwrap();
     assert!(object(&env, "cm", "default", "a").await.is_none());
     assert!(object(&env, "cm", "default", "b").await.is_none());
     assert!(object(&env, "cm", "default", "keep").await.is_some());
@@ -377,14 +467,21 @@ async fn deletes_wait_until_objects_are_gone() {
         ignore_not_found: false,
         ..spec
     };
-    let err = delete::run(&env.clients, &by_name, &none(), &env.env).await.unwrap_err();
-    assert_eq!(err.to_string(), "configmap/a in namespace default of context c1 not found");
+    let err = delete::run(&env.clients, &by_name, &none(), &env.env)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "configmap/a in namespace default of context c1 not found"
+    );
 }
 
 #[tokio::test]
 async fn exec_runs_in_a_selected_pod_repeats_and_checks_output() {
     let env = Env::start(&["c1"]).await;
-    apply::run(&env.clients, &manifest(WEB), &none(), &env.env).await.unwrap();
+    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
+        .await
+        .unwrap();
     wait::run(
         &env.clients,
         &KubeWait {
@@ -407,9 +504,14 @@ async fn exec_runs_in_a_selected_pod_repeats_and_checks_output() {
         repeat: 3,
         contains: vec!["hello from web-".into()],
     };
-    let out = exec::run(&env.clients, &spec, &outputs(&[("OUT", ValueType::String, None)]), &env.env)
-        .await
-        .unwrap();
+    let out = exec::run(
+        &env.clients,
+        &spec,
+        &outputs(&[("OUT", ValueType::String, None)]),
+        &env.env,
+    )
+    .await
+    .unwrap();
     assert_eq!(out["OUT"].lines().count(), 3, "{out:?}");
     assert!(out["OUT"].starts_with("hello from web-"), "{out:?}");
 
@@ -419,8 +521,14 @@ async fn exec_runs_in_a_selected_pod_repeats_and_checks_output() {
         contains: vec![],
         ..spec.clone()
     };
-    let err = exec::run(&env.clients, &failing, &none(), &env.env).await.unwrap_err().to_string();
-    assert!(err.starts_with("command \"sh\" failed in pod/web-"), "{err}");
+    let err = exec::run(&env.clients, &failing, &none(), &env.env)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("command \"sh\" failed in pod/web-"),
+        "{err}"
+    );
     assert!(err.contains("exit status 3"), "{err}");
 
     let missing = KubeExec {
@@ -428,7 +536,10 @@ async fn exec_runs_in_a_selected_pod_repeats_and_checks_output() {
         repeat: 1,
         ..spec
     };
-    let err = exec::run(&env.clients, &missing, &none(), &env.env).await.unwrap_err().to_string();
+    let err = exec::run(&env.clients, &missing, &none(), &env.env)
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.ends_with("does not contain \"goodbye\""), "{err}");
 }
 
@@ -436,7 +547,9 @@ async fn exec_runs_in_a_selected_pod_repeats_and_checks_output() {
 async fn a_service_account_kubeconfig_reaches_the_cluster() {
     let env = Env::start(&["c1"]).await;
     let sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: default}\n";
-    apply::run(&env.clients, &manifest(sa), &none(), &env.env).await.unwrap();
+    apply::run(&env.clients, &manifest(sa), &none(), &env.env)
+        .await
+        .unwrap();
     let spec = KubeKubeconfig {
         namespace: Some("default".into()),
         service_account: "reader".into(),
@@ -445,21 +558,37 @@ async fn a_service_account_kubeconfig_reaches_the_cluster() {
         ..KubeKubeconfig::default()
     };
     let plain = outputs(&[("CFG", ValueType::String, None)]);
-    let err = kubeconfig::run(&env.clients, &spec, &plain, &env.env).await.unwrap_err();
-    assert_eq!(err.to_string(), "output `CFG` holds a service-account token: declare it with `secret: true`");
+    let err = kubeconfig::run(&env.clients, &spec, &plain, &env.env)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "output `CFG` holds a service-account token: declare it with `secret: true`"
+    );
 
     let mut secret = plain.clone();
-    secret["CFG"] = OutputSpec { secret: true, ..OutputSpec::default() };
-    let out = kubeconfig::run(&env.clients, &spec, &secret, &env.env).await.unwrap();
+    secret["CFG"] = OutputSpec {
+        secret: true,
+        ..OutputSpec::default()
+    };
+    let out = kubeconfig::run(&env.clients, &spec, &secret, &env.env)
+        .await
+        .unwrap();
     let path = env.dir.path().join("n2.kubeconfig");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), out["CFG"]);
     use std::os::unix::fs::PermissionsExt as _;
-    assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+    assert_eq!(
+        std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
 
     let theirs = Clients::from_path(&path).unwrap();
     let cluster = theirs.cluster(Some("n2-k8s-config")).await.unwrap();
     let ours = env.clients.cluster(None).await.unwrap();
-    assert_eq!(cluster.identity().await.unwrap(), ours.identity().await.unwrap());
+    assert_eq!(
+        cluster.identity().await.unwrap(),
+        ours.identity().await.unwrap()
+    );
     assert!(!env.lines().join("\n").contains("token:"));
 }
 
@@ -468,11 +597,21 @@ async fn each_context_is_its_own_cluster_and_a_changed_cluster_is_refused() {
     let env = Env::start(&["c1", "c2"]).await;
     let one = env.clients.cluster(Some("c1")).await.unwrap();
     let two = env.clients.cluster(Some("c2")).await.unwrap();
-    let (id1, id2) = (one.identity().await.unwrap().to_string(), two.identity().await.unwrap().to_string());
+    let (id1, id2) = (
+        one.identity().await.unwrap().to_string(),
+        two.identity().await.unwrap().to_string(),
+    );
     assert!(!id1.is_empty() && id1 != id2);
     assert_eq!(
-        env.clients.identities().await.into_iter().collect::<Vec<_>>(),
-        [("c1".to_string(), id1.clone()), ("c2".to_string(), id2.clone())]
+        env.clients
+            .identities()
+            .await
+            .into_iter()
+            .collect::<Vec<_>>(),
+        [
+            ("c1".to_string(), id1.clone()),
+            ("c2".to_string(), id2.clone())
+        ]
     );
 
     let kubeconfig = env.dir.path().join("kubeconfig");
@@ -482,5 +621,8 @@ async fn each_context_is_its_own_cluster_and_a_changed_cluster_is_refused() {
     assert!(matches!(err, ClientError::ClusterChanged { .. }), "{err}");
     assert!(resumed.cluster(Some("c2")).await.is_ok());
     let err = resumed.cluster(Some("nope")).await.unwrap_err().to_string();
-    assert!(err.starts_with("context \"nope\" is not in the kubeconfig"), "{err}");
+    assert!(
+        err.starts_with("context \"nope\" is not in the kubeconfig"),
+        "{err}"
+    );
 }

@@ -146,7 +146,9 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, ApplyE
         for object in objects {
             let complete = object["apiVersion"].is_string()
                 && object["kind"].is_string()
-                && object["metadata"]["name"].as_str().is_some_and(|n| !n.is_empty());
+                && object["metadata"]["name"]
+                    .as_str()
+                    .is_some_and(|n| !n.is_empty());
             if !complete {
                 return Err(ApplyError::Incomplete {
                     origin: origin.to_string(),
@@ -254,7 +256,10 @@ pub async fn apply(
                 }
             }
         }
-        let name = object["metadata"]["name"].as_str().unwrap_or_default().to_string();
+        let name = object["metadata"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
         let described = target.describe(&name);
         let quiet = kind == "Secret";
         let refused = |e: kube::Error| {
@@ -335,13 +340,26 @@ mod tests {
             ..KubeApply::default()
         };
         let docs = documents(&spec, Path::new("/")).unwrap();
-        let kinds: Vec<&str> = docs.iter().map(|d| d.object["kind"].as_str().unwrap()).collect();
-        assert_eq!(kinds, ["Namespace", "CustomResourceDefinition", "ConfigMap"]);
+        let kinds: Vec<&str> = docs
+            .iter()
+            .map(|d| d.object["kind"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            kinds,
+            ["Namespace", "CustomResourceDefinition", "ConfigMap"]
+        );
 
         let err = parse_documents("apiVersion: v1\nkind: ConfigMap\n", "m.yaml").unwrap_err();
-        assert_eq!(err.to_string(), "m.yaml: document 1 needs apiVersion, kind and metadata.name");
+        assert_eq!(
+            err.to_string(),
+            "m.yaml: document 1 needs apiVersion, kind and metadata.name"
+        );
         let err = parse_documents("a: [\n", "m.yaml").unwrap_err();
-        assert!(err.to_string().starts_with("m.yaml: document 1 is not valid YAML"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("m.yaml: document 1 is not valid YAML"),
+            "{err}"
+        );
         assert!(matches!(
             documents(&KubeApply::default(), Path::new("/")),
             Err(ApplyError::NoManifest)

@@ -396,12 +396,12 @@ impl Cluster {
             .get_or_try_init(|| async {
                 let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
                     kube::Api::all(self.client.clone());
-                let ns = retrying(|| api.get("kube-system"))
-                    .await
-                    .map_err(|e| ClientError::Identity {
+                let ns = retrying(|| api.get("kube-system")).await.map_err(|e| {
+                    ClientError::Identity {
                         context: self.context.clone(),
                         source: e.into(),
-                    })?;
+                    }
+                })?;
                 Ok(ns.metadata.uid.unwrap_or_default())
             })
             .await

@@ -68,7 +68,10 @@ pub async fn run(
     };
     if env.dry_run {
         for n in &names {
-            env.progress.line(&format!("{} would be deleted", target.resolved.object_name(n)));
+            env.progress.line(&format!(
+                "{} would be deleted",
+                target.resolved.object_name(n)
+            ));
         }
         return Ok(Outputs::new());
     }
@@ -76,7 +79,11 @@ pub async fn run(
     for n in &names {
         if target.delete(n).await.map_err(fail)? {
             deleted += 1;
-            env.progress.line(&format!("{} deleted ({})", target.resolved.object_name(n), target.place()));
+            env.progress.line(&format!(
+                "{} deleted ({})",
+                target.resolved.object_name(n),
+                target.place()
+            ));
         } else if matches!(selection, Selection::Name(_)) && !spec.ignore_not_found {
             return Err(DeleteError::NotFound(what));
         }
@@ -87,14 +94,20 @@ pub async fn run(
     if spec.wait && deleted > 0 {
         let goal = Goal::Deleted;
         // Only the objects deleted here: a controller may already have made replacements.
-        until(&target, &selection, GONE_TIMEOUT, &env.progress, |objects| {
-            let ours: Vec<_> = objects
-                .iter()
-                .copied()
-                .filter(|o| names.iter().any(|n| n == name_of(o)))
-                .collect();
-            goal.judge(&ours, 0)
-        })
+        until(
+            &target,
+            &selection,
+            GONE_TIMEOUT,
+            &env.progress,
+            |objects| {
+                let ours: Vec<_> = objects
+                    .iter()
+                    .copied()
+                    .filter(|o| names.iter().any(|n| n == name_of(o)))
+                    .collect();
+                goal.judge(&ours, 0)
+            },
+        )
         .await?;
     }
     Ok(Outputs::new())

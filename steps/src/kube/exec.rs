@@ -92,7 +92,10 @@ pub async fn run(
         cluster.client().clone(),
         target.namespace.as_deref().unwrap_or("default"),
     );
-    let mut params = AttachParams::default().stdin(false).stdout(true).stderr(true);
+    let mut params = AttachParams::default()
+        .stdin(false)
+        .stdout(true)
+        .stderr(true);
     if let Some(c) = &spec.container {
         params = params.container(c);
     }
@@ -204,7 +207,9 @@ async fn once(
     }
     match status {
         Some(s) if s.status.as_deref() == Some("Failure") => Err(Once::Status(
-            s.message.or(s.reason).unwrap_or_else(|| "failed".to_string()),
+            s.message
+                .or(s.reason)
+                .unwrap_or_else(|| "failed".to_string()),
         )),
         _ => Ok(stdout),
     }

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
 use meshbook_engine::model::{Action, OutputSpec};
-use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest, Stream};
+use meshbook_engine::run::executor::{
+    BoxFuture, Executor, Produced, StepFailure, StepRequest, Stream,
+};
 
 use super::{
     Clients, Outputs, Progress, StepEnv, apply, delete, error_chain, exec, get, kubeconfig, meta,
@@ -62,11 +64,15 @@ pub async fn dispatch(
         Action::KubeGet(s) => get::run(clients, s, outputs, env).await.map_err(chain),
         Action::KubeSecret(s) => secret::run(clients, s, outputs, env).await.map_err(chain),
         Action::KubeLabel(s) => meta::label(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeAnnotate(s) => meta::annotate(clients, s, outputs, env).await.map_err(chain),
+        Action::KubeAnnotate(s) => meta::annotate(clients, s, outputs, env)
+            .await
+            .map_err(chain),
         Action::KubePatch(s) => patch::run(clients, s, outputs, env).await.map_err(chain),
         Action::KubeDelete(s) => delete::run(clients, s, outputs, env).await.map_err(chain),
         Action::KubeExec(s) => exec::run(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeKubeconfig(s) => kubeconfig::run(clients, s, outputs, env).await.map_err(chain),
+        Action::KubeKubeconfig(s) => kubeconfig::run(clients, s, outputs, env)
+            .await
+            .map_err(chain),
         other => return Err(StepFailure::Unsupported(other.kind().to_string())),
     };
     result.map_err(StepFailure::Other)

@@ -21,7 +21,9 @@ pub enum GetError {
     #[error(transparent)]
     Resolve(#[from] ResolveError),
     /// An output has no JSONPath to take its value from.
-    #[error("output `{0}` needs a `jsonpath` (or the step's `jsonpath` when it is the only output)")]
+    #[error(
+        "output `{0}` needs a `jsonpath` (or the step's `jsonpath` when it is the only output)"
+    )]
     NoPath(String),
     /// A template does not parse (kubectl's wording).
     #[error("output `{output}`: error parsing jsonpath {template}, {reason}")]
@@ -163,7 +165,8 @@ mod tests {
         };
         let data = as_list(vec![json!({"metadata": {"name": "gw"},
             "status": {"loadBalancer": {"ingress": [{"ip": "172.18.0.10"}]}}})]);
-        let one: IndexMap<String, OutputSpec> = [("GW".to_string(), out(None))].into_iter().collect();
+        let one: IndexMap<String, OutputSpec> =
+            [("GW".to_string(), out(None))].into_iter().collect();
         let got = extract(&templates(&spec, &one).unwrap(), &data, true).unwrap();
         assert_eq!(got["GW"], "172.18.0.10");
 

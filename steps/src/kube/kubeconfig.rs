@@ -131,7 +131,10 @@ pub async fn run(
             path: path.display().to_string(),
             source,
         })?;
-        env.progress.line(&format!("kubeconfig for {sa_what} written to {}", path.display()));
+        env.progress.line(&format!(
+            "kubeconfig for {sa_what} written to {}",
+            path.display()
+        ));
     }
     env.progress.line(&format!(
         "kubeconfig for {sa_what} built (cluster {}, server {server})",
@@ -161,10 +164,13 @@ async fn token_secret_name(
         fields: "type=kubernetes.io/service-account-token".into(),
     };
     let what = secrets.describe_selection(&selection);
-    let (items, _) = secrets.list(&selection).await.map_err(|e| KubeconfigError::Api {
-        what,
-        source: ApiFailure::new(&e, true),
-    })?;
+    let (items, _) = secrets
+        .list(&selection)
+        .await
+        .map_err(|e| KubeconfigError::Api {
+            what,
+            source: ApiFailure::new(&e, true),
+        })?;
     Ok(items
         .iter()
         .find(|s| s["metadata"]["annotations"]["kubernetes.io/service-account.name"] == account)
@@ -235,8 +241,14 @@ mod tests {
         let text = render("n2-k8s-config", "https://10.0.0.1:6443", "Q0E=", "tok");
         let doc: Value = serde_yaml::from_str(&text).unwrap();
         assert_eq!(doc["current-context"], "n2-k8s-config");
-        assert_eq!(doc["clusters"][0]["cluster"]["server"], "https://10.0.0.1:6443");
-        assert_eq!(doc["clusters"][0]["cluster"]["certificate-authority-data"], "Q0E=");
+        assert_eq!(
+            doc["clusters"][0]["cluster"]["server"],
+            "https://10.0.0.1:6443"
+        );
+        assert_eq!(
+            doc["clusters"][0]["cluster"]["certificate-authority-data"],
+            "Q0E="
+        );
         assert_eq!(doc["users"][0]["user"]["token"], "tok");
         assert_eq!(doc["contexts"][0]["context"]["user"], "n2-k8s-config");
     }

@@ -65,7 +65,9 @@ pub fn parse_edits(edits: &[String]) -> Result<Vec<Edit>, MetaError> {
         .iter()
         .map(|e| match e.split_once('=') {
             Some((k, v)) if !k.is_empty() => Ok(Edit::Set(k.to_string(), v.to_string())),
-            None if e.len() > 1 && e.ends_with('-') => Ok(Edit::Remove(e[..e.len() - 1].to_string())),
+            None if e.len() > 1 && e.ends_with('-') => {
+                Ok(Edit::Remove(e[..e.len() - 1].to_string()))
+            }
             _ => Err(MetaError::BadEdit(e.clone())),
         })
         .collect()
@@ -150,16 +152,23 @@ async fn edit(
         let patch = plan_patch(o, field, &edits, overwrite, |n| target.describe(n))?;
         patches.push((name_of(o).to_string(), patch));
     }
-    let verb = if field == "labels" { "labeled" } else { "annotated" };
+    let verb = if field == "labels" {
+        "labeled"
+    } else {
+        "annotated"
+    };
     for (name, patch) in patches {
         let shown = target.resolved.object_name(&name);
         match patch {
-            None => env.progress.line(&format!("{shown} not {verb} (no change)")),
+            None => env
+                .progress
+                .line(&format!("{shown} not {verb} (no change)")),
             Some(p) => {
                 if !env.dry_run {
                     target.merge_patch(&name, &p).await.map_err(fail)?;
                 }
-                env.progress.line(&format!("{shown} {verb} ({})", target.place()));
+                env.progress
+                    .line(&format!("{shown} {verb} ({})", target.place()));
             }
         }
     }
@@ -239,13 +248,19 @@ mod tests {
             "namespace/demo: 'istio-injection' already has a value (disabled), and overwrite is false"
         );
         let patch = plan_patch(&ns, "labels", &set, true, |n| n.to_string()).unwrap();
-        assert_eq!(patch, Some(json!({"metadata": {"labels": {"istio-injection": "enabled"}}})));
+        assert_eq!(
+            patch,
+            Some(json!({"metadata": {"labels": {"istio-injection": "enabled"}}}))
+        );
         let remove = parse_edits(&["old-".into(), "absent-".into()]).unwrap();
         assert_eq!(
             plan_patch(&ns, "labels", &remove, false, |n| n.to_string()).unwrap(),
             Some(json!({"metadata": {"labels": {"old": null}}}))
         );
         let same = parse_edits(&["old=1".into()]).unwrap();
-        assert_eq!(plan_patch(&ns, "labels", &same, false, |n| n.to_string()).unwrap(), None);
+        assert_eq!(
+            plan_patch(&ns, "labels", &same, false, |n| n.to_string()).unwrap(),
+            None
+        );
     }
 }

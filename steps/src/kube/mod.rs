@@ -54,7 +54,10 @@ impl StepEnv {
 /// Receives progress lines (objects applied, statuses observed while waiting). Lines never
 /// hold secret values.
 #[derive(Clone)]
-pub struct Progress(Option<Arc<dyn Fn(&str) + Send + Sync>>);
+pub struct Progress(Option<Arc<LineSink>>);
+
+/// Where progress lines go.
+type LineSink = dyn Fn(&str) + Send + Sync;
 
 impl Progress {
     /// Progress that goes nowhere.

@@ -121,11 +121,15 @@ async fn patch(
     let after: DynamicObject = match kind {
         PatchType::Merge => {
             let p = Patch::Merge(body);
-            retrying(|| api.patch(name, &params, &p)).await.map_err(fail)?
+            retrying(|| api.patch(name, &params, &p))
+                .await
+                .map_err(fail)?
         }
         PatchType::Strategic => {
             let p = Patch::Strategic(body);
-            retrying(|| api.patch(name, &params, &p)).await.map_err(fail)?
+            retrying(|| api.patch(name, &params, &p))
+                .await
+                .map_err(fail)?
         }
         PatchType::Json => {
             if !body.is_array() {
@@ -156,7 +160,11 @@ async fn patch(
     env.progress.line(&format!(
         "{} {} ({})",
         target.resolved.object_name(name),
-        if changed { "patched" } else { "patched (no change)" },
+        if changed {
+            "patched"
+        } else {
+            "patched (no change)"
+        },
         target.place()
     ));
     Ok(())
@@ -223,7 +231,11 @@ async fn edit_yaml_in(
             "data": {edit.key.as_str(): stored},
         });
         if env.dry_run {
-            env.progress.line(&format!("{} data key {} would change", target.resolved.object_name(name), edit.key));
+            env.progress.line(&format!(
+                "{} data key {} would change",
+                target.resolved.object_name(name),
+                edit.key
+            ));
             return Ok(());
         }
         match target.merge_patch(name, &body).await {
@@ -251,8 +263,8 @@ fn segments(path: &str) -> Vec<String> {
     while let Some(c) = chars.next() {
         match c {
             '\\' => {
-                if let Some(n) = chars.next() {
-                    out.last_mut().map(|s| s.push(n));
+                if let (Some(n), Some(s)) = (chars.next(), out.last_mut()) {
+                    s.push(n);
                 }
             }
             '.' => out.push(String::new()),
@@ -298,7 +310,10 @@ pub fn set_path(doc: &mut Yaml, path: &str, value: Yaml) -> Result<(), String> {
                 if ix == list.len() {
                     list.push(Yaml::Null);
                 } else if ix > list.len() {
-                    return Err(format!("index {ix} is past the end of a list of {}", list.len()));
+                    return Err(format!(
+                        "index {ix} is past the end of a list of {}",
+                        list.len()
+                    ));
                 }
                 &mut list[ix]
             }
@@ -328,7 +343,8 @@ pub fn edit_yaml_text(
     };
     let mut doc = original.clone();
     for (path, value) in set {
-        let v: Yaml = serde_yaml::to_value(value).map_err(|e| (Some(path.clone()), e.to_string()))?;
+        let v: Yaml =
+            serde_yaml::to_value(value).map_err(|e| (Some(path.clone()), e.to_string()))?;
         set_path(&mut doc, path, v).map_err(|r| (Some(path.clone()), r))?;
     }
     if doc == original {
@@ -344,7 +360,10 @@ mod tests {
     const MESH_NETWORKS: &str = "networks:\n  network1:\n    endpoints:\n    - fromRegistry: Kubernetes\n    gateways:\n    - address: 0.0.0.0\n      port: 443\n";
 
     fn set(pairs: &[(&str, Value)]) -> IndexMap<String, Value> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
@@ -355,9 +374,15 @@ mod tests {
         )
         .unwrap();
         let doc: Value = serde_yaml::from_str(&out).unwrap();
-        assert_eq!(doc["networks"]["network1"]["gateways"][0]["address"], "172.18.0.10");
+        assert_eq!(
+            doc["networks"]["network1"]["gateways"][0]["address"],
+            "172.18.0.10"
+        );
         assert_eq!(doc["networks"]["network1"]["gateways"][0]["port"], 443);
-        assert_eq!(doc["networks"]["network1"]["endpoints"][0]["fromRegistry"], "Kubernetes");
+        assert_eq!(
+            doc["networks"]["network1"]["endpoints"][0]["fromRegistry"],
+            "Kubernetes"
+        );
     }
 
     #[test]
@@ -365,23 +390,39 @@ mod tests {
         let out = edit_yaml_text(
             "",
             &set(&[
-                ("networks.network2.endpoints.0.fromRegistry", json!("n2-k8s-config")),
+                (
+                    "networks.network2.endpoints.0.fromRegistry",
+                    json!("n2-k8s-config"),
+                ),
                 ("a\\.b.c", json!(1)),
             ]),
         )
         .unwrap();
         let doc: Value = serde_yaml::from_str(&out).unwrap();
-        assert_eq!(doc["networks"]["network2"]["endpoints"][0]["fromRegistry"], "n2-k8s-config");
+        assert_eq!(
+            doc["networks"]["network2"]["endpoints"][0]["fromRegistry"],
+            "n2-k8s-config"
+        );
         assert_eq!(doc["a.b"]["c"], 1);
 
-        let err = edit_yaml_text(MESH_NETWORKS, &set(&[("networks.network1.gateways.5.port", json!(1))]))
-            .unwrap_err();
+        let err = edit_yaml_text(
+            MESH_NETWORKS,
+            &set(&[("networks.network1.gateways.5.port", json!(1))]),
+        )
+        .unwrap_err();
         assert_eq!(err.1, "index 5 is past the end of a list of 1");
-        let err = edit_yaml_text(MESH_NETWORKS, &set(&[("networks.network1.gateways.0.port.x", json!(1))]))
-            .unwrap_err();
+        let err = edit_yaml_text(
+            MESH_NETWORKS,
+            &set(&[("networks.network1.gateways.0.port.x", json!(1))]),
+        )
+        .unwrap_err();
         assert!(err.1.contains("holds a scalar"), "{err:?}");
         assert_eq!(
-            edit_yaml_text(MESH_NETWORKS, &set(&[("networks.network1.gateways.0.port", json!(443))])).unwrap(),
+            edit_yaml_text(
+                MESH_NETWORKS,
+                &set(&[("networks.network1.gateways.0.port", json!(443))])
+            )
+            .unwrap(),
             MESH_NETWORKS
         );
     }

@@ -108,10 +108,14 @@ impl Resolver {
         if !fresh && let Some(c) = self.catalog.read().await.as_ref() {
             return Ok(Arc::clone(c));
         }
-        let entries = Arc::new(discover(client).await.map_err(|e| ResolveError::Discovery {
-            context: context.to_string(),
-            source: e.into(),
-        })?);
+        let entries = Arc::new(
+            discover(client)
+                .await
+                .map_err(|e| ResolveError::Discovery {
+                    context: context.to_string(),
+                    source: e.into(),
+                })?,
+        );
         *self.catalog.write().await = Some(Arc::clone(&entries));
         Ok(entries)
     }
@@ -186,7 +190,10 @@ fn by_name(catalog: &[Entry], name: &str) -> Option<Resolved> {
     let mut matches: Vec<&Entry> = catalog.iter().filter(|e| named(e) && in_group(e)).collect();
     // A version given explicitly wins over the preferred one.
     matches.sort_by_key(|e| {
-        let explicit = format!("{}.{}", e.resolved.resource.version, e.resolved.resource.group) == rest;
+        let explicit = format!(
+            "{}.{}",
+            e.resolved.resource.version, e.resolved.resource.group
+        ) == rest;
         (!explicit, !e.preferred)
     });
     matches.first().map(|e| e.resolved.clone())
@@ -239,7 +246,11 @@ async fn discover(client: &Client) -> Result<Vec<Entry>, kube::Error> {
             .or_else(|| g.versions.first().map(|v| v.group_version.clone()))
             .unwrap_or_default();
         for v in &g.versions {
-            wanted.push((g.name.clone(), v.group_version.clone(), v.group_version == preferred));
+            wanted.push((
+                g.name.clone(),
+                v.group_version.clone(),
+                v.group_version == preferred,
+            ));
         }
     }
     let lists = join_all(wanted.iter().map(|(_, gv, _)| {
@@ -281,27 +292,45 @@ mod tests {
 
     fn catalog() -> Vec<Entry> {
         let mut c = entries(
-            &list("v1", &[("services", "service", "Service", &["svc"]), ("pods", "pod", "Pod", &["po"])]),
+            &list(
+                "v1",
+                &[
+                    ("services", "service", "Service", &["svc"]),
+                    ("pods", "pod", "Pod", &["po"]),
+                ],
+            ),
             "",
             true,
         );
         c.extend(entries(
-            &list("apps/v1", &[("deployments", "deployment", "Deployment", &["deploy"])]),
+            &list(
+                "apps/v1",
+                &[("deployments", "deployment", "Deployment", &["deploy"])],
+            ),
             "apps",
             true,
         ));
         c.extend(entries(
-            &list("networking.istio.io/v1", &[("gateways", "gateway", "Gateway", &["gw"])]),
+            &list(
+                "networking.istio.io/v1",
+                &[("gateways", "gateway", "Gateway", &["gw"])],
+            ),
             "networking.istio.io",
             true,
         ));
         c.extend(entries(
-            &list("networking.istio.io/v1beta1", &[("gateways", "gateway", "Gateway", &["gw"])]),
+            &list(
+                "networking.istio.io/v1beta1",
+                &[("gateways", "gateway", "Gateway", &["gw"])],
+            ),
             "networking.istio.io",
             false,
         ));
         c.extend(entries(
-            &list("gateway.networking.k8s.io/v1", &[("gateways", "gateway", "Gateway", &[])]),
+            &list(
+                "gateway.networking.k8s.io/v1",
+                &[("gateways", "gateway", "Gateway", &[])],
+            ),
             "gateway.networking.k8s.io",
             true,
         ));
@@ -319,7 +348,10 @@ mod tests {
         assert_eq!(gv("deploy").as_deref(), Some("apps/v1"));
         assert_eq!(gv("deployments.apps").as_deref(), Some("apps/v1"));
         assert_eq!(gv("deployment.v1.apps").as_deref(), Some("apps/v1"));
-        assert_eq!(gv("gateways.networking.istio.io").as_deref(), Some("networking.istio.io/v1"));
+        assert_eq!(
+            gv("gateways.networking.istio.io").as_deref(),
+            Some("networking.istio.io/v1")
+        );
         assert_eq!(
             gv("gateways.v1beta1.networking.istio.io").as_deref(),
             Some("networking.istio.io/v1beta1")

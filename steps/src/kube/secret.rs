@@ -73,7 +73,10 @@ fn valid_key(key: &str) -> bool {
 }
 
 /// The Secret's `data`, base64-encoded, from the step's files and literals.
-pub fn secret_data(spec: &KubeSecret, workdir: &Path) -> Result<BTreeMap<String, String>, SecretError> {
+pub fn secret_data(
+    spec: &KubeSecret,
+    workdir: &Path,
+) -> Result<BTreeMap<String, String>, SecretError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut data = BTreeMap::new();
     let mut put = |key: String, bytes: &[u8]| -> Result<(), SecretError> {
@@ -128,7 +131,11 @@ pub async fn run(
 }
 
 /// Creates or updates the Secret; says which.
-pub async fn write(clients: &Clients, spec: &KubeSecret, env: &StepEnv) -> Result<Change, SecretError> {
+pub async fn write(
+    clients: &Clients,
+    spec: &KubeSecret,
+    env: &StepEnv,
+) -> Result<Change, SecretError> {
     let data = secret_data(spec, &env.workdir)?;
     let cluster = clients.cluster(spec.context.as_deref()).await?;
     let target = Target::new(&cluster, "secrets", spec.namespace.as_deref()).await?;
@@ -184,7 +191,9 @@ mod tests {
         let spec = KubeSecret {
             name: "cacerts".into(),
             from_files: vec!["ca-cert.pem".into(), "root=ca-cert.pem".into()],
-            literals: [("mode".to_string(), "x".to_string())].into_iter().collect(),
+            literals: [("mode".to_string(), "x".to_string())]
+                .into_iter()
+                .collect(),
             ..KubeSecret::default()
         };
         let data = secret_data(&spec, dir.path()).unwrap();
@@ -193,7 +202,9 @@ mod tests {
         assert_eq!(data["mode"], "eA==");
 
         let twice = KubeSecret {
-            literals: [("ca-cert.pem".to_string(), "hunter2".to_string())].into_iter().collect(),
+            literals: [("ca-cert.pem".to_string(), "hunter2".to_string())]
+                .into_iter()
+                .collect(),
             ..spec.clone()
         };
         let err = secret_data(&twice, dir.path()).unwrap_err().to_string();

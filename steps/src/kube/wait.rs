@@ -102,17 +102,23 @@ pub enum Goal {
 impl Goal {
     /// The goal a step's fields describe.
     pub fn from_spec(spec: &KubeWait) -> Result<Goal, WaitError> {
-        let given = [spec.condition.is_some(), spec.jsonpath.is_some(), spec.deleted]
-            .iter()
-            .filter(|b| **b)
-            .count();
+        let given = [
+            spec.condition.is_some(),
+            spec.jsonpath.is_some(),
+            spec.deleted,
+        ]
+        .iter()
+        .filter(|b| **b)
+        .count();
         if given > 1 {
             return Err(WaitError::Spec(
                 "give at most one of `condition`, `jsonpath` and `deleted`".into(),
             ));
         }
         if (spec.equals.is_some() || spec.matches.is_some()) && spec.jsonpath.is_none() {
-            return Err(WaitError::Spec("`equals` and `matches` need a `jsonpath`".into()));
+            return Err(WaitError::Spec(
+                "`equals` and `matches` need a `jsonpath`".into(),
+            ));
         }
         if let Some(c) = &spec.condition {
             let (kind, status) = match c.split_once('=') {
@@ -173,11 +179,16 @@ impl Goal {
                             .is_some_and(|t| t.eq_ignore_ascii_case(kind))
                     });
                 match found {
-                    Some(c) if c["status"].as_str().is_some_and(|s| s.eq_ignore_ascii_case(status)) => {
+                    Some(c)
+                        if c["status"]
+                            .as_str()
+                            .is_some_and(|s| s.eq_ignore_ascii_case(status)) =>
+                    {
                         Ok(())
                     }
                     Some(c) => Err(Verdict::Pending(format!(
-                        "{name}: condition {kind} is {}",
+                        "{name}: condition {} is {}",
+                        c["type"].as_str().unwrap_or(kind),
                         c["status"].as_str().unwrap_or("unset")
                     ))),
                     None => Err(Verdict::Pending(format!("{name}: no condition {kind} yet"))),
@@ -199,9 +210,15 @@ impl Goal {
                 if ok {
                     Ok(())
                 } else if value.trim().is_empty() {
-                    Err(Verdict::Pending(format!("{name}: {} is empty", path.template())))
+                    Err(Verdict::Pending(format!(
+                        "{name}: {} is empty",
+                        path.template()
+                    )))
                 } else {
-                    Err(Verdict::Pending(format!("{name}: {} is {value:?}", path.template())))
+                    Err(Verdict::Pending(format!(
+                        "{name}: {} is {value:?}",
+                        path.template()
+                    )))
                 }
             }
         }
@@ -444,24 +461,33 @@ mod tests {
         let goal = Goal::from_spec(&spec()).unwrap();
         let crashing = json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"},
             "status": {"phase": "Running", "containerStatuses": [{"name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
-        assert!(matches!(goal.judge(&[&crashing], 1), Verdict::Failed(m) if m.contains("CrashLoop")));
+        assert!(
+            matches!(goal.judge(&[&crashing], 1), Verdict::Failed(m) if m.contains("CrashLoop"))
+        );
         let ready = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}});
-        assert_eq!(goal.judge(&[&ready], 2), Verdict::Pending("1 of at least 2 objects exist".into()));
+        assert_eq!(
+            goal.judge(&[&ready], 2),
+            Verdict::Pending("1 of at least 2 objects exist".into())
+        );
         assert_eq!(goal.judge(&[&ready], 1), Verdict::Done);
     }
 
     #[test]
     fn contradictory_specs_are_refused() {
-        assert!(Goal::from_spec(&KubeWait {
-            condition: Some("Ready".into()),
-            deleted: true,
-            ..spec()
-        })
-        .is_err());
-        assert!(Goal::from_spec(&KubeWait {
-            equals: Some("x".into()),
-            ..spec()
-        })
-        .is_err());
+        assert!(
+            Goal::from_spec(&KubeWait {
+                condition: Some("Ready".into()),
+                deleted: true,
+                ..spec()
+            })
+            .is_err()
+        );
+        assert!(
+            Goal::from_spec(&KubeWait {
+                equals: Some("x".into()),
+                ..spec()
+            })
+            .is_err()
+        );
     }
 }
