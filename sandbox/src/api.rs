@@ -205,10 +205,11 @@ pub fn create(r: &Req) -> Reply {
         ));
     }
     let mut obj = decode_body(r)?;
-    create_object(r, &mut obj)
+    create_object(r, &mut obj, None)
 }
 
-fn create_object(r: &Req, obj: &mut Value) -> Reply {
+/// Creates `obj`; `applied` is the configuration when the create comes from server-side apply.
+fn create_object(r: &Req, obj: &mut Value, applied: Option<&Value>) -> Reply {
     prepare(r, obj, true)?;
     check_namespace(r)?;
     if r.rt.status_sub
@@ -229,6 +230,10 @@ fn create_object(r: &Req, obj: &mut Value) -> Reply {
         }
     }
     admit(&r.cluster, &r.rt, obj, None)?;
+    if let Some(applied) = applied {
+        let manager = r.query.get("fieldManager").unwrap_or_default();
+        crate::ssa::on_create(obj, applied, manager, &r.rt.api_version());
+    }
     let created = r
         .cluster
         .store
@@ -411,7 +416,7 @@ fn apply(r: &Req) -> Reply {
                 return Err(r.not_found());
             }
             let mut obj = applied.clone();
-            match create_object(r, &mut obj) {
+            match create_object(r, &mut obj, Some(&applied)) {
                 Err(e) if e.code == 409 => continue,
                 other => return other,
             }
@@ -426,7 +431,13 @@ fn apply(r: &Req) -> Reply {
                 )
                 .unwrap_or_default())
             );
-            merge_sub(r, cur, merged)
+            let mut out = merge_sub(r, cur, merged)?;
+            if r.sub.is_none() {
+                let manager = r.query.get("fieldManager").unwrap_or_default();
+                let force = r.query.flag("force");
+                crate::ssa::on_apply(cur, &mut out, &applied, manager, &r.rt.api_version(), force)?;
+            }
+            Ok(out)
         });
         match res {
             Err(e) if e.code == 404 => continue,

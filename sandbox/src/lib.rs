@@ -19,6 +19,7 @@ mod resources;
 mod router;
 mod selector;
 mod server;
+mod ssa;
 mod status;
 mod store;
 mod table;

@@ -166,7 +166,7 @@ pub fn json_patch(target: &Value, patch: &Value) -> Result<Value, PatchError> {
 }
 
 /// The merge key of a list field, following the Kubernetes built-in types.
-fn merge_key(field: &str, items: &[&Value]) -> Option<&'static str> {
+pub(crate) fn merge_key(field: &str, items: &[&Value]) -> Option<&'static str> {
     let has = |k: &str| items.iter().any(|i| i.get(k).is_some());
     match field {
         "containers"

@@ -79,6 +79,11 @@ impl ApiError {
         e
     }
 
+    /// 409 with a custom message (server-side apply conflicts).
+    pub fn conflict_message(message: String) -> Self {
+        Self::new(409, "Conflict", message)
+    }
+
     /// 422 with one field cause.
     pub fn invalid(group: &str, kind: &str, name: &str, field: &str, detail: &str) -> Self {
         let gk = if group.is_empty() {

@@ -124,6 +124,91 @@ async fn server_side_apply_creates_then_updates() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn server_side_apply_tracks_field_owners() {
+    let env = Env::start(&["c1"]).await;
+    with_demo(&env).await;
+    let labelled = DEPLOY.replace("  name: api\n", "  name: api\n  labels: {tier: backend}\n");
+    let f = env.write("api.yaml", &labelled);
+    env.kubectl("c1", &["apply", "--server-side", "-f", f.to_str().unwrap()])
+        .await
+        .ok();
+    let other = env.write("other.yaml", &DEPLOY.replace("replicas: 1", "replicas: 3"));
+    let clash = env
+        .kubectl(
+            "c1",
+            &[
+                "apply",
+                "--server-side",
+                "--field-manager=other",
+                "-f",
+                other.to_str().unwrap(),
+            ],
+        )
+        .await;
+    assert_eq!(clash.code, 1);
+    assert!(
+        clash.stderr.contains(
+            r#"Apply failed with 1 conflict: conflict with "kubectl" using apps/v1: .spec.replicas"#
+        ),
+        "{clash:?}"
+    );
+    env.kubectl(
+        "c1",
+        &[
+            "apply",
+            "--server-side",
+            "--field-manager=other",
+            "--force-conflicts",
+            "-f",
+            other.to_str().unwrap(),
+        ],
+    )
+    .await
+    .ok();
+    // The first manager drops its label: the label goes, replicas now belong to "other".
+    let f = env.write(
+        "api-unlabelled.yaml",
+        &DEPLOY.replace("  replicas: 1\n", ""),
+    );
+    env.kubectl("c1", &["apply", "--server-side", "-f", f.to_str().unwrap()])
+        .await
+        .ok();
+    let v = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "deploy",
+                "api",
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={.spec.replicas}/{.metadata.labels.tier}",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(v.stdout, "3/");
+    let managers = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "deploy",
+                "api",
+                "-n",
+                "demo",
+                "--show-managed-fields",
+                "-o",
+                "jsonpath={.metadata.managedFields[*].manager}",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(managers.stdout, "other kubectl");
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn secret_from_file_and_labels() {
     let env = Env::start(&["c1"]).await;
     with_demo(&env).await;
