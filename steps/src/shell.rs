@@ -121,6 +121,7 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
         readers,
         output_file,
         captured,
+        withheld,
     } = prepared;
     let handle = Arc::new(handle);
     let pgid = handle.pids().first().map(|&p| Pid::from_raw(p as i32));
@@ -178,6 +179,13 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
     if stopped {
         return Err(StepFailure::Interrupted);
     }
+    if !output.status.success() && withheld {
+        write_masked_stdout(
+            &req,
+            &IndexMap::new(),
+            "(stdout withheld: the step declares secret outputs)\n",
+        );
+    }
     if !output.status.success() {
         return Err(match (output.status.code(), output.status.signal()) {
             (Some(code), _) => StepFailure::Exit { code },
@@ -189,7 +197,10 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
         parse_output_file(&file_text).map_err(|e| StepFailure::OutputFile(e.to_string()))?;
     if req.outputs.len() == 1 && values.is_empty() {
         let name = req.outputs.keys().next().cloned().unwrap_or_default();
-        values.insert(name, stdout.unwrap_or_default().trim().to_string());
+        values.insert(name, stdout.clone().unwrap_or_default().trim().to_string());
+    }
+    if withheld {
+        write_masked_stdout(&req, &values, stdout.as_deref().unwrap_or_default());
     }
     Ok(values)
 }
@@ -199,6 +210,22 @@ struct Prepared {
     readers: Vec<JoinHandle<()>>,
     output_file: PathBuf,
     captured: Option<Arc<Mutex<Vec<u8>>>>,
+    /// Stdout was kept from the log (the step has secret outputs) until it can be masked.
+    withheld: bool,
+}
+
+/// Appends stdout to the log with every secret output value replaced by `***`.
+fn write_masked_stdout(req: &StepRequest, values: &IndexMap<String, String>, stdout: &str) {
+    let mut text = stdout.to_string();
+    for (name, value) in values {
+        let secret = req.outputs.get(name).is_some_and(|o| o.secret);
+        if secret && !value.trim().is_empty() {
+            text = text.replace(value.trim(), "***");
+        }
+    }
+    if let Ok(mut log) = OpenOptions::new().append(true).open(&req.log.path) {
+        let _ = log.write_all(text.as_bytes());
+    }
 }
 
 fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
@@ -259,14 +286,22 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
     let mut captured = None;
     let log = Arc::new(Mutex::new(log));
     // Without a viewer or a stdout output, the child writes straight to the log file: no copy.
+    // Stdout of a step with secret outputs may hold them: it reaches the log only once the
+    // values are known and can be masked, and is not echoed live.
+    let withheld = req.outputs.values().any(|o| o.secret);
     if !req.outputs.is_empty() || echo.is_some() {
         let (reader, writer) = io::pipe()?;
         let buf = (!req.outputs.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
         captured.clone_from(&buf);
+        let (to_log, live) = if withheld {
+            (None, None)
+        } else {
+            (Some(log.clone()), echo.clone())
+        };
         readers.push(copy_lines(
             reader,
-            log.clone(),
-            echo.clone(),
+            to_log,
+            live,
             &req.step,
             Stream::Stdout,
             buf,
@@ -283,7 +318,7 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         let (reader, writer) = io::pipe()?;
         readers.push(copy_lines(
             reader,
-            log.clone(),
+            Some(log.clone()),
             echo,
             &req.step,
             Stream::Stderr,
@@ -306,12 +341,13 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         readers,
         output_file,
         captured,
+        withheld,
     })
 }
 
 fn copy_lines(
     reader: io::PipeReader,
-    log: Arc<Mutex<File>>,
+    log: Option<Arc<Mutex<File>>>,
     echo: Option<Echo>,
     step: &str,
     stream: Stream,
@@ -322,7 +358,9 @@ fn copy_lines(
         let mut reader = BufReader::new(reader);
         let mut line = Vec::new();
         while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-            if let Ok(mut f) = log.lock() {
+            if let Some(log) = &log
+                && let Ok(mut f) = log.lock()
+            {
                 let _ = f.write_all(&line);
             }
             if let Some(buf) = &capture

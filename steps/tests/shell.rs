@@ -206,3 +206,21 @@ async fn other_kinds_are_refused() {
     assert_eq!(err, StepFailure::Unsupported("kube.apply".into()));
     let _ = IndexMap::<String, String>::new();
 }
+
+#[tokio::test]
+async fn secret_outputs_are_masked_in_the_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = request(
+        dir.path(),
+        "echo 'token: hunter2'; echo 'T=hunter2' >> $MESHBOOK_OUTPUT",
+        &["T"],
+    );
+    req.outputs[0].secret = true;
+    let out = ShellExecutor.execute(req).await.unwrap();
+    assert_eq!(out["T"], "hunter2");
+    let log = std::fs::read_to_string(dir.path().join("logs/s.log")).unwrap();
+    assert!(
+        log.contains("token: ***") && !log.contains("hunter2"),
+        "{log}"
+    );
+}
