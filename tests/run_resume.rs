@@ -171,6 +171,7 @@ steps:
       wait
   - id: after
     shell: touch after
+    needs: [long]
 "#;
 
 #[test]
