@@ -157,3 +157,52 @@ async fn watches_are_dropped_after_n_events() {
     assert!(matches!(events[0], Ok(WatchEvent::Added(_))));
     sandbox.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn exec_through_kube_rs() {
+    use k8s_openapi::api::core::v1::Pod;
+    use kube::api::AttachParams;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
+    let pods: Api<Pod> = Api::namespaced(client_for(&sandbox).await, "default");
+    let pod = serde_json::from_value(json!({"metadata": {"name": "p1"},
+        "spec": {"containers": [{"name": "c", "image": "example.invalid/c:1"}]}}))
+    .unwrap();
+    pods.create(&PostParams::default(), &pod).await.unwrap();
+    let running = kube::runtime::wait::await_condition(
+        pods.clone(),
+        "p1",
+        kube::runtime::conditions::is_pod_running(),
+    );
+    tokio::time::timeout(Duration::from_secs(20), running)
+        .await
+        .unwrap()
+        .unwrap();
+
+    let mut proc = pods
+        .exec(
+            "p1",
+            ["sh", "-c", "read x; echo got $x; exit 4"],
+            &AttachParams::default().stdin(true).stderr(false),
+        )
+        .await
+        .unwrap();
+    let mut stdin = proc.stdin().unwrap();
+    stdin.write_all(b"hello\n").await.unwrap();
+    let mut stdout = proc.stdout().unwrap();
+    let status = proc.take_status().unwrap();
+    let mut out = String::new();
+    stdout.read_to_string(&mut out).await.unwrap();
+    assert_eq!(out, "got hello\n");
+    let status = tokio::time::timeout(Duration::from_secs(20), status)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(status.status.as_deref(), Some("Failure"));
+    assert_eq!(status.reason.as_deref(), Some("NonZeroExitCode"));
+    let code = status.details.unwrap().causes.unwrap()[0].message.clone();
+    assert_eq!(code.as_deref(), Some("4"));
+    proc.join().await.unwrap();
+    sandbox.shutdown().await.unwrap();
+}
