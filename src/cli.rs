@@ -54,6 +54,9 @@ pub enum Command {
     Status(crate::commands::runs::StatusArgs),
     /// Run the runbook's `finally` steps for an earlier run, with its params and outputs.
     Cleanup(crate::commands::cleanup::CleanupArgs),
+    /// Ask of an object file what kube steps ask: a kubectl JSONPath, or kstatus readiness.
+    #[command(subcommand)]
+    Inspect(crate::commands::inspect::InspectCommand),
     /// Simulated clusters that speak the Kubernetes API, for kubectl and experiments.
     #[command(subcommand)]
     Sandbox(crate::commands::sandbox::SandboxCommand),

@@ -47,6 +47,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Graph { runbook, format } => check::graph(&runbook, format),
         Command::Schema => check::schema(),
         Command::Sandbox(command) => commands::sandbox::run(command),
+        Command::Inspect(command) => commands::inspect::run(command),
         Command::Run(args) => commands::run::run(&args, verbose),
         Command::Resume(args) => commands::resume::resume(&args, verbose),
         Command::Runs(args) => commands::runs::runs(&args),

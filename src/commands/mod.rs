@@ -3,6 +3,7 @@
 pub mod catalog;
 pub mod check;
 pub mod cleanup;
+pub mod inspect;
 pub mod resume;
 pub mod run;
 pub mod runs;

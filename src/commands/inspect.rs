@@ -1,0 +1,113 @@
+//! `meshbook inspect`: the two questions kube steps ask of objects, asked of a file: what a
+//! kubectl JSONPath prints for it, and whether it is ready by the kstatus rules.
+
+use std::io::{Read as _, Write as _};
+use std::path::{Path, PathBuf};
+
+use clap::{Args, Subcommand, ValueEnum};
+use meshbook_inspect::jsonpath::JsonPath;
+use meshbook_inspect::readiness;
+use serde_json::Value;
+
+use crate::failure::{CmdResult, Failure};
+
+/// `meshbook inspect ...`.
+#[derive(Debug, Subcommand)]
+pub enum InspectCommand {
+    /// Print what `kubectl get -o jsonpath=TEMPLATE` prints for an object (no newline added).
+    Jsonpath(JsonpathArgs),
+    /// Print an object's kstatus readiness: status and message.
+    Readiness(ReadinessArgs),
+}
+
+/// `meshbook inspect jsonpath`.
+#[derive(Debug, Args)]
+pub struct JsonpathArgs {
+    /// The template, such as `{.status.loadBalancer.ingress[0].ip}`.
+    pub template: String,
+    /// The object (JSON or YAML); `-` reads standard input.
+    #[arg(long, short = 'f', value_name = "OBJECT.json")]
+    pub file: PathBuf,
+    /// Print nothing for a missing key instead of failing (kubectl's default).
+    #[arg(long)]
+    pub allow_missing_keys: bool,
+}
+
+/// How readiness is printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub enum ReadinessFormat {
+    /// `Status: message`.
+    #[default]
+    Text,
+    /// `{"status": "...", "message": "..."}`.
+    Json,
+}
+
+/// `meshbook inspect readiness`.
+#[derive(Debug, Args)]
+pub struct ReadinessArgs {
+    /// The object (JSON or YAML); `-` reads standard input.
+    #[arg(long, short = 'f', value_name = "OBJECT.json")]
+    pub file: PathBuf,
+    /// `text` for people, `json` for machines.
+    #[arg(long, short = 'o', value_enum, default_value_t)]
+    pub output: ReadinessFormat,
+}
+
+/// Runs `meshbook inspect`.
+pub fn run(command: InspectCommand) -> CmdResult {
+    match command {
+        InspectCommand::Jsonpath(args) => jsonpath(&args),
+        InspectCommand::Readiness(args) => readiness(&args),
+    }
+}
+
+fn read_object(path: &Path) -> Result<Value, Failure> {
+    let mut text = String::new();
+    let read = if path == Path::new("-") {
+        std::io::stdin().read_to_string(&mut text).map(|_| ())
+    } else {
+        std::fs::read_to_string(path).map(|t| text = t)
+    };
+    read.map_err(|e| Failure::Invalid(format!("error: cannot read {}: {e}", path.display())))?;
+    serde_json::from_str(&text)
+        .or_else(|_| serde_yaml::from_str(&text))
+        .map_err(|e| {
+            Failure::Invalid(format!(
+                "error: {} is neither JSON nor YAML: {e}",
+                path.display()
+            ))
+        })
+}
+
+/// kubectl's texts: `error parsing jsonpath T, M` and `error executing jsonpath "T": ...`.
+/// kubectl then dumps the object in Go syntax; that dump is left out, since the object may
+/// hold secret data.
+fn jsonpath(args: &JsonpathArgs) -> CmdResult {
+    let object = read_object(&args.file)?;
+    let template = &args.template;
+    let path = JsonPath::parse(template)
+        .map_err(|e| Failure::Other(anyhow::anyhow!("error parsing jsonpath {template}, {e}")))?;
+    let text = path.render(&object, args.allow_missing_keys).map_err(|e| {
+        Failure::Other(anyhow::anyhow!(
+            "error executing jsonpath {template:?}: Error executing template: {e}. Printing more information for debugging the template:\n\ttemplate was:\n\t\t{template}\n"
+        ))
+    })?;
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|()| out.flush())
+        .map_err(|e| Failure::Other(e.into()))
+}
+
+fn readiness(args: &ReadinessArgs) -> CmdResult {
+    let object = read_object(&args.file)?;
+    let r = readiness::compute(&object);
+    match args.output {
+        ReadinessFormat::Text => println!("{}: {}", r.status, r.message),
+        ReadinessFormat::Json => println!(
+            "{}",
+            serde_json::json!({"status": r.status.as_str(), "message": r.message})
+        ),
+    }
+    Ok(())
+}
