@@ -147,6 +147,7 @@ impl Controllers {
                 kind: EventType::Added,
                 key,
                 obj,
+                prev: None,
             });
         }
     }

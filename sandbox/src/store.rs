@@ -70,6 +70,8 @@ pub struct Event {
     pub key: String,
     /// The object after the change (before it, for deletions, with the new resourceVersion).
     pub obj: Value,
+    /// The object before a modification, so filtered watches can tell it entered or left.
+    pub prev: Option<Value>,
 }
 
 type ObjKey = (String, String, String);
@@ -172,13 +174,21 @@ impl Store {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn record(&self, inner: &mut Inner, kind: EventType, key: &str, obj: Value) {
+    fn record(
+        &self,
+        inner: &mut Inner,
+        kind: EventType,
+        key: &str,
+        obj: Value,
+        prev: Option<Value>,
+    ) {
         let rv = inner.rv;
         inner.history.push_back(Arc::new(Event {
             rv,
             kind,
             key: key.to_string(),
             obj,
+            prev,
         }));
         while inner.history.len() > HISTORY {
             if let Some(e) = inner.history.pop_front() {
@@ -271,7 +281,7 @@ impl Store {
         inner.rv += 1;
         meta.insert("resourceVersion".into(), rv_str(inner.rv));
         inner.objects.insert(k, obj.clone());
-        self.record(&mut inner, EventType::Added, key, obj.clone());
+        self.record(&mut inner, EventType::Added, key, obj.clone(), None);
         Ok(obj)
     }
 
@@ -292,7 +302,7 @@ impl Store {
         inner
             .objects
             .insert((key.to_string(), ns, name), obj.clone());
-        self.record(&mut inner, EventType::Added, key, obj);
+        self.record(&mut inner, EventType::Added, key, obj, None);
     }
 
     /// Replaces an object with what `f` computes from the current one, atomically.
@@ -356,7 +366,7 @@ impl Store {
         let rv = inner.rv;
         obj_mut(&mut new, "metadata").insert("resourceVersion".into(), rv_str(rv));
         inner.objects.insert(k, new.clone());
-        self.record(&mut inner, EventType::Modified, key, new.clone());
+        self.record(&mut inner, EventType::Modified, key, new.clone(), Some(cur));
         Ok((new, true))
     }
 
@@ -369,7 +379,7 @@ impl Store {
         inner.rv += 1;
         let rv = inner.rv;
         obj_mut(&mut obj, "metadata").insert("resourceVersion".into(), rv_str(rv));
-        self.record(&mut inner, EventType::Deleted, key, obj.clone());
+        self.record(&mut inner, EventType::Deleted, key, obj.clone(), None);
         Some(obj)
     }
 

@@ -15,6 +15,7 @@ use crate::api::{Req, select};
 use crate::http::Body;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::ApiError;
+use crate::store::EventType;
 
 /// Renders events as plain objects or, when asked, as one-row Tables.
 struct Printer {
@@ -104,21 +105,24 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
             };
             for e in events {
                 cursor = e.rv;
-                let in_scope = e.key == key
-                    && ns
-                        .as_deref()
-                        .is_none_or(|n| crate::util::namespace_of(&e.obj) == n)
-                    && labels.matches(&e.obj)
-                    && fields.matches(&e.obj);
-                if !in_scope {
+                let matches = |o: &Value| {
+                    ns.as_deref()
+                        .is_none_or(|n| crate::util::namespace_of(o) == n)
+                        && labels.matches(o)
+                        && fields.matches(o)
+                };
+                if e.key != key {
                     continue;
                 }
-                if sent >= limit
-                    || tx
-                        .send(printer.line(e.kind.as_str(), &e.obj))
-                        .await
-                        .is_err()
-                {
+                // A modification that moves an object into or out of the selection is
+                // reported as ADDED or DELETED, as the API server's watch cache does.
+                let kind = match (e.kind, matches(&e.obj), e.prev.as_ref().map(matches)) {
+                    (EventType::Modified, true, Some(false)) => EventType::Added,
+                    (EventType::Modified, false, Some(true)) => EventType::Deleted,
+                    (_, true, _) => e.kind,
+                    _ => continue,
+                };
+                if sent >= limit || tx.send(printer.line(kind.as_str(), &e.obj)).await.is_err() {
                     return;
                 }
                 sent += 1;

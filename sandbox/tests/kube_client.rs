@@ -206,3 +206,37 @@ async fn exec_through_kube_rs() {
     proc.join().await.unwrap();
     sandbox.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn filtered_watches_see_objects_enter_and_leave() {
+    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    let cm = serde_json::from_value(json!({"metadata": {"name": "sel", "labels": {"app": "x"}}}))
+        .unwrap();
+    let created = cms.create(&PostParams::default(), &cm).await.unwrap();
+    let rv = created.metadata.resource_version.unwrap();
+    let stream = cms
+        .watch(&WatchParams::default().labels("app=x"), &rv)
+        .await
+        .unwrap();
+    let pp = PatchParams::default();
+    for app in ["y", "x"] {
+        cms.patch(
+            "sel",
+            &pp,
+            &Patch::Merge(json!({"metadata": {"labels": {"app": app}}})),
+        )
+        .await
+        .unwrap();
+    }
+    let events: Vec<_> =
+        tokio::time::timeout(Duration::from_secs(10), stream.take(2).collect::<Vec<_>>())
+            .await
+            .expect("two events");
+    assert!(
+        matches!(events[0], Ok(WatchEvent::Deleted(_))),
+        "{events:?}"
+    );
+    assert!(matches!(events[1], Ok(WatchEvent::Added(_))), "{events:?}");
+    sandbox.shutdown().await.unwrap();
+}
