@@ -132,8 +132,15 @@ fn builtin(
                 _ => {}
             }
         }
-        "DaemonSet" if !obj["spec"]["selector"].is_object() => {
-            return Err(invalid("spec.selector", "Required value"));
+        "DaemonSet" => {
+            if !obj["spec"]["selector"].is_object() {
+                return Err(invalid("spec.selector", "Required value"));
+            }
+            let spec = obj_mut(obj, "spec");
+            spec.entry("revisionHistoryLimit").or_insert(json!(10));
+            spec.entry("updateStrategy")
+                .or_insert(json!({"type": "RollingUpdate",
+                "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
         }
         "Job" => job(obj, old),
         "CustomResourceDefinition" => crd(obj).map_err(|m| invalid("spec", &m))?,

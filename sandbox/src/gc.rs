@@ -98,6 +98,11 @@ fn cascade(cluster: &Cluster, owner_uid: &str, how: Propagation) {
                     let mut c = c.clone();
                     if let Some(refs) = c["metadata"]["ownerReferences"].as_array_mut() {
                         refs.retain(|r| r["uid"] != owner_uid);
+                        if refs.is_empty()
+                            && let Some(m) = c["metadata"].as_object_mut()
+                        {
+                            m.remove("ownerReferences");
+                        }
                     }
                     Ok(c)
                 });

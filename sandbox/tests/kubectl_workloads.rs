@@ -1,0 +1,251 @@
+//! The real kubectl against a sandbox: StatefulSets, DaemonSets, Jobs, finalizers, orphans.
+
+mod common;
+
+use common::Env;
+
+const WORKLOADS: &str = r#"
+apiVersion: apps/v1
+kind: StatefulSet
+metadata: {name: db, namespace: work}
+spec:
+  serviceName: db
+  replicas: 2
+  selector: {matchLabels: {app: db}}
+  template:
+    metadata: {labels: {app: db}}
+    spec:
+      containers: [{name: db, image: example.invalid/db:1}]
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: work}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec:
+      containers: [{name: agent, image: example.invalid/agent:1}]
+---
+apiVersion: batch/v1
+kind: Job
+metadata: {name: migrate, namespace: work}
+spec:
+  template:
+    spec:
+      restartPolicy: Never
+      containers: [{name: migrate, image: example.invalid/migrate:1}]
+"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn statefulsets_daemonsets_and_jobs_progress() {
+    let env = Env::start(&["c1"]).await;
+    env.kubectl("c1", &["create", "namespace", "work"])
+        .await
+        .ok();
+    let f = env.write("work.yaml", WORKLOADS);
+    env.kubectl("c1", &["apply", "-f", f.to_str().unwrap()])
+        .await
+        .ok();
+    env.kubectl(
+        "c1",
+        &[
+            "wait",
+            "--for=condition=Complete",
+            "job/migrate",
+            "-n",
+            "work",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+    env.kubectl(
+        "c1",
+        &[
+            "rollout",
+            "status",
+            "statefulset/db",
+            "-n",
+            "work",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+    env.kubectl(
+        "c1",
+        &[
+            "rollout",
+            "status",
+            "daemonset/agent",
+            "-n",
+            "work",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+    let pods = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "pods",
+                "-n",
+                "work",
+                "-l",
+                "app=db",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(pods.stdout, "db-0 db-1");
+    let job_pod = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "pods",
+                "-n",
+                "work",
+                "-l",
+                "job-name=migrate",
+                "-o",
+                "jsonpath={.items[0].status.phase}",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(job_pod.stdout, "Succeeded");
+    env.kubectl(
+        "c1",
+        &["scale", "statefulset", "db", "-n", "work", "--replicas=1"],
+    )
+    .await
+    .ok();
+    env.kubectl(
+        "c1",
+        &[
+            "wait",
+            "--for=delete",
+            "pod/db-1",
+            "-n",
+            "work",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn finalizers_hold_deletion_and_orphans_keep_dependents() {
+    let env = Env::start(&["c1"]).await;
+    env.kubectl("c1", &["create", "namespace", "work"])
+        .await
+        .ok();
+    let cm = env.write(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: held\n  namespace: work\n  finalizers: [example.com/hold]\ndata: {a: b}\n",
+    );
+    env.kubectl("c1", &["apply", "-f", cm.to_str().unwrap()])
+        .await
+        .ok();
+    env.kubectl(
+        "c1",
+        &["delete", "cm", "held", "-n", "work", "--wait=false"],
+    )
+    .await
+    .ok();
+    let ts = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "cm",
+                "held",
+                "-n",
+                "work",
+                "-o",
+                "jsonpath={.metadata.deletionTimestamp}",
+            ],
+        )
+        .await
+        .ok();
+    assert!(!ts.stdout.is_empty(), "terminating, not gone");
+    env.kubectl(
+        "c1",
+        &[
+            "patch",
+            "cm",
+            "held",
+            "-n",
+            "work",
+            "--type",
+            "merge",
+            "-p",
+            r#"{"metadata":{"finalizers":null}}"#,
+        ],
+    )
+    .await
+    .ok();
+    let gone = env
+        .kubectl("c1", &["get", "cm", "held", "-n", "work"])
+        .await;
+    assert!(gone.stderr.contains("NotFound"), "{gone:?}");
+
+    let f = env.write("work.yaml", WORKLOADS);
+    env.kubectl("c1", &["apply", "-f", f.to_str().unwrap()])
+        .await
+        .ok();
+    env.kubectl(
+        "c1",
+        &[
+            "rollout",
+            "status",
+            "statefulset/db",
+            "-n",
+            "work",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+    env.kubectl(
+        "c1",
+        &[
+            "delete",
+            "statefulset",
+            "db",
+            "-n",
+            "work",
+            "--cascade=orphan",
+        ],
+    )
+    .await
+    .ok();
+    let owners = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "pod",
+                "db-0",
+                "-n",
+                "work",
+                "-o",
+                "jsonpath={.metadata.ownerReferences}",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(owners.stdout, "");
+    let pod = env
+        .kubectl("c1", &["get", "pod", "db-0", "-n", "work", "-o", "name"])
+        .await
+        .ok();
+    assert_eq!(pod.stdout.trim(), "pod/db-0");
+}
