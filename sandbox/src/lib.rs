@@ -145,6 +145,7 @@ pub struct ClusterInfo {
     pub token: String,
 }
 
+#[derive(Clone)]
 struct Running {
     cluster: Arc<Cluster>,
     addr: SocketAddr,
@@ -152,8 +153,11 @@ struct Running {
 
 /// A set of running simulated clusters.
 pub struct Sandbox {
-    clusters: Vec<Running>,
+    clusters: Mutex<Vec<Running>>,
+    config: SandboxConfig,
     ca_pem: String,
+    tls_config: Arc<rustls::ServerConfig>,
+    scratch: PathBuf,
     shutdown: tokio::sync::watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     _scratch: Option<tempfile::TempDir>,
@@ -165,9 +169,9 @@ impl std::fmt::Debug for Sandbox {
             .field(
                 "clusters",
                 &self
-                    .clusters
+                    .running()
                     .iter()
-                    .map(|c| (&c.cluster.name, c.addr))
+                    .map(|c| (c.cluster.name.clone(), c.addr))
                     .collect::<Vec<_>>(),
             )
             .finish_non_exhaustive()
@@ -197,6 +201,13 @@ async fn bind(name: &str, port: u16) -> Result<TcpListener, Error> {
         })
 }
 
+fn read_meta(path: &Path) -> Value {
+    std::fs::read_to_string(path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(Value::Null)
+}
+
 impl Sandbox {
     /// Starts every configured cluster; returns once all are listening.
     pub async fn start(config: SandboxConfig) -> Result<Sandbox, Error> {
@@ -222,82 +233,114 @@ impl Sandbox {
             }
         };
         let (shutdown, _) = tokio::sync::watch::channel(false);
-        let mut clusters = Vec::new();
-        let mut tasks = Vec::new();
-        for (index, name) in config.clusters.iter().enumerate() {
-            let dir = config
-                .state_dir
-                .as_ref()
-                .map(|d| d.join("clusters").join(name));
-            let meta_path = dir.as_ref().map(|d| d.join("cluster.json"));
-            let meta: Value = meta_path
-                .as_ref()
-                .and_then(|p| std::fs::read_to_string(p).ok())
-                .and_then(|t| serde_json::from_str(&t).ok())
-                .unwrap_or(Value::Null);
-            let token = meta["token"]
-                .as_str()
-                .map(str::to_string)
-                .unwrap_or_else(|| util::random_hex(32));
-            let port = meta["port"]
-                .as_u64()
-                .and_then(|p| u16::try_from(p).ok())
-                .unwrap_or(0);
-            let listener = bind(name, port).await?;
-            let addr = listener.local_addr().map_err(|source| Error::Bind {
-                name: name.clone(),
-                source,
-            })?;
-            if let Some(p) = &meta_path {
-                let doc = json!({"token": token, "port": addr.port()});
-                store::write_atomic(p, doc.to_string().as_bytes())?;
-            }
-            let store = store::Store::open(dir.as_ref().map(|d| d.join("objects.json")))?;
-            let cluster = Arc::new(Cluster {
-                name: name.clone(),
-                index,
-                token,
-                ca_pem: material.ca_pem.clone(),
-                store,
-                pod_ready_delay: config.pod_ready_delay,
-                lb_ip_delay: config.lb_ip_delay,
-                faults: config.faults.clone(),
-                scratch: scratch.clone(),
-                allocated: Mutex::new(Default::default()),
-            });
-            cluster.bootstrap();
-            tasks.push(controllers::spawn(
-                Arc::clone(&cluster),
-                shutdown.subscribe(),
-            ));
-            tasks.push(server::spawn(
-                Arc::clone(&cluster),
-                listener,
-                Arc::clone(&tls_config),
-                shutdown.subscribe(),
-            ));
-            if config.state_dir.is_some() {
-                tasks.push(spawn_saver(Arc::clone(&cluster), shutdown.subscribe()));
-            }
-            clusters.push(Running { cluster, addr });
-        }
-        Ok(Sandbox {
-            clusters,
+        let sandbox = Sandbox {
+            clusters: Mutex::new(Vec::new()),
+            config: config.clone(),
             ca_pem: material.ca_pem,
+            tls_config,
+            scratch,
             shutdown,
-            tasks: Mutex::new(tasks),
+            tasks: Mutex::new(Vec::new()),
             _scratch: scratch_dir,
-        })
+        };
+        for name in &config.clusters {
+            sandbox.add_cluster(name).await?;
+        }
+        Ok(sandbox)
     }
 
-    /// Connection details of every cluster, in configuration order.
+    fn running(&self) -> Vec<Running> {
+        self.clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+
+    /// Starts one more cluster (a simulated `clusters create`); with a state directory its
+    /// objects, token and port are kept like those of the configured clusters.
+    pub async fn add_cluster(&self, name: &str) -> Result<ClusterInfo, Error> {
+        let running = self.running();
+        if !valid_cluster_name(name) || running.iter().any(|c| c.cluster.name == name) {
+            return Err(Error::InvalidName(name.to_string()));
+        }
+        let dir = self
+            .config
+            .state_dir
+            .as_ref()
+            .map(|d| d.join("clusters").join(name));
+        let meta_path = dir.as_ref().map(|d| d.join("cluster.json"));
+        let meta = meta_path.as_deref().map(read_meta).unwrap_or(Value::Null);
+        let token = meta["token"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| util::random_hex(32));
+        let port = meta["port"]
+            .as_u64()
+            .and_then(|p| u16::try_from(p).ok())
+            .unwrap_or(0);
+        // The index picks the address pools; keep the stored one unless another cluster has it.
+        let taken: Vec<usize> = running.iter().map(|c| c.cluster.index).collect();
+        let index = meta["index"]
+            .as_u64()
+            .map(|i| i as usize)
+            .filter(|i| !taken.contains(i))
+            .unwrap_or_else(|| (0..).find(|i| !taken.contains(i)).unwrap_or(0));
+        let listener = bind(name, port).await?;
+        let addr = listener.local_addr().map_err(|source| Error::Bind {
+            name: name.to_string(),
+            source,
+        })?;
+        if let Some(p) = &meta_path {
+            let doc = json!({"token": token, "port": addr.port(), "index": index});
+            store::write_atomic(p, doc.to_string().as_bytes())?;
+        }
+        let store = store::Store::open(dir.as_ref().map(|d| d.join("objects.json")))?;
+        let cluster = Arc::new(Cluster {
+            name: name.to_string(),
+            index,
+            token,
+            ca_pem: self.ca_pem.clone(),
+            store,
+            pod_ready_delay: self.config.pod_ready_delay,
+            lb_ip_delay: self.config.lb_ip_delay,
+            faults: self.config.faults.clone(),
+            scratch: self.scratch.clone(),
+            allocated: Mutex::new(Default::default()),
+        });
+        cluster.bootstrap();
+        let mut tasks = vec![
+            controllers::spawn(Arc::clone(&cluster), self.shutdown.subscribe()),
+            server::spawn(
+                Arc::clone(&cluster),
+                listener,
+                Arc::clone(&self.tls_config),
+                self.shutdown.subscribe(),
+            ),
+        ];
+        if self.config.state_dir.is_some() {
+            tasks.push(spawn_saver(Arc::clone(&cluster), self.shutdown.subscribe()));
+        }
+        self.tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(tasks);
+        let r = Running { cluster, addr };
+        let out = info(&r);
+        self.clusters
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .push(r);
+        Ok(out)
+    }
+
+    /// Connection details of every cluster, in the order they were started.
     pub fn clusters(&self) -> Vec<ClusterInfo> {
-        self.clusters.iter().map(info).collect()
+        self.running().iter().map(info).collect()
     }
 
     /// Connection details of one cluster.
     pub fn cluster(&self, name: &str) -> Option<ClusterInfo> {
-        self.clusters
+        self.running()
             .iter()
             .find(|c| c.cluster.name == name)
             .map(info)
@@ -310,24 +353,7 @@ impl Sandbox {
 
     /// A kubeconfig with one context per cluster (named after it); the first is current.
     pub fn kubeconfig_yaml(&self) -> String {
-        let ca = base64::engine::general_purpose::STANDARD.encode(&self.ca_pem);
-        let infos = self.clusters();
-        let clusters: Vec<Value> = infos
-            .iter()
-            .map(|c| json!({"name": c.name, "cluster": {"server": c.server, "certificate-authority-data": ca}}))
-            .collect();
-        let users: Vec<Value> = infos
-            .iter()
-            .map(|c| json!({"name": format!("{}-admin", c.name), "user": {"token": c.token}}))
-            .collect();
-        let contexts: Vec<Value> = infos
-            .iter()
-            .map(|c| json!({"name": c.name, "context": {"cluster": c.name, "user": format!("{}-admin", c.name)}}))
-            .collect();
-        let doc = json!({"apiVersion": "v1", "kind": "Config", "preferences": {},
-            "clusters": clusters, "users": users, "contexts": contexts,
-            "current-context": infos.first().map(|c| c.name.clone()).unwrap_or_default()});
-        serde_yaml::to_string(&doc).unwrap_or_default()
+        kubeconfig(&self.ca_pem, &self.clusters())
     }
 
     /// Writes [`Sandbox::kubeconfig_yaml`] to `path` with mode 0600.
@@ -349,11 +375,64 @@ impl Sandbox {
         for t in tasks {
             let _ = t.await;
         }
-        for c in &self.clusters {
+        for c in self.running() {
             c.cluster.store.save_if_dirty()?;
         }
         Ok(())
     }
+}
+
+/// The kubeconfig of a sandbox persisted in `state_dir`, for a sandbox started with that
+/// directory (by this or another process). Clusters are listed in the order they were created.
+pub fn kubeconfig_from_state(state_dir: &Path) -> Result<String, Error> {
+    let ca_path = state_dir.join("tls").join("ca.crt");
+    let ca_pem = std::fs::read_to_string(&ca_path).map_err(|source| Error::Io {
+        path: ca_path.clone(),
+        source,
+    })?;
+    let clusters_dir = state_dir.join("clusters");
+    let entries = std::fs::read_dir(&clusters_dir).map_err(|source| Error::Io {
+        path: clusters_dir.clone(),
+        source,
+    })?;
+    let mut found: Vec<(u64, ClusterInfo)> = Vec::new();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let meta = read_meta(&entry.path().join("cluster.json"));
+        if let (Some(token), Some(port)) = (meta["token"].as_str(), meta["port"].as_u64()) {
+            found.push((
+                meta["index"].as_u64().unwrap_or(u64::MAX),
+                ClusterInfo {
+                    name,
+                    server: format!("https://127.0.0.1:{port}"),
+                    token: token.to_string(),
+                },
+            ));
+        }
+    }
+    found.sort_by(|a, b| (a.0, &a.1.name).cmp(&(b.0, &b.1.name)));
+    let infos: Vec<ClusterInfo> = found.into_iter().map(|(_, i)| i).collect();
+    Ok(kubeconfig(&ca_pem, &infos))
+}
+
+fn kubeconfig(ca_pem: &str, infos: &[ClusterInfo]) -> String {
+    let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
+    let clusters: Vec<Value> = infos
+        .iter()
+        .map(|c| json!({"name": c.name, "cluster": {"server": c.server, "certificate-authority-data": ca}}))
+        .collect();
+    let users: Vec<Value> = infos
+        .iter()
+        .map(|c| json!({"name": format!("{}-admin", c.name), "user": {"token": c.token}}))
+        .collect();
+    let contexts: Vec<Value> = infos
+        .iter()
+        .map(|c| json!({"name": c.name, "context": {"cluster": c.name, "user": format!("{}-admin", c.name)}}))
+        .collect();
+    let doc = json!({"apiVersion": "v1", "kind": "Config", "preferences": {},
+        "clusters": clusters, "users": users, "contexts": contexts,
+        "current-context": infos.first().map(|c| c.name.clone()).unwrap_or_default()});
+    serde_yaml::to_string(&doc).unwrap_or_default()
 }
 
 fn info(c: &Running) -> ClusterInfo {

@@ -235,6 +235,10 @@ async fn state_survives_restart() {
     let again = Sandbox::start(cfg).await.unwrap();
     let after = again.cluster("keep").unwrap();
     assert_eq!(before, after, "same port and token after a restart");
+    assert_eq!(
+        meshbook_sandbox::kubeconfig_from_state(state.path()).unwrap(),
+        again.kubeconfig_yaml()
+    );
     // The kubeconfig written before the restart still works.
     let cache = dir.path().join("cache-restart");
     let kc = dir.path().join("kubeconfig");
@@ -326,4 +330,32 @@ async fn create_clusterrolebinding_generator() {
         .await
         .ok();
     assert_eq!(v.stdout, "ClusterRole/cluster-admin/User/me@example.com");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clusters_can_be_added_while_running() {
+    let env = Env::start(&["first"]).await;
+    let added = env.sandbox.add_cluster("second").await.unwrap();
+    assert_eq!(env.sandbox.cluster("second"), Some(added));
+    assert!(env.sandbox.add_cluster("second").await.is_err());
+    env.sandbox.write_kubeconfig(&env.kubeconfig).unwrap();
+    env.kubectl("second", &["create", "namespace", "late"])
+        .await
+        .ok();
+    let missing = env.kubectl("first", &["get", "ns", "late"]).await;
+    assert_eq!(missing.code, 1);
+    let ip = env
+        .kubectl(
+            "second",
+            &[
+                "get",
+                "svc",
+                "kubernetes",
+                "-o",
+                "jsonpath={.spec.clusterIP}",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(ip.stdout, "10.101.0.1");
 }
