@@ -135,7 +135,7 @@ pub enum Error {
 }
 
 /// How to reach one simulated cluster.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ClusterInfo {
     /// Cluster and context name.
     pub name: String,
@@ -143,6 +143,17 @@ pub struct ClusterInfo {
     pub server: String,
     /// Administrator bearer token.
     pub token: String,
+}
+
+// The token is a credential: keep it out of debug output and test failure messages.
+impl std::fmt::Debug for ClusterInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterInfo")
+            .field("name", &self.name)
+            .field("server", &self.server)
+            .field("token", &"<redacted>")
+            .finish()
+    }
 }
 
 #[derive(Clone)]
