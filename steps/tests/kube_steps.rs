@@ -626,3 +626,84 @@ async fn each_context_is_its_own_cluster_and_a_changed_cluster_is_refused() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn waits_fail_early_when_pods_crash() {
+    let env = Env::start(&["c1"]).await;
+    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
+        .await
+        .unwrap();
+    let mut pods_ready = KubeWait {
+        resource: "pods".into(),
+        selector: Some("app=web".into()),
+        min: Some(2),
+        ..KubeWait::default()
+    };
+    wait::run(&env.clients, &pods_ready, &none(), &env.env)
+        .await
+        .unwrap();
+    // One pod starts crash-looping, as a kubelet would report it.
+    let cluster = env.clients.cluster(None).await.unwrap();
+    let pods = Target::new(&cluster, "pods", None).await.unwrap();
+    let (items, _) = pods
+        .list(&meshbook_steps::kube::objects::Selection::Selector {
+            labels: "app=web".into(),
+            fields: String::new(),
+        })
+        .await
+        .unwrap();
+    let victim = items[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let crash = json!({"status": {"phase": "Running",
+        "conditions": [{"type": "Ready", "status": "False"}],
+        "containerStatuses": [{"name": "web", "ready": false, "restartCount": 5, "image": "nginx:1.27", "imageID": "",
+            "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
+    pods.api()
+        .patch_status(
+            &victim,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(&crash),
+        )
+        .await
+        .unwrap();
+    pods_ready.timeout = Some(meshbook_engine::model::Duration(Duration::from_secs(20)));
+    let started = std::time::Instant::now();
+    let err = wait::run(&env.clients, &pods_ready, &none(), &env.env)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
+    assert!(
+        err.ends_with(&format!(
+            "failed: {victim}: Containers in CrashLoop state: web"
+        )),
+        "{err}"
+    );
+
+    // The Deployment notices one pod less ready, and its wait fails because of that pod.
+    let one_ready = KubeWait {
+        resource: "deploy".into(),
+        name: Some("web".into()),
+        jsonpath: Some("{.status.readyReplicas}".into()),
+        equals: Some("1".into()),
+        ..KubeWait::default()
+    };
+    wait::run(&env.clients, &one_ready, &none(), &env.env)
+        .await
+        .unwrap();
+    let deploy = KubeWait {
+        resource: "deploy".into(),
+        name: Some("web".into()),
+        timeout: Some(meshbook_engine::model::Duration(Duration::from_secs(20))),
+        ..KubeWait::default()
+    };
+    let err = wait::run(&env.clients, &deploy, &none(), &env.env)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        err,
+        format!(
+            "deployment.apps/web in namespace default of context c1 failed: 1 pods have failed ({victim}: Containers in CrashLoop state: web)"
+        )
+    );
+}

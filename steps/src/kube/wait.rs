@@ -273,11 +273,87 @@ pub async fn run(
         (_, None) => 1,
     };
     let timeout = spec.timeout.map(|d| d.0).unwrap_or(DEFAULT_TIMEOUT);
-    until(&target, &selection, timeout, &env.progress, |objects| {
+    let ready = until(&target, &selection, timeout, &env.progress, |objects| {
         goal.judge(objects, min)
-    })
-    .await?;
+    });
+    let generates_pods = matches!(goal, Goal::Ready)
+        && matches!(
+            target.resolved.resource.kind.as_str(),
+            "Deployment" | "ReplicaSet" | "StatefulSet"
+        );
+    if generates_pods {
+        tokio::select! {
+            done = ready => done?,
+            failed = failed_pods(&target, &selection, timeout) => return Err(failed),
+        };
+    } else {
+        ready.await?;
+    }
     Ok(Outputs::new())
+}
+
+/// kstatus's polling layer: a workload whose generated pods have failed (crash-looping, say)
+/// has failed too. Resolves only with such a failure; otherwise it waits forever.
+async fn failed_pods(target: &Target, selection: &Selection, timeout: Duration) -> WaitError {
+    let quiet = Progress::none();
+    let exists = |objects: &[&Value]| {
+        if objects.is_empty() {
+            Verdict::Pending(String::new())
+        } else {
+            Verdict::Done
+        }
+    };
+    let found = async {
+        let owners = until(target, selection, timeout, &quiet, exists)
+            .await
+            .ok()?;
+        let owner = owners.first()?;
+        let labels = owner["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .filter(|m| !m.is_empty())?
+            .iter()
+            .map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(",");
+        let pods = Target::new(&target.cluster, "pods", target.namespace.as_deref())
+            .await
+            .ok()?;
+        let by_labels = Selection::Selector {
+            labels,
+            fields: String::new(),
+        };
+        let failed = until(&pods, &by_labels, timeout, &quiet, |pods| {
+            if pods
+                .iter()
+                .any(|p| readiness::compute(p).status == Status::Failed)
+            {
+                Verdict::Done
+            } else {
+                Verdict::Pending(String::new())
+            }
+        })
+        .await
+        .ok()?;
+        let failing: Vec<String> = failed
+            .iter()
+            .filter_map(|p| {
+                let r = readiness::compute(p);
+                (r.status == Status::Failed).then(|| format!("{}: {}", name_of(p), r.message))
+            })
+            .collect();
+        Some(WaitError::Failed {
+            what: target.describe_selection(selection),
+            reason: format!(
+                "{} pods have failed ({})",
+                failing.len(),
+                failing.join("; ")
+            ),
+        })
+    };
+    match found.await {
+        Some(e) => e,
+        None => std::future::pending().await,
+    }
 }
 
 /// Waits until `check` says the selected objects are done: list, then watch from the list's
