@@ -707,3 +707,62 @@ async fn waits_fail_early_when_pods_crash() {
         )
     );
 }
+
+#[tokio::test]
+async fn a_server_dry_run_changes_nothing_and_secret_exec_output_stays_out_of_logs() {
+    let env = Env::start(&["c1"]).await;
+    let mut dry = env.env.clone();
+    dry.dry_run = true;
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry}\ndata: {k: v}\n";
+    let report = apply::apply(&env.clients, &manifest(cm), &dry)
+        .await
+        .unwrap();
+    assert_eq!(report[0].change, Change::Created);
+    assert!(object(&env, "cm", "default", "dry").await.is_none());
+    assert!(
+        env.lines()
+            .iter()
+            .any(|l| l
+                == "configmap/dry created (server dry run) (in namespace default of context c1)"),
+        "{:?}",
+        env.lines()
+    );
+
+    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: box}\nspec: {containers: [{name: c, image: busybox}]}\n";
+    apply::run(&env.clients, &manifest(pod), &none(), &env.env)
+        .await
+        .unwrap();
+    wait::run(
+        &env.clients,
+        &KubeWait {
+            resource: "po".into(),
+            name: Some("box".into()),
+            ..KubeWait::default()
+        },
+        &none(),
+        &env.env,
+    )
+    .await
+    .unwrap();
+    let mut decl = outputs(&[("TOKEN", ValueType::String, None)]);
+    decl["TOKEN"].secret = true;
+    let spec = KubeExec {
+        context: None,
+        namespace: None,
+        pod: Some("box".into()),
+        selector: None,
+        container: None,
+        command: vec!["echo".into(), "s3cr3t-value".into()],
+        repeat: 1,
+        contains: vec![],
+    };
+    let out = exec::run(&env.clients, &spec, &decl, &env.env)
+        .await
+        .unwrap();
+    assert_eq!(out["TOKEN"], "s3cr3t-value");
+    assert!(
+        !env.lines().join("\n").contains("s3cr3t"),
+        "{:?}",
+        env.lines()
+    );
+}

@@ -103,7 +103,13 @@ pub async fn run(
     let repeat = spec.repeat.max(1);
     let mut stdout = String::new();
     for run in 1..=repeat {
-        let out = once(&pods, &pod, &spec.command, &params, &env.progress)
+        // Output captured into a secret is not copied to the log.
+        let shown = if outputs.values().any(|o| o.secret) {
+            Progress::none()
+        } else {
+            env.progress.clone()
+        };
+        let out = once(&pods, &pod, &spec.command, &params, &shown)
             .await
             .map_err(|e| match e {
                 Once::Api(e) => ExecError::Api {
