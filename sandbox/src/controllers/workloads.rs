@@ -1,0 +1,326 @@
+//! ReplicaSets, Deployments, StatefulSets, DaemonSets and Jobs: pods from templates and
+//! status like the real controllers report it.
+
+use serde_json::{Value, json};
+
+use super::*;
+
+impl Controllers {
+    pub(super) fn reconcile_rs(&self, ns: &str, name: &str) {
+        let Some(rs) = self.store().get(RS, ns, name) else {
+            return;
+        };
+        if is_deleting(&rs) {
+            return;
+        }
+        let want = replicas(&rs);
+        let mut pods = self.owned_pods(ns, uid_of(&rs));
+        let hash = rs["metadata"]["labels"]["pod-template-hash"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        while pods.len() < want {
+            let pod_name = format!("{name}-{}", random_suffix(5));
+            let extra = if hash.is_empty() {
+                vec![]
+            } else {
+                vec![("pod-template-hash", hash.clone())]
+            };
+            match self.create("pods", self.pod_from_template(&rs, &pod_name, &extra)) {
+                Some(p) => pods.push(p),
+                None => break,
+            }
+        }
+        if pods.len() > want {
+            // Remove not-ready pods first, then the newest.
+            pods.sort_by_key(|p| {
+                (
+                    is_ready(p),
+                    std::cmp::Reverse(
+                        str_at(p, "metadata.creationTimestamp")
+                            .unwrap_or_default()
+                            .to_string(),
+                    ),
+                )
+            });
+            for p in pods.drain(..pods.len() - want) {
+                gc::delete(&self.cluster, "pods", ns, name_of(&p), Propagation::Cascade);
+            }
+        }
+        let ready = pods.iter().filter(|p| is_ready(p)).count();
+        let status = json!({"replicas": pods.len(), "fullyLabeledReplicas": pods.len(), "readyReplicas": ready,
+                            "availableReplicas": ready, "observedGeneration": rs["metadata"]["generation"]});
+        self.set_status(RS, ns, name, status);
+    }
+
+    pub(super) fn reconcile_deployment(&self, ns: &str, name: &str) {
+        let Some(d) = self.store().get(DEPLOY, ns, name) else {
+            return;
+        };
+        if is_deleting(&d) {
+            return;
+        }
+        let want = replicas(&d);
+        let hash = short_hash(&d["spec"]["template"]);
+        let rs_name = format!("{name}-{hash}");
+        let uid = uid_of(&d).to_string();
+        let owned = |me: &Self| -> Vec<Value> {
+            me.store()
+                .list(RS, Some(ns))
+                .0
+                .into_iter()
+                .filter(|r| owned_by(r, &uid))
+                .collect()
+        };
+        let revision_of = |r: &Value| -> u64 {
+            r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                .as_str()
+                .and_then(|s| s.parse().ok())
+                .unwrap_or(0)
+        };
+        let existing = owned(self);
+        let mut revision = existing
+            .iter()
+            .find(|r| name_of(r) == rs_name)
+            .map(&revision_of);
+        if revision.is_none() {
+            let rev = existing.iter().map(&revision_of).max().unwrap_or(0) + 1;
+            let mut template = d["spec"]["template"].clone();
+            template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+            let mut selector = d["spec"]["selector"].clone();
+            selector["matchLabels"]["pod-template-hash"] = json!(hash);
+            let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
+                "metadata": {"name": rs_name, "namespace": ns, "labels": template["metadata"]["labels"],
+                             "annotations": {"deployment.kubernetes.io/revision": rev.to_string(),
+                                             "deployment.kubernetes.io/desired-replicas": want.to_string()},
+                             "ownerReferences": [owner_ref(&d)]},
+                "spec": {"replicas": want, "selector": selector, "template": template}});
+            self.create(RS, rs);
+            revision = Some(rev);
+        }
+        for r in owned(self) {
+            let target = if name_of(&r) == rs_name { want } else { 0 };
+            if replicas(&r) != target || r["spec"]["replicas"].is_null() {
+                self.set_field(RS, ns, name_of(&r), |c| {
+                    c["spec"]["replicas"] = json!(target)
+                });
+            }
+        }
+        let all = owned(self);
+        let sum = |f: &str| -> usize {
+            all.iter()
+                .map(|r| r["status"][f].as_u64().unwrap_or(0) as usize)
+                .sum()
+        };
+        let total = sum("replicas");
+        let available = sum("availableReplicas");
+        let ready = sum("readyReplicas");
+        let updated = all
+            .iter()
+            .find(|r| name_of(r) == rs_name)
+            .map(|r| r["status"]["replicas"].as_u64().unwrap_or(0) as usize)
+            .unwrap_or(0);
+        let is_available = available >= want;
+        let complete = updated == want && total == want && available == want;
+        let conds = vec![
+            if is_available {
+                json!({"type": "Available", "status": "True", "reason": "MinimumReplicasAvailable",
+                       "message": "Deployment has minimum availability.", "lastUpdateTime": null})
+            } else {
+                json!({"type": "Available", "status": "False", "reason": "MinimumReplicasUnavailable",
+                       "message": "Deployment does not have minimum availability.", "lastUpdateTime": null})
+            },
+            if complete {
+                json!({"type": "Progressing", "status": "True", "reason": "NewReplicaSetAvailable",
+                       "message": format!("ReplicaSet \"{rs_name}\" has successfully progressed."), "lastUpdateTime": null})
+            } else {
+                json!({"type": "Progressing", "status": "True", "reason": "ReplicaSetUpdated",
+                       "message": format!("ReplicaSet \"{rs_name}\" is progressing."), "lastUpdateTime": null})
+            },
+        ];
+        let mut status = json!({"observedGeneration": d["metadata"]["generation"], "replicas": total,
+            "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": available,
+            "conditions": conditions(&d["status"]["conditions"], conds)});
+        if want > available {
+            status["unavailableReplicas"] = json!(want - available);
+        }
+        let rev = revision.unwrap_or(1).to_string();
+        let _ = self.store().modify::<()>(DEPLOY, ns, name, false, |c| {
+            let mut c = c.clone();
+            c["status"] = status;
+            c["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(rev);
+            Ok(c)
+        });
+    }
+
+    pub(super) fn reconcile_sts(&self, ns: &str, name: &str) {
+        let Some(s) = self.store().get(STS, ns, name) else {
+            return;
+        };
+        if is_deleting(&s) {
+            return;
+        }
+        let want = replicas(&s);
+        let revision = format!("{name}-{}", short_hash(&s["spec"]["template"]));
+        let mut pods = self.owned_pods(ns, uid_of(&s));
+        for p in pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] != revision.as_str())
+        {
+            gc::delete(&self.cluster, "pods", ns, name_of(p), Propagation::Cascade);
+        }
+        pods.retain(|p| p["metadata"]["labels"]["controller-revision-hash"] == revision.as_str());
+        for i in 0..want {
+            let pod_name = format!("{name}-{i}");
+            if pods.iter().any(|p| name_of(p) == pod_name)
+                || self.store().get("pods", ns, &pod_name).is_some()
+            {
+                continue;
+            }
+            let mut pod = self.pod_from_template(
+                &s,
+                &pod_name,
+                &[
+                    ("statefulset.kubernetes.io/pod-name", pod_name.clone()),
+                    ("controller-revision-hash", revision.clone()),
+                    ("apps.kubernetes.io/pod-index", i.to_string()),
+                ],
+            );
+            pod["spec"]["hostname"] = json!(pod_name);
+            if let Some(svc) = str_at(&s, "spec.serviceName") {
+                pod["spec"]["subdomain"] = json!(svc);
+            }
+            if let Some(p) = self.create("pods", pod) {
+                pods.push(p);
+            }
+        }
+        for p in pods.iter().filter(|p| {
+            name_of(p)
+                .rsplit_once('-')
+                .and_then(|(_, i)| i.parse::<usize>().ok())
+                .is_some_and(|i| i >= want)
+        }) {
+            gc::delete(&self.cluster, "pods", ns, name_of(p), Propagation::Cascade);
+        }
+        let pods = self.owned_pods(ns, uid_of(&s));
+        let ready = pods.iter().filter(|p| is_ready(p)).count();
+        let status = json!({"observedGeneration": s["metadata"]["generation"], "replicas": pods.len(),
+            "readyReplicas": ready, "currentReplicas": pods.len(), "updatedReplicas": pods.len(),
+            "availableReplicas": ready, "currentRevision": revision, "updateRevision": revision,
+            "collisionCount": 0});
+        self.set_status(STS, ns, name, status);
+    }
+
+    pub(super) fn reconcile_ds(&self, ns: &str, name: &str) {
+        let Some(d) = self.store().get(DS, ns, name) else {
+            return;
+        };
+        if is_deleting(&d) {
+            return;
+        }
+        let hash = short_hash(&d["spec"]["template"]);
+        let mut pods = self.owned_pods(ns, uid_of(&d));
+        for p in pods
+            .iter()
+            .filter(|p| p["metadata"]["labels"]["controller-revision-hash"] != hash.as_str())
+        {
+            gc::delete(&self.cluster, "pods", ns, name_of(p), Propagation::Cascade);
+        }
+        pods.retain(|p| p["metadata"]["labels"]["controller-revision-hash"] == hash.as_str());
+        if pods.is_empty() {
+            let pod_name = format!("{name}-{}", random_suffix(5));
+            let pod = self.pod_from_template(
+                &d,
+                &pod_name,
+                &[("controller-revision-hash", hash.clone())],
+            );
+            if let Some(p) = self.create("pods", pod) {
+                pods.push(p);
+            }
+        }
+        let ready = pods.iter().filter(|p| is_ready(p)).count();
+        let status = json!({"observedGeneration": d["metadata"]["generation"], "desiredNumberScheduled": 1,
+            "currentNumberScheduled": pods.len(), "updatedNumberScheduled": pods.len(), "numberReady": ready,
+            "numberAvailable": ready, "numberMisscheduled": 0});
+        self.set_status(DS, ns, name, status);
+    }
+
+    pub(super) fn reconcile_job(&self, ns: &str, name: &str) {
+        let Some(j) = self.store().get(JOB, ns, name) else {
+            return;
+        };
+        if is_deleting(&j) {
+            return;
+        }
+        let completions = j["spec"]["completions"].as_u64().unwrap_or(1) as usize;
+        let parallelism = j["spec"]["parallelism"].as_u64().unwrap_or(1) as usize;
+        let uid = uid_of(&j).to_string();
+        let mut pods = self.owned_pods(ns, &uid);
+        let phase = |p: &Value| str_at(p, "status.phase").unwrap_or_default().to_string();
+        let succeeded = pods.iter().filter(|p| phase(p) == "Succeeded").count();
+        let done = j["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Complete" && c["status"] == "True")
+        });
+        if !done {
+            let mut active = pods
+                .iter()
+                .filter(|p| !matches!(phase(p).as_str(), "Succeeded" | "Failed"))
+                .count();
+            while active < parallelism && succeeded + active < completions {
+                let pod_name = format!("{name}-{}", random_suffix(5));
+                let mut pod = self.pod_from_template(
+                    &j,
+                    &pod_name,
+                    &[
+                        ("batch.kubernetes.io/controller-uid", uid.clone()),
+                        ("batch.kubernetes.io/job-name", name.to_string()),
+                        ("controller-uid", uid.clone()),
+                        ("job-name", name.to_string()),
+                    ],
+                );
+                pod["spec"]["restartPolicy"] =
+                    j["spec"]["template"]["spec"]["restartPolicy"].clone();
+                if pod["spec"]["restartPolicy"].is_null() {
+                    pod["spec"]["restartPolicy"] = json!("Never");
+                }
+                match self.create("pods", pod) {
+                    Some(p) => pods.push(p),
+                    None => break,
+                }
+                active += 1;
+            }
+        }
+        let active = pods
+            .iter()
+            .filter(|p| !matches!(phase(p).as_str(), "Succeeded" | "Failed"))
+            .count();
+        let ready = pods.iter().filter(|p| is_ready(p)).count();
+        let start = j["status"]["startTime"]
+            .as_str()
+            .map(str::to_string)
+            .unwrap_or_else(now_rfc3339);
+        let mut status = json!({"active": active, "succeeded": succeeded, "ready": ready, "terminating": 0,
+                                "startTime": start, "uncountedTerminatedPods": {}});
+        if active == 0 {
+            status.as_object_mut().map(|m| m.remove("active"));
+        }
+        if succeeded >= completions {
+            let finished = j["status"]["completionTime"]
+                .as_str()
+                .map(str::to_string)
+                .unwrap_or_else(now_rfc3339);
+            status["completionTime"] = json!(finished);
+            status["conditions"] = conditions(
+                &j["status"]["conditions"],
+                vec![
+                    json!({"type": "SuccessCriteriaMet", "status": "True", "reason": "CompletionsReached",
+                           "message": "Reached expected number of succeeded pods", "lastProbeTime": null}),
+                    json!({"type": "Complete", "status": "True", "reason": "CompletionsReached",
+                           "message": "Reached expected number of succeeded pods", "lastProbeTime": null}),
+                ],
+            );
+        }
+        self.set_status(JOB, ns, name, status);
+    }
+}
