@@ -157,3 +157,39 @@ finally:
     let runs = s.meshbook(&["runs"]);
     assert!(runs.stdout.contains("cleanup of"), "{}", runs.all());
 }
+
+#[test]
+fn json_log_format_emits_one_event_per_line() {
+    let s = Scratch::new();
+    let rb = s.fixture("outputs.yaml");
+    let work = s.work();
+    let out = s.meshbook(&[
+        "run",
+        rb.to_str().unwrap(),
+        "--workdir",
+        work.to_str().unwrap(),
+        "--log-format",
+        "json",
+    ]);
+    assert_eq!(out.code, 0, "{}", out.all());
+    let events: Vec<serde_json::Value> = out
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(kinds.first(), Some(&"run_started"));
+    assert_eq!(kinds.last(), Some(&"run_finished"));
+    assert_eq!(kinds.iter().filter(|k| **k == "step_succeeded").count(), 3);
+    let produce = events
+        .iter()
+        .find(|e| e["event"] == "step_succeeded" && e["step"] == "produce")
+        .unwrap();
+    assert_eq!(produce["outputs"]["ADDR"]["plain"], "10.1.2.3");
+    assert!(produce["outputs"]["SECRET"]["sealed"].is_string());
+    assert!(!out.stdout.contains("hunter2"));
+}

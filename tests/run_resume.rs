@@ -248,3 +248,24 @@ fn a_second_signal_kills_at_once() {
     );
     assert_eq!(s.states(None)[0].1, "interrupted");
 }
+
+#[test]
+fn a_torn_last_journal_line_is_tolerated() {
+    let s = Scratch::new();
+    let rb = s.runbook("chain.yaml", CHAIN);
+    let first = s.run(&rb, &[]);
+    assert_eq!(first.code, 1, "{}", first.all());
+    let id = run_id(&first.stdout);
+    let journal = s.state().join("runs").join(&id).join("journal.jsonl");
+    let mut text = std::fs::read(&journal).unwrap();
+    text.extend_from_slice(br#"{"at":1,"event":"step_succ"#);
+    std::fs::write(&journal, text).unwrap();
+    assert_eq!(
+        s.states(Some(&id))[0],
+        ("a".to_string(), "succeeded".to_string())
+    );
+    std::fs::write(s.work().join("fixed"), "").unwrap();
+    let resumed = s.resume(&[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.all());
+    assert!(s.states(Some(&id)).iter().all(|(_, st)| st == "succeeded"));
+}
