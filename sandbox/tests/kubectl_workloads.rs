@@ -249,3 +249,106 @@ async fn finalizers_hold_deletion_and_orphans_keep_dependents() {
         .ok();
     assert_eq!(pod.stdout.trim(), "pod/db-0");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn create_generators_for_deployments_services_and_jobs() {
+    let env = Env::start(&["c1"]).await;
+    env.kubectl("c1", &["create", "namespace", "gen"])
+        .await
+        .ok();
+    let out = env
+        .kubectl(
+            "c1",
+            &[
+                "create",
+                "deployment",
+                "web",
+                "-n",
+                "gen",
+                "--image=example.invalid/web:1",
+                "--port=8080",
+                "--replicas=2",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(out.stdout.trim(), "deployment.apps/web created");
+    env.kubectl(
+        "c1",
+        &[
+            "wait",
+            "--for=condition=Available",
+            "deploy/web",
+            "-n",
+            "gen",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+    let d = env
+        .kubectl(
+            "c1",
+            &["get", "deploy", "web", "-n", "gen", "-o", "jsonpath={.spec.replicas}/{.spec.selector.matchLabels.app}/{.spec.template.spec.containers[0].image}/{.spec.template.spec.containers[0].ports[0].containerPort}/{.status.readyReplicas}"],
+        )
+        .await
+        .ok();
+    assert_eq!(d.stdout, "2/web/example.invalid/web:1/8080/2");
+    let out = env
+        .kubectl(
+            "c1",
+            &[
+                "create",
+                "service",
+                "nodeport",
+                "web",
+                "-n",
+                "gen",
+                "--tcp=80:8080",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(out.stdout.trim(), "service/web created");
+    let s = env
+        .kubectl("c1", &["get", "svc", "web", "-n", "gen", "-o", "jsonpath={.spec.type}/{.spec.ports[0].port}/{.spec.ports[0].targetPort}/{.spec.selector.app}"])
+        .await
+        .ok();
+    assert_eq!(s.stdout, "NodePort/80/8080/web");
+    let out = env
+        .kubectl(
+            "c1",
+            &[
+                "create",
+                "job",
+                "once",
+                "-n",
+                "gen",
+                "--image=example.invalid/job:1",
+                "--",
+                "echo",
+                "hi",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(out.stdout.trim(), "job.batch/once created");
+    env.kubectl(
+        "c1",
+        &[
+            "wait",
+            "--for=condition=Complete",
+            "job/once",
+            "-n",
+            "gen",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+    let j = env
+        .kubectl("c1", &["get", "job", "once", "-n", "gen", "-o", "jsonpath={.spec.template.spec.restartPolicy}/{.spec.template.spec.containers[0].command[*]}"])
+        .await
+        .ok();
+    assert_eq!(j.stdout, "Never/echo hi");
+}

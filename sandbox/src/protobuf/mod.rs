@@ -1,11 +1,13 @@
 //! Just enough protobuf decoding for the bodies `kubectl create <generator>` sends (1.32+):
-//! the `k8s\0` envelope and Namespace, Secret, ConfigMap, ServiceAccount, RoleBinding and
-//! ClusterRoleBinding objects.
+//! the `k8s\0` envelope and Namespace, Secret, ConfigMap, ServiceAccount, RoleBinding,
+//! ClusterRoleBinding, Deployment, Service and Job objects.
 
 use base64::Engine;
 use serde_json::{Map, Value, json};
 
 use crate::status::ApiError;
+
+mod workloads;
 
 const MAGIC: &[u8] = b"k8s\0";
 
@@ -178,6 +180,9 @@ fn decode_object(kind: &str, raw: &[u8]) -> Result<Value, ApiError> {
                 let (k, v) = entry(x)?;
                 binary.insert(k, json!(b64.encode(v)));
             }
+            ("Deployment" | "Service" | "Job", 2, Field::Bytes(x)) => {
+                obj.insert("spec".into(), workloads::spec(kind, x)?);
+            }
             ("ClusterRoleBinding" | "RoleBinding", 2, Field::Bytes(x)) => {
                 subjects.push(strings(x, &["kind", "apiGroup", "name", "namespace"])?);
             }
@@ -228,6 +233,9 @@ pub fn decode(body: &[u8]) -> Result<Value, ApiError> {
             | "ServiceAccount"
             | "ClusterRoleBinding"
             | "RoleBinding"
+            | "Deployment"
+            | "Service"
+            | "Job"
     ) {
         return Err(ApiError::unsupported_media(format!(
             "the sandbox cannot decode protobuf for kind {kind:?}; send JSON"
