@@ -153,10 +153,12 @@ where
     }
 }
 
-/// The clients of one run: one per context, made when the run first needs it.
+/// The clients of one run: one per context, made when the run first needs it. The kubeconfig
+/// itself is read on first use, so a run without kube steps needs none.
 pub struct Clients {
-    kubeconfig: Kubeconfig,
+    path: Option<PathBuf>,
     source_name: String,
+    kubeconfig: std::sync::OnceLock<Kubeconfig>,
     clusters: tokio::sync::Mutex<HashMap<String, Arc<Cluster>>>,
     expected: Mutex<IndexMap<String, String>>,
 }
@@ -178,53 +180,65 @@ fn describe(error: &KubeconfigError) -> String {
 }
 
 impl Clients {
-    /// Clients from `KUBECONFIG` (every listed file, merged) or `~/.kube/config`.
-    pub fn from_env() -> Result<Clients, ClientError> {
-        let source_name = match std::env::var_os("KUBECONFIG") {
-            Some(v) if !v.is_empty() => format!("from KUBECONFIG ({})", v.to_string_lossy()),
-            _ => "~/.kube/config".to_string(),
+    /// Clients from an explicit kubeconfig file (`--kubeconfig`) when given, else from
+    /// `KUBECONFIG` (every listed file, merged) or `~/.kube/config`; read on first use.
+    pub fn deferred(path: Option<&Path>) -> Clients {
+        let source_name = match (path, std::env::var_os("KUBECONFIG")) {
+            (Some(p), _) => p.display().to_string(),
+            (None, Some(v)) if !v.is_empty() => {
+                format!("from KUBECONFIG ({})", v.to_string_lossy())
+            }
+            (None, _) => "~/.kube/config".to_string(),
         };
-        let kubeconfig = Kubeconfig::read().map_err(|e| ClientError::Kubeconfig {
-            reason: describe(&e),
-            source_name: source_name.clone(),
-        })?;
-        Ok(Clients::new(kubeconfig, source_name))
-    }
-
-    /// Clients from an explicit kubeconfig file (`--kubeconfig`).
-    pub fn from_path(path: &Path) -> Result<Clients, ClientError> {
-        let source_name = path.display().to_string();
-        let kubeconfig = Kubeconfig::read_from(path).map_err(|e| ClientError::Kubeconfig {
-            reason: describe(&e),
-            source_name: source_name.clone(),
-        })?;
-        Ok(Clients::new(kubeconfig, source_name))
-    }
-
-    /// Clients from an explicit path when given, else from the environment.
-    pub fn load(path: Option<&Path>) -> Result<Clients, ClientError> {
-        match path {
-            Some(p) => Clients::from_path(p),
-            None => Clients::from_env(),
-        }
-    }
-
-    fn new(kubeconfig: Kubeconfig, source_name: String) -> Clients {
         Clients {
-            kubeconfig,
+            path: path.map(Path::to_path_buf),
             source_name,
+            kubeconfig: std::sync::OnceLock::new(),
             clusters: tokio::sync::Mutex::new(HashMap::new()),
             expected: Mutex::new(IndexMap::new()),
         }
     }
 
+    /// Clients from an explicit path when given, else from the environment, read now.
+    pub fn load(path: Option<&Path>) -> Result<Clients, ClientError> {
+        let clients = Clients::deferred(path);
+        clients.kubeconfig()?;
+        Ok(clients)
+    }
+
+    /// Clients from `KUBECONFIG` or `~/.kube/config`, read now.
+    pub fn from_env() -> Result<Clients, ClientError> {
+        Clients::load(None)
+    }
+
+    /// Clients from an explicit kubeconfig file, read now.
+    pub fn from_path(path: &Path) -> Result<Clients, ClientError> {
+        Clients::load(Some(path))
+    }
+
+    fn kubeconfig(&self) -> Result<&Kubeconfig, ClientError> {
+        if let Some(k) = self.kubeconfig.get() {
+            return Ok(k);
+        }
+        let read = match &self.path {
+            Some(p) => Kubeconfig::read_from(p),
+            None => Kubeconfig::read(),
+        };
+        let k = read.map_err(|e| ClientError::Kubeconfig {
+            reason: describe(&e),
+            source_name: self.source_name.clone(),
+        })?;
+        Ok(self.kubeconfig.get_or_init(|| k))
+    }
+
     /// The context names in the kubeconfig.
-    pub fn contexts(&self) -> Vec<String> {
-        self.kubeconfig
+    pub fn contexts(&self) -> Result<Vec<String>, ClientError> {
+        Ok(self
+            .kubeconfig()?
             .contexts
             .iter()
             .map(|c| c.name.clone())
-            .collect()
+            .collect())
     }
 
     /// Identities recorded by an earlier invocation of the run: a context whose cluster now
@@ -247,9 +261,10 @@ impl Clients {
     }
 
     fn context_name(&self, context: Option<&str>) -> Result<String, ClientError> {
+        let kubeconfig = self.kubeconfig()?;
         match context.filter(|c| !c.is_empty()) {
             Some(c) => {
-                if self.kubeconfig.contexts.iter().any(|n| n.name == c) {
+                if kubeconfig.contexts.iter().any(|n| n.name == c) {
                     Ok(c.to_string())
                 } else {
                     Err(ClientError::UnknownContext {
@@ -258,8 +273,7 @@ impl Clients {
                     })
                 }
             }
-            None => self
-                .kubeconfig
+            None => kubeconfig
                 .current_context
                 .clone()
                 .filter(|c| !c.is_empty())
@@ -309,7 +323,7 @@ impl Clients {
             context: context.to_string(),
             reason,
         };
-        let config = Config::from_custom_kubeconfig(self.kubeconfig.clone(), &options)
+        let config = Config::from_custom_kubeconfig(self.kubeconfig()?.clone(), &options)
             .await
             .map_err(|e| connect_error(describe(&e)))?;
         let server = config.cluster_url.to_string();
@@ -416,5 +430,52 @@ pub fn in_workdir(workdir: &Path, path: &str) -> PathBuf {
         p.to_path_buf()
     } else {
         workdir.join(p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_missing_kubeconfig_matters_only_when_a_cluster_is_needed() {
+        let clients = Clients::deferred(Some(Path::new("/nonexistent/kubeconfig")));
+        assert!(clients.identities().await.is_empty());
+        let err = clients.cluster(Some("c1")).await.unwrap_err().to_string();
+        assert!(
+            err.starts_with(
+                "cannot read the kubeconfig /nonexistent/kubeconfig: failed to read kubeconfig"
+            ),
+            "{err}"
+        );
+        assert!(Clients::load(Some(Path::new("/nonexistent/kubeconfig"))).is_err());
+    }
+
+    #[test]
+    fn malformed_kubeconfigs_are_not_quoted() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, "users:\n- name: u\n  user: {token: sekrit-token\n").unwrap();
+        let err = Clients::load(Some(&path)).unwrap_err().to_string();
+        assert!(
+            err.ends_with("it is not a valid kubeconfig YAML document"),
+            "{err}"
+        );
+        assert!(!err.contains("sekrit"), "{err}");
+    }
+
+    #[test]
+    fn transient_failures_are_the_retryable_ones() {
+        let status = |code| {
+            kube::Error::Api(Box::new(kube::core::Status {
+                code,
+                ..kube::core::Status::default()
+            }))
+        };
+        assert!(is_transient(&status(500)));
+        assert!(is_transient(&status(429)));
+        assert!(!is_transient(&status(404)));
+        assert!(!is_transient(&status(409)));
+        assert!(ApiFailure::from(status(404)).is_not_found());
     }
 }
