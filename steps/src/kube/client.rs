@@ -55,7 +55,7 @@ pub enum ClientError {
     },
     /// A resumed run found a different cluster behind a context than the run started with.
     #[error(
-        "context {context:?} now points at a different cluster (kube-system UID {found}, the run started against {expected}); refusing to continue"
+        "context {context:?} now points at a different cluster (identity {found}, the run started against {expected}); refusing to continue"
     )]
     ClusterChanged {
         /// The context.
@@ -404,19 +404,24 @@ impl Cluster {
         &self.resolver
     }
 
-    /// The cluster's identity: the UID of its `kube-system` namespace, read once.
+    /// The cluster's identity: the UID of its `kube-system` namespace, read once (or
+    /// `server:URL` for an account that may not read it).
     pub async fn identity(&self) -> Result<&str, ClientError> {
         self.identity
             .get_or_try_init(|| async {
                 let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
                     kube::Api::all(self.client.clone());
-                let ns = retrying(|| api.get("kube-system")).await.map_err(|e| {
-                    ClientError::Identity {
+                match retrying(|| api.get("kube-system")).await {
+                    Ok(ns) => Ok(ns.metadata.uid.unwrap_or_default()),
+                    // A restricted account may not read namespaces: the server stands in.
+                    Err(kube::Error::Api(s)) if matches!(s.code, 401 | 403 | 404) => {
+                        Ok(format!("server:{}", self.server))
+                    }
+                    Err(e) => Err(ClientError::Identity {
                         context: self.context.clone(),
                         source: e.into(),
-                    }
-                })?;
-                Ok(ns.metadata.uid.unwrap_or_default())
+                    }),
+                }
             })
             .await
             .map(String::as_str)
