@@ -80,10 +80,21 @@ fn decode_body(r: &Req) -> Result<Value, ApiError> {
 }
 
 fn check_namespace(r: &Req) -> Result<(), ApiError> {
-    if r.rt.namespaced && r.cluster.store.get("namespaces", "", r.ns()).is_none() {
-        return Err(ApiError::not_found("", "namespaces", r.ns()));
+    if !r.rt.namespaced {
+        return Ok(());
     }
-    Ok(())
+    match r.cluster.store.get("namespaces", "", r.ns()) {
+        None => Err(ApiError::not_found("", "namespaces", r.ns())),
+        Some(ns) if ns["metadata"]["deletionTimestamp"].is_string() => {
+            Err(ApiError::forbidden(format!(
+                "{} \"{}\" is forbidden: unable to create new content in namespace {} because it is being terminated",
+                crate::status::qualified(&r.rt.group, &r.rt.plural),
+                r.name.as_deref().unwrap_or_default(),
+                r.ns()
+            )))
+        }
+        Some(_) => Ok(()),
+    }
 }
 
 /// Forces identity fields of a request body to match the path.

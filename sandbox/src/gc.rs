@@ -53,8 +53,25 @@ pub fn delete(
         return marked.ok().map(|(v, _)| v);
     }
     if key == "namespaces" {
-        for (k, obj) in cluster.store.all() {
-            if namespace_of(&obj) == name {
+        // Terminating first, so controllers stop creating objects in it; then empty it,
+        // repeating in case a controller raced the first pass.
+        let _ = cluster.store.modify::<()>(key, "", name, false, |c| {
+            let mut c = c.clone();
+            c["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+            c["status"]["phase"] = json!("Terminating");
+            Ok(c)
+        });
+        for _ in 0..10 {
+            let left: Vec<(String, Value)> = cluster
+                .store
+                .all()
+                .into_iter()
+                .filter(|(_, o)| namespace_of(o) == name)
+                .collect();
+            if left.is_empty() {
+                break;
+            }
+            for (k, obj) in left {
                 cluster.store.delete(&k, name, name_of(&obj));
             }
         }

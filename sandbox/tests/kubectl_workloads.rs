@@ -352,3 +352,44 @@ async fn create_generators_for_deployments_services_and_jobs() {
         .ok();
     assert_eq!(j.stdout, "Never/echo hi");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn deleting_a_namespace_removes_running_workloads() {
+    let env = Env::start(&["c1"]).await;
+    env.kubectl("c1", &["create", "namespace", "work"])
+        .await
+        .ok();
+    let f = env.write("work.yaml", WORKLOADS);
+    env.kubectl("c1", &["apply", "-f", f.to_str().unwrap()])
+        .await
+        .ok();
+    env.kubectl(
+        "c1",
+        &[
+            "rollout",
+            "status",
+            "statefulset/db",
+            "-n",
+            "work",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+    let out = env
+        .kubectl("c1", &["delete", "namespace", "work", "--timeout=30s"])
+        .await
+        .ok();
+    assert_eq!(out.stdout.trim(), r#"namespace "work" deleted"#);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let pods = env
+        .kubectl("c1", &["get", "pods", "-A", "-o", "name"])
+        .await
+        .ok();
+    assert_eq!(pods.stdout.trim(), "");
+    let again = env
+        .kubectl("c1", &["create", "namespace", "work"])
+        .await
+        .ok();
+    assert_eq!(again.stdout.trim(), "namespace/work created");
+}

@@ -226,6 +226,12 @@ impl Controllers {
     /// Creates an object through admission, as a controller would through the API.
     fn create(&self, key: &str, mut obj: Value) -> Option<Value> {
         let rt = rtype(key)?;
+        if rt.namespaced {
+            let ns = self.store().get("namespaces", "", namespace_of(&obj))?;
+            if is_deleting(&ns) {
+                return None;
+            }
+        }
         admit(&self.cluster, &rt, &mut obj, None).ok()?;
         self.store().create(key, obj, false).ok()
     }
