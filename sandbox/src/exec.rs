@@ -197,7 +197,7 @@ async fn session<S>(
                 .take()
                 .map(|e| tokio::spawn(pump(e, 2, tx.clone())));
             let mut child_in = child.stdin.take();
-            let input = tokio::spawn(async move {
+            let mut input = tokio::spawn(async move {
                 while let Some(Ok(msg)) = stream.next().await {
                     match msg {
                         Message::Binary(b) if b.first() == Some(&0) => {
@@ -214,7 +214,14 @@ async fn session<S>(
                     }
                 }
             });
-            let code = child.wait().await.ok().and_then(|s| s.code());
+            // A client that goes away takes its command with it.
+            let code = tokio::select! {
+                status = child.wait() => status.ok().and_then(|s| s.code()),
+                _ = &mut input => {
+                    let _ = child.kill().await;
+                    None
+                }
+            };
             for t in [out, err].into_iter().flatten() {
                 let _ = t.await;
             }

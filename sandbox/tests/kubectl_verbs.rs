@@ -687,6 +687,61 @@ async fn exec_runs_commands_in_the_pod_directory() {
         .await
         .ok();
     assert_eq!(f.stdout, "kept\n");
+    // A command outlives neither its client: kill kubectl, and the process goes too.
+    let cache = env.path("exec-cache");
+    let mut long = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["--context", "c1", "--cache-dir"])
+        .arg(&cache)
+        .args([
+            "exec",
+            &pod,
+            "-n",
+            "demo",
+            "--",
+            "sh",
+            "-c",
+            "echo $$ > pid; echo started; exec sleep 30",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 8];
+    let stdout = long.stdout.as_mut().unwrap();
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        tokio::io::AsyncReadExt::read_exact(stdout, &mut first),
+    )
+    .await
+    .expect("the command started")
+    .unwrap();
+    long.kill().await.unwrap();
+    let mut alive = true;
+    for _ in 0..50 {
+        let probe = env
+            .kubectl(
+                "c1",
+                &[
+                    "exec",
+                    &pod,
+                    "-n",
+                    "demo",
+                    "--",
+                    "sh",
+                    "-c",
+                    "kill -0 $(cat pid)",
+                ],
+            )
+            .await;
+        if probe.code != 0 {
+            alive = false;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(!alive, "the exec'd process was left running");
 }
 
 #[tokio::test(flavor = "multi_thread")]
