@@ -409,6 +409,7 @@ async fn watch_loop(
         }
     };
     let mut failures = 0u32;
+    let mut idle = Duration::ZERO;
     loop {
         let (items, rv) = match target.list(selection).await {
             Ok(l) => l,
@@ -447,6 +448,7 @@ async fn watch_loop(
             Err(e) => return Err(api_error(e)),
         };
         let mut stream = std::pin::pin!(stream);
+        let mut delivered = false;
         while let Some(event) = stream.next().await {
             let changed = match event {
                 Ok(WatchEvent::Added(o)) | Ok(WatchEvent::Modified(o)) => {
@@ -465,12 +467,21 @@ async fn watch_loop(
             };
             if changed {
                 failures = 0;
+                delivered = true;
                 if let Some(done) = observe(&objects) {
                     return done;
                 }
             }
         }
-        // The watch ended (dropped, timed out or failed): list again so no change is missed.
+        // The watch ended (dropped, timed out or failed): list again so no change is missed,
+        // after a pause when it carried nothing, so a server that closes watches at once is
+        // not listed in a tight loop.
+        if !delivered {
+            idle = (idle * 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
+            tokio::time::sleep(idle).await;
+        } else {
+            idle = Duration::ZERO;
+        }
     }
 }
 
