@@ -71,6 +71,11 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
     let cluster = Arc::clone(&r.cluster);
     let key = r.rt.key();
     let ns = r.ns.clone();
+    // Streaming lists: the initial events end with a marked BOOKMARK.
+    let initial_end = r.query.flag("sendInitialEvents").then(|| {
+        json!({"kind": r.rt.kind, "apiVersion": r.rt.api_version(),
+               "metadata": {"annotations": {"k8s.io/initial-events-end": "true"}}})
+    });
     let table = r.table().map(|full| (r.rt.kind.clone(), full));
     let content_type = if table.is_some() {
         crate::table::CONTENT_TYPE
@@ -90,6 +95,13 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
                         return;
                     }
                     sent += 1;
+                }
+                if let Some(bookmark) = &initial_end {
+                    let mut b = bookmark.clone();
+                    b["metadata"]["resourceVersion"] = json!(rv.to_string());
+                    if tx.send(line("BOOKMARK", &b)).await.is_err() {
+                        return;
+                    }
                 }
                 rv
             }

@@ -240,3 +240,20 @@ async fn filtered_watches_see_objects_enter_and_leave() {
     assert!(matches!(events[1], Ok(WatchEvent::Added(_))), "{events:?}");
     sandbox.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn streaming_list_watcher_sees_initial_objects() {
+    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    let cm = serde_json::from_value(json!({"metadata": {"name": "early"}})).unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let stream = watcher(cms, watcher::Config::default().streaming_lists()).applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .expect("an object")
+        .unwrap()
+        .unwrap();
+    assert!(first.metadata.name.is_some());
+    sandbox.shutdown().await.unwrap();
+}
