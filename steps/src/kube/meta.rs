@@ -164,11 +164,14 @@ async fn edit(
                 .progress
                 .line(&format!("{shown} not {verb} (no change)")),
             Some(p) => {
-                if !env.dry_run {
+                if env.dry_run {
+                    env.progress
+                        .line(&format!("{shown} would be {verb} ({})", target.place()));
+                } else {
                     target.merge_patch(&name, &p).await.map_err(fail)?;
+                    env.progress
+                        .line(&format!("{shown} {verb} ({})", target.place()));
                 }
-                env.progress
-                    .line(&format!("{shown} {verb} ({})", target.place()));
             }
         }
     }
