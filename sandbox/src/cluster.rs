@@ -57,12 +57,12 @@ impl Cluster {
     /// All served resource types: built-ins plus CRD-defined ones.
     pub fn types(&self) -> Vec<ResourceType> {
         let mut t = resources::builtins();
-        let (crds, _) = self
-            .store
-            .list("customresourcedefinitions.apiextensions.k8s.io", None);
-        for crd in &crds {
-            t.extend(resources::from_crd(crd));
-        }
+        // CRDs can be large (schemas); read the few fields needed without copying them.
+        let defined = self.store.map_list(
+            "customresourcedefinitions.apiextensions.k8s.io",
+            resources::from_crd,
+        );
+        t.extend(defined.into_iter().flatten());
         t
     }
 
@@ -81,13 +81,15 @@ impl Cluster {
         {
             return true;
         }
-        let (secrets, _) = self.store.list("secrets", None);
-        secrets.iter().any(|s| {
-            str_at(s, "type") == Some("kubernetes.io/service-account-token")
-                && str_at(s, "data.token")
-                    .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
-                    .is_some_and(|t| constant_eq(&t, token.as_bytes()))
-        })
+        self.store
+            .map_list("secrets", |s| {
+                str_at(s, "type") == Some("kubernetes.io/service-account-token")
+                    && str_at(s, "data.token")
+                        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
+                        .is_some_and(|t| constant_eq(&t, token.as_bytes()))
+            })
+            .into_iter()
+            .any(|ok| ok)
     }
 
     fn used(&self, key: &str, path: &str) -> BTreeSet<String> {

@@ -62,12 +62,7 @@ pub fn delete(
             Ok(c)
         });
         for _ in 0..10 {
-            let left: Vec<(String, Value)> = cluster
-                .store
-                .all()
-                .into_iter()
-                .filter(|(_, o)| namespace_of(o) == name)
-                .collect();
+            let left = cluster.store.select_all(|o| namespace_of(o) == name);
             if left.is_empty() {
                 break;
             }
@@ -98,13 +93,12 @@ fn cascade(cluster: &Cluster, owner_uid: &str, how: Propagation) {
     if owner_uid.is_empty() {
         return;
     }
-    for (k, obj) in cluster.store.all() {
-        let owned = obj["metadata"]["ownerReferences"]
+    let owned = cluster.store.select_all(|o| {
+        o["metadata"]["ownerReferences"]
             .as_array()
-            .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid));
-        if !owned {
-            continue;
-        }
+            .is_some_and(|refs| refs.iter().any(|r| r["uid"] == owner_uid))
+    });
+    for (k, obj) in owned {
         let (ns, name) = (namespace_of(&obj).to_string(), name_of(&obj).to_string());
         match how {
             Propagation::Cascade => {

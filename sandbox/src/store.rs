@@ -229,6 +229,28 @@ impl Store {
         (items, inner.rv)
     }
 
+    /// Maps every object of a resource (all namespaces) under the lock, without cloning them.
+    pub fn map_list<T>(&self, key: &str, f: impl FnMut(&Value) -> T) -> Vec<T> {
+        let inner = self.lock();
+        inner
+            .objects
+            .iter()
+            .filter(|((k, _, _), _)| k == key)
+            .map(|(_, v)| v)
+            .map(f)
+            .collect()
+    }
+
+    /// Objects of any resource for which `pred` holds, with their resource keys.
+    pub fn select_all(&self, mut pred: impl FnMut(&Value) -> bool) -> Vec<(String, Value)> {
+        self.lock()
+            .objects
+            .iter()
+            .filter(|(_, v)| pred(v))
+            .map(|((k, _, _), v)| (k.clone(), v.clone()))
+            .collect()
+    }
+
     /// Every object with its resource key.
     pub fn all(&self) -> Vec<(String, Value)> {
         self.lock()
