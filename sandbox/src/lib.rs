@@ -461,7 +461,7 @@ fn spawn_saver(
     tokio::spawn(async move {
         loop {
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(200)) => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = shutdown.changed() => return,
             }
             // A failed save is retried on the next tick and reported by `shutdown`.
