@@ -728,6 +728,38 @@ async fn a_server_dry_run_changes_nothing_and_secret_exec_output_stays_out_of_lo
         env.lines()
     );
 
+    // A dry run creates neither namespaces nor CRDs: what depends on them is reported, not refused.
+    let fresh = format!(
+        "apiVersion: v1\nkind: Namespace\nmetadata: {{name: fresh}}\n---\n\
+         apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: fresh}}\n---\n{WIDGETS}"
+    );
+    let report = apply::apply(&env.clients, &manifest(&fresh), &dry)
+        .await
+        .unwrap();
+    let names: Vec<&str> = report.iter().map(|a| a.object.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "namespace/fresh",
+            "customresourcedefinition.apiextensions.k8s.io/widgets.example.com"
+        ]
+    );
+    assert!(object(&env, "ns", "", "fresh").await.is_none());
+    let lines = env.lines();
+    assert!(
+        lines.contains(
+            &"configmap/c not checked (server dry run): namespace fresh is created by this step"
+                .to_string()
+        ),
+        "{lines:?}"
+    );
+    assert!(
+        lines.contains(
+            &"Widget w1 not checked (server dry run): its CRD is applied by this step".to_string()
+        ),
+        "{lines:?}"
+    );
+
     let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: box}\nspec: {containers: [{name: c, image: busybox}]}\n";
     apply::run(&env.clients, &manifest(pod), &none(), &env.env)
         .await
