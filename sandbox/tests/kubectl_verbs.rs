@@ -770,3 +770,150 @@ async fn server_dry_run_changes_nothing() {
         "{bad:?}"
     );
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn edit_replace_annotate_and_restart() {
+    let env = Env::start(&["c1"]).await;
+    running_deploy(&env).await;
+    env.kubectl(
+        "c1",
+        &[
+            "create",
+            "configmap",
+            "istio",
+            "-n",
+            "demo",
+            "--from-literal=mesh=gateway: 0.0.0.0",
+        ],
+    )
+    .await
+    .ok();
+    let editor = env.write(
+        "editor.sh",
+        "#!/bin/sh\nsed -i 's/0.0.0.0/172.18.1.10/' \"$1\"\n",
+    );
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&editor, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+    let cache = env.path("edit-cache");
+    let out = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&env.kubeconfig)
+        .args(["--context", "c1", "--cache-dir"])
+        .arg(&cache)
+        .args(["edit", "cm", "istio", "-n", "demo"])
+        .env("KUBE_EDITOR", &editor)
+        .output();
+    let out = tokio::time::timeout(Duration::from_secs(60), out)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "configmap/istio edited",
+        "{out:?}"
+    );
+    let v = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "cm",
+                "istio",
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={.data.mesh}",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(v.stdout, "gateway: 172.18.1.10");
+
+    let out = env
+        .kubectl(
+            "c1",
+            &["annotate", "cm", "istio", "-n", "demo", "owner=platform"],
+        )
+        .await
+        .ok();
+    assert_eq!(out.stdout.trim(), "configmap/istio annotated");
+    let f = env.write(
+        "cm.yaml",
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: istio, namespace: demo}\ndata: {mesh: replaced}\n",
+    );
+    let out = env
+        .kubectl("c1", &["replace", "-f", f.to_str().unwrap()])
+        .await
+        .ok();
+    assert_eq!(out.stdout.trim(), "configmap/istio replaced");
+    let v = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "cm",
+                "istio",
+                "-n",
+                "demo",
+                "-o",
+                "jsonpath={.data.mesh}/{.metadata.annotations.owner}",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(v.stdout, "replaced/");
+
+    let before = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "pods",
+                "-n",
+                "demo",
+                "-l",
+                "app=api",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+        )
+        .await
+        .ok();
+    env.kubectl("c1", &["rollout", "restart", "deploy/api", "-n", "demo"])
+        .await
+        .ok();
+    env.kubectl(
+        "c1",
+        &[
+            "rollout",
+            "status",
+            "deploy/api",
+            "-n",
+            "demo",
+            "--timeout=30s",
+        ],
+    )
+    .await
+    .ok();
+    let after = env
+        .kubectl(
+            "c1",
+            &[
+                "get",
+                "pods",
+                "-n",
+                "demo",
+                "-l",
+                "app=api",
+                "-o",
+                "jsonpath={.items[*].metadata.name}",
+            ],
+        )
+        .await
+        .ok();
+    assert_ne!(before.stdout, after.stdout);
+    assert_eq!(after.stdout.split(' ').count(), 1);
+}
