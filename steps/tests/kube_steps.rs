@@ -798,3 +798,39 @@ async fn a_server_dry_run_changes_nothing_and_secret_exec_output_stays_out_of_lo
         env.lines()
     );
 }
+
+#[tokio::test]
+async fn a_wait_reacts_to_a_change_within_tens_of_milliseconds() {
+    let env = Env::start(&["c1"]).await;
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flag}\ndata: {state: off}\n";
+    apply::run(&env.clients, &manifest(cm), &none(), &env.env)
+        .await
+        .unwrap();
+    let spec = KubeWait {
+        resource: "cm".into(),
+        name: Some("flag".into()),
+        jsonpath: Some("{.data.state}".into()),
+        equals: Some("on".into()),
+        ..KubeWait::default()
+    };
+    let no_outputs = none();
+    let waiting = async {
+        wait::run(&env.clients, &spec, &no_outputs, &env.env)
+            .await
+            .unwrap();
+        std::time::Instant::now()
+    };
+    let flipping = async {
+        // Long enough for the wait to be watching.
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let cluster = env.clients.cluster(None).await.unwrap();
+        let cms = Target::new(&cluster, "cm", None).await.unwrap();
+        cms.merge_patch("flag", &json!({"data": {"state": "on"}}))
+            .await
+            .unwrap();
+        std::time::Instant::now()
+    };
+    let (done, flipped) = tokio::join!(waiting, flipping);
+    let reaction = done.saturating_duration_since(flipped);
+    assert!(reaction < Duration::from_millis(100), "{reaction:?}");
+}
