@@ -87,7 +87,28 @@ pub fn exec(
     let accept = derive_accept_key(key.as_bytes());
     let dir = cluster.pod_dir(&ns, &pod);
     let stdin = query.flag("stdin");
-    let env = vec![
+    // Literal `env` values of the container come first; the pod identity variables win.
+    let container = query
+        .get("container")
+        .map(str::to_string)
+        .or_else(|| containers.first().cloned())
+        .unwrap_or_default();
+    let mut env: Vec<(String, String)> = pod["spec"]["containers"]
+        .as_array()
+        .and_then(|cs| cs.iter().find(|c| c["name"] == container.as_str()))
+        .and_then(|c| c["env"].as_array())
+        .map(|vars| {
+            vars.iter()
+                .filter_map(|v| {
+                    Some((
+                        v["name"].as_str()?.to_string(),
+                        v["value"].as_str()?.to_string(),
+                    ))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    env.extend([
         ("HOSTNAME".to_string(), name.clone()),
         ("POD_NAME".to_string(), name.clone()),
         ("POD_NAMESPACE".to_string(), ns.clone()),
@@ -95,7 +116,7 @@ pub fn exec(
             "POD_IP".to_string(),
             str_at(&pod, "status.podIP").unwrap_or_default().to_string(),
         ),
-    ];
+    ]);
     tokio::spawn(async move {
         let Ok(upgraded) = hyper::upgrade::on(req).await else {
             return;

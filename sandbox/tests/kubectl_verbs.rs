@@ -24,6 +24,8 @@ spec:
       containers:
       - name: main
         image: example.invalid/api:1
+        env:
+        - {name: GREETING, value: hello from the spec}
 "#;
 
 async fn with_demo(env: &Env) {
@@ -687,6 +689,23 @@ async fn exec_runs_commands_in_the_pod_directory() {
         .await
         .ok();
     assert_eq!(f.stdout, "kept\n");
+    let env_out = env
+        .kubectl(
+            "c1",
+            &[
+                "exec",
+                &pod,
+                "-n",
+                "demo",
+                "--",
+                "sh",
+                "-c",
+                "echo $GREETING",
+            ],
+        )
+        .await
+        .ok();
+    assert_eq!(env_out.stdout, "hello from the spec\n");
     // A command outlives neither its client: kill kubectl, and the process goes too.
     let cache = env.path("exec-cache");
     let mut long = tokio::process::Command::new("kubectl")

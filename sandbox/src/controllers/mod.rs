@@ -163,6 +163,10 @@ impl Controllers {
         let deleted = e.kind == EventType::Deleted;
         match e.key.as_str() {
             "pods" => {
+                if deleted {
+                    // A new pod of the same name starts with an empty filesystem, as a real one would.
+                    let _ = std::fs::remove_dir_all(self.cluster.pod_dir(&ns, &e.obj));
+                }
                 if !deleted
                     && str_at(&e.obj, "status.phase") == Some("Pending")
                     && !is_deleting(&e.obj)
