@@ -117,6 +117,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn throttling_carries_retry_after() {
+        let r = error(&ApiError::too_many_requests(7));
+        assert_eq!(r.status().as_u16(), 429);
+        assert_eq!(r.headers()[header::RETRY_AFTER], "7");
+        assert_eq!(r.headers()[header::CONTENT_TYPE], "application/json");
+    }
+
+    #[test]
     fn decodes_queries() {
         let q = Query::parse(Some(
             "labelSelector=app%3Dweb&command=echo&command=hi+there&watch=1",
