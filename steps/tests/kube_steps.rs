@@ -834,3 +834,26 @@ async fn a_wait_reacts_to_a_change_within_tens_of_milliseconds() {
     let reaction = done.saturating_duration_since(flipped);
     assert!(reaction < Duration::from_millis(100), "{reaction:?}");
 }
+
+#[tokio::test]
+async fn a_get_by_selector_that_matches_nothing_gives_empty_values() {
+    let env = Env::start(&["c1"]).await;
+    let spec = KubeGet {
+        resource: "svc".into(),
+        selector: Some("app=istio-ingressgateway".into()),
+        jsonpath: Some("{.items[0].status.loadBalancer.ingress[0].ip}".into()),
+        allow_missing_keys: true,
+        ..KubeGet::default()
+    };
+    let decl = outputs(&[("GW", ValueType::Ip, None)]);
+    let got = get::run(&env.clients, &spec, &decl, &env.env)
+        .await
+        .unwrap();
+    assert_eq!(got["GW"], "");
+    assert_eq!(
+        env.lines(),
+        [
+            "no service objects with labels app=istio-ingressgateway in namespace default of context c1 yet: outputs are empty"
+        ]
+    );
+}

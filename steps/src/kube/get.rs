@@ -86,13 +86,32 @@ pub async fn run(
     clients: &Clients,
     spec: &KubeGet,
     outputs: &IndexMap<String, OutputSpec>,
-    _env: &StepEnv,
+    env: &StepEnv,
 ) -> Result<Outputs, GetError> {
     let paths = templates(spec, outputs)?;
     let cluster = clients.cluster(spec.context.as_deref()).await?;
     let target = Target::new(&cluster, &spec.resource, spec.namespace.as_deref()).await?;
     let data = read(&target, spec).await?;
+    if data["kind"] == "List" && data["items"].as_array().is_some_and(Vec::is_empty) {
+        // Nothing selected yet: every value is empty (kubectl would fail on `items[0]`), so
+        // that `wait: {until: nonempty}` waits for the objects as well as for their values.
+        env.progress.line(&format!(
+            "no {} yet: outputs are empty",
+            describe_selection(&target, spec)
+        ));
+        return Ok(paths
+            .iter()
+            .map(|(n, _)| (n.clone(), String::new()))
+            .collect());
+    }
     extract(&paths, &data, spec.allow_missing_keys)
+}
+
+fn describe_selection(target: &Target, spec: &KubeGet) -> String {
+    target.describe_selection(&Selection::Selector {
+        labels: spec.selector.clone().unwrap_or_default(),
+        fields: spec.field_selector.clone().unwrap_or_default(),
+    })
 }
 
 async fn read(target: &Target, spec: &KubeGet) -> Result<Value, GetError> {
