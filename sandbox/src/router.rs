@@ -210,6 +210,21 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
                 crate::table::CONTENT_TYPE,
             ))
         }
+        _ if crate::table::metadata_wanted(&r.accept) && r.sub.is_none() => {
+            let meta = match verb {
+                "list" | "deletecollection" => {
+                    let items: Vec<serde_json::Value> = v["items"]
+                        .as_array()
+                        .map(|a| a.iter().map(crate::table::partial).collect())
+                        .unwrap_or_default();
+                    serde_json::json!({"kind": "PartialObjectMetadataList", "apiVersion": "meta.k8s.io/v1",
+                                       "metadata": v["metadata"], "items": items})
+                }
+                _ if v["kind"] == "Status" => v,
+                _ => crate::table::partial(&v),
+            };
+            Ok(json(code, &meta))
+        }
         _ => Ok(json(code, &v)),
     }
 }

@@ -7,6 +7,19 @@ use crate::util::{str_at, unix_seconds};
 /// The content type of a Table response.
 pub const CONTENT_TYPE: &str = "application/json;as=Table;v=v1;g=meta.k8s.io";
 
+/// Whether the Accept header asks for object metadata only (`PartialObjectMetadata[List]`).
+pub fn metadata_wanted(accept: &str) -> bool {
+    accept
+        .split(',')
+        .next()
+        .is_some_and(|first| first.contains("as=PartialObjectMetadata"))
+}
+
+/// The metadata-only view of an object.
+pub fn partial(obj: &Value) -> Value {
+    json!({"kind": "PartialObjectMetadata", "apiVersion": "meta.k8s.io/v1", "metadata": obj["metadata"]})
+}
+
 /// Whether the Accept header asks for a Table.
 pub fn wanted(accept: &str) -> bool {
     accept

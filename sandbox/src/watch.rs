@@ -20,6 +20,7 @@ use crate::store::EventType;
 /// Renders events as plain objects or, when asked, as one-row Tables.
 struct Printer {
     table: Option<(String, bool)>,
+    metadata_only: bool,
     first: bool,
 }
 
@@ -34,6 +35,7 @@ impl Printer {
                 self.first = false;
                 line(kind, &t)
             }
+            _ if self.metadata_only && kind != "ERROR" => line(kind, &crate::table::partial(obj)),
             _ => line(kind, obj),
         }
     }
@@ -82,7 +84,12 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
     } else {
         "application/json"
     };
-    let mut printer = Printer { table, first: true };
+    let metadata_only = crate::table::metadata_wanted(&r.accept);
+    let mut printer = Printer {
+        table,
+        metadata_only,
+        first: true,
+    };
     tokio::spawn(async move {
         let mut changes = cluster.store.subscribe();
         let mut sent = 0usize;

@@ -257,3 +257,32 @@ async fn streaming_list_watcher_sees_initial_objects() {
     assert!(first.metadata.name.is_some());
     sandbox.shutdown().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metadata_only_lists_gets_and_watches() {
+    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    let cm = serde_json::from_value(
+        json!({"metadata": {"name": "m1", "labels": {"k": "v"}}, "data": {"a": "b"}}),
+    )
+    .unwrap();
+    cms.create(&PostParams::default(), &cm).await.unwrap();
+    let list = cms.list_metadata(&Default::default()).await.unwrap();
+    assert_eq!(list.items.len(), 1);
+    assert_eq!(list.items[0].metadata.name.as_deref(), Some("m1"));
+    let one = cms.get_metadata("m1").await.unwrap();
+    assert_eq!(
+        one.metadata.labels.unwrap().get("k").map(String::as_str),
+        Some("v")
+    );
+    let stream =
+        kube::runtime::metadata_watcher(cms.clone(), watcher::Config::default()).applied_objects();
+    let mut stream = std::pin::pin!(stream);
+    let first = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
+        .await
+        .expect("an object")
+        .unwrap()
+        .unwrap();
+    assert!(first.metadata.name.is_some());
+    sandbox.shutdown().await.unwrap();
+}
