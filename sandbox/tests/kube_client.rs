@@ -275,8 +275,9 @@ async fn metadata_only_lists_gets_and_watches() {
         one.metadata.labels.unwrap().get("k").map(String::as_str),
         Some("v")
     );
-    let stream =
-        kube::runtime::metadata_watcher(cms.clone(), watcher::Config::default()).applied_objects();
+    let metas: Api<kube::core::PartialObjectMeta<ConfigMap>> =
+        Api::namespaced(client_for(&sandbox).await, "default");
+    let stream = watcher(metas, watcher::Config::default()).applied_objects();
     let mut stream = std::pin::pin!(stream);
     let first = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
         .await
