@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod failure;
 mod prepare;
+mod rehearsal;
 mod report;
 mod source;
 

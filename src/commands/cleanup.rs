@@ -9,7 +9,7 @@ use meshbook_engine::state::replay::{RunRecord, StepState};
 use meshbook_engine::state::store::{RunKind, RunMeta, Store, new_run_id};
 
 use crate::commands::resume::{load_runbook, open_values};
-use crate::commands::run::{Drive, ExecArgs, StateArgs, default_executor, drive, sealer, units};
+use crate::commands::run::{Drive, ExecArgs, StateArgs, Wiring, drive, sealer, units};
 use crate::failure::{CmdResult, Failure};
 use crate::report::Reporter;
 
@@ -76,6 +76,8 @@ pub fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         params: parent.params.clone(),
         inputs,
         created_at: now_ms(),
+        kubeconfig: parent.kubeconfig.clone(),
+        sandbox: parent.sandbox.clone(),
     };
     let open = store.create(meta).map_err(|e| Failure::Other(e.into()))?;
     let units = units(&runbook.finally, &validated.finally_graph);
@@ -84,7 +86,8 @@ pub fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         "cleanup of run {parent_id}: {} finally steps",
         units.len()
     ));
-    drive(Drive {
+    let wiring = Wiring::new(&open.meta, runbook, &values)?;
+    let result = drive(Drive {
         open,
         units,
         values,
@@ -93,8 +96,9 @@ pub fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         state_dir: &args.state.state_dir,
         reporter,
         sealer,
-        executor: default_executor(),
-    })
+        executor: wiring.executor.clone(),
+    });
+    wiring.finish(runbook, result)
 }
 
 fn latest_steps_run(store: &Store) -> Result<String, Failure> {

@@ -13,7 +13,7 @@ use meshbook_engine::state::secrets::Sealer;
 use meshbook_engine::state::store::{RunKind, RunMeta, Store};
 use meshbook_engine::validate::Validated;
 
-use crate::commands::run::{Drive, ExecArgs, StateArgs, default_executor, drive, sealer};
+use crate::commands::run::{Drive, ExecArgs, StateArgs, Wiring, drive, sealer};
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::validate_source;
 use crate::report::Reporter;
@@ -156,7 +156,8 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> CmdResult {
             restored: plan.restored[i].clone(),
         })
         .collect();
-    drive(Drive {
+    let wiring = Wiring::new(&open.meta, &validated.runbook, &values)?;
+    let result = drive(Drive {
         open,
         units,
         values,
@@ -165,6 +166,7 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> CmdResult {
         state_dir: &args.state.state_dir,
         reporter,
         sealer,
-        executor: default_executor(),
-    })
+        executor: wiring.executor.clone(),
+    });
+    wiring.finish(&validated.runbook, result)
 }

@@ -15,12 +15,14 @@ use meshbook_engine::run::scheduler::{self, Controls, Settings, Summary, Unit};
 use meshbook_engine::state::journal::now_ms;
 use meshbook_engine::state::secrets::{Sealer, default_key_path};
 use meshbook_engine::state::store::{OpenRun, RunKind, RunMeta, Store, new_run_id};
+use meshbook_steps::kube::executor::KubeExecutor;
 use meshbook_steps::shell::ShellExecutor;
 
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::{RunbookArgs, prepare};
 use crate::report::{LogFormat, Reporter};
-use crate::source::{Origin, RunbookSource};
+use crate::rehearsal::{self, Rehearsal, RehearsalExecutor, Substitute};
+use crate::source::{self, Origin, RunbookSource};
 
 /// Where run state lives.
 #[derive(Debug, Clone, Args)]
@@ -70,6 +72,12 @@ pub struct RunArgs {
     /// How steps are carried out and reported.
     #[command(flatten)]
     pub exec: ExecArgs,
+    /// The kubeconfig whose contexts the runbook names (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE", conflicts_with = "sandbox")]
+    pub kubeconfig: Option<PathBuf>,
+    /// Rehearse on simulated clusters, one per context the runbook names, honouring its stand-ins.
+    #[arg(long)]
+    pub sandbox: bool,
 }
 
 /// Sends each step to the executor for its kind.
@@ -78,22 +86,19 @@ pub struct StepRouter {
     pub shell: ShellExecutor,
     /// Runs every `kube.*` step, when wired.
     pub kube: Option<Arc<dyn Executor>>,
-}
-
-impl StepRouter {
-    /// Shell steps only; other kinds fail with "no executor".
-    pub fn shell_only() -> StepRouter {
-        StepRouter {
-            shell: ShellExecutor,
-            kube: None,
-        }
-    }
+    /// Variables shell steps get besides params and outputs (`KUBECONFIG` of the run).
+    pub env: IndexMap<String, String>,
 }
 
 impl Executor for StepRouter {
-    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+    fn execute(&self, mut request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
         match (&request.action, &self.kube) {
-            (Action::Shell(_), _) => self.shell.execute(request),
+            (Action::Shell(_), _) => {
+                for (k, v) in &self.env {
+                    request.env.entry(k.clone()).or_insert_with(|| v.clone());
+                }
+                self.shell.execute(request)
+            }
             (_, Some(kube)) => kube.execute(request),
             (other, None) => {
                 let kind = other.kind().to_string();
@@ -103,9 +108,49 @@ impl Executor for StepRouter {
     }
 }
 
-/// The executor runs use: shell steps, plus kube steps where an executor for them is wired.
-pub fn default_executor() -> Arc<dyn Executor> {
-    Arc::new(StepRouter::shell_only())
+/// How a run reaches its clusters, and for rehearsals the simulated clusters themselves.
+pub struct Wiring {
+    /// Carries out the run's steps.
+    pub executor: Arc<dyn Executor>,
+    rehearsal: Option<(Rehearsal, Arc<std::sync::Mutex<Vec<Substitute>>>)>,
+}
+
+impl Wiring {
+    /// Connects a run to its clusters: the run's kubeconfig, or (for rehearsals) simulated
+    /// clusters started from the run's sandbox folder, with the runbook's stand-ins.
+    pub fn new(meta: &RunMeta, runbook: &Runbook, values: &IndexMap<String, String>) -> Result<Wiring, Failure> {
+        let rehearsal = match &meta.sandbox {
+            Some(dir) => Some(Rehearsal::start(&rehearsal::contexts(runbook, values), dir).map_err(Failure::Other)?),
+            None => None,
+        };
+        let kubeconfig = rehearsal.as_ref().map(|r| r.kubeconfig.clone()).or_else(|| meta.kubeconfig.clone());
+        let kube: Arc<dyn Executor> = Arc::new(KubeExecutor::from_kubeconfig(kubeconfig.as_deref()));
+        let mut env = IndexMap::new();
+        if let Some(k) = &kubeconfig {
+            env.insert("KUBECONFIG".to_string(), k.to_string_lossy().into_owned());
+        }
+        if rehearsal.is_some() {
+            env.insert("MESHBOOK_SANDBOX".to_string(), "1".to_string());
+        }
+        let router: Arc<dyn Executor> = Arc::new(StepRouter { shell: ShellExecutor, kube: Some(kube.clone()), env });
+        let Some(rehearsal) = rehearsal else {
+            return Ok(Wiring { executor: router, rehearsal: None });
+        };
+        let source = source::resolve(&meta.runbook.to_string_lossy()).map_err(Failure::Other)?;
+        let stand_ins = RehearsalExecutor::new(router, kube, runbook, source);
+        let done = stand_ins.substitutes();
+        Ok(Wiring { executor: Arc::new(stand_ins), rehearsal: Some((rehearsal, done)) })
+    }
+
+    /// Ends the run's wiring: a rehearsal reports its stand-ins and skips and stops its clusters.
+    pub fn finish(self, runbook: &Runbook, result: CmdResult) -> CmdResult {
+        if let Some((rehearsal, done)) = self.rehearsal {
+            let done = done.lock().map(|d| d.clone()).unwrap_or_default();
+            print!("{}", rehearsal::report(runbook, &done, &rehearsal.clusters));
+            rehearsal.stop().map_err(Failure::Other)?;
+        }
+        result
+    }
 }
 
 /// The key that seals secrets at rest.
@@ -184,12 +229,20 @@ pub fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         params: seal_values(&prepared.params, |k| is_secret_param(runbook, k), &sealer),
         inputs: IndexMap::new(),
         created_at: now_ms(),
+        kubeconfig: args.kubeconfig.as_deref().map(|k| std::path::absolute(k).unwrap_or_else(|_| k.to_path_buf())),
+        sandbox: None,
     };
     let store = Store::new(&args.state.state_dir);
+    let mut meta = meta;
+    if args.sandbox {
+        let dir = rehearsal::sandbox_dir(&store.run_dir(&meta.id));
+        meta.sandbox = Some(std::path::absolute(&dir).unwrap_or(dir));
+    }
     let open = store.create(meta).map_err(|e| Failure::Other(e.into()))?;
+    let wiring = Wiring::new(&open.meta, runbook, &prepared.params)?;
     let units = units(&runbook.steps, &prepared.validated.graph);
     let reporter = Reporter::new(args.exec.log_format, units.len(), verbose > 0);
-    drive(Drive {
+    let result = drive(Drive {
         open,
         units,
         values: prepared.params.clone(),
@@ -198,8 +251,9 @@ pub fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         state_dir: &args.state.state_dir,
         reporter,
         sealer,
-        executor: default_executor(),
-    })
+        executor: wiring.executor.clone(),
+    });
+    wiring.finish(runbook, result)
 }
 
 /// True when param `name` is declared secret.
@@ -242,7 +296,7 @@ pub fn drive(d: Drive<'_>) -> CmdResult {
         sealer,
         executor,
     } = d;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
+    let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| Failure::Other(e.into()))?;

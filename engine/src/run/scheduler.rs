@@ -15,6 +15,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::model::{Defaults, Step};
+use crate::model::Until;
 use crate::render::render_action;
 use crate::run::events::{EventSink, Outcome, RunEvent, SkipReason, Stored};
 use crate::run::executor::{self, Echo, Executor, LogSink, Produced, StepFailure, StepRequest};
@@ -485,9 +486,16 @@ impl<'a, 's> Dispatcher<'a, 's> {
             .into_iter()
             .filter(|(k, _)| declared.contains_key(k))
             .collect();
-        if let Some(policy) = &step.wait
-            && let Err(unmet) = wait::check(&policy.until, declared, &outputs)
+        let until = match &step.wait {
+            Some(policy) => Some(self.render_until(i, &policy.until)?),
+            None => None,
+        };
+        if let (Some(policy), Some(until)) = (&step.wait, &until)
+            && let Err(unmet) = wait::check(until, declared, &outputs)
         {
+            if let wait::Unmet::BadPattern(p) = &unmet {
+                return Err(StepFailure::Other(format!("invalid pattern /{p}/ in `wait.until`")));
+            }
             let started = self.first_start[i].unwrap_or_else(Instant::now);
             let deadline = started + policy.timeout.get();
             let next = policy.interval.get();
@@ -513,6 +521,28 @@ impl<'a, 's> Dispatcher<'a, 's> {
         }
         executor::check_outputs(declared, &outputs)?;
         Ok(Some(outputs))
+    }
+
+    /// The step's wait condition with its templates rendered, like every other field of the step.
+    fn render_until(&self, i: usize, until: &Until) -> Result<Until, StepFailure> {
+        let text = match until {
+            Until::NonEmpty => return Ok(Until::NonEmpty),
+            Until::Equals(t) | Until::Matches(t) => t,
+        };
+        let data = serde_json::Value::Object(
+            self.inputs(i)
+                .into_iter()
+                .map(|(k, v)| (k, serde_json::Value::String(v)))
+                .collect(),
+        );
+        let rendered = self
+            .renderer
+            .render(text, &data)
+            .map_err(|e| StepFailure::Render(format!("wait.until: {e}")))?;
+        Ok(match until {
+            Until::Equals(_) => Until::Equals(rendered),
+            _ => Until::Matches(rendered),
+        })
     }
 
     fn delay(&mut self, i: usize, after: Duration) {

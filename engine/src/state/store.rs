@@ -86,6 +86,12 @@ pub struct RunMeta {
     pub inputs: IndexMap<String, Stored>,
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
+    /// The kubeconfig the run was started with (`--kubeconfig`), used again on resume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubeconfig: Option<PathBuf>,
+    /// For rehearsals: the folder of the simulated clusters the run drives.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sandbox: Option<PathBuf>,
 }
 
 /// A state dir: the root of every run's directory.
@@ -121,7 +127,10 @@ impl OpenRun {
 impl Store {
     /// The state dir at `root` (created when a run is).
     pub fn new(root: impl Into<PathBuf>) -> Store {
-        Store { root: root.into() }
+        // Absolute, because steps run in another directory and get paths under the root
+        // (`$MESHBOOK_OUTPUT`, logs).
+        let root = root.into();
+        Store { root: std::path::absolute(&root).unwrap_or(root) }
     }
 
     /// The state dir's root.
@@ -298,6 +307,8 @@ mod tests {
             params: IndexMap::new(),
             inputs: IndexMap::new(),
             created_at: 0,
+            kubeconfig: None,
+            sandbox: None,
         }
     }
 
