@@ -12,7 +12,7 @@ use meshbook_engine::model::{Action, KubeApply, Runbook, SandboxStandIn, ValueTy
 use meshbook_engine::params::ParamValues;
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
 use meshbook_engine::template::Renderer;
-use meshbook_sandbox::{Sandbox, SandboxConfig};
+use meshbook_sandbox::{Sandbox, SandboxConfig, Saver};
 
 use crate::source::RunbookSource;
 
@@ -24,6 +24,8 @@ pub struct Rehearsal {
     pub kubeconfig: PathBuf,
     /// Context value and the simulated cluster serving it.
     pub clusters: Vec<(String, String)>,
+    /// Makes the clusters' objects durable on demand.
+    pub saver: Saver,
 }
 
 /// The folder of a run's simulated clusters.
@@ -91,7 +93,8 @@ impl Rehearsal {
         let kubeconfig = dir.join("kubeconfig");
         let text = rename_contexts(&sandbox.kubeconfig_yaml(), &clusters)?;
         write_private(&kubeconfig, &text)?;
-        Ok(Rehearsal { runtime, sandbox: Some(sandbox), kubeconfig, clusters })
+        let saver = sandbox.saver();
+        Ok(Rehearsal { runtime, sandbox: Some(sandbox), kubeconfig, clusters, saver })
     }
 
     /// Stops the clusters, saving their objects.
@@ -151,8 +154,11 @@ pub enum Substitute {
 }
 
 /// Runs steps as a rehearsal: stand-ins instead of the steps that declare one, everything else
-/// through `inner`; the stand-in manifests go through `kube`.
+/// through `inner`; the stand-in manifests go through `kube`. After every step the clusters are
+/// saved, before the run records the step as done: a rehearsal killed at any moment resumes
+/// against clusters that hold everything its finished steps made.
 pub struct RehearsalExecutor {
+    saver: Saver,
     inner: Arc<dyn Executor>,
     kube: Arc<dyn Executor>,
     stand_ins: BTreeMap<String, SandboxStandIn>,
@@ -162,14 +168,20 @@ pub struct RehearsalExecutor {
 
 impl RehearsalExecutor {
     /// Wraps `inner` for the stand-ins of `runbook` (steps and `finally` steps alike).
-    pub fn new(inner: Arc<dyn Executor>, kube: Arc<dyn Executor>, runbook: &Runbook, source: RunbookSource) -> Self {
+    pub fn new(
+        saver: Saver,
+        inner: Arc<dyn Executor>,
+        kube: Arc<dyn Executor>,
+        runbook: &Runbook,
+        source: RunbookSource,
+    ) -> Self {
         let stand_ins = runbook
             .steps
             .iter()
             .chain(&runbook.finally)
             .filter_map(|s| s.sandbox.clone().map(|sb| (s.id.clone(), sb)))
             .collect();
-        RehearsalExecutor { inner, kube, stand_ins, source, done: Arc::default() }
+        RehearsalExecutor { saver, inner, kube, stand_ins, source, done: Arc::default() }
     }
 
     /// What this rehearsal has substituted so far.
@@ -214,10 +226,16 @@ impl RehearsalExecutor {
 
 impl Executor for RehearsalExecutor {
     fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
-        match self.stand_ins.get(&request.step).cloned() {
-            Some(sb) => Box::pin(self.stand_in(sb, request)),
-            None => self.inner.execute(request),
-        }
+        Box::pin(async move {
+            let produced = match self.stand_ins.get(&request.step).cloned() {
+                Some(sb) => self.stand_in(sb, request).await,
+                None => self.inner.execute(request).await,
+            };
+            self.saver
+                .save()
+                .map_err(|e| StepFailure::Other(format!("failed to save the simulated clusters: {e}")))?;
+            produced
+        })
     }
 }
 

@@ -379,6 +379,12 @@ impl Sandbox {
         self.shutdown().await
     }
 
+    /// A handle that writes every cluster's objects to the state folder now (when there is one),
+    /// so a caller can make the clusters durable before it records work as done.
+    pub fn saver(&self) -> Saver {
+        Saver(self.running().iter().map(|c| c.cluster.clone()).collect())
+    }
+
     /// Stops listeners and controllers and saves state.
     pub async fn shutdown(self) -> Result<(), Error> {
         self.shutdown.send_replace(true);
@@ -444,6 +450,26 @@ fn kubeconfig(ca_pem: &str, infos: &[ClusterInfo]) -> String {
         "clusters": clusters, "users": users, "contexts": contexts,
         "current-context": infos.first().map(|c| c.name.clone()).unwrap_or_default()});
     serde_yaml::to_string(&doc).unwrap_or_default()
+}
+
+/// Saves a sandbox's clusters on demand (see [`Sandbox::saver`]).
+#[derive(Clone)]
+pub struct Saver(Vec<Arc<Cluster>>);
+
+impl std::fmt::Debug for Saver {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("Saver").field(&self.0.len()).finish()
+    }
+}
+
+impl Saver {
+    /// Writes every cluster that changed since its last save.
+    pub fn save(&self) -> Result<(), Error> {
+        for c in &self.0 {
+            c.store.save_if_dirty()?;
+        }
+        Ok(())
+    }
 }
 
 fn info(c: &Running) -> ClusterInfo {

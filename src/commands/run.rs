@@ -137,7 +137,7 @@ impl Wiring {
             return Ok(Wiring { executor: router, rehearsal: None });
         };
         let source = source::resolve(&meta.runbook.to_string_lossy()).map_err(Failure::Other)?;
-        let stand_ins = RehearsalExecutor::new(router, kube, runbook, source);
+        let stand_ins = RehearsalExecutor::new(rehearsal.saver.clone(), router, kube, runbook, source);
         let done = stand_ins.substitutes();
         Ok(Wiring { executor: Arc::new(stand_ins), rehearsal: Some((rehearsal, done)) })
     }

@@ -1,0 +1,112 @@
+//! Every named runbook rehearses to completion on simulated clusters, from any directory, and a
+//! rehearsal killed midway resumes against the same clusters without redoing finished steps.
+
+mod runkit;
+
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use runkit::Scratch;
+
+const RUNBOOKS: [&str; 4] = ["split-horizon", "gke-multicluster", "asm-east-west", "vm-expansion"];
+
+fn example_params(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks").join(name).join("example-params.yaml")
+}
+
+fn rehearse(s: &Scratch, name: &str) -> runkit::Done {
+    let params = example_params(name);
+    let work = s.work();
+    s.meshbook(&[
+        "run",
+        name,
+        "--sandbox",
+        "--params",
+        params.to_str().unwrap(),
+        "--workdir",
+        work.to_str().unwrap(),
+        "--log-format",
+        "plain",
+    ])
+}
+
+#[test]
+fn every_named_runbook_rehearses_to_completion() {
+    let handles: Vec<_> = RUNBOOKS
+        .iter()
+        .map(|name| {
+            std::thread::spawn(move || {
+                let s = Scratch::new();
+                let done = rehearse(&s, name);
+                assert_eq!(done.code, 0, "{name} did not rehearse:\n{}", done.all());
+                assert!(done.stdout.contains("rehearsal on simulated clusters"), "{name}: {}", done.all());
+                assert!(done.stdout.contains("stand-ins:") && done.stdout.contains("skipped:"), "{name}: {}", done.all());
+                let states = s.states(None);
+                assert!(!states.is_empty());
+                for (id, state) in states {
+                    assert_eq!(state, "succeeded", "{name}: step {id}");
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+}
+
+#[test]
+fn a_rehearsal_killed_midway_resumes_on_the_same_clusters() {
+    let s = Scratch::new();
+    let params = example_params("split-horizon");
+    let work = s.work();
+    let mut child = s.spawn(&[
+        "run",
+        "split-horizon",
+        "--sandbox",
+        "--params",
+        params.to_str().unwrap(),
+        "--workdir",
+        work.to_str().unwrap(),
+        "--log-format",
+        "plain",
+    ]);
+    // Kill -9 once a third of the steps are done: the simulated clusters die with the process.
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done_before = loop {
+        assert!(Instant::now() < deadline, "the rehearsal made no progress");
+        std::thread::sleep(Duration::from_millis(100));
+        let listed = s.meshbook(&["status", "-o", "json"]);
+        if listed.code != 0 {
+            continue;
+        }
+        let status: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
+        let done: Vec<String> = status["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|st| st["state"] == "succeeded")
+            .map(|st| st["id"].as_str().unwrap().to_string())
+            .collect();
+        if done.len() >= 14 {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            break s.states(None).into_iter().filter(|(_, st)| st == "succeeded").map(|(id, _)| id).collect::<Vec<_>>();
+        }
+    };
+    assert!(done_before.len() < 40, "the rehearsal finished before it could be killed");
+
+    let resumed = s.resume(&[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.all());
+    for id in &done_before {
+        assert!(
+            resumed.stdout.lines().any(|l| l.trim_start().starts_with("done") && l.trim_end().ends_with(id.as_str())),
+            "step {id} was done before the kill but is not skipped on resume:\n{}",
+            resumed.stdout
+        );
+        assert!(!resumed.stdout.contains(&format!("start  {id}\n")), "step {id} ran again:\n{}", resumed.stdout);
+    }
+    assert!(resumed.stdout.contains("rehearsal on simulated clusters"), "{}", resumed.all());
+    for (id, state) in s.states(None) {
+        assert_eq!(state, "succeeded", "step {id}");
+    }
+}
