@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod failure;
+mod identities;
 mod prepare;
 mod rehearsal;
 mod report;

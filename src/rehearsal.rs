@@ -92,7 +92,8 @@ impl Rehearsal {
         let sandbox = runtime.block_on(Sandbox::start(config)).context("failed to start the sandbox")?;
         let kubeconfig = dir.join("kubeconfig");
         let text = rename_contexts(&sandbox.kubeconfig_yaml(), &clusters)?;
-        write_private(&kubeconfig, &text)?;
+        crate::identities::write_private(&kubeconfig, &text)
+            .with_context(|| format!("failed to write {}", kubeconfig.display()))?;
         let saver = sandbox.saver();
         Ok(Rehearsal { runtime, sandbox: Some(sandbox), kubeconfig, clusters, saver })
     }
@@ -122,26 +123,6 @@ fn rename_contexts(kubeconfig: &str, clusters: &[(String, String)]) -> Result<St
         doc["current-context"] = serde_yaml::Value::String(first.0.clone());
     }
     Ok(serde_yaml::to_string(&doc)?)
-}
-
-fn write_private(path: &Path, text: &str) -> Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("failed to create {}", dir.display()))?;
-    }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("failed to write {}", tmp.display()))?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path).with_context(|| format!("failed to write {}", path.display()))?;
-    Ok(())
 }
 
 /// What a rehearsal did instead of a step.

@@ -86,7 +86,7 @@ pub fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         "cleanup of run {parent_id}: {} finally steps",
         units.len()
     ));
-    let wiring = Wiring::new(&open.meta, runbook, &values)?;
+    let wiring = Wiring::new(&open.meta, &open.dir, runbook, &values)?;
     let result = drive(Drive {
         open,
         units,

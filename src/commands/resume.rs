@@ -156,7 +156,7 @@ pub fn resume(args: &ResumeArgs, verbose: u8) -> CmdResult {
             restored: plan.restored[i].clone(),
         })
         .collect();
-    let wiring = Wiring::new(&open.meta, &validated.runbook, &values)?;
+    let wiring = Wiring::new(&open.meta, &open.dir, &validated.runbook, &values)?;
     let result = drive(Drive {
         open,
         units,

@@ -15,12 +15,14 @@ use meshbook_engine::run::scheduler::{self, Controls, Settings, Summary, Unit};
 use meshbook_engine::state::journal::now_ms;
 use meshbook_engine::state::secrets::{Sealer, default_key_path};
 use meshbook_engine::state::store::{OpenRun, RunKind, RunMeta, Store, new_run_id};
+use meshbook_steps::kube::client::Clients;
 use meshbook_steps::kube::executor::KubeExecutor;
 use meshbook_steps::shell::ShellExecutor;
 
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::{RunbookArgs, prepare};
 use crate::report::{LogFormat, Reporter};
+use crate::identities;
 use crate::rehearsal::{self, Rehearsal, RehearsalExecutor, Substitute};
 use crate::source::{self, Origin, RunbookSource};
 
@@ -118,13 +120,30 @@ pub struct Wiring {
 impl Wiring {
     /// Connects a run to its clusters: the run's kubeconfig, or (for rehearsals) simulated
     /// clusters started from the run's sandbox folder, with the runbook's stand-ins.
-    pub fn new(meta: &RunMeta, runbook: &Runbook, values: &IndexMap<String, String>) -> Result<Wiring, Failure> {
+    pub fn new(
+        meta: &RunMeta,
+        run_dir: &Path,
+        runbook: &Runbook,
+        values: &IndexMap<String, String>,
+    ) -> Result<Wiring, Failure> {
         let rehearsal = match &meta.sandbox {
             Some(dir) => Some(Rehearsal::start(&rehearsal::contexts(runbook, values), dir).map_err(Failure::Other)?),
             None => None,
         };
         let kubeconfig = rehearsal.as_ref().map(|r| r.kubeconfig.clone()).or_else(|| meta.kubeconfig.clone());
-        let kube: Arc<dyn Executor> = Arc::new(KubeExecutor::from_kubeconfig(kubeconfig.as_deref()));
+        let clients = Arc::new(Clients::deferred(kubeconfig.as_deref()));
+        let ids = identities::file(run_dir);
+        clients.expect_identities(identities::load(&ids));
+        if let RunKind::Cleanup { of } = &meta.kind
+            && let Some(runs) = run_dir.parent()
+        {
+            clients.expect_identities(identities::load(&identities::file(&runs.join(of))));
+        }
+        let kube: Arc<dyn Executor> = Arc::new(identities::Recorder::new(
+            Arc::new(KubeExecutor::new(clients.clone())),
+            clients,
+            ids,
+        ));
         let mut env = IndexMap::new();
         if let Some(k) = &kubeconfig {
             env.insert("KUBECONFIG".to_string(), k.to_string_lossy().into_owned());
@@ -239,7 +258,7 @@ pub fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         meta.sandbox = Some(std::path::absolute(&dir).unwrap_or(dir));
     }
     let open = store.create(meta).map_err(|e| Failure::Other(e.into()))?;
-    let wiring = Wiring::new(&open.meta, runbook, &prepared.params)?;
+    let wiring = Wiring::new(&open.meta, &open.dir, runbook, &prepared.params)?;
     let units = units(&runbook.steps, &prepared.validated.graph);
     let reporter = Reporter::new(args.exec.log_format, units.len(), verbose > 0);
     let result = drive(Drive {

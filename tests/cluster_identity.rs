@@ -1,0 +1,86 @@
+//! A resumed run refuses a kubeconfig context that now points at a different cluster.
+
+mod runkit;
+
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+use runkit::Scratch;
+
+fn up(s: &Scratch, cluster: &str, dir: &str) -> Child {
+    let child = s
+        .cmd(&["sandbox", "up", "--clusters", cluster, "--dir", dir])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let kubeconfig = s.path().join(dir).join("kubeconfig");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !kubeconfig.exists() {
+        assert!(Instant::now() < deadline, "the sandbox did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child
+}
+
+fn down(s: &Scratch, dir: &str, mut child: Child) {
+    assert_eq!(s.meshbook(&["sandbox", "down", "--dir", dir]).code, 0);
+    child.wait().unwrap();
+}
+
+const RUNBOOK: &str = r#"apiVersion: meshbook/v1
+kind: Runbook
+metadata: {name: identity}
+params:
+  CTX: {type: context, default: east}
+steps:
+  - id: namespace
+    kube.apply:
+      context: "{{CTX}}"
+      manifest: |
+        apiVersion: v1
+        kind: Namespace
+        metadata: {name: sample}
+  - id: gate
+    needs: [namespace]
+    shell: test -f go
+  - id: read
+    needs: [gate]
+    kube.get: {context: "{{CTX}}", resource: namespace, name: sample, jsonpath: "{.status.phase}"}
+    outputs: {PHASE: {}}
+"#;
+
+#[test]
+fn resume_refuses_a_context_that_points_at_another_cluster() {
+    let s = Scratch::new();
+    let rb = s.runbook("identity.yaml", RUNBOOK);
+    let a = up(&s, "east", "sb-a");
+    let kubeconfig = s.path().join("kubeconfig");
+    std::fs::copy(s.path().join("sb-a/kubeconfig"), &kubeconfig).unwrap();
+    let first = s.run(&rb, &["--kubeconfig", kubeconfig.to_str().unwrap()]);
+    assert_eq!(first.code, 1, "the gate should fail first: {}", first.all());
+    assert!(s.path().join("state").exists());
+    down(&s, "sb-a", a);
+
+    // Another cluster, reachable under the same context name.
+    let b = up(&s, "west", "sb-b");
+    let renamed = std::process::Command::new("kubectl")
+        .args(["--kubeconfig", "sb-b/kubeconfig", "config", "rename-context", "west", "east"])
+        .current_dir(s.path())
+        .output()
+        .unwrap();
+    assert!(renamed.status.success(), "{}", String::from_utf8_lossy(&renamed.stderr));
+    std::fs::copy(s.path().join("sb-b/kubeconfig"), &kubeconfig).unwrap();
+    std::fs::write(s.work().join("go"), "").unwrap();
+
+    let resumed = s.resume(&[]);
+    down(&s, "sb-b", b);
+    assert_eq!(resumed.code, 1, "{}", resumed.all());
+    let all = resumed.all();
+    assert!(all.contains("context \"east\" now points at a different cluster"), "{all}");
+    assert!(all.contains("read"), "the refusal names the step: {all}");
+    let states = s.states(None);
+    assert!(states.contains(&("read".to_string(), "failed".to_string())), "{states:?}");
+    assert!(Path::new(&s.path().join("state")).exists());
+}
