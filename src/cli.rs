@@ -33,6 +33,9 @@ pub enum Command {
         /// `text` for people, `json` for machines.
         #[arg(long, short = 'o', value_enum, default_value_t)]
         output: OutputFormat,
+        /// Also ask each cluster to validate the kube steps whose inputs are known (dryRun=All).
+        #[command(flatten)]
+        server: crate::commands::check::ServerDryRun,
     },
     /// Print the dependency graph.
     Graph {

@@ -45,7 +45,11 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::List => catalog::list(),
         Command::Show(args) => catalog::show(&args),
         Command::Validate(args) => check::validate(&args),
-        Command::Plan { runbook, output } => check::plan(&runbook, output),
+        Command::Plan {
+            runbook,
+            output,
+            server,
+        } => check::plan(&runbook, output, &server),
         Command::Graph { runbook, format } => check::graph(&runbook, format),
         Command::Schema => check::schema(),
         Command::Sandbox(command) => commands::sandbox::run(command),

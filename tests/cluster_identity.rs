@@ -3,31 +3,8 @@
 mod runkit;
 
 use std::path::Path;
-use std::process::{Child, Stdio};
-use std::time::{Duration, Instant};
 
 use runkit::Scratch;
-
-fn up(s: &Scratch, cluster: &str, dir: &str) -> Child {
-    let child = s
-        .cmd(&["sandbox", "up", "--clusters", cluster, "--dir", dir])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let kubeconfig = s.path().join(dir).join("kubeconfig");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !kubeconfig.exists() {
-        assert!(Instant::now() < deadline, "the sandbox did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
-fn down(s: &Scratch, dir: &str, mut child: Child) {
-    assert_eq!(s.meshbook(&["sandbox", "down", "--dir", dir]).code, 0);
-    child.wait().unwrap();
-}
 
 const RUNBOOK: &str = r#"apiVersion: meshbook/v1
 kind: Runbook
@@ -55,16 +32,16 @@ steps:
 fn resume_refuses_a_context_that_points_at_another_cluster() {
     let s = Scratch::new();
     let rb = s.runbook("identity.yaml", RUNBOOK);
-    let a = up(&s, "east", "sb-a");
+    let a = s.sandbox_up("east", "sb-a");
     let kubeconfig = s.path().join("kubeconfig");
     std::fs::copy(s.path().join("sb-a/kubeconfig"), &kubeconfig).unwrap();
     let first = s.run(&rb, &["--kubeconfig", kubeconfig.to_str().unwrap()]);
     assert_eq!(first.code, 1, "the gate should fail first: {}", first.all());
     assert!(s.path().join("state").exists());
-    down(&s, "sb-a", a);
+    s.sandbox_down("sb-a", a);
 
     // Another cluster, reachable under the same context name.
-    let b = up(&s, "west", "sb-b");
+    let b = s.sandbox_up("west", "sb-b");
     let renamed = std::process::Command::new("kubectl")
         .args(["--kubeconfig", "sb-b/kubeconfig", "config", "rename-context", "west", "east"])
         .current_dir(s.path())
@@ -75,7 +52,7 @@ fn resume_refuses_a_context_that_points_at_another_cluster() {
     std::fs::write(s.work().join("go"), "").unwrap();
 
     let resumed = s.resume(&[]);
-    down(&s, "sb-b", b);
+    s.sandbox_down("sb-b", b);
     assert_eq!(resumed.code, 1, "{}", resumed.all());
     let all = resumed.all();
     assert!(all.contains("context \"east\" now points at a different cluster"), "{all}");

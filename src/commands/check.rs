@@ -3,6 +3,7 @@
 use clap::ValueEnum;
 use meshbook_engine::plan::{self, GraphFormat};
 
+use crate::commands::dry_run;
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::{RunbookArgs, prepare};
 
@@ -40,18 +41,60 @@ pub fn validate(args: &RunbookArgs) -> CmdResult {
     Ok(())
 }
 
-/// Prints the dry-run plan.
-pub fn plan(args: &RunbookArgs, output: OutputFormat) -> CmdResult {
+/// `plan --server-dry-run` and where it finds clusters and files.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ServerDryRun {
+    /// Ask each cluster to validate the writing kube steps whose inputs are known; nothing changes.
+    #[arg(long)]
+    pub server_dry_run: bool,
+    /// The kubeconfig for `--server-dry-run` (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE", requires = "server_dry_run")]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// Where relative manifest paths start, for `--server-dry-run` (default: the current directory).
+    #[arg(long, value_name = "DIR", requires = "server_dry_run")]
+    pub workdir: Option<std::path::PathBuf>,
+}
+
+/// Prints the dry-run plan, and with `--server-dry-run` what each cluster would do with it.
+pub fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> CmdResult {
     let p = prepare(args, true)?;
     let plan = plan::plan(&p.validated, &p.params);
+    let checked = if server.server_dry_run {
+        let workdir = match &server.workdir {
+            Some(w) => w.clone(),
+            None => std::env::current_dir().map_err(|e| Failure::Other(e.into()))?,
+        };
+        Some(dry_run::check(&plan, server.kubeconfig.as_deref(), &workdir)?)
+    } else {
+        None
+    };
     match output {
-        OutputFormat::Text => print!("{}", plan.to_text()),
+        OutputFormat::Text => {
+            print!("{}", plan.to_text());
+            if let Some(c) = &checked {
+                print!("{}", dry_run::to_text(c));
+            }
+        }
         OutputFormat::Json => {
-            let json = serde_json::to_string_pretty(&plan).map_err(|e| Failure::Other(e.into()))?;
+            let value = match &checked {
+                None => serde_json::to_value(&plan),
+                Some(c) => serde_json::to_value(serde_json::json!({ "plan": plan, "server_dry_run": c })),
+            };
+            let json = value.and_then(|v| serde_json::to_string_pretty(&v)).map_err(|e| Failure::Other(e.into()))?;
             println!("{json}");
         }
     }
-    Ok(())
+    let rejected: Vec<&str> = checked
+        .iter()
+        .flatten()
+        .filter(|c| c.verdict == "rejected")
+        .map(|c| c.step.as_str())
+        .collect();
+    if rejected.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::StepFailed(format!("server dry run: rejected by the cluster: {}\n", rejected.join(", "))))
+    }
 }
 
 /// Prints the DAG.

@@ -2,6 +2,7 @@
 
 pub mod catalog;
 pub mod check;
+pub mod dry_run;
 pub mod cleanup;
 pub mod inspect;
 pub mod resume;

@@ -120,6 +120,29 @@ impl Scratch {
             .unwrap()
     }
 
+    /// `meshbook sandbox up --clusters CLUSTERS --dir DIR`, returned once its kubeconfig exists.
+    pub fn sandbox_up(&self, clusters: &str, dir: &str) -> Child {
+        let child = self
+            .cmd(&["sandbox", "up", "--clusters", clusters, "--dir", dir])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let kubeconfig = self.path().join(dir).join("kubeconfig");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while !kubeconfig.exists() {
+            assert!(std::time::Instant::now() < deadline, "the sandbox did not start");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        child
+    }
+
+    /// `meshbook sandbox down --dir DIR`, waiting for the sandbox process to end.
+    pub fn sandbox_down(&self, dir: &str, mut child: Child) {
+        assert_eq!(self.meshbook(&["sandbox", "down", "--dir", dir]).code, 0);
+        child.wait().unwrap();
+    }
+
     /// `status -o json` of the latest (or given) run.
     pub fn status(&self, run: Option<&str>) -> serde_json::Value {
         let mut args = vec!["status", "-o", "json"];
