@@ -231,9 +231,20 @@ pub struct OutputSpec {
     /// For `kube.get`: the kubectl JSONPath that yields this output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub jsonpath: Option<String>,
+    /// Decode the produced text before it is checked and stored (`base64`: a Secret's data).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub decode: Option<Decode>,
     /// What the value means.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+/// How a produced value is decoded before use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Decode {
+    /// Standard base64 to UTF-8 text, as `base64 --decode` does for a Secret's `data`.
+    Base64,
 }
 
 /// What a sandbox rehearsal does instead of a step that cannot run offline: apply a stand-in

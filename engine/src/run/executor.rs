@@ -134,6 +134,19 @@ pub trait Executor: Send + Sync {
     fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>>;
 }
 
+/// Applies an output's `decode` to the produced text. Errors never show the value.
+pub fn decode(name: &str, spec: &OutputSpec, value: String) -> Result<String, StepFailure> {
+    use base64::Engine as _;
+    match spec.decode {
+        None => Ok(value),
+        Some(crate::model::Decode::Base64) => base64::engine::general_purpose::STANDARD
+            .decode(value.trim())
+            .ok()
+            .and_then(|bytes| String::from_utf8(bytes).ok())
+            .ok_or_else(|| StepFailure::Other(format!("output `{name}` is not base64-encoded text, so it cannot be decoded"))),
+    }
+}
+
 /// Checks produced values against the declarations: every declared output present and of its
 /// type. Errors name the value unless the output is secret.
 pub fn check_outputs(
@@ -160,6 +173,15 @@ pub fn check_outputs(
 mod tests {
     use super::*;
     use crate::model::ValueType;
+
+    #[test]
+    fn decoding_turns_base64_into_text_and_hides_bad_values() {
+        let spec = OutputSpec { decode: Some(crate::model::Decode::Base64), secret: true, ..Default::default() };
+        assert_eq!(decode("TOKEN", &spec, "czNjcjN0\n".into()).unwrap(), "s3cr3t");
+        let err = decode("TOKEN", &spec, "not base64!".into()).unwrap_err().to_string();
+        assert!(err.contains("TOKEN") && !err.contains("not base64!"), "{err}");
+        assert_eq!(decode("X", &OutputSpec::default(), "as is".into()).unwrap(), "as is");
+    }
 
     #[test]
     fn bad_values_are_named_unless_secret() {

@@ -485,7 +485,11 @@ impl<'a, 's> Dispatcher<'a, 's> {
         let outputs: IndexMap<String, String> = produced
             .into_iter()
             .filter(|(k, _)| declared.contains_key(k))
-            .collect();
+            .map(|(k, v)| {
+                let v = executor::decode(&k, &declared[&k], v)?;
+                Ok((k, v))
+            })
+            .collect::<Result<_, StepFailure>>()?;
         let until = match &step.wait {
             Some(policy) => Some(self.render_until(i, &policy.until)?),
             None => None,
