@@ -343,8 +343,12 @@ pub fn edit_yaml_text(
     };
     let mut doc = original.clone();
     for (path, value) in set {
-        let v: Yaml =
-            serde_yaml::to_value(value).map_err(|e| (Some(path.clone()), e.to_string()))?;
+        let v: Yaml = match value {
+            // A string is read as it would be written unquoted in the YAML being edited, so a
+            // templated `"{{PORT}}"` becomes the number 443, as a person editing it would type it.
+            Value::String(text) => plain_scalar(text),
+            other => serde_yaml::to_value(other).map_err(|e| (Some(path.clone()), e.to_string()))?,
+        };
         set_path(&mut doc, path, v).map_err(|r| (Some(path.clone()), r))?;
     }
     if doc == original {
@@ -353,9 +357,33 @@ pub fn edit_yaml_text(
     serde_yaml::to_string(&doc).map_err(|e| (None, e.to_string()))
 }
 
+/// `text` as a YAML plain scalar: a number or boolean when it reads as one, else the string.
+fn plain_scalar(text: &str) -> Yaml {
+    match serde_yaml::from_str::<Yaml>(text) {
+        Ok(v @ (Yaml::Number(_) | Yaml::Bool(_))) => v,
+        _ => Yaml::String(text.to_string()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn templated_numbers_become_numbers_and_addresses_stay_strings() {
+        let out = edit_yaml_text(
+            MESH_NETWORKS,
+            &set(&[
+                ("networks.network1.gateways.0.port", json!("15443")),
+                ("networks.network1.gateways.0.address", json!("35.1.2.3")),
+            ]),
+        )
+        .unwrap();
+        assert!(out.contains("port: 15443\n"), "{out}");
+        assert!(out.contains("address: 35.1.2.3\n"), "{out}");
+        assert_eq!(plain_scalar("true"), Yaml::Bool(true));
+        assert_eq!(plain_scalar("a: b"), Yaml::String("a: b".into()));
+    }
 
     const MESH_NETWORKS: &str = "networks:\n  network1:\n    endpoints:\n    - fromRegistry: Kubernetes\n    gateways:\n    - address: 0.0.0.0\n      port: 443\n";
 
