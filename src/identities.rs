@@ -33,7 +33,12 @@ impl Recorder {
     /// Records into `path`, starting from what it already holds.
     pub fn new(inner: Arc<dyn Executor>, clients: Arc<Clients>, path: PathBuf) -> Recorder {
         let written = Mutex::new(load(&path));
-        Recorder { inner, clients, path, written }
+        Recorder {
+            inner,
+            clients,
+            path,
+            written,
+        }
     }
 
     async fn record(&self) -> Result<(), StepFailure> {
@@ -47,8 +52,12 @@ impl Recorder {
             return Ok(());
         }
         let text = serde_json::to_string_pretty(&*written).unwrap_or_default();
-        write_private(&self.path, &text)
-            .map_err(|e| StepFailure::Other(format!("failed to record cluster identities in {}: {e}", self.path.display())))
+        write_private(&self.path, &text).map_err(|e| {
+            StepFailure::Other(format!(
+                "failed to record cluster identities in {}: {e}",
+                self.path.display()
+            ))
+        })
     }
 }
 
@@ -70,7 +79,12 @@ pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)?;
     f.write_all(text.as_bytes())?;
     f.sync_all()?;
     std::fs::rename(&tmp, path)

@@ -36,44 +36,68 @@ pub struct Prepared {
 
 /// Loads, validates and resolves params. With `require_params`, every param must have a value.
 pub fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepared, Failure> {
-    let source = source::resolve(&args.runbook).map_err(|e| Failure::Invalid(format!("error: {e:#}")))?;
+    let source =
+        source::resolve(&args.runbook).map_err(|e| Failure::Invalid(format!("error: {e:#}")))?;
     let validated = validate_source(&source)?;
     let file_text = match &args.params_file {
-        Some(path) => Some(
-            std::fs::read_to_string(path)
-                .map_err(|e| Failure::Invalid(format!("error: failed to read {}: {e}", path.display())))?,
-        ),
+        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
+            Failure::Invalid(format!("error: failed to read {}: {e}", path.display()))
+        })?),
         None => None,
     };
     let dir = args
         .params_file
         .as_deref()
         .and_then(Path::parent)
-        .map(|p| if p.as_os_str().is_empty() { Path::new(".") } else { p })
+        .map(|p| {
+            if p.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                p
+            }
+        })
         .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.to_path_buf()));
-    let file = file_text.as_deref().map(|text| ParamsFile { text, dir: dir.as_deref().unwrap_or(Path::new(".")) });
+    let file = file_text.as_deref().map(|text| ParamsFile {
+        text,
+        dir: dir.as_deref().unwrap_or(Path::new(".")),
+    });
     let require = require_params || args.params_file.is_some() || !args.params.is_empty();
-    let params = params::resolve(&validated.runbook, file, &args.params, require).map_err(|problems| {
-        let mut out = String::new();
-        for p in problems {
-            let d = std::slice::from_ref(&p.diagnostic);
-            match p.origin {
-                Origin::Runbook => out.push_str(&diag::render(&source.display, &source.text, d)),
-                Origin::ParamsFile => {
-                    let name = args.params_file.as_deref().map(|p| p.display().to_string()).unwrap_or_default();
-                    out.push_str(&diag::render(&name, file_text.as_deref().unwrap_or_default(), d));
-                }
-                Origin::CommandLine => {
-                    out.push_str(&format!("error: {}\n", p.diagnostic.message));
-                    if let Some(h) = &p.diagnostic.help {
-                        out.push_str(&format!("  = help: {h}\n"));
+    let params =
+        params::resolve(&validated.runbook, file, &args.params, require).map_err(|problems| {
+            let mut out = String::new();
+            for p in problems {
+                let d = std::slice::from_ref(&p.diagnostic);
+                match p.origin {
+                    Origin::Runbook => {
+                        out.push_str(&diag::render(&source.display, &source.text, d))
+                    }
+                    Origin::ParamsFile => {
+                        let name = args
+                            .params_file
+                            .as_deref()
+                            .map(|p| p.display().to_string())
+                            .unwrap_or_default();
+                        out.push_str(&diag::render(
+                            &name,
+                            file_text.as_deref().unwrap_or_default(),
+                            d,
+                        ));
+                    }
+                    Origin::CommandLine => {
+                        out.push_str(&format!("error: {}\n", p.diagnostic.message));
+                        if let Some(h) = &p.diagnostic.help {
+                            out.push_str(&format!("  = help: {h}\n"));
+                        }
                     }
                 }
             }
-        }
-        Failure::Invalid(out)
-    })?;
-    Ok(Prepared { source, validated, params })
+            Failure::Invalid(out)
+        })?;
+    Ok(Prepared {
+        source,
+        validated,
+        params,
+    })
 }
 
 /// Loads and validates a runbook's text, rendering every problem.
@@ -81,7 +105,11 @@ pub fn validate_source(source: &RunbookSource) -> Result<Validated, Failure> {
     meshbook_engine::check(&source.text).map_err(|diags| {
         let mut text = diag::render(&source.display, &source.text, &diags);
         let n = diags.len();
-        text.push_str(&format!("{n} problem{} found in {}\n", if n == 1 { "" } else { "s" }, source.display));
+        text.push_str(&format!(
+            "{n} problem{} found in {}\n",
+            if n == 1 { "" } else { "s" },
+            source.display
+        ));
         Failure::Invalid(text)
     })
 }

@@ -71,7 +71,9 @@ impl Rehearsal {
     /// Starts (or restarts, from `dir`) one simulated cluster per context.
     pub fn start(contexts: &[String], dir: &Path) -> Result<Rehearsal> {
         if contexts.is_empty() {
-            anyhow::bail!("the runbook has no `context` params, so there is no cluster to simulate");
+            anyhow::bail!(
+                "the runbook has no `context` params, so there is no cluster to simulate"
+            );
         }
         let mut clusters: Vec<(String, String)> = Vec::new();
         for ctx in contexts {
@@ -89,19 +91,29 @@ impl Rehearsal {
             state_dir: Some(dir.join("clusters")),
             ..SandboxConfig::default()
         };
-        let sandbox = runtime.block_on(Sandbox::start(config)).context("failed to start the sandbox")?;
+        let sandbox = runtime
+            .block_on(Sandbox::start(config))
+            .context("failed to start the sandbox")?;
         let kubeconfig = dir.join("kubeconfig");
         let text = rename_contexts(&sandbox.kubeconfig_yaml(), &clusters)?;
         crate::identities::write_private(&kubeconfig, &text)
             .with_context(|| format!("failed to write {}", kubeconfig.display()))?;
         let saver = sandbox.saver();
-        Ok(Rehearsal { runtime, sandbox: Some(sandbox), kubeconfig, clusters, saver })
+        Ok(Rehearsal {
+            runtime,
+            sandbox: Some(sandbox),
+            kubeconfig,
+            clusters,
+            saver,
+        })
     }
 
     /// Stops the clusters, saving their objects.
     pub fn stop(mut self) -> Result<()> {
         if let Some(sandbox) = self.sandbox.take() {
-            self.runtime.block_on(sandbox.shutdown()).context("failed to stop the sandbox")?;
+            self.runtime
+                .block_on(sandbox.shutdown())
+                .context("failed to stop the sandbox")?;
         }
         Ok(())
     }
@@ -109,11 +121,19 @@ impl Rehearsal {
 
 /// Names each context after the runbook's value (the sandbox names them after its clusters).
 fn rename_contexts(kubeconfig: &str, clusters: &[(String, String)]) -> Result<String> {
-    let mut doc: serde_yaml::Value = serde_yaml::from_str(kubeconfig).context("the sandbox wrote an unreadable kubeconfig")?;
-    let by_cluster: BTreeMap<&str, &str> = clusters.iter().map(|(ctx, c)| (c.as_str(), ctx.as_str())).collect();
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(kubeconfig).context("the sandbox wrote an unreadable kubeconfig")?;
+    let by_cluster: BTreeMap<&str, &str> = clusters
+        .iter()
+        .map(|(ctx, c)| (c.as_str(), ctx.as_str()))
+        .collect();
     if let Some(list) = doc.get_mut("contexts").and_then(|c| c.as_sequence_mut()) {
         for entry in list {
-            let name = entry.get("name").and_then(|n| n.as_str()).unwrap_or_default().to_string();
+            let name = entry
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default()
+                .to_string();
             if let Some(ctx) = by_cluster.get(name.as_str()) {
                 entry["name"] = serde_yaml::Value::String((*ctx).to_string());
             }
@@ -129,7 +149,11 @@ fn rename_contexts(kubeconfig: &str, clusters: &[(String, String)]) -> Result<St
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Substitute {
     /// A stand-in manifest was applied.
-    Applied { step: String, file: String, context: String },
+    Applied {
+        step: String,
+        file: String,
+        context: String,
+    },
     /// The step was skipped.
     Skipped { step: String, reason: String },
 }
@@ -162,7 +186,14 @@ impl RehearsalExecutor {
             .chain(&runbook.finally)
             .filter_map(|s| s.sandbox.clone().map(|sb| (s.id.clone(), sb)))
             .collect();
-        RehearsalExecutor { saver, inner, kube, stand_ins, source, done: Arc::default() }
+        RehearsalExecutor {
+            saver,
+            inner,
+            kube,
+            stand_ins,
+            source,
+            done: Arc::default(),
+        }
     }
 
     /// What this rehearsal has substituted so far.
@@ -170,13 +201,22 @@ impl RehearsalExecutor {
         self.done.clone()
     }
 
-    async fn stand_in(&self, sb: SandboxStandIn, req: StepRequest) -> Result<Produced, StepFailure> {
+    async fn stand_in(
+        &self,
+        sb: SandboxStandIn,
+        req: StepRequest,
+    ) -> Result<Produced, StepFailure> {
         let data = serde_json::Value::Object(
-            req.env.iter().map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone()))).collect(),
+            req.env
+                .iter()
+                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
+                .collect(),
         );
         let renderer = Renderer::new();
         let render = |text: &str, what: &str| {
-            renderer.render(text, &data).map_err(|e| StepFailure::Render(format!("sandbox {what}: {e}")))
+            renderer
+                .render(text, &data)
+                .map_err(|e| StepFailure::Render(format!("sandbox {what}: {e}")))
         };
         let mut outputs: Produced = IndexMap::new();
         for (name, value) in &sb.outputs {
@@ -184,23 +224,41 @@ impl RehearsalExecutor {
         }
         let record = |s: Substitute| self.done.lock().unwrap_or_else(|e| e.into_inner()).push(s);
         if let Some(reason) = &sb.skip {
-            record(Substitute::Skipped { step: req.step.clone(), reason: reason.clone() });
+            record(Substitute::Skipped {
+                step: req.step.clone(),
+                reason: reason.clone(),
+            });
             return Ok(outputs);
         }
         let Some(file) = &sb.apply else {
             return Ok(outputs);
         };
-        let text = self.source.read_sibling(file).map_err(|e| StepFailure::Other(format!("{e:#}")))?;
+        let text = self
+            .source
+            .read_sibling(file)
+            .map_err(|e| StepFailure::Other(format!("{e:#}")))?;
         let manifest = render(&text, file)?;
         let context = match &sb.context {
             Some(c) => Some(render(c, "context")?),
             None => req.action.context().map(str::to_string),
         };
         let shown_context = context.clone().unwrap_or_default();
-        let action = Action::KubeApply(KubeApply { context, manifest: Some(manifest), ..KubeApply::default() });
-        let apply = StepRequest { action, outputs: IndexMap::new(), ..req.clone() };
+        let action = Action::KubeApply(KubeApply {
+            context,
+            manifest: Some(manifest),
+            ..KubeApply::default()
+        });
+        let apply = StepRequest {
+            action,
+            outputs: IndexMap::new(),
+            ..req.clone()
+        };
         self.kube.execute(apply).await?;
-        record(Substitute::Applied { step: req.step, file: file.clone(), context: shown_context });
+        record(Substitute::Applied {
+            step: req.step,
+            file: file.clone(),
+            context: shown_context,
+        });
         Ok(outputs)
     }
 }
@@ -212,9 +270,9 @@ impl Executor for RehearsalExecutor {
                 Some(sb) => self.stand_in(sb, request).await,
                 None => self.inner.execute(request).await,
             };
-            self.saver
-                .save()
-                .map_err(|e| StepFailure::Other(format!("failed to save the simulated clusters: {e}")))?;
+            self.saver.save().map_err(|e| {
+                StepFailure::Other(format!("failed to save the simulated clusters: {e}"))
+            })?;
             produced
         })
     }
@@ -237,7 +295,11 @@ pub fn report(runbook: &Runbook, done: &[Substitute], clusters: &[(String, Strin
     let mut skips = Vec::new();
     for s in &runbook.steps {
         let Some(sb) = &s.sandbox else { continue };
-        let note = if ran(&s.id) { "" } else { " (not reached in this run)" };
+        let note = if ran(&s.id) {
+            ""
+        } else {
+            " (not reached in this run)"
+        };
         if let Some(file) = &sb.apply {
             stand_ins.push(format!("  {} → applied {file}{note}", s.id));
         }

@@ -39,7 +39,8 @@ impl RunbookSource {
                 .with_context(|| format!("built-in runbook has no file `{relative}`")),
             Origin::Disk(dir) => {
                 let path = dir.join(relative);
-                std::fs::read_to_string(&path).with_context(|| format!("failed to read {}", path.display()))
+                std::fs::read_to_string(&path)
+                    .with_context(|| format!("failed to read {}", path.display()))
             }
         }
     }
@@ -69,11 +70,27 @@ fn search_dirs() -> Vec<PathBuf> {
 }
 
 fn read_disk(path: &Path) -> Result<RunbookSource> {
-    let file = if path.is_dir() { path.join("runbook.yaml") } else { path.to_path_buf() };
-    let text = std::fs::read_to_string(&file).with_context(|| format!("failed to read {}", file.display()))?;
-    let dir = file.parent().map(Path::to_path_buf).unwrap_or_else(|| PathBuf::from("."));
-    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    Ok(RunbookSource { display: file.display().to_string(), text, origin: Origin::Disk(dir) })
+    let file = if path.is_dir() {
+        path.join("runbook.yaml")
+    } else {
+        path.to_path_buf()
+    };
+    let text = std::fs::read_to_string(&file)
+        .with_context(|| format!("failed to read {}", file.display()))?;
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    Ok(RunbookSource {
+        display: file.display().to_string(),
+        text,
+        origin: Origin::Disk(dir),
+    })
 }
 
 /// Resolves `NAME|PATH` to a runbook.
@@ -118,15 +135,25 @@ pub fn list() -> Vec<Listed> {
         }
     }
     for dir in search_dirs() {
-        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
         let mut found: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
         found.sort();
         for path in found {
             let file = path.join("runbook.yaml");
-            let name = path.file_name().unwrap_or_default().to_string_lossy().into_owned();
+            let name = path
+                .file_name()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .into_owned();
             if file.is_file() && !out.iter().any(|l| l.name == name) {
                 let text = std::fs::read_to_string(&file).unwrap_or_default();
-                out.push(Listed { name, location: dir.display().to_string(), text });
+                out.push(Listed {
+                    name,
+                    location: dir.display().to_string(),
+                    text,
+                });
             }
         }
     }

@@ -43,11 +43,22 @@ fn resume_refuses_a_context_that_points_at_another_cluster() {
     // Another cluster, reachable under the same context name.
     let b = s.sandbox_up("west", "sb-b");
     let renamed = std::process::Command::new("kubectl")
-        .args(["--kubeconfig", "sb-b/kubeconfig", "config", "rename-context", "west", "east"])
+        .args([
+            "--kubeconfig",
+            "sb-b/kubeconfig",
+            "config",
+            "rename-context",
+            "west",
+            "east",
+        ])
         .current_dir(s.path())
         .output()
         .unwrap();
-    assert!(renamed.status.success(), "{}", String::from_utf8_lossy(&renamed.stderr));
+    assert!(
+        renamed.status.success(),
+        "{}",
+        String::from_utf8_lossy(&renamed.stderr)
+    );
     std::fs::copy(s.path().join("sb-b/kubeconfig"), &kubeconfig).unwrap();
     std::fs::write(s.work().join("go"), "").unwrap();
 
@@ -55,9 +66,15 @@ fn resume_refuses_a_context_that_points_at_another_cluster() {
     s.sandbox_down("sb-b", b);
     assert_eq!(resumed.code, 1, "{}", resumed.all());
     let all = resumed.all();
-    assert!(all.contains("context \"east\" now points at a different cluster"), "{all}");
+    assert!(
+        all.contains("context \"east\" now points at a different cluster"),
+        "{all}"
+    );
     assert!(all.contains("read"), "the refusal names the step: {all}");
     let states = s.states(None);
-    assert!(states.contains(&("read".to_string(), "failed".to_string())), "{states:?}");
+    assert!(
+        states.contains(&("read".to_string(), "failed".to_string())),
+        "{states:?}"
+    );
     assert!(Path::new(&s.path().join("state")).exists());
 }

@@ -7,15 +7,20 @@ use std::process::Command;
 #[test]
 fn every_malformed_runbook_is_reported_with_its_location() {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/corpus");
-    let mut files: Vec<_> = std::fs::read_dir(&dir).unwrap().map(|e| e.unwrap().path()).collect();
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
     files.sort();
     assert!(files.len() >= 40, "the corpus has {} cases", files.len());
     let mut failures = Vec::new();
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
-        let expect = text.lines().next().and_then(|l| l.strip_prefix("# expect: ")).unwrap_or_else(|| {
-            panic!("{} has no `# expect:` first line", file.display())
-        });
+        let expect = text
+            .lines()
+            .next()
+            .and_then(|l| l.strip_prefix("# expect: "))
+            .unwrap_or_else(|| panic!("{} has no `# expect:` first line", file.display()));
         let name = file.file_name().unwrap().to_str().unwrap();
         let out = Command::new(env!("CARGO_BIN_EXE_meshbook"))
             .arg("validate")
@@ -26,9 +31,21 @@ fn every_malformed_runbook_is_reported_with_its_location() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         let wanted = format!("{name}:{expect}");
         if out.status.code() != Some(2) || !stderr.contains(&wanted) {
-            failures.push(format!("{name}: exit {:?}, wanted `{wanted}`, got:\n{stderr}", out.status.code()));
+            failures.push(format!(
+                "{name}: exit {:?}, wanted `{wanted}`, got:\n{stderr}",
+                out.status.code()
+            ));
         }
-        assert!(!stderr.contains("panicked"), "{name} made meshbook panic:\n{stderr}");
+        assert!(
+            !stderr.contains("panicked"),
+            "{name} made meshbook panic:\n{stderr}"
+        );
     }
-    assert!(failures.is_empty(), "{} of {} cases failed:\n{}", failures.len(), files.len(), failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "{} of {} cases failed:\n{}",
+        failures.len(),
+        files.len(),
+        failures.join("\n")
+    );
 }

@@ -8,10 +8,18 @@ use std::time::{Duration, Instant};
 
 use runkit::Scratch;
 
-const RUNBOOKS: [&str; 4] = ["split-horizon", "gke-multicluster", "asm-east-west", "vm-expansion"];
+const RUNBOOKS: [&str; 4] = [
+    "split-horizon",
+    "gke-multicluster",
+    "asm-east-west",
+    "vm-expansion",
+];
 
 fn example_params(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("runbooks").join(name).join("example-params.yaml")
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("runbooks")
+        .join(name)
+        .join("example-params.yaml")
 }
 
 fn rehearse(s: &Scratch, name: &str) -> runkit::Done {
@@ -39,8 +47,16 @@ fn every_named_runbook_rehearses_to_completion() {
                 let s = Scratch::new();
                 let done = rehearse(&s, name);
                 assert_eq!(done.code, 0, "{name} did not rehearse:\n{}", done.all());
-                assert!(done.stdout.contains("rehearsal on simulated clusters"), "{name}: {}", done.all());
-                assert!(done.stdout.contains("stand-ins:") && done.stdout.contains("skipped:"), "{name}: {}", done.all());
+                assert!(
+                    done.stdout.contains("rehearsal on simulated clusters"),
+                    "{name}: {}",
+                    done.all()
+                );
+                assert!(
+                    done.stdout.contains("stand-ins:") && done.stdout.contains("skipped:"),
+                    "{name}: {}",
+                    done.all()
+                );
                 let states = s.states(None);
                 assert!(!states.is_empty());
                 for (id, state) in states {
@@ -90,22 +106,41 @@ fn a_rehearsal_killed_midway_resumes_on_the_same_clusters() {
         if done.len() >= 14 {
             child.kill().unwrap();
             child.wait().unwrap();
-            break s.states(None).into_iter().filter(|(_, st)| st == "succeeded").map(|(id, _)| id).collect::<Vec<_>>();
+            break s
+                .states(None)
+                .into_iter()
+                .filter(|(_, st)| st == "succeeded")
+                .map(|(id, _)| id)
+                .collect::<Vec<_>>();
         }
     };
-    assert!(done_before.len() < 40, "the rehearsal finished before it could be killed");
+    assert!(
+        done_before.len() < 40,
+        "the rehearsal finished before it could be killed"
+    );
 
     let resumed = s.resume(&[]);
     assert_eq!(resumed.code, 0, "{}", resumed.all());
     for id in &done_before {
         assert!(
-            resumed.stdout.lines().any(|l| l.trim_start().starts_with("done") && l.trim_end().ends_with(id.as_str())),
+            resumed
+                .stdout
+                .lines()
+                .any(|l| l.trim_start().starts_with("done") && l.trim_end().ends_with(id.as_str())),
             "step {id} was done before the kill but is not skipped on resume:\n{}",
             resumed.stdout
         );
-        assert!(!resumed.stdout.contains(&format!("start  {id}\n")), "step {id} ran again:\n{}", resumed.stdout);
+        assert!(
+            !resumed.stdout.contains(&format!("start  {id}\n")),
+            "step {id} ran again:\n{}",
+            resumed.stdout
+        );
     }
-    assert!(resumed.stdout.contains("rehearsal on simulated clusters"), "{}", resumed.all());
+    assert!(
+        resumed.stdout.contains("rehearsal on simulated clusters"),
+        "{}",
+        resumed.all()
+    );
     for (id, state) in s.states(None) {
         assert_eq!(state, "succeeded", "step {id}");
     }

@@ -12,15 +12,28 @@ fn meshbook(dir: &Path, args: &[&str]) -> Command {
 }
 
 fn up(dir: &Path) -> Child {
-    let child = meshbook(dir, &["sandbox", "up", "--clusters", "east,west", "--state", "state"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let child = meshbook(
+        dir,
+        &[
+            "sandbox",
+            "up",
+            "--clusters",
+            "east,west",
+            "--state",
+            "state",
+        ],
+    )
+    .stdout(Stdio::null())
+    .stderr(Stdio::null())
+    .spawn()
+    .unwrap();
     let kubeconfig = dir.join(".meshbook/sandbox/kubeconfig");
     let deadline = Instant::now() + Duration::from_secs(30);
     while !kubeconfig.exists() {
-        assert!(Instant::now() < deadline, "the sandbox did not write its kubeconfig");
+        assert!(
+            Instant::now() < deadline,
+            "the sandbox did not write its kubeconfig"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     child
@@ -28,7 +41,14 @@ fn up(dir: &Path) -> Child {
 
 fn kubectl(dir: &Path, context: &str, args: &[&str]) -> Output {
     Command::new("kubectl")
-        .args(["--kubeconfig", ".meshbook/sandbox/kubeconfig", "--context", context, "--request-timeout", "20s"])
+        .args([
+            "--kubeconfig",
+            ".meshbook/sandbox/kubeconfig",
+            "--context",
+            context,
+            "--request-timeout",
+            "20s",
+        ])
         .args(args)
         .current_dir(dir)
         .output()
@@ -36,7 +56,12 @@ fn kubectl(dir: &Path, context: &str, args: &[&str]) -> Output {
 }
 
 fn down(dir: &Path, mut child: Child) {
-    assert!(meshbook(dir, &["sandbox", "down"]).status().unwrap().success());
+    assert!(
+        meshbook(dir, &["sandbox", "down"])
+            .status()
+            .unwrap()
+            .success()
+    );
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
@@ -55,17 +80,33 @@ fn kubectl_drives_the_sandbox_and_objects_survive_a_restart() {
     let child = up(dir);
     let printed = meshbook(dir, &["sandbox", "kubeconfig"]).output().unwrap();
     let text = String::from_utf8_lossy(&printed.stdout);
-    assert!(text.contains("name: east") && text.contains("name: west"), "{text}");
+    assert!(
+        text.contains("name: east") && text.contains("name: west"),
+        "{text}"
+    );
     assert!(text.contains("certificate-authority-data"), "{text}");
 
     let created = kubectl(dir, "east", &["create", "namespace", "kept"]);
-    assert!(created.status.success(), "{}", String::from_utf8_lossy(&created.stderr));
+    assert!(
+        created.status.success(),
+        "{}",
+        String::from_utf8_lossy(&created.stderr)
+    );
     let west = kubectl(dir, "west", &["get", "namespace", "kept"]);
     assert!(!west.status.success(), "clusters are not isolated");
     down(dir, child);
 
     let child = up(dir);
-    let again = kubectl(dir, "east", &["get", "namespace", "kept", "-o", "jsonpath={.status.phase}"]);
-    assert_eq!(String::from_utf8_lossy(&again.stdout), "Active", "{}", String::from_utf8_lossy(&again.stderr));
+    let again = kubectl(
+        dir,
+        "east",
+        &["get", "namespace", "kept", "-o", "jsonpath={.status.phase}"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&again.stdout),
+        "Active",
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
     down(dir, child);
 }

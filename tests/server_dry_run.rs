@@ -42,25 +42,50 @@ fn the_server_checks_known_steps_and_nothing_changes() {
         "json",
     ]);
     let ns = std::process::Command::new("kubectl")
-        .args(["--kubeconfig", "sb/kubeconfig", "get", "namespace", "sample"])
+        .args([
+            "--kubeconfig",
+            "sb/kubeconfig",
+            "get",
+            "namespace",
+            "sample",
+        ])
         .current_dir(s.path())
         .output()
         .unwrap();
     s.sandbox_down("sb", sandbox);
 
     assert_eq!(out.code, 1, "a rejected step fails the plan: {}", out.all());
-    assert!(out.stderr.contains("rejected by the cluster: patch-missing"), "{}", out.all());
+    assert!(
+        out.stderr
+            .contains("rejected by the cluster: patch-missing"),
+        "{}",
+        out.all()
+    );
     let json: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
     let verdicts: Vec<(String, String)> = json["server_dry_run"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| (c["step"].as_str().unwrap().to_string(), c["verdict"].as_str().unwrap().to_string()))
+        .map(|c| {
+            (
+                c["step"].as_str().unwrap().to_string(),
+                c["verdict"].as_str().unwrap().to_string(),
+            )
+        })
         .collect();
-    let verdict = |id: &str| verdicts.iter().find(|(s, _)| s == id).map(|(_, v)| v.as_str());
+    let verdict = |id: &str| {
+        verdicts
+            .iter()
+            .find(|(s, _)| s == id)
+            .map(|(_, v)| v.as_str())
+    };
     assert_eq!(verdict("ns"), Some("accepted"), "{verdicts:?}");
     assert_eq!(verdict("ip"), Some("not checked"));
-    assert_eq!(verdict("label"), Some("not checked"), "its name needs an output");
+    assert_eq!(
+        verdict("label"),
+        Some("not checked"),
+        "its name needs an output"
+    );
     assert_eq!(verdict("patch-missing"), Some("rejected"));
     assert!(!ns.status.success(), "the dry run created the namespace");
 }

@@ -19,7 +19,11 @@ pub enum Part {
 pub enum Anchor {
     /// A node of the document, found by path when rendering; `needle` narrows it to a text inside
     /// the node (a template reference inside a script).
-    Node { path: YamlPath, part: Part, needle: Option<String> },
+    Node {
+        path: YamlPath,
+        part: Part,
+        needle: Option<String>,
+    },
     /// A position the YAML parser reported (syntax errors).
     Position { line: usize, col: usize },
     /// Nowhere in particular (an empty file).
@@ -42,7 +46,11 @@ impl Diagnostic {
     pub fn at_value(path: YamlPath, message: impl Into<String>) -> Self {
         Diagnostic {
             message: message.into(),
-            anchor: Anchor::Node { path, part: Part::Value, needle: None },
+            anchor: Anchor::Node {
+                path,
+                part: Part::Value,
+                needle: None,
+            },
             help: None,
         }
     }
@@ -51,7 +59,11 @@ impl Diagnostic {
     pub fn at_key(path: YamlPath, message: impl Into<String>) -> Self {
         Diagnostic {
             message: message.into(),
-            anchor: Anchor::Node { path, part: Part::Key, needle: None },
+            anchor: Anchor::Node {
+                path,
+                part: Part::Key,
+                needle: None,
+            },
             help: None,
         }
     }
@@ -84,18 +96,39 @@ pub struct Located {
 
 /// Finds the line and column of each diagnostic in `text`.
 pub fn locate(text: &str, diagnostics: &[Diagnostic]) -> Vec<Located> {
-    let needs_locator = diagnostics.iter().any(|d| matches!(d.anchor, Anchor::Node { .. }));
-    let locator = if needs_locator { Locator::new(text) } else { Locator::default() };
-    diagnostics.iter().map(|d| resolve(text, &locator, &d.anchor)).collect()
+    let needs_locator = diagnostics
+        .iter()
+        .any(|d| matches!(d.anchor, Anchor::Node { .. }));
+    let locator = if needs_locator {
+        Locator::new(text)
+    } else {
+        Locator::default()
+    };
+    diagnostics
+        .iter()
+        .map(|d| resolve(text, &locator, &d.anchor))
+        .collect()
 }
 
 fn resolve(text: &str, locator: &Locator, anchor: &Anchor) -> Located {
     match anchor {
-        Anchor::Nowhere => Located { line: 0, col: 0, width: 0 },
-        Anchor::Position { line, col } => Located { line: *line, col: *col, width: 1 },
+        Anchor::Nowhere => Located {
+            line: 0,
+            col: 0,
+            width: 0,
+        },
+        Anchor::Position { line, col } => Located {
+            line: *line,
+            col: *col,
+            width: 1,
+        },
         Anchor::Node { path, part, needle } => {
             let Some(node) = locator.find(path) else {
-                return Located { line: 1, col: 1, width: 1 };
+                return Located {
+                    line: 1,
+                    col: 1,
+                    width: 1,
+                };
             };
             let exact = locator.has(path);
             let span = match part {
@@ -106,7 +139,11 @@ fn resolve(text: &str, locator: &Locator, anchor: &Anchor) -> Located {
                 .as_deref()
                 .and_then(|n| find_needle(text, span, n))
                 .unwrap_or(span);
-            Located { line: span.line, col: span.col, width: span.width }
+            Located {
+                line: span.line,
+                col: span.col,
+                width: span.width,
+            }
         }
     }
 }
@@ -116,7 +153,12 @@ fn find_needle(text: &str, from: Span, needle: &str) -> Option<Span> {
     let line_start = text[..found].rfind('\n').map_or(0, |i| i + 1);
     let line = text[..found].matches('\n').count() + 1;
     let col = text[line_start..found].chars().count() + 1;
-    Some(Span { line, col, offset: found, width: needle.chars().count().max(1) })
+    Some(Span {
+        line,
+        col,
+        offset: found,
+        width: needle.chars().count().max(1),
+    })
 }
 
 /// Renders diagnostics the way compilers do:
@@ -148,10 +190,18 @@ pub fn render(file: &str, text: &str, diagnostics: &[Diagnostic]) -> String {
                     .take(at.col.saturating_sub(1))
                     .map(|c| if c == '\t' { '\t' } else { ' ' })
                     .collect();
-                let avail = src.chars().count().saturating_sub(at.col.saturating_sub(1)).max(1);
+                let avail = src
+                    .chars()
+                    .count()
+                    .saturating_sub(at.col.saturating_sub(1))
+                    .max(1);
                 let _ = writeln!(out, "{pad} |");
                 let _ = writeln!(out, "{} | {src}", at.line);
-                let _ = writeln!(out, "{pad} | {lead}{}", "^".repeat(at.width.min(avail).max(1)));
+                let _ = writeln!(
+                    out,
+                    "{pad} | {lead}{}",
+                    "^".repeat(at.width.min(avail).max(1))
+                );
             }
         }
         if let Some(help) = &d.help {

@@ -36,8 +36,10 @@ impl Graph {
         let mut missing: Vec<usize> = deps.iter().map(Vec::len).collect();
         let mut layer = vec![0usize; n];
         let mut visited = 0usize;
-        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> =
-            (0..n).filter(|&i| missing[i] == 0).map(std::cmp::Reverse).collect();
+        let mut ready: std::collections::BinaryHeap<std::cmp::Reverse<usize>> = (0..n)
+            .filter(|&i| missing[i] == 0)
+            .map(std::cmp::Reverse)
+            .collect();
         while let Some(std::cmp::Reverse(i)) = ready.pop() {
             visited += 1;
             for &j in &dependants[i] {
@@ -56,7 +58,13 @@ impl Graph {
         }
         // Layer by layer, file order within a layer: a topological order that reads like the plan.
         let order = layers.concat();
-        Ok(Graph { deps, dependants, order, layer, layers })
+        Ok(Graph {
+            deps,
+            dependants,
+            order,
+            layer,
+            layers,
+        })
     }
 
     /// Direct dependencies of step `i`, explicit and implicit.

@@ -8,8 +8,8 @@ use serde_yaml::{Mapping, Value};
 use crate::diag::{Anchor, Diagnostic};
 use crate::locate::{Seg, YamlPath};
 use crate::model::{
-    API_VERSION, Action, Defaults, Duration, KIND_KEYS, Metadata, OutputSpec, ParamSpec, RetryPolicy,
-    Runbook, SandboxStandIn, Step, WaitPolicy,
+    API_VERSION, Action, Defaults, Duration, KIND_KEYS, Metadata, OutputSpec, ParamSpec,
+    RetryPolicy, Runbook, SandboxStandIn, Step, WaitPolicy,
 };
 use crate::suggest;
 
@@ -40,9 +40,26 @@ pub struct Salvaged {
     pub index: usize,
 }
 
-const TOP_KEYS: [&str; 7] = ["apiVersion", "kind", "metadata", "params", "defaults", "steps", "finally"];
-const STEP_KEYS: [&str; 9] =
-    ["id", "title", "needs", "timeout", "retry", "wait", "outputs", "sandbox", "description"];
+const TOP_KEYS: [&str; 7] = [
+    "apiVersion",
+    "kind",
+    "metadata",
+    "params",
+    "defaults",
+    "steps",
+    "finally",
+];
+const STEP_KEYS: [&str; 9] = [
+    "id",
+    "title",
+    "needs",
+    "timeout",
+    "retry",
+    "wait",
+    "outputs",
+    "sandbox",
+    "description",
+];
 
 #[derive(serde::Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -72,7 +89,9 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let root: Value = serde_yaml::from_str(text).map_err(|e| vec![syntax_error(&e)])?;
     let Value::Mapping(mut root) = root else {
         let message = match root {
-            Value::Null => "the runbook is empty: expected a mapping with apiVersion, kind, metadata and steps",
+            Value::Null => {
+                "the runbook is empty: expected a mapping with apiVersion, kind, metadata and steps"
+            }
             _ => "a runbook must be a mapping with apiVersion, kind, metadata and steps",
         };
         return Err(vec![Diagnostic::at_value(Vec::new(), message)]);
@@ -82,24 +101,34 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
         match key.as_str() {
             Some(k) if TOP_KEYS.contains(&k) => {}
             Some(k) => {
-                let mut d = Diagnostic::at_key(vec![Seg::Key(k.into())], format!("unknown field `{k}`"));
+                let mut d =
+                    Diagnostic::at_key(vec![Seg::Key(k.into())], format!("unknown field `{k}`"));
                 d.help = suggest::help(k, TOP_KEYS);
                 diags.push(d);
             }
-            None => diags.push(Diagnostic::at_value(Vec::new(), "field names must be strings")),
+            None => diags.push(Diagnostic::at_value(
+                Vec::new(),
+                "field names must be strings",
+            )),
         }
     }
 
     let api_version: String = required(&mut root, "apiVersion", &mut diags).unwrap_or_default();
     if !api_version.is_empty() && api_version != API_VERSION {
         diags.push(
-            Diagnostic::at_value(key_path("apiVersion"), format!("unsupported apiVersion `{api_version}`"))
-                .with_help(format!("this version of meshbook reads `{API_VERSION}`")),
+            Diagnostic::at_value(
+                key_path("apiVersion"),
+                format!("unsupported apiVersion `{api_version}`"),
+            )
+            .with_help(format!("this version of meshbook reads `{API_VERSION}`")),
         );
     }
     let kind: String = required(&mut root, "kind", &mut diags).unwrap_or_default();
     if !kind.is_empty() && kind != "Runbook" {
-        diags.push(Diagnostic::at_value(key_path("kind"), format!("unsupported kind `{kind}`: expected `Runbook`")));
+        diags.push(Diagnostic::at_value(
+            key_path("kind"),
+            format!("unsupported kind `{kind}`: expected `Runbook`"),
+        ));
     }
     let metadata: Metadata = required(&mut root, "metadata", &mut diags).unwrap_or_default();
     let defaults: Defaults = optional(&mut root, "defaults", &mut diags).unwrap_or_default();
@@ -108,7 +137,11 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     if let Some(raw) = optional::<IndexMap<String, Value>>(&mut root, "params", &mut diags) {
         for (name, value) in raw {
             let path = vec![Seg::Key("params".into()), Seg::Key(name.clone())];
-            let value = if value.is_null() { Value::Mapping(Mapping::new()) } else { value };
+            let value = if value.is_null() {
+                Value::Mapping(Mapping::new())
+            } else {
+                value
+            };
             if let Some(spec) = read::<ParamSpec>(value, &path, &mut diags) {
                 params.insert(name, spec);
             }
@@ -141,8 +174,20 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let steps = read_steps("steps", &mut diags);
     let finally = read_steps("finally", &mut diags);
 
-    let runbook = Runbook { api_version, kind, metadata, params, defaults, steps, finally };
-    Ok(Loaded { runbook, unreadable, diagnostics: diags })
+    let runbook = Runbook {
+        api_version,
+        kind,
+        metadata,
+        params,
+        defaults,
+        steps,
+        finally,
+    };
+    Ok(Loaded {
+        runbook,
+        unreadable,
+        diagnostics: diags,
+    })
 }
 
 fn read_step(value: Value, path: &[Seg], diags: &mut Vec<Diagnostic>) -> Option<Step> {
@@ -155,20 +200,32 @@ fn read_step(value: Value, path: &[Seg], diags: &mut Vec<Diagnostic>) -> Option<
         return None;
     };
     let before = diags.len();
-    let id = map.get("id").and_then(Value::as_str).unwrap_or("?").to_string();
+    let id = map
+        .get("id")
+        .and_then(Value::as_str)
+        .unwrap_or("?")
+        .to_string();
     let mut kind: Option<(String, Value)> = None;
     let mut common = Mapping::new();
     for (k, v) in map {
         let Some(name) = k.as_str() else {
-            diags.push(Diagnostic::at_value(path.clone(), "field names must be strings"));
+            diags.push(Diagnostic::at_value(
+                path.clone(),
+                "field names must be strings",
+            ));
             continue;
         };
         let at = || child(path, name);
         if KIND_KEYS.contains(&name) {
             match &kind {
                 Some((first, _)) => diags.push(
-                    Diagnostic::at_key(at(), format!("a step has exactly one kind, but this one has `{first}` and `{name}`"))
-                        .with_help("split it into two steps"),
+                    Diagnostic::at_key(
+                        at(),
+                        format!(
+                            "a step has exactly one kind, but this one has `{first}` and `{name}`"
+                        ),
+                    )
+                    .with_help("split it into two steps"),
                 ),
                 None => kind = Some((name.to_string(), v)),
             }
@@ -176,7 +233,11 @@ fn read_step(value: Value, path: &[Seg], diags: &mut Vec<Diagnostic>) -> Option<
             common.insert(k, v);
         } else {
             let looks_like_kind = name.starts_with("kube") || name == "sh" || name == "bash";
-            let what = if looks_like_kind { "step kind" } else { "field" };
+            let what = if looks_like_kind {
+                "step kind"
+            } else {
+                "field"
+            };
             let mut d = Diagnostic::at_key(at(), format!("unknown {what} `{name}`"));
             d.help = suggest::help(name, STEP_KEYS.iter().chain(KIND_KEYS.iter()).copied());
             if d.help.is_none() && looks_like_kind {
@@ -214,9 +275,18 @@ fn read_step(value: Value, path: &[Seg], diags: &mut Vec<Diagnostic>) -> Option<
 }
 
 /// Reads a step kind's body into its typed spec.
-fn read_action(kind: &str, body: Value, path: &YamlPath, diags: &mut Vec<Diagnostic>) -> Option<Action> {
+fn read_action(
+    kind: &str,
+    body: Value,
+    path: &YamlPath,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<Action> {
     use crate::model::*;
-    let body = if body.is_null() { Value::Mapping(Mapping::new()) } else { body };
+    let body = if body.is_null() {
+        Value::Mapping(Mapping::new())
+    } else {
+        body
+    };
     Some(match kind {
         "shell" => Action::Shell(read::<ShellSpec>(body, path, diags)?),
         "kube.apply" => Action::KubeApply(read(body, path, diags)?),
@@ -238,27 +308,54 @@ fn salvage(value: &Value, list: &str, index: usize) -> Salvaged {
     let outputs = value
         .get("outputs")
         .and_then(Value::as_mapping)
-        .map(|m| m.keys().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|m| {
+            m.keys()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
     let needs = value
         .get("needs")
         .and_then(Value::as_sequence)
-        .map(|s| s.iter().filter_map(Value::as_str).map(str::to_string).collect())
+        .map(|s| {
+            s.iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect()
+        })
         .unwrap_or_default();
-    Salvaged { id, outputs, needs, list: list.to_string(), index }
+    Salvaged {
+        id,
+        outputs,
+        needs,
+        list: list.to_string(),
+        index,
+    }
 }
 
-fn required<T: DeserializeOwned>(root: &mut Mapping, key: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
+fn required<T: DeserializeOwned>(
+    root: &mut Mapping,
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
     match root.remove(key) {
         Some(v) => read(v, &key_path(key), diags),
         None => {
-            diags.push(Diagnostic::at_value(Vec::new(), format!("missing field `{key}`")));
+            diags.push(Diagnostic::at_value(
+                Vec::new(),
+                format!("missing field `{key}`"),
+            ));
             None
         }
     }
 }
 
-fn optional<T: DeserializeOwned>(root: &mut Mapping, key: &str, diags: &mut Vec<Diagnostic>) -> Option<T> {
+fn optional<T: DeserializeOwned>(
+    root: &mut Mapping,
+    key: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
     match root.remove(key) {
         Some(Value::Null) | None => None,
         Some(v) => read(v, &key_path(key), diags),
@@ -266,7 +363,11 @@ fn optional<T: DeserializeOwned>(root: &mut Mapping, key: &str, diags: &mut Vec<
 }
 
 /// Deserializes `value` (found at `base`), turning a failure into a diagnostic at the exact node.
-pub(crate) fn read<T: DeserializeOwned>(value: Value, base: &YamlPath, diags: &mut Vec<Diagnostic>) -> Option<T> {
+pub(crate) fn read<T: DeserializeOwned>(
+    value: Value,
+    base: &YamlPath,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<T> {
     match serde_path_to_error::deserialize::<_, T>(value) {
         Ok(v) => Some(v),
         Err(err) => {
@@ -275,7 +376,9 @@ pub(crate) fn read<T: DeserializeOwned>(value: Value, base: &YamlPath, diags: &m
                 match seg {
                     serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
                     serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
-                    serde_path_to_error::Segment::Enum { variant } => path.push(Seg::Key(variant.clone())),
+                    serde_path_to_error::Segment::Enum { variant } => {
+                        path.push(Seg::Key(variant.clone()))
+                    }
                     serde_path_to_error::Segment::Unknown => {}
                 }
             }
@@ -295,16 +398,34 @@ fn serde_diagnostic(mut path: YamlPath, message: &str) -> Diagnostic {
             path.push(Seg::Key(name.to_string()));
         }
         let mut d = Diagnostic::at_key(path, format!("unknown field `{name}`"));
-        d.help = suggest::help(name, candidates.iter().copied())
-            .or_else(|| (!candidates.is_empty()).then(|| format!("expected one of {}", candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))));
+        d.help = suggest::help(name, candidates.iter().copied()).or_else(|| {
+            (!candidates.is_empty()).then(|| {
+                format!(
+                    "expected one of {}",
+                    candidates
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )
+            })
+        });
         return d;
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
         let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
         let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
         let mut d = Diagnostic::at_value(path, format!("unknown value `{name}`"));
-        d.help = suggest::help(name, candidates.iter().copied())
-            .or_else(|| Some(format!("expected one of {}", candidates.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", "))));
+        d.help = suggest::help(name, candidates.iter().copied()).or_else(|| {
+            Some(format!(
+                "expected one of {}",
+                candidates
+                    .iter()
+                    .map(|c| format!("`{c}`"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
+        });
         return d;
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
@@ -319,10 +440,17 @@ fn syntax_error(err: &serde_yaml::Error) -> Diagnostic {
     // serde_yaml appends " at line L column C"; the location is shown separately.
     let message = text.split(" at line ").next().unwrap_or(&text).to_string();
     let anchor = match err.location() {
-        Some(loc) => Anchor::Position { line: loc.line(), col: loc.column() },
+        Some(loc) => Anchor::Position {
+            line: loc.line(),
+            col: loc.column(),
+        },
         None => Anchor::Nowhere,
     };
-    Diagnostic { message: format!("invalid YAML: {message}"), anchor, help: None }
+    Diagnostic {
+        message: format!("invalid YAML: {message}"),
+        anchor,
+        help: None,
+    }
 }
 
 fn key_path(key: &str) -> YamlPath {
@@ -336,5 +464,9 @@ fn child(path: &YamlPath, key: &str) -> YamlPath {
 }
 
 fn quoted_list(items: &[&str]) -> String {
-    items.iter().map(|k| format!("`{k}`")).collect::<Vec<_>>().join(", ")
+    items
+        .iter()
+        .map(|k| format!("`{k}`"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }

@@ -67,10 +67,17 @@ impl Locator {
     /// Parses `text` and records where each node is. A syntax error stops the pass; what was
     /// recorded before it is kept.
     pub fn new(text: &str) -> Locator {
-        let mut builder = Builder { text, frames: Vec::new(), nodes: HashMap::new(), doc: 0 };
+        let mut builder = Builder {
+            text,
+            frames: Vec::new(),
+            nodes: HashMap::new(),
+            doc: 0,
+        };
         let mut parser = Parser::new_from_str(text);
         let _ = parser.load(&mut builder, false);
-        Locator { nodes: builder.nodes }
+        Locator {
+            nodes: builder.nodes,
+        }
     }
 
     /// The node at `path`, or its nearest recorded ancestor.
@@ -94,8 +101,15 @@ impl Locator {
 }
 
 enum Frame {
-    Map { path: YamlPath, key: Option<(String, Span)>, first: bool },
-    Seq { path: YamlPath, next: usize },
+    Map {
+        path: YamlPath,
+        key: Option<(String, Span)>,
+        first: bool,
+    },
+    Seq {
+        path: YamlPath,
+        next: usize,
+    },
 }
 
 struct Builder<'a> {
@@ -110,12 +124,20 @@ impl Builder<'_> {
         let offset = char_to_byte(self.text, mark.index());
         let width = match text {
             Some((s, style)) if !s.contains('\n') => {
-                let quotes = matches!(style, TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted);
+                let quotes = matches!(
+                    style,
+                    TScalarStyle::SingleQuoted | TScalarStyle::DoubleQuoted
+                );
                 s.chars().count() + if quotes { 2 } else { 0 }
             }
             _ => 1,
         };
-        Span { line: mark.line(), col: mark.col() + 1, offset, width: width.max(1) }
+        Span {
+            line: mark.line(),
+            col: mark.col() + 1,
+            offset,
+            width: width.max(1),
+        }
     }
 
     /// Called for every node that is a value; returns its path, or None for a mapping key.
@@ -127,14 +149,26 @@ impl Builder<'_> {
                     return None;
                 }
                 self.doc += 1;
-                self.nodes.insert(Vec::new(), NodeSpan { key: None, value: span });
+                self.nodes.insert(
+                    Vec::new(),
+                    NodeSpan {
+                        key: None,
+                        value: span,
+                    },
+                );
                 Some(Vec::new())
             }
             Some(Frame::Seq { path, next }) => {
                 let mut p = path.clone();
                 p.push(Seg::Index(*next));
                 *next += 1;
-                self.nodes.insert(p.clone(), NodeSpan { key: None, value: span });
+                self.nodes.insert(
+                    p.clone(),
+                    NodeSpan {
+                        key: None,
+                        value: span,
+                    },
+                );
                 Some(p)
             }
             Some(Frame::Map { path, key, first }) => match key.take() {
@@ -152,7 +186,13 @@ impl Builder<'_> {
                 Some((k, key_span)) => {
                     let mut p = path.clone();
                     p.push(Seg::Key(k));
-                    self.nodes.insert(p.clone(), NodeSpan { key: Some(key_span), value: span });
+                    self.nodes.insert(
+                        p.clone(),
+                        NodeSpan {
+                            key: Some(key_span),
+                            value: span,
+                        },
+                    );
                     Some(p)
                 }
             },
@@ -174,15 +214,25 @@ impl MarkedEventReceiver for Builder<'_> {
             Event::MappingStart(..) => {
                 let span = self.span(mark, None);
                 if let Some(path) = self.place_value(span, None) {
-                    self.frames.push(Frame::Map { path, key: None, first: true });
+                    self.frames.push(Frame::Map {
+                        path,
+                        key: None,
+                        first: true,
+                    });
                 } else {
                     // A complex key: locate nothing inside it.
-                    self.frames.push(Frame::Map { path: vec![Seg::Key("?".into())], key: None, first: false });
+                    self.frames.push(Frame::Map {
+                        path: vec![Seg::Key("?".into())],
+                        key: None,
+                        first: false,
+                    });
                 }
             }
             Event::SequenceStart(..) => {
                 let span = self.span(mark, None);
-                let path = self.place_value(span, None).unwrap_or_else(|| vec![Seg::Key("?".into())]);
+                let path = self
+                    .place_value(span, None)
+                    .unwrap_or_else(|| vec![Seg::Key("?".into())]);
                 self.frames.push(Frame::Seq { path, next: 0 });
             }
             Event::MappingEnd | Event::SequenceEnd => {
@@ -194,7 +244,10 @@ impl MarkedEventReceiver for Builder<'_> {
 }
 
 fn char_to_byte(text: &str, char_index: usize) -> usize {
-    text.char_indices().nth(char_index).map(|(b, _)| b).unwrap_or(text.len())
+    text.char_indices()
+        .nth(char_index)
+        .map(|(b, _)| b)
+        .unwrap_or(text.len())
 }
 
 #[cfg(test)]
@@ -212,7 +265,9 @@ mod tests {
         let id = loc.find(&[key("steps"), Seg::Index(0), key("id")]).unwrap();
         assert_eq!((id.key.unwrap().line, id.key.unwrap().col), (3, 5));
         assert_eq!((id.value.line, id.value.col, id.value.width), (3, 9, 3));
-        let three = loc.find(&[key("steps"), Seg::Index(0), key("needs"), Seg::Index(1)]).unwrap();
+        let three = loc
+            .find(&[key("steps"), Seg::Index(0), key("needs"), Seg::Index(1)])
+            .unwrap();
         assert_eq!((three.value.line, three.value.col), (4, 18));
         assert_eq!(&text[three.value.offset..three.value.offset + 5], "three");
     }
@@ -220,12 +275,17 @@ mod tests {
     #[test]
     fn falls_back_to_the_nearest_ancestor() {
         let loc = Locator::new("steps:\n  - id: x\n");
-        let n = loc.find(&[key("steps"), Seg::Index(0), key("missing")]).unwrap();
+        let n = loc
+            .find(&[key("steps"), Seg::Index(0), key("missing")])
+            .unwrap();
         assert_eq!(n.value.line, 2);
     }
 
     #[test]
     fn displays_paths() {
-        assert_eq!(display_path(&[key("steps"), Seg::Index(2), key("needs")]), "steps[2].needs");
+        assert_eq!(
+            display_path(&[key("steps"), Seg::Index(2), key("needs")]),
+            "steps[2].needs"
+        );
     }
 }

@@ -68,7 +68,10 @@ pub fn resolve(
                     let Some(spec) = runbook.params.get(name) else {
                         let mut d = Diagnostic::at_key(path, format!("unknown param `{name}`"));
                         d.help = suggest::help(name, names());
-                        problems.push(ParamProblem { origin: Origin::ParamsFile, diagnostic: d });
+                        problems.push(ParamProblem {
+                            origin: Origin::ParamsFile,
+                            diagnostic: d,
+                        });
                         continue;
                     };
                     let text = match v {
@@ -78,38 +81,65 @@ pub fn resolve(
                         _ => {
                             problems.push(ParamProblem {
                                 origin: Origin::ParamsFile,
-                                diagnostic: Diagnostic::at_value(path, format!("param `{name}` needs a string, number or boolean")),
+                                diagnostic: Diagnostic::at_value(
+                                    path,
+                                    format!("param `{name}` needs a string, number or boolean"),
+                                ),
                             });
                             continue;
                         }
                     };
-                    let text = if spec.ty == ValueType::Path { resolve_path(file.dir, &text) } else { text };
+                    let text = if spec.ty == ValueType::Path {
+                        resolve_path(file.dir, &text)
+                    } else {
+                        text
+                    };
                     values.insert(name.to_string(), (text, Origin::ParamsFile));
                 }
             }
             Ok(_) => problems.push(ParamProblem {
                 origin: Origin::ParamsFile,
-                diagnostic: Diagnostic::at_value(Vec::new(), "a params file is a mapping of param names to values"),
+                diagnostic: Diagnostic::at_value(
+                    Vec::new(),
+                    "a params file is a mapping of param names to values",
+                ),
             }),
             Err(e) => {
                 let anchor = match e.location() {
-                    Some(l) => crate::diag::Anchor::Position { line: l.line(), col: l.column() },
+                    Some(l) => crate::diag::Anchor::Position {
+                        line: l.line(),
+                        col: l.column(),
+                    },
                     None => crate::diag::Anchor::Nowhere,
                 };
                 let message = e.to_string();
-                let message = message.split(" at line ").next().unwrap_or(&message).to_string();
+                let message = message
+                    .split(" at line ")
+                    .next()
+                    .unwrap_or(&message)
+                    .to_string();
                 problems.push(ParamProblem {
                     origin: Origin::ParamsFile,
-                    diagnostic: Diagnostic { message: format!("invalid YAML: {message}"), anchor, help: None },
+                    diagnostic: Diagnostic {
+                        message: format!("invalid YAML: {message}"),
+                        anchor,
+                        help: None,
+                    },
                 });
             }
         }
     }
     for (name, value) in overrides {
         if !runbook.params.contains_key(name) {
-            let mut d = Diagnostic::at_value(Vec::new(), format!("--param {name}: unknown param `{name}`"));
+            let mut d = Diagnostic::at_value(
+                Vec::new(),
+                format!("--param {name}: unknown param `{name}`"),
+            );
             d.help = suggest::help(name, names());
-            problems.push(ParamProblem { origin: Origin::CommandLine, diagnostic: d });
+            problems.push(ParamProblem {
+                origin: Origin::CommandLine,
+                diagnostic: d,
+            });
             continue;
         }
         values.insert(name.clone(), (value.clone(), Origin::CommandLine));
@@ -119,13 +149,27 @@ pub fn resolve(
         match values.swap_remove(name) {
             Some((value, origin)) => {
                 if let Err(e) = spec.ty.check(&value) {
-                    let shown = if spec.secret { format!("the value of param `{name}`") } else { format!("param `{name}` value `{value}`") };
+                    let shown = if spec.secret {
+                        format!("the value of param `{name}`")
+                    } else {
+                        format!("param `{name}` value `{value}`")
+                    };
                     let (path, prefix) = match origin {
-                        Origin::Runbook => (vec![Seg::Key("params".into()), Seg::Key(name.clone()), Seg::Key("default".into())], String::new()),
+                        Origin::Runbook => (
+                            vec![
+                                Seg::Key("params".into()),
+                                Seg::Key(name.clone()),
+                                Seg::Key("default".into()),
+                            ],
+                            String::new(),
+                        ),
                         Origin::ParamsFile => (vec![Seg::Key(name.clone())], String::new()),
                         Origin::CommandLine => (Vec::new(), format!("--param {name}: ")),
                     };
-                    problems.push(ParamProblem { origin, diagnostic: Diagnostic::at_value(path, format!("{prefix}{shown} {e}")) });
+                    problems.push(ParamProblem {
+                        origin,
+                        diagnostic: Diagnostic::at_value(path, format!("{prefix}{shown} {e}")),
+                    });
                 }
                 resolved.insert(name.clone(), value);
             }
@@ -135,12 +179,18 @@ pub fn resolve(
                     vec![Seg::Key("params".into()), Seg::Key(name.clone())],
                     format!("missing value for required param `{name}` ({})", spec.ty),
                 )
-                .with_help(format!("pass `-p {name}=...` or set it in a `--params` file")),
+                .with_help(format!(
+                    "pass `-p {name}=...` or set it in a `--params` file"
+                )),
             }),
             None => {}
         }
     }
-    if problems.is_empty() { Ok(resolved) } else { Err(problems) }
+    if problems.is_empty() {
+        Ok(resolved)
+    } else {
+        Err(problems)
+    }
 }
 
 /// Parses `KEY=VALUE` from the command line.
@@ -173,7 +223,10 @@ mod tests {
     #[test]
     fn later_sources_win_and_paths_resolve_against_the_file() {
         let rb = runbook();
-        let file = ParamsFile { text: "CTX: a\nDIR: istio\nTOKEN: s3cret\n", dir: Path::new("/etc/mb") };
+        let file = ParamsFile {
+            text: "CTX: a\nDIR: istio\nTOKEN: s3cret\n",
+            dir: Path::new("/etc/mb"),
+        };
         let v = resolve(&rb, Some(file), &[("CTX".into(), "b".into())], true).unwrap();
         assert_eq!(v["CTX"], "b");
         assert_eq!(v["PORT"], "80");
@@ -183,13 +236,38 @@ mod tests {
     #[test]
     fn reports_missing_unknown_and_mistyped_values_without_showing_secrets() {
         let rb = runbook();
-        let overrides = [("PORT".to_string(), "http".to_string()), ("CTXX".to_string(), "a".to_string())];
+        let overrides = [
+            ("PORT".to_string(), "http".to_string()),
+            ("CTXX".to_string(), "a".to_string()),
+        ];
         let problems = resolve(&rb, None, &overrides, true).unwrap_err();
-        let messages: Vec<String> = problems.iter().map(|p| p.diagnostic.message.clone()).collect();
-        assert!(messages.iter().any(|m| m.contains("unknown param `CTXX`")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("param `PORT` value `http` is not a valid port")), "{messages:?}");
-        assert!(messages.iter().any(|m| m.contains("missing value for required param `CTX`")), "{messages:?}");
-        let help = problems.iter().find(|p| p.diagnostic.message.contains("CTXX")).unwrap().diagnostic.help.clone();
+        let messages: Vec<String> = problems
+            .iter()
+            .map(|p| p.diagnostic.message.clone())
+            .collect();
+        assert!(
+            messages.iter().any(|m| m.contains("unknown param `CTXX`")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("param `PORT` value `http` is not a valid port")),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .iter()
+                .any(|m| m.contains("missing value for required param `CTX`")),
+            "{messages:?}"
+        );
+        let help = problems
+            .iter()
+            .find(|p| p.diagnostic.message.contains("CTXX"))
+            .unwrap()
+            .diagnostic
+            .help
+            .clone();
         assert_eq!(help.as_deref(), Some("did you mean `CTX`?"));
     }
 }

@@ -111,18 +111,30 @@ pub fn plan(validated: &Validated, params: &ParamValues) -> Plan {
             .map(|&i| {
                 let step = &steps[i];
                 let raw = serde_json::to_value(&step.action).unwrap_or_default();
-                let fields = raw.as_object().and_then(|m| m.values().next()).cloned().unwrap_or_default();
+                let fields = raw
+                    .as_object()
+                    .and_then(|m| m.values().next())
+                    .cloned()
+                    .unwrap_or_default();
                 PlannedStep {
                     id: step.id.clone(),
                     kind: step.action.kind().to_string(),
                     title: step.title.clone(),
                     layer: graph.layer(i) + 1,
                     needs: graph.deps(i).iter().map(|&d| steps[d].id.clone()).collect(),
-                    fields: with_shell_values(step, render_lenient(&renderer, &fields, &data), &data),
+                    fields: with_shell_values(
+                        step,
+                        render_lenient(&renderer, &fields, &data),
+                        &data,
+                    ),
                     outputs: step
                         .outputs
                         .iter()
-                        .map(|(n, o)| PlannedOutput { name: n.clone(), ty: o.ty, secret: o.secret })
+                        .map(|(n, o)| PlannedOutput {
+                            name: n.clone(),
+                            ty: o.ty,
+                            secret: o.secret,
+                        })
                         .collect(),
                     policies: policies(step, &rb.defaults),
                     sandbox: step.sandbox.clone(),
@@ -141,25 +153,42 @@ pub fn plan(validated: &Validated, params: &ParamValues) -> Plan {
 }
 
 /// Shows a script with the values its `$NAME`s will have, so a plan reads like what runs.
-fn with_shell_values(step: &crate::model::Step, mut fields: serde_json::Value, data: &serde_json::Value) -> serde_json::Value {
+fn with_shell_values(
+    step: &crate::model::Step,
+    mut fields: serde_json::Value,
+    data: &serde_json::Value,
+) -> serde_json::Value {
     if matches!(step.action, crate::model::Action::Shell(_))
         && let Some(serde_json::Value::String(script)) = fields.get_mut("script")
     {
-        *script = crate::shellvars::substitute(script, |name| data.get(name).and_then(|v| v.as_str()).map(str::to_string));
+        *script = crate::shellvars::substitute(script, |name| {
+            data.get(name).and_then(|v| v.as_str()).map(str::to_string)
+        });
     }
     fields
 }
 
 /// Renders each string on its own, keeping a string's template text when it cannot render yet
 /// (a helper such as `b64dec` applied to a placeholder).
-fn render_lenient(renderer: &Renderer, value: &serde_json::Value, data: &serde_json::Value) -> serde_json::Value {
+fn render_lenient(
+    renderer: &Renderer,
+    value: &serde_json::Value,
+    data: &serde_json::Value,
+) -> serde_json::Value {
     use serde_json::Value;
     match value {
         Value::String(_) => render_value(renderer, value, data).unwrap_or_else(|_| value.clone()),
-        Value::Array(items) => Value::Array(items.iter().map(|v| render_lenient(renderer, v, data)).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), render_lenient(renderer, v, data))).collect())
-        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_lenient(renderer, v, data))
+                .collect(),
+        ),
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), render_lenient(renderer, v, data)))
+                .collect(),
+        ),
         other => other.clone(),
     }
 }
@@ -172,7 +201,10 @@ fn policies(step: &crate::model::Step, defaults: &crate::model::Defaults) -> Vec
     if let Some(r) = step.retry_policy(defaults)
         && r.attempts > 1
     {
-        out.push(format!("{} attempts, backoff {}..{}", r.attempts, r.backoff.initial, r.backoff.max));
+        out.push(format!(
+            "{} attempts, backoff {}..{}",
+            r.attempts, r.backoff.initial, r.backoff.max
+        ));
     }
     if let Some(w) = &step.wait {
         let until = match &w.until {
@@ -180,7 +212,10 @@ fn policies(step: &crate::model::Step, defaults: &crate::model::Defaults) -> Vec
             Until::Equals(x) => format!("equals {x:?}"),
             Until::Matches(x) => format!("matches /{x}/"),
         };
-        out.push(format!("wait until {until}, every {}, up to {}", w.interval, w.timeout));
+        out.push(format!(
+            "wait until {until}, every {}, up to {}",
+            w.interval, w.timeout
+        ));
     }
     out
 }
@@ -189,7 +224,11 @@ impl Plan {
     /// The plan as text for people: layer by layer, fields as YAML.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
-        let title = self.title.as_deref().map(|t| format!(" — {t}")).unwrap_or_default();
+        let title = self
+            .title
+            .as_deref()
+            .map(|t| format!(" — {t}"))
+            .unwrap_or_default();
         let _ = writeln!(out, "Plan for {}{title}", self.runbook);
         let _ = writeln!(out, "{} steps in {} layers", self.steps.len(), self.layers);
         if !self.params.is_empty() {
@@ -217,7 +256,11 @@ impl Plan {
 }
 
 fn write_step(out: &mut String, step: &PlannedStep) {
-    let title = step.title.as_deref().map(|t| format!(" — {t}")).unwrap_or_default();
+    let title = step
+        .title
+        .as_deref()
+        .map(|t| format!(" — {t}"))
+        .unwrap_or_default();
     let _ = writeln!(out, "  ● {} [{}]{title}", step.id, step.kind);
     if !step.needs.is_empty() {
         let _ = writeln!(out, "      needs: {}", step.needs.join(", "));
@@ -230,7 +273,14 @@ fn write_step(out: &mut String, step: &PlannedStep) {
         let outs: Vec<String> = step
             .outputs
             .iter()
-            .map(|o| format!("{} ({}{})", o.name, o.ty, if o.secret { ", secret" } else { "" }))
+            .map(|o| {
+                format!(
+                    "{} ({}{})",
+                    o.name,
+                    o.ty,
+                    if o.secret { ", secret" } else { "" }
+                )
+            })
             .collect();
         let _ = writeln!(out, "      → outputs: {}", outs.join(", "));
     }
@@ -270,7 +320,13 @@ pub fn graph_text(validated: &Validated, format: GraphFormat) -> String {
             out.push_str("flowchart LR\n");
             let node = |i: usize| format!("s{i}");
             for &i in validated.graph.order() {
-                let _ = writeln!(out, "  {}[\"{}<br/><small>{}</small>\"]", node(i), steps[i].id, steps[i].action.kind());
+                let _ = writeln!(
+                    out,
+                    "  {}[\"{}<br/><small>{}</small>\"]",
+                    node(i),
+                    steps[i].id,
+                    steps[i].action.kind()
+                );
             }
             for &i in validated.graph.order() {
                 for &d in validated.graph.deps(i) {

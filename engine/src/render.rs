@@ -13,9 +13,12 @@ pub fn render_value(
     use serde_json::Value;
     Ok(match value {
         Value::String(s) => Value::String(renderer.render(s, data)?),
-        Value::Array(items) => {
-            Value::Array(items.iter().map(|v| render_value(renderer, v, data)).collect::<Result<_, _>>()?)
-        }
+        Value::Array(items) => Value::Array(
+            items
+                .iter()
+                .map(|v| render_value(renderer, v, data))
+                .collect::<Result<_, _>>()?,
+        ),
         Value::Object(map) => Value::Object(
             map.iter()
                 .map(|(k, v)| Ok((k.clone(), render_value(renderer, v, data)?)))
@@ -37,7 +40,11 @@ pub fn render_action(
 }
 
 /// Calls `f` with the path and text of every string inside `value`.
-pub fn for_each_string(value: &serde_json::Value, path: &mut Vec<Seg>, f: &mut dyn FnMut(&[Seg], &str)) {
+pub fn for_each_string(
+    value: &serde_json::Value,
+    path: &mut Vec<Seg>,
+    f: &mut dyn FnMut(&[Seg], &str),
+) {
     use serde_json::Value;
     match value {
         Value::String(s) => f(path, s),

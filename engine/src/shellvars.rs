@@ -5,10 +5,37 @@ use std::collections::BTreeSet;
 
 /// Variables the environment of a step always has, or that bash sets itself.
 pub const AMBIENT: [&str; 31] = [
-    "HOME", "PATH", "USER", "LOGNAME", "PWD", "OLDPWD", "SHELL", "TMPDIR", "HOSTNAME", "LANG",
-    "TERM", "IFS", "RANDOM", "LINENO", "SECONDS", "UID", "EUID", "PPID", "BASHPID", "KUBECONFIG",
-    "BASH_SOURCE", "FUNCNAME", "PIPESTATUS", "REPLY", "OPTARG", "OPTIND", "MESHBOOK_OUTPUT",
-    "MESHBOOK_RUN_ID", "MESHBOOK_STEP", "MESHBOOK_WORKDIR", "MESHBOOK_SANDBOX",
+    "HOME",
+    "PATH",
+    "USER",
+    "LOGNAME",
+    "PWD",
+    "OLDPWD",
+    "SHELL",
+    "TMPDIR",
+    "HOSTNAME",
+    "LANG",
+    "TERM",
+    "IFS",
+    "RANDOM",
+    "LINENO",
+    "SECONDS",
+    "UID",
+    "EUID",
+    "PPID",
+    "BASHPID",
+    "KUBECONFIG",
+    "BASH_SOURCE",
+    "FUNCNAME",
+    "PIPESTATUS",
+    "REPLY",
+    "OPTARG",
+    "OPTIND",
+    "MESHBOOK_OUTPUT",
+    "MESHBOOK_RUN_ID",
+    "MESHBOOK_STEP",
+    "MESHBOOK_WORKDIR",
+    "MESHBOOK_SANDBOX",
 ];
 
 /// A variable read by a script, with the text that reads it (for pointing at it).
@@ -59,7 +86,13 @@ fn expansions(script: &str) -> Vec<Expansion> {
                     let name_end = name_start + len;
                     let closes = braced && bytes.get(name_end) == Some(&b'}');
                     let end = if closes { name_end + 1 } else { name_end };
-                    out.push(Expansion { start: i, end, name_start, name_end, simple: !braced || closes });
+                    out.push(Expansion {
+                        start: i,
+                        end,
+                        name_start,
+                        name_end,
+                        simple: !braced || closes,
+                    });
                     i = name_end;
                     continue;
                 }
@@ -81,8 +114,15 @@ pub fn free_variables(script: &str) -> Vec<VarUse> {
         let name = &script[e.name_start..e.name_end];
         if !defined.contains(name) && seen.insert(name.to_string()) {
             let braced = script.as_bytes()[e.start + 1] == b'{';
-            let text = if braced { format!("${{{name}") } else { format!("${name}") };
-            uses.push(VarUse { name: name.to_string(), text });
+            let text = if braced {
+                format!("${{{name}")
+            } else {
+                format!("${name}")
+            };
+            uses.push(VarUse {
+                name: name.to_string(),
+                text,
+            });
         }
     }
     uses
@@ -111,9 +151,10 @@ pub fn substitute(script: &str, value: impl Fn(&str) -> Option<String>) -> Strin
 
 fn name_len(bytes: &[u8]) -> usize {
     match bytes.first() {
-        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => {
-            bytes.iter().take_while(|b| b.is_ascii_alphanumeric() || **b == b'_').count()
-        }
+        Some(b) if b.is_ascii_alphabetic() || *b == b'_' => bytes
+            .iter()
+            .take_while(|b| b.is_ascii_alphanumeric() || **b == b'_')
+            .count(),
         _ => 0,
     }
 }
@@ -179,13 +220,16 @@ mod tests {
     #[test]
     fn substitutes_simple_expansions_of_known_names() {
         let script = "echo $A ${A} ${A:-x} '$A' $B\nX=1; echo $X";
-        let out = substitute(script, |n| (n == "A" || n == "X").then(|| "<a>".to_string()));
+        let out = substitute(script, |n| {
+            (n == "A" || n == "X").then(|| "<a>".to_string())
+        });
         assert_eq!(out, "echo <a> <a> ${A:-x} '$A' $B\nX=1; echo $X");
     }
 
     #[test]
     fn skips_names_the_script_defines() {
-        let script = "X=1\nexport Y=2\nfor CTX in a b; do echo $CTX $X $Y $Z; done\nread -r R; echo $R";
+        let script =
+            "X=1\nexport Y=2\nfor CTX in a b; do echo $CTX $X $Y $Z; done\nread -r R; echo $R";
         assert_eq!(names(script), ["Z"]);
     }
 }

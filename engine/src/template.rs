@@ -56,20 +56,26 @@ impl Renderer {
         if !text.contains("{{") {
             return Ok(text.to_string());
         }
-        self.hb.render_template(text, data).map_err(|e| match e.reason() {
-            RenderErrorReason::TemplateError(t) => TemplateError::Syntax(t.reason().to_string()),
-            RenderErrorReason::MissingVariable(Some(name)) => {
-                TemplateError::Render(format!("`{name}` is not defined"))
-            }
-            other => TemplateError::Render(other.to_string()),
-        })
+        self.hb
+            .render_template(text, data)
+            .map_err(|e| match e.reason() {
+                RenderErrorReason::TemplateError(t) => {
+                    TemplateError::Syntax(t.reason().to_string())
+                }
+                RenderErrorReason::MissingVariable(Some(name)) => {
+                    TemplateError::Render(format!("`{name}` is not defined"))
+                }
+                other => TemplateError::Render(other.to_string()),
+            })
     }
 }
 
 /// Quotes a value for bash: `it's` becomes `'it'\''s'`.
 pub fn shell_quote(value: &str) -> String {
     if !value.is_empty()
-        && value.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%".contains(&b))
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_./:=@,+%".contains(&b))
     {
         return value.to_string();
     }
@@ -77,11 +83,15 @@ pub fn shell_quote(value: &str) -> String {
 }
 
 fn param_text(h: &Helper<'_>, name: &str) -> Result<String, RenderErrorReason> {
-    let value = h.param(0).ok_or(RenderErrorReason::ParamNotFoundForIndex("sh", 0))?;
+    let value = h
+        .param(0)
+        .ok_or(RenderErrorReason::ParamNotFoundForIndex("sh", 0))?;
     Ok(match value.value() {
         serde_json::Value::String(s) => s.clone(),
         serde_json::Value::Null => {
-            return Err(RenderErrorReason::Other(format!("{name}: the value is null")));
+            return Err(RenderErrorReason::Other(format!(
+                "{name}: the value is null"
+            )));
         }
         other => other.to_string(),
     })
@@ -143,7 +153,13 @@ pub fn references(text: &str) -> Result<BTreeSet<Reference>, TemplateError> {
     let template = Template::compile(text).map_err(|e| {
         // The parser lists every token it could have accepted; the first clause is the useful part.
         let reason = e.reason().to_string();
-        TemplateError::Syntax(reason.split(": expected").next().unwrap_or(&reason).to_string())
+        TemplateError::Syntax(
+            reason
+                .split(": expected")
+                .next()
+                .unwrap_or(&reason)
+                .to_string(),
+        )
     })?;
     collect(&template, &mut refs);
     Ok(refs)
@@ -199,9 +215,11 @@ fn params<'a>(ps: impl IntoIterator<Item = &'a Parameter>, refs: &mut BTreeSet<R
 fn name_of(p: &Parameter, raw: bool, refs: &mut BTreeSet<Reference>) {
     let name = match p {
         Parameter::Name(n) => n.split(['.', '/']).next().unwrap_or(n).to_string(),
-        Parameter::Path(Path::Relative((_, raw_path))) => {
-            raw_path.split(['.', '/', '[']).next().unwrap_or(raw_path).to_string()
-        }
+        Parameter::Path(Path::Relative((_, raw_path))) => raw_path
+            .split(['.', '/', '['])
+            .next()
+            .unwrap_or(raw_path)
+            .to_string(),
         _ => return,
     };
     if name.is_empty() || name == "this" || name.starts_with('@') || name == ".." {
@@ -216,14 +234,24 @@ mod tests {
     use serde_json::json;
 
     fn names(text: &str) -> Vec<(String, bool)> {
-        references(text).unwrap().into_iter().map(|r| (r.name, r.raw)).collect()
+        references(text)
+            .unwrap()
+            .into_iter()
+            .map(|r| (r.name, r.raw))
+            .collect()
     }
 
     #[test]
     fn finds_bare_and_helper_references() {
         assert_eq!(names("plain"), vec![]);
-        assert_eq!(names("{{A}}-{{sh B}}"), vec![("A".into(), true), ("B".into(), false)]);
-        assert_eq!(names("{{#if C}}{{D.x}}{{/if}}"), vec![("C".into(), false), ("D".into(), true)]);
+        assert_eq!(
+            names("{{A}}-{{sh B}}"),
+            vec![("A".into(), true), ("B".into(), false)]
+        );
+        assert_eq!(
+            names("{{#if C}}{{D.x}}{{/if}}"),
+            vec![("C".into(), false), ("D".into(), true)]
+        );
         assert_eq!(names("{{sh (b64dec E)}}"), vec![("E".into(), false)]);
     }
 
@@ -238,7 +266,10 @@ mod tests {
         let r = Renderer::new();
         let data = json!({"A": "<a&b>", "Q": "it's here"});
         assert_eq!(r.render("{{A}}", &data).unwrap(), "<a&b>");
-        assert_eq!(r.render("echo {{sh Q}}", &data).unwrap(), r"echo 'it'\''s here'");
+        assert_eq!(
+            r.render("echo {{sh Q}}", &data).unwrap(),
+            r"echo 'it'\''s here'"
+        );
         assert_eq!(r.render("{{b64enc A}}", &data).unwrap(), "PGEmYj4=");
         let err = r.render("{{MISSING}}", &data).unwrap_err().to_string();
         assert!(err.contains("MISSING"), "{err}");

@@ -41,12 +41,21 @@ impl Validated {
 
 /// Checks a loaded runbook. `Err` holds every problem, the loader's included.
 pub fn validate(loaded: Loaded) -> Result<Validated, Vec<Diagnostic>> {
-    let Loaded { runbook, unreadable, mut diagnostics } = loaded;
-    let mut v = Checker { runbook: &runbook, diags: &mut diagnostics };
+    let Loaded {
+        runbook,
+        unreadable,
+        mut diagnostics,
+    } = loaded;
+    let mut v = Checker {
+        runbook: &runbook,
+        diags: &mut diagnostics,
+    };
     v.params();
     let salvaged_ids: BTreeSet<&str> = unreadable.iter().filter_map(|s| s.id.as_deref()).collect();
-    let salvaged_outputs: BTreeSet<&str> =
-        unreadable.iter().flat_map(|s| s.outputs.iter().map(String::as_str)).collect();
+    let salvaged_outputs: BTreeSet<&str> = unreadable
+        .iter()
+        .flat_map(|s| s.outputs.iter().map(String::as_str))
+        .collect();
     v.ids(&salvaged_ids);
     let producers = v.outputs("steps", &runbook.steps, &IndexMap::new());
     let finally_producers = v.outputs("finally", &runbook.finally, &producers);
@@ -56,9 +65,25 @@ pub fn validate(loaded: Loaded) -> Result<Validated, Vec<Diagnostic>> {
         }
     }
 
-    let names = Names { producers: &producers, salvaged_ids: &salvaged_ids, salvaged_outputs: &salvaged_outputs };
-    let (deps, uses) = v.dependencies("steps", &runbook.steps, &names, &producers, &IndexMap::new());
-    let (fdeps, fuses) = v.dependencies("finally", &runbook.finally, &names, &finally_producers, &producers);
+    let names = Names {
+        producers: &producers,
+        salvaged_ids: &salvaged_ids,
+        salvaged_outputs: &salvaged_outputs,
+    };
+    let (deps, uses) = v.dependencies(
+        "steps",
+        &runbook.steps,
+        &names,
+        &producers,
+        &IndexMap::new(),
+    );
+    let (fdeps, fuses) = v.dependencies(
+        "finally",
+        &runbook.finally,
+        &names,
+        &finally_producers,
+        &producers,
+    );
     v.salvaged_needs(&unreadable);
     let graph = v.graph("steps", &runbook.steps, deps);
     let finally_graph = v.graph("finally", &runbook.finally, fdeps);
@@ -129,7 +154,11 @@ impl Checker<'_> {
             if let Some(default) = &spec.default
                 && let Err(e) = spec.ty.check(&default.0)
             {
-                let shown = if spec.secret { "the default".to_string() } else { format!("default `{}`", default.0) };
+                let shown = if spec.secret {
+                    "the default".to_string()
+                } else {
+                    format!("default `{}`", default.0)
+                };
                 self.push(Diagnostic::at_value(
                     with(&path, &[key("default")]),
                     format!("{shown} of param `{name}` {e}"),
@@ -141,7 +170,11 @@ impl Checker<'_> {
     fn ids(&mut self, salvaged: &BTreeSet<&str>) {
         let mut seen: HashMap<&str, (String, usize)> = HashMap::new();
         for list in ["steps", "finally"] {
-            let steps = if list == "steps" { &self.runbook.steps } else { &self.runbook.finally };
+            let steps = if list == "steps" {
+                &self.runbook.steps
+            } else {
+                &self.runbook.finally
+            };
             for (i, step) in steps.iter().enumerate() {
                 let path = with(&step_path(list, i), &[key("id")]);
                 if !is_step_id(&step.id) {
@@ -153,7 +186,10 @@ impl Checker<'_> {
                 if let Some((first_list, first)) = seen.get(step.id.as_str()) {
                     self.push(Diagnostic::at_value(
                         path,
-                        format!("duplicate step id `{}`: {first_list}[{first}] has it too", step.id),
+                        format!(
+                            "duplicate step id `{}`: {first_list}[{first}] has it too",
+                            step.id
+                        ),
                     ));
                 } else if salvaged.contains(step.id.as_str()) && list == "finally" {
                     // Reported where the unreadable step is.
@@ -165,7 +201,12 @@ impl Checker<'_> {
     }
 
     /// Checks output names and that each has one producer; returns output name → step index.
-    fn outputs(&mut self, list: &str, steps: &[Step], earlier: &IndexMap<String, usize>) -> IndexMap<String, usize> {
+    fn outputs(
+        &mut self,
+        list: &str,
+        steps: &[Step],
+        earlier: &IndexMap<String, usize>,
+    ) -> IndexMap<String, usize> {
         let mut producers: IndexMap<String, usize> = IndexMap::new();
         for (i, step) in steps.iter().enumerate() {
             for name in step.outputs.keys() {
@@ -177,16 +218,28 @@ impl Checker<'_> {
                     );
                 }
                 if self.runbook.params.contains_key(name) {
-                    self.push(Diagnostic::at_key(path, format!("output `{name}` has the name of a param")));
-                } else if let Some(&first) = producers.get(name) {
                     self.push(Diagnostic::at_key(
                         path,
-                        format!("output `{name}` is already produced by step `{}`", steps[first].id),
-                    ).with_help("each output has exactly one producing step"));
+                        format!("output `{name}` has the name of a param"),
+                    ));
+                } else if let Some(&first) = producers.get(name) {
+                    self.push(
+                        Diagnostic::at_key(
+                            path,
+                            format!(
+                                "output `{name}` is already produced by step `{}`",
+                                steps[first].id
+                            ),
+                        )
+                        .with_help("each output has exactly one producing step"),
+                    );
                 } else if let Some(&first) = earlier.get(name) {
                     self.push(Diagnostic::at_key(
                         path,
-                        format!("output `{name}` is already produced by step `{}`", self.runbook.steps[first].id),
+                        format!(
+                            "output `{name}` is already produced by step `{}`",
+                            self.runbook.steps[first].id
+                        ),
                     ));
                 } else {
                     producers.insert(name.clone(), i);
@@ -202,22 +255,43 @@ impl Checker<'_> {
         let body = with(path, &[key(kind)]);
         let mut need = |ok: bool, message: &str| {
             if !ok {
-                self.diags.push(Diagnostic::at_value(body.clone(), format!("{kind} step `{}` {message}", step.id)));
+                self.diags.push(Diagnostic::at_value(
+                    body.clone(),
+                    format!("{kind} step `{}` {message}", step.id),
+                ));
             }
         };
         match &step.action {
             Action::Shell(s) => {
-                need(s.script.is_some() != s.argv.is_some(), "needs exactly one of `script` or `argv`");
-                need(s.argv.as_ref().is_none_or(|a| !a.is_empty()), "has an empty `argv`");
+                need(
+                    s.script.is_some() != s.argv.is_some(),
+                    "needs exactly one of `script` or `argv`",
+                );
+                need(
+                    s.argv.as_ref().is_none_or(|a| !a.is_empty()),
+                    "has an empty `argv`",
+                );
             }
             Action::KubeApply(a) => {
-                let sources = a.manifest.is_some() as u8 + a.file.is_some() as u8 + (!a.files.is_empty()) as u8;
-                need(sources == 1, "needs exactly one of `manifest`, `file` or `files`");
+                let sources = a.manifest.is_some() as u8
+                    + a.file.is_some() as u8
+                    + (!a.files.is_empty()) as u8;
+                need(
+                    sources == 1,
+                    "needs exactly one of `manifest`, `file` or `files`",
+                );
             }
             Action::KubeWait(w) => {
-                need(w.name.is_some() != w.selector.is_some(), "needs exactly one of `name` or `selector`");
-                let modes = w.condition.is_some() as u8 + w.jsonpath.is_some() as u8 + w.deleted as u8;
-                need(modes <= 1, "waits for one thing: set at most one of `condition`, `jsonpath` or `deleted`");
+                need(
+                    w.name.is_some() != w.selector.is_some(),
+                    "needs exactly one of `name` or `selector`",
+                );
+                let modes =
+                    w.condition.is_some() as u8 + w.jsonpath.is_some() as u8 + w.deleted as u8;
+                need(
+                    modes <= 1,
+                    "waits for one thing: set at most one of `condition`, `jsonpath` or `deleted`",
+                );
                 need(
                     w.jsonpath.is_some() || (w.equals.is_none() && w.matches.is_none()),
                     "uses `equals`/`matches` only with `jsonpath`",
@@ -230,8 +304,14 @@ impl Checker<'_> {
                 }
             }
             Action::KubeGet(g) => {
-                need(!(g.name.is_some() && g.selector.is_some()), "takes `name` or `selector`, not both");
-                need(!step.outputs.is_empty(), "declares no outputs: a get exists to capture values");
+                need(
+                    !(g.name.is_some() && g.selector.is_some()),
+                    "takes `name` or `selector`, not both",
+                );
+                need(
+                    !step.outputs.is_empty(),
+                    "declares no outputs: a get exists to capture values",
+                );
                 if let Some(jp) = &g.jsonpath {
                     self.jsonpath(with(&body, &[key("jsonpath")]), jp);
                     if step.outputs.len() > 1 {
@@ -254,31 +334,58 @@ impl Checker<'_> {
                 }
             }
             Action::KubeSecret(s) => {
-                need(!s.from_files.is_empty() || !s.literals.is_empty(), "needs `from_files` or `literals`");
+                need(
+                    !s.from_files.is_empty() || !s.literals.is_empty(),
+                    "needs `from_files` or `literals`",
+                );
             }
             Action::KubeLabel(l) => {
-                need(l.name.is_some() != l.selector.is_some(), "needs exactly one of `name` or `selector`");
+                need(
+                    l.name.is_some() != l.selector.is_some(),
+                    "needs exactly one of `name` or `selector`",
+                );
                 self.edits(with(&body, &[key("labels")]), &l.labels);
             }
             Action::KubeAnnotate(a) => {
-                need(a.name.is_some() != a.selector.is_some(), "needs exactly one of `name` or `selector`");
+                need(
+                    a.name.is_some() != a.selector.is_some(),
+                    "needs exactly one of `name` or `selector`",
+                );
                 self.edits(with(&body, &[key("annotations")]), &a.annotations);
             }
             Action::KubePatch(p) => {
-                need(p.patch.is_some() != p.yaml_in.is_some(), "needs exactly one of `patch` or `yaml_in`");
+                need(
+                    p.patch.is_some() != p.yaml_in.is_some(),
+                    "needs exactly one of `patch` or `yaml_in`",
+                );
             }
             Action::KubeDelete(d) => {
-                need(d.name.is_some() != d.selector.is_some(), "needs exactly one of `name` or `selector`");
+                need(
+                    d.name.is_some() != d.selector.is_some(),
+                    "needs exactly one of `name` or `selector`",
+                );
             }
             Action::KubeExec(e) => {
-                need(e.pod.is_some() != e.selector.is_some(), "needs exactly one of `pod` or `selector`");
+                need(
+                    e.pod.is_some() != e.selector.is_some(),
+                    "needs exactly one of `pod` or `selector`",
+                );
                 need(!e.command.is_empty(), "has an empty `command`");
                 need(e.repeat >= 1, "has `repeat: 0`");
-                need(step.outputs.len() <= 1, "captures its output into one output at most");
+                need(
+                    step.outputs.len() <= 1,
+                    "captures its output into one output at most",
+                );
             }
             Action::KubeKubeconfig(k) => {
-                need(step.outputs.len() <= 1, "produces one output at most (the kubeconfig)");
-                need(!step.outputs.is_empty() || k.file.is_some(), "needs an output or a `file` to put the kubeconfig in");
+                need(
+                    step.outputs.len() <= 1,
+                    "produces one output at most (the kubeconfig)",
+                );
+                need(
+                    !step.outputs.is_empty() || k.file.is_some(),
+                    "needs an output or a `file` to put the kubeconfig in",
+                );
             }
         }
         if !matches!(step.action, Action::KubeGet(_)) {
@@ -308,13 +415,23 @@ impl Checker<'_> {
         if let Some(sb) = &step.sandbox {
             let at = with(path, &[key("sandbox")]);
             if sb.apply.is_some() == sb.skip.is_some() {
-                self.push(Diagnostic::at_value(at.clone(), "a sandbox stand-in is either `{apply: FILE}` or `{skip: REASON}`"));
+                self.push(Diagnostic::at_value(
+                    at.clone(),
+                    "a sandbox stand-in is either `{apply: FILE}` or `{skip: REASON}`",
+                ));
             } else if sb.skip.is_some() && sb.context.is_some() {
-                self.push(Diagnostic::at_value(at.clone(), "`context` goes with `apply`, not `skip`"));
-            } else if sb.apply.is_some() && sb.context.is_none() && step.action.context().is_none() {
+                self.push(Diagnostic::at_value(
+                    at.clone(),
+                    "`context` goes with `apply`, not `skip`",
+                ));
+            } else if sb.apply.is_some() && sb.context.is_none() && step.action.context().is_none()
+            {
                 self.push(
-                    Diagnostic::at_value(at, "this stand-in needs a `context`: the step names no cluster")
-                        .with_help("write `sandbox: {apply: FILE, context: \"{{CTX}}\"}`"),
+                    Diagnostic::at_value(
+                        at,
+                        "this stand-in needs a `context`: the step names no cluster",
+                    )
+                    .with_help("write `sandbox: {apply: FILE, context: \"{{CTX}}\"}`"),
                 );
             }
             for name in step.outputs.keys() {
@@ -338,10 +455,16 @@ impl Checker<'_> {
 
     fn retry(&mut self, path: YamlPath, retry: &crate::model::RetryPolicy) {
         if retry.attempts == 0 {
-            self.push(Diagnostic::at_value(with(&path, &[key("attempts")]), "`attempts` counts the first try: it must be at least 1"));
+            self.push(Diagnostic::at_value(
+                with(&path, &[key("attempts")]),
+                "`attempts` counts the first try: it must be at least 1",
+            ));
         }
         if retry.backoff.initial > retry.backoff.max {
-            self.push(Diagnostic::at_value(with(&path, &[key("backoff")]), "backoff `initial` is larger than `max`"));
+            self.push(Diagnostic::at_value(
+                with(&path, &[key("backoff")]),
+                "backoff `initial` is larger than `max`",
+            ));
         }
     }
 
@@ -350,9 +473,18 @@ impl Checker<'_> {
             return;
         }
         if let Err(e) = regex::Regex::new(re) {
-            let last = e.to_string().lines().last().unwrap_or_default().trim().to_string();
+            let last = e
+                .to_string()
+                .lines()
+                .last()
+                .unwrap_or_default()
+                .trim()
+                .to_string();
             let first = last.strip_prefix("error: ").unwrap_or(&last).to_string();
-            self.push(Diagnostic::at_value(path, format!("invalid regular expression: {first}")));
+            self.push(Diagnostic::at_value(
+                path,
+                format!("invalid regular expression: {first}"),
+            ));
         }
     }
 
@@ -361,13 +493,19 @@ impl Checker<'_> {
             return;
         }
         if let Err(e) = meshbook_inspect::jsonpath::JsonPath::parse(text) {
-            self.push(Diagnostic::at_value(path, format!("invalid kubectl JSONPath `{text}`: {e}")));
+            self.push(Diagnostic::at_value(
+                path,
+                format!("invalid kubectl JSONPath `{text}`: {e}"),
+            ));
         }
     }
 
     fn edits(&mut self, path: YamlPath, edits: &[String]) {
         if edits.is_empty() {
-            self.push(Diagnostic::at_value(path.clone(), "nothing to change: give `key=value` or `key-` entries"));
+            self.push(Diagnostic::at_value(
+                path.clone(),
+                "nothing to change: give `key=value` or `key-` entries",
+            ));
         }
         for (i, e) in edits.iter().enumerate() {
             let ok = match e.split_once('=') {
@@ -376,8 +514,11 @@ impl Checker<'_> {
             };
             if !ok && !e.contains("{{") {
                 self.push(
-                    Diagnostic::at_value(with(&path, &[Seg::Index(i)]), format!("`{e}` is neither `key=value` nor `key-`"))
-                        .with_help("write `key=value` to set, `key-` to remove"),
+                    Diagnostic::at_value(
+                        with(&path, &[Seg::Index(i)]),
+                        format!("`{e}` is neither `key=value` nor `key-`"),
+                    )
+                    .with_help("write `key=value` to set, `key-` to remove"),
                 );
             }
         }
@@ -392,7 +533,11 @@ impl Checker<'_> {
         local: &IndexMap<String, usize>,
         outer: &IndexMap<String, usize>,
     ) -> (Vec<Vec<usize>>, Vec<BTreeSet<String>>) {
-        let ids: rustc_hash::FxHashMap<&str, usize> = steps.iter().enumerate().map(|(i, s)| (s.id.as_str(), i)).collect();
+        let ids: rustc_hash::FxHashMap<&str, usize> = steps
+            .iter()
+            .enumerate()
+            .map(|(i, s)| (s.id.as_str(), i))
+            .collect();
         let mut all_deps = Vec::with_capacity(steps.len());
         let mut all_uses = Vec::with_capacity(steps.len());
         for (i, step) in steps.iter().enumerate() {
@@ -401,13 +546,22 @@ impl Checker<'_> {
             for (n, need) in step.needs.iter().enumerate() {
                 let at = with(&path, &[key("needs"), Seg::Index(n)]);
                 match ids.get(need.as_str()) {
-                    Some(&j) if j == i => self.push(Diagnostic::at_value(at, format!("step `{need}` needs itself"))),
+                    Some(&j) if j == i => self.push(Diagnostic::at_value(
+                        at,
+                        format!("step `{need}` needs itself"),
+                    )),
                     Some(&j) => {
                         deps.insert(j);
                     }
                     None if names.salvaged_ids.contains(need.as_str()) => {}
                     None => {
-                        let mut d = Diagnostic::at_value(at, format!("step `{}` needs `{need}`, which is not a step in `{list}`", step.id));
+                        let mut d = Diagnostic::at_value(
+                            at,
+                            format!(
+                                "step `{}` needs `{need}`, which is not a step in `{list}`",
+                                step.id
+                            ),
+                        );
                         d.help = suggest::help(need, steps.iter().map(|s| s.id.as_str()));
                         self.push(d);
                     }
@@ -422,7 +576,13 @@ impl Checker<'_> {
                 }
                 if let Some(&j) = local.get(&name) {
                     if j == i {
-                        self.push(Diagnostic::at_value(anchor, format!("step `{}` uses its own output `{name}`", step.id)).with_needle(needle));
+                        self.push(
+                            Diagnostic::at_value(
+                                anchor,
+                                format!("step `{}` uses its own output `{name}`", step.id),
+                            )
+                            .with_needle(needle),
+                        );
                     } else {
                         deps.insert(j);
                     }
@@ -433,7 +593,9 @@ impl Checker<'_> {
                     used.insert(name);
                     continue;
                 }
-                if needle.starts_with('$') && (AMBIENT.contains(&name.as_str()) || self.env_of(step).contains(&name)) {
+                if needle.starts_with('$')
+                    && (AMBIENT.contains(&name.as_str()) || self.env_of(step).contains(&name))
+                {
                     continue;
                 }
                 let candidates = self
@@ -445,11 +607,17 @@ impl Checker<'_> {
                     .map(String::as_str);
                 let mut d = Diagnostic::at_value(
                     anchor,
-                    format!("`{name}` is not a param or an output of any step (used by step `{}`)", step.id),
+                    format!(
+                        "`{name}` is not a param or an output of any step (used by step `{}`)",
+                        step.id
+                    ),
                 )
                 .with_needle(needle);
                 d.help = suggest::help(&name, candidates).or_else(|| {
-                    Some("declare it under `params`, or as an output of the step that produces it".to_string())
+                    Some(
+                        "declare it under `params`, or as an output of the step that produces it"
+                            .to_string(),
+                    )
                 });
                 self.push(d);
             }
@@ -462,16 +630,28 @@ impl Checker<'_> {
     /// Checks the `needs` of steps that failed to read, against every id known.
     fn salvaged_needs(&mut self, unreadable: &[crate::load::Salvaged]) {
         for s in unreadable {
-            let steps = if s.list == "steps" { &self.runbook.steps } else { &self.runbook.finally };
+            let steps = if s.list == "steps" {
+                &self.runbook.steps
+            } else {
+                &self.runbook.finally
+            };
             let known = |id: &str| {
                 steps.iter().any(|x| x.id == id)
-                    || unreadable.iter().any(|u| u.list == s.list && u.id.as_deref() == Some(id))
+                    || unreadable
+                        .iter()
+                        .any(|u| u.list == s.list && u.id.as_deref() == Some(id))
             };
             for (n, need) in s.needs.iter().enumerate() {
                 if !known(need) {
                     let at = with(&step_path(&s.list, s.index), &[key("needs"), Seg::Index(n)]);
                     let id = s.id.as_deref().unwrap_or("?");
-                    let mut d = Diagnostic::at_value(at, format!("step `{id}` needs `{need}`, which is not a step in `{}`", s.list));
+                    let mut d = Diagnostic::at_value(
+                        at,
+                        format!(
+                            "step `{id}` needs `{need}`, which is not a step in `{}`",
+                            s.list
+                        ),
+                    );
                     d.help = suggest::help(need, steps.iter().map(|x| x.id.as_str()));
                     self.push(d);
                 }
@@ -500,9 +680,18 @@ impl Checker<'_> {
                     for r in refs {
                         if is_script && r.raw {
                             errors.push(
-                                Diagnostic::at_value(at.clone(), format!("`{{{{{}}}}}` splices a value into a script unquoted", r.name))
-                                    .with_needle(format!("{{{{{}", r.name))
-                                    .with_help(format!("use `${}` (the step's environment has it) or `{{{{sh {}}}}}`", r.name, r.name)),
+                                Diagnostic::at_value(
+                                    at.clone(),
+                                    format!(
+                                        "`{{{{{}}}}}` splices a value into a script unquoted",
+                                        r.name
+                                    ),
+                                )
+                                .with_needle(format!("{{{{{}", r.name))
+                                .with_help(format!(
+                                    "use `${}` (the step's environment has it) or `{{{{sh {}}}}}`",
+                                    r.name, r.name
+                                )),
                             );
                         }
                         let needle = format!("{{{{{}", r.name);
@@ -542,7 +731,9 @@ impl Checker<'_> {
                             with(&step_path(list, cycle[0]), &[key("id")]),
                             format!("dependency cycle: {}", walk.join(" -> ")),
                         )
-                        .with_help("each arrow is a `needs` entry or a use of the next step's output"),
+                        .with_help(
+                            "each arrow is a `needs` entry or a use of the next step's output",
+                        ),
                     );
                 }
                 None

@@ -2,7 +2,11 @@
 
 #[test]
 fn every_step_example_in_the_format_doc_validates() {
-    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/runbook-format.md")).unwrap();
+    let doc = std::fs::read_to_string(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/runbook-format.md"
+    ))
+    .unwrap();
     let mut steps = String::new();
     let mut examples = 0;
     for block in doc.split("```yaml\n").skip(1) {
@@ -16,14 +20,28 @@ fn every_step_example_in_the_format_doc_validates() {
             }
         }
     }
-    assert!(examples >= 10, "expected examples of every step kind, found {examples} blocks");
+    assert!(
+        examples >= 10,
+        "expected examples of every step kind, found {examples} blocks"
+    );
     let runbook = format!(
         "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {{name: doc-examples}}\nparams:\n  CTX_CLUSTER1: {{type: context}}\n  CTX_CLUSTER2: {{type: context}}\n  ISTIO_DIR: {{type: path}}\n  MESH_ID: {{}}\n  REMOTE_GW_ADDR: {{type: ip}}\n  CLUSTER_NAME: {{}}\nsteps:\n{steps}"
     );
     let validated = meshbook_engine::check(&runbook).unwrap_or_else(|diags| {
-        panic!("{}", meshbook_engine::diag::render("runbook-format.md examples", &runbook, &diags))
+        panic!(
+            "{}",
+            meshbook_engine::diag::render("runbook-format.md examples", &runbook, &diags)
+        )
     });
-    let kinds: std::collections::BTreeSet<&str> =
-        validated.runbook.steps.iter().map(|s| s.action.kind()).collect();
-    assert_eq!(kinds.len(), meshbook_engine::model::KIND_KEYS.len(), "kinds covered: {kinds:?}");
+    let kinds: std::collections::BTreeSet<&str> = validated
+        .runbook
+        .steps
+        .iter()
+        .map(|s| s.action.kind())
+        .collect();
+    assert_eq!(
+        kinds.len(),
+        meshbook_engine::model::KIND_KEYS.len(),
+        "kinds covered: {kinds:?}"
+    );
 }

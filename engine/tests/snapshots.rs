@@ -4,7 +4,11 @@ use meshbook_engine::params::ParamValues;
 use meshbook_engine::{check, diag, plan};
 
 fn fixture(name: &str) -> String {
-    std::fs::read_to_string(format!("{}/tests/fixtures/{name}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+    std::fs::read_to_string(format!(
+        "{}/tests/fixtures/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    ))
+    .unwrap()
 }
 
 #[test]
@@ -25,7 +29,10 @@ fn a_plan_orders_steps_by_data_and_shows_placeholders() {
     let ids: Vec<&str> = plan.steps.iter().map(|s| s.id.as_str()).collect();
     assert_eq!(ids, ["gw-addr", "secret", "use-addr"]);
     let text = plan.to_text();
-    assert!(!text.contains("hunter2"), "a secret param leaked into the plan");
+    assert!(
+        !text.contains("hunter2"),
+        "a secret param leaked into the plan"
+    );
     insta::assert_snapshot!(text);
     insta::assert_json_snapshot!(plan);
 }

@@ -15,8 +15,13 @@ pub fn list() -> CmdResult {
     }
     let width = listed.iter().map(|l| l.name.len()).max().unwrap_or(0);
     for l in listed {
-        let meta = meshbook_engine::load::load(&l.text).ok().map(|x| x.runbook.metadata);
-        let title = meta.as_ref().and_then(|m| m.title.clone()).unwrap_or_else(|| "(unreadable runbook)".into());
+        let meta = meshbook_engine::load::load(&l.text)
+            .ok()
+            .map(|x| x.runbook.metadata);
+        let title = meta
+            .as_ref()
+            .and_then(|m| m.title.clone())
+            .unwrap_or_else(|| "(unreadable runbook)".into());
         println!("{:width$}  {title}", l.name);
         if let Some(src) = meta.as_ref().and_then(|m| m.source.clone()) {
             println!("{:width$}  source: {src}", "");
@@ -30,11 +35,21 @@ pub fn list() -> CmdResult {
 
 /// Prints a runbook's params, steps and outputs.
 pub fn show(args: &RunbookArgs) -> CmdResult {
-    let source = source::resolve(&args.runbook).map_err(|e| crate::failure::Failure::Invalid(format!("error: {e:#}")))?;
+    let source = source::resolve(&args.runbook)
+        .map_err(|e| crate::failure::Failure::Invalid(format!("error: {e:#}")))?;
     let v = validate_source(&source)?;
     let rb = &v.runbook;
     let mut out = String::new();
-    let _ = writeln!(out, "{}{}", rb.metadata.name, rb.metadata.title.as_deref().map(|t| format!(" — {t}")).unwrap_or_default());
+    let _ = writeln!(
+        out,
+        "{}{}",
+        rb.metadata.name,
+        rb.metadata
+            .title
+            .as_deref()
+            .map(|t| format!(" — {t}"))
+            .unwrap_or_default()
+    );
     if let Some(s) = &rb.metadata.source {
         let _ = writeln!(out, "source: {s}");
     }
@@ -48,20 +63,39 @@ pub fn show(args: &RunbookArgs) -> CmdResult {
             (Some(d), false) => format!(" = {}", d.0),
             (None, _) => " (required)".into(),
         };
-        let desc = p.description.as_deref().map(|d| format!("  {d}")).unwrap_or_default();
+        let desc = p
+            .description
+            .as_deref()
+            .map(|d| format!("  {d}"))
+            .unwrap_or_default();
         let _ = writeln!(out, "  {name}: {}{default}{desc}", p.ty);
     }
-    let _ = writeln!(out, "\nsteps ({} in {} layers):", rb.steps.len(), v.graph.layers().len());
+    let _ = writeln!(
+        out,
+        "\nsteps ({} in {} layers):",
+        rb.steps.len(),
+        v.graph.layers().len()
+    );
     for &i in v.graph.order() {
         let s = &rb.steps[i];
         let outs: Vec<&str> = s.outputs.keys().map(String::as_str).collect();
-        let outs = if outs.is_empty() { String::new() } else { format!(" → {}", outs.join(", ")) };
+        let outs = if outs.is_empty() {
+            String::new()
+        } else {
+            format!(" → {}", outs.join(", "))
+        };
         let stand_in = match s.sandbox.as_ref().map(|sb| (&sb.apply, &sb.skip)) {
             Some((Some(f), _)) => format!("  [sandbox: {f}]"),
             Some((_, Some(_))) => "  [sandbox: skip]".into(),
             _ => String::new(),
         };
-        let _ = writeln!(out, "  {:<3} {} ({}){outs}{stand_in}", v.graph.layer(i) + 1, s.id, s.action.kind());
+        let _ = writeln!(
+            out,
+            "  {:<3} {} ({}){outs}{stand_in}",
+            v.graph.layer(i) + 1,
+            s.id,
+            s.action.kind()
+        );
     }
     if !rb.finally.is_empty() {
         let _ = writeln!(out, "\nfinally (meshbook cleanup):");

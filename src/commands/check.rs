@@ -64,7 +64,11 @@ pub fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> 
             Some(w) => w.clone(),
             None => std::env::current_dir().map_err(|e| Failure::Other(e.into()))?,
         };
-        Some(dry_run::check(&plan, server.kubeconfig.as_deref(), &workdir)?)
+        Some(dry_run::check(
+            &plan,
+            server.kubeconfig.as_deref(),
+            &workdir,
+        )?)
     } else {
         None
     };
@@ -78,9 +82,13 @@ pub fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> 
         OutputFormat::Json => {
             let value = match &checked {
                 None => serde_json::to_value(&plan),
-                Some(c) => serde_json::to_value(serde_json::json!({ "plan": plan, "server_dry_run": c })),
+                Some(c) => {
+                    serde_json::to_value(serde_json::json!({ "plan": plan, "server_dry_run": c }))
+                }
             };
-            let json = value.and_then(|v| serde_json::to_string_pretty(&v)).map_err(|e| Failure::Other(e.into()))?;
+            let json = value
+                .and_then(|v| serde_json::to_string_pretty(&v))
+                .map_err(|e| Failure::Other(e.into()))?;
             println!("{json}");
         }
     }
@@ -93,7 +101,10 @@ pub fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> 
     if rejected.is_empty() {
         Ok(())
     } else {
-        Err(Failure::StepFailed(format!("server dry run: rejected by the cluster: {}\n", rejected.join(", "))))
+        Err(Failure::StepFailed(format!(
+            "server dry run: rejected by the cluster: {}\n",
+            rejected.join(", ")
+        )))
     }
 }
 
@@ -111,6 +122,9 @@ pub fn graph(args: &RunbookArgs, format: GraphFormatArg) -> CmdResult {
 /// Prints the JSON Schema of the runbook format.
 pub fn schema() -> CmdResult {
     let schema = meshbook_engine::schema::runbook_schema();
-    println!("{}", serde_json::to_string_pretty(&schema).map_err(|e| Failure::Other(e.into()))?);
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&schema).map_err(|e| Failure::Other(e.into()))?
+    );
     Ok(())
 }

@@ -22,17 +22,39 @@ pub struct Checked {
 }
 
 /// Kinds that write, and so can be dry-run.
-const WRITES: [&str; 6] = ["kube.apply", "kube.secret", "kube.label", "kube.annotate", "kube.patch", "kube.delete"];
+const WRITES: [&str; 6] = [
+    "kube.apply",
+    "kube.secret",
+    "kube.label",
+    "kube.annotate",
+    "kube.patch",
+    "kube.delete",
+];
 
 /// Sends every writing kube step with known inputs to its cluster as a dry run.
-pub fn check(plan: &Plan, kubeconfig: Option<&Path>, workdir: &Path) -> anyhow::Result<Vec<Checked>> {
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build()?;
+pub fn check(
+    plan: &Plan,
+    kubeconfig: Option<&Path>,
+    workdir: &Path,
+) -> anyhow::Result<Vec<Checked>> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
     let clients = Clients::deferred(kubeconfig);
     let mut out = Vec::new();
     for step in &plan.steps {
-        let not_checked = |why: String| Checked { step: step.id.clone(), verdict: "not checked", detail: vec![why] };
+        let not_checked = |why: String| Checked {
+            step: step.id.clone(),
+            verdict: "not checked",
+            detail: vec![why],
+        };
         if !WRITES.contains(&step.kind.as_str()) {
-            let why = if step.kind == "shell" { "shell steps are not sent to a cluster" } else { "reads only" };
+            let why = if step.kind == "shell" {
+                "shell steps are not sent to a cluster"
+            } else {
+                "reads only"
+            };
             out.push(not_checked(why.to_string()));
             continue;
         }
@@ -40,15 +62,23 @@ pub fn check(plan: &Plan, kubeconfig: Option<&Path>, workdir: &Path) -> anyhow::
         if let Some(start) = fields.find('⟨') {
             let rest = &fields[start..];
             let end = rest.find('⟩').map_or(rest.len(), |e| e + '⟩'.len_utf8());
-            out.push(not_checked(format!("needs {}, known only during a run", &rest[..end])));
+            out.push(not_checked(format!(
+                "needs {}, known only during a run",
+                &rest[..end]
+            )));
             continue;
         }
-        let action: Action = serde_json::from_value(serde_json::json!({ step.kind.clone(): step.fields.clone() }))?;
+        let action: Action =
+            serde_json::from_value(serde_json::json!({ step.kind.clone(): step.fields.clone() }))?;
         let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let sink = lines.clone();
         let env = StepEnv {
             workdir: workdir.to_path_buf(),
-            progress: Progress::to(move |l| sink.lock().unwrap_or_else(|e| e.into_inner()).push(l.to_string())),
+            progress: Progress::to(move |l| {
+                sink.lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(l.to_string())
+            }),
             dry_run: true,
         };
         let result = runtime.block_on(dispatch(&clients, &action, &Default::default(), &env));
@@ -60,7 +90,11 @@ pub fn check(plan: &Plan, kubeconfig: Option<&Path>, workdir: &Path) -> anyhow::
                 "rejected"
             }
         };
-        out.push(Checked { step: step.id.clone(), verdict, detail });
+        out.push(Checked {
+            step: step.id.clone(),
+            verdict,
+            detail,
+        });
     }
     Ok(out)
 }

@@ -2,8 +2,8 @@
 
 pub mod catalog;
 pub mod check;
-pub mod dry_run;
 pub mod cleanup;
+pub mod dry_run;
 pub mod inspect;
 pub mod resume;
 pub mod run;

@@ -20,10 +20,10 @@ use meshbook_steps::kube::executor::KubeExecutor;
 use meshbook_steps::shell::ShellExecutor;
 
 use crate::failure::{CmdResult, Failure};
-use crate::prepare::{RunbookArgs, prepare};
-use crate::report::{LogFormat, Reporter};
 use crate::identities;
+use crate::prepare::{RunbookArgs, prepare};
 use crate::rehearsal::{self, Rehearsal, RehearsalExecutor, Substitute};
+use crate::report::{LogFormat, Reporter};
 use crate::source::{self, Origin, RunbookSource};
 
 /// Where run state lives.
@@ -127,10 +127,16 @@ impl Wiring {
         values: &IndexMap<String, String>,
     ) -> Result<Wiring, Failure> {
         let rehearsal = match &meta.sandbox {
-            Some(dir) => Some(Rehearsal::start(&rehearsal::contexts(runbook, values), dir).map_err(Failure::Other)?),
+            Some(dir) => Some(
+                Rehearsal::start(&rehearsal::contexts(runbook, values), dir)
+                    .map_err(Failure::Other)?,
+            ),
             None => None,
         };
-        let kubeconfig = rehearsal.as_ref().map(|r| r.kubeconfig.clone()).or_else(|| meta.kubeconfig.clone());
+        let kubeconfig = rehearsal
+            .as_ref()
+            .map(|r| r.kubeconfig.clone())
+            .or_else(|| meta.kubeconfig.clone());
         let clients = Arc::new(Clients::deferred(kubeconfig.as_deref()));
         let ids = identities::file(run_dir);
         clients.expect_identities(identities::load(&ids));
@@ -151,14 +157,25 @@ impl Wiring {
         if rehearsal.is_some() {
             env.insert("MESHBOOK_SANDBOX".to_string(), "1".to_string());
         }
-        let router: Arc<dyn Executor> = Arc::new(StepRouter { shell: ShellExecutor, kube: Some(kube.clone()), env });
+        let router: Arc<dyn Executor> = Arc::new(StepRouter {
+            shell: ShellExecutor,
+            kube: Some(kube.clone()),
+            env,
+        });
         let Some(rehearsal) = rehearsal else {
-            return Ok(Wiring { executor: router, rehearsal: None });
+            return Ok(Wiring {
+                executor: router,
+                rehearsal: None,
+            });
         };
         let source = source::resolve(&meta.runbook.to_string_lossy()).map_err(Failure::Other)?;
-        let stand_ins = RehearsalExecutor::new(rehearsal.saver.clone(), router, kube, runbook, source);
+        let stand_ins =
+            RehearsalExecutor::new(rehearsal.saver.clone(), router, kube, runbook, source);
         let done = stand_ins.substitutes();
-        Ok(Wiring { executor: Arc::new(stand_ins), rehearsal: Some((rehearsal, done)) })
+        Ok(Wiring {
+            executor: Arc::new(stand_ins),
+            rehearsal: Some((rehearsal, done)),
+        })
     }
 
     /// Ends the run's wiring: a rehearsal reports its stand-ins and skips and stops its clusters.
@@ -248,7 +265,10 @@ pub fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         params: seal_values(&prepared.params, |k| is_secret_param(runbook, k), &sealer),
         inputs: IndexMap::new(),
         created_at: now_ms(),
-        kubeconfig: args.kubeconfig.as_deref().map(|k| std::path::absolute(k).unwrap_or_else(|_| k.to_path_buf())),
+        kubeconfig: args
+            .kubeconfig
+            .as_deref()
+            .map(|k| std::path::absolute(k).unwrap_or_else(|_| k.to_path_buf())),
         sandbox: None,
     };
     let store = Store::new(&args.state.state_dir);

@@ -65,12 +65,18 @@ pub struct UpArgs {
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
-    MbDuration::parse(text).map(MbDuration::get).map_err(|e| e.to_string())
+    MbDuration::parse(text)
+        .map(MbDuration::get)
+        .map_err(|e| e.to_string())
 }
 
 fn parse_rate(text: &str) -> Result<(String, f64), String> {
-    let (verb, rate) = text.split_once('=').ok_or_else(|| format!("expected VERB=RATE, got `{text}`"))?;
-    let rate: f64 = rate.parse().map_err(|_| format!("`{rate}` is not a number"))?;
+    let (verb, rate) = text
+        .split_once('=')
+        .ok_or_else(|| format!("expected VERB=RATE, got `{text}`"))?;
+    let rate: f64 = rate
+        .parse()
+        .map_err(|_| format!("`{rate}` is not a number"))?;
     if !(0.0..=1.0).contains(&rate) {
         return Err(format!("rate {rate} is not between 0 and 1"));
     }
@@ -83,8 +89,12 @@ pub fn run(command: SandboxCommand) -> CmdResult {
         SandboxCommand::Up(args) => up(args).map_err(Failure::Other),
         SandboxCommand::Kubeconfig(dir) => {
             let path = dir.dir.join("kubeconfig");
-            let text = std::fs::read_to_string(&path)
-                .with_context(|| format!("no running sandbox: {} is missing (start one with `meshbook sandbox up`)", path.display()))?;
+            let text = std::fs::read_to_string(&path).with_context(|| {
+                format!(
+                    "no running sandbox: {} is missing (start one with `meshbook sandbox up`)",
+                    path.display()
+                )
+            })?;
             print!("{text}");
             Ok(())
         }
@@ -108,8 +118,11 @@ fn up(args: UpArgs) -> Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
     runtime.block_on(async move {
-        let sandbox = Sandbox::start(config).await.context("failed to start the sandbox")?;
-        std::fs::create_dir_all(&args.dir.dir).with_context(|| format!("failed to create {}", args.dir.dir.display()))?;
+        let sandbox = Sandbox::start(config)
+            .await
+            .context("failed to start the sandbox")?;
+        std::fs::create_dir_all(&args.dir.dir)
+            .with_context(|| format!("failed to create {}", args.dir.dir.display()))?;
         let own = args.dir.dir.join("kubeconfig");
         sandbox.write_kubeconfig(&own)?;
         if let Some(path) = &args.kubeconfig {
@@ -120,8 +133,14 @@ fn up(args: UpArgs) -> Result<()> {
         for c in sandbox.clusters() {
             println!("cluster {} at {}", c.name, c.server);
         }
-        println!("kubeconfig: {}", args.kubeconfig.as_deref().unwrap_or(&own).display());
-        println!("try: kubectl --kubeconfig {} get namespaces", args.kubeconfig.as_deref().unwrap_or(&own).display());
+        println!(
+            "kubeconfig: {}",
+            args.kubeconfig.as_deref().unwrap_or(&own).display()
+        );
+        println!(
+            "try: kubectl --kubeconfig {} get namespaces",
+            args.kubeconfig.as_deref().unwrap_or(&own).display()
+        );
         if let Some(state) = &args.state {
             println!("objects are kept in {}", state.display());
         }
@@ -150,7 +169,10 @@ fn down(dir: &Path) -> Result<()> {
     if pid.is_empty() || !pid.bytes().all(|b| b.is_ascii_digit()) {
         bail!("{} does not hold a process id", pid_file.display());
     }
-    let status = std::process::Command::new("kill").args(["-TERM", pid]).status().context("failed to run kill")?;
+    let status = std::process::Command::new("kill")
+        .args(["-TERM", pid])
+        .status()
+        .context("failed to run kill")?;
     if !status.success() {
         let _ = std::fs::remove_file(&pid_file);
         bail!("no sandbox process {pid} is running (removed the stale pid file)");

@@ -131,7 +131,10 @@ impl Scratch {
         let kubeconfig = self.path().join(dir).join("kubeconfig");
         let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
         while !kubeconfig.exists() {
-            assert!(std::time::Instant::now() < deadline, "the sandbox did not start");
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the sandbox did not start"
+            );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
         child

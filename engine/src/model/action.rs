@@ -131,7 +131,10 @@ impl<'de> Deserialize<'de> for ShellSpec {
                 f.write_str("a script, or a map with `script` or `argv`")
             }
             fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<ShellSpec, E> {
-                Ok(ShellSpec { script: Some(v.to_string()), ..ShellSpec::default() })
+                Ok(ShellSpec {
+                    script: Some(v.to_string()),
+                    ..ShellSpec::default()
+                })
             }
             // `shell: true` is the command `true`, not a YAML boolean.
             fn visit_bool<E: serde::de::Error>(self, v: bool) -> Result<ShellSpec, E> {
@@ -143,9 +146,17 @@ impl<'de> Deserialize<'de> for ShellSpec {
             fn visit_u64<E: serde::de::Error>(self, v: u64) -> Result<ShellSpec, E> {
                 self.visit_str(&v.to_string())
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<ShellSpec, A::Error> {
-                let f = ShellFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
-                Ok(ShellSpec { script: f.script, argv: f.argv, env: f.env })
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                map: A,
+            ) -> Result<ShellSpec, A::Error> {
+                let f =
+                    ShellFields::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                Ok(ShellSpec {
+                    script: f.script,
+                    argv: f.argv,
+                    env: f.env,
+                })
             }
         }
         deserializer.deserialize_any(Visitor)

@@ -12,7 +12,9 @@ pub struct Duration(pub StdDuration);
 
 /// Why a duration did not parse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
-#[error("invalid duration `{input}`: expected a number and a unit (ms, s, m, h), like 500ms, 10s, 5m or 1h30m")]
+#[error(
+    "invalid duration `{input}`: expected a number and a unit (ms, s, m, h), like 500ms, 10s, 5m or 1h30m"
+)]
 pub struct DurationError {
     /// The text as written.
     pub input: String,
@@ -21,7 +23,9 @@ pub struct DurationError {
 impl Duration {
     /// Parses `500ms`, `10s`, `5m`, `2h`, or combinations such as `1m30s`.
     pub fn parse(input: &str) -> Result<Self, DurationError> {
-        let err = || DurationError { input: input.to_string() };
+        let err = || DurationError {
+            input: input.to_string(),
+        };
         let s = input.trim();
         if s.is_empty() {
             return Err(err());
@@ -125,11 +129,26 @@ mod tests {
 
     #[test]
     fn parses_units_and_combinations() {
-        assert_eq!(Duration::parse("500ms").unwrap().0, StdDuration::from_millis(500));
-        assert_eq!(Duration::parse("10s").unwrap().0, StdDuration::from_secs(10));
-        assert_eq!(Duration::parse("5m").unwrap().0, StdDuration::from_secs(300));
-        assert_eq!(Duration::parse("1h30m").unwrap().0, StdDuration::from_secs(5400));
-        assert_eq!(Duration::parse("1m500ms").unwrap().0, StdDuration::from_millis(60_500));
+        assert_eq!(
+            Duration::parse("500ms").unwrap().0,
+            StdDuration::from_millis(500)
+        );
+        assert_eq!(
+            Duration::parse("10s").unwrap().0,
+            StdDuration::from_secs(10)
+        );
+        assert_eq!(
+            Duration::parse("5m").unwrap().0,
+            StdDuration::from_secs(300)
+        );
+        assert_eq!(
+            Duration::parse("1h30m").unwrap().0,
+            StdDuration::from_secs(5400)
+        );
+        assert_eq!(
+            Duration::parse("1m500ms").unwrap().0,
+            StdDuration::from_millis(60_500)
+        );
     }
 
     #[test]

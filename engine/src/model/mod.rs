@@ -88,9 +88,8 @@ impl<'de> Deserialize<'de> for Scalar {
             Float(f64),
             Text(String),
         }
-        let raw = Raw::deserialize(deserializer).map_err(|_| {
-            serde::de::Error::custom("expected a string, number or boolean")
-        })?;
+        let raw = Raw::deserialize(deserializer)
+            .map_err(|_| serde::de::Error::custom("expected a string, number or boolean"))?;
         Ok(Scalar(match raw {
             Raw::Bool(b) => b.to_string(),
             Raw::Int(i) => i.to_string(),
@@ -177,7 +176,10 @@ impl Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Backoff { initial: Backoff::default_initial(), max: Backoff::default_max() }
+        Backoff {
+            initial: Backoff::default_initial(),
+            max: Backoff::default_max(),
+        }
     }
 }
 
@@ -280,14 +282,19 @@ fn single_entry<'de, A: serde::de::MapAccess<'de>>(
     variants: &'static [&'static str],
 ) -> Result<(String, String), A::Error> {
     let Some(key) = map.next_key::<String>()? else {
-        return Err(serde::de::Error::custom(format!("expected one of {}", variants.join(", "))));
+        return Err(serde::de::Error::custom(format!(
+            "expected one of {}",
+            variants.join(", ")
+        )));
     };
     if !variants.contains(&key.as_str()) {
         return Err(serde::de::Error::unknown_variant(&key, variants));
     }
     let value: String = map.next_value()?;
     if let Some(extra) = map.next_key::<String>()? {
-        return Err(serde::de::Error::custom(format!("`{key}` and `{extra}` cannot be combined: give one")));
+        return Err(serde::de::Error::custom(format!(
+            "`{key}` and `{extra}` cannot be combined: give one"
+        )));
     }
     Ok((key, value))
 }
@@ -309,7 +316,11 @@ impl<'de> Deserialize<'de> for Until {
             }
             fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Until, A::Error> {
                 let (key, value) = single_entry(map, &["equals", "matches"])?;
-                Ok(if key == "equals" { Until::Equals(value) } else { Until::Matches(value) })
+                Ok(if key == "equals" {
+                    Until::Equals(value)
+                } else {
+                    Until::Matches(value)
+                })
             }
         }
         deserializer.deserialize_any(Visitor)

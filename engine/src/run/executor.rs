@@ -143,7 +143,11 @@ pub fn decode(name: &str, spec: &OutputSpec, value: String) -> Result<String, St
             .decode(value.trim())
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| StepFailure::Other(format!("output `{name}` is not base64-encoded text, so it cannot be decoded"))),
+            .ok_or_else(|| {
+                StepFailure::Other(format!(
+                    "output `{name}` is not base64-encoded text, so it cannot be decoded"
+                ))
+            }),
     }
 }
 
@@ -176,11 +180,26 @@ mod tests {
 
     #[test]
     fn decoding_turns_base64_into_text_and_hides_bad_values() {
-        let spec = OutputSpec { decode: Some(crate::model::Decode::Base64), secret: true, ..Default::default() };
-        assert_eq!(decode("TOKEN", &spec, "czNjcjN0\n".into()).unwrap(), "s3cr3t");
-        let err = decode("TOKEN", &spec, "not base64!".into()).unwrap_err().to_string();
-        assert!(err.contains("TOKEN") && !err.contains("not base64!"), "{err}");
-        assert_eq!(decode("X", &OutputSpec::default(), "as is".into()).unwrap(), "as is");
+        let spec = OutputSpec {
+            decode: Some(crate::model::Decode::Base64),
+            secret: true,
+            ..Default::default()
+        };
+        assert_eq!(
+            decode("TOKEN", &spec, "czNjcjN0\n".into()).unwrap(),
+            "s3cr3t"
+        );
+        let err = decode("TOKEN", &spec, "not base64!".into())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("TOKEN") && !err.contains("not base64!"),
+            "{err}"
+        );
+        assert_eq!(
+            decode("X", &OutputSpec::default(), "as is".into()).unwrap(),
+            "as is"
+        );
     }
 
     #[test]

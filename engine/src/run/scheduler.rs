@@ -14,8 +14,8 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Defaults, Step};
 use crate::model::Until;
+use crate::model::{Defaults, Step};
 use crate::render::render_action;
 use crate::run::events::{EventSink, Outcome, RunEvent, SkipReason, Stored};
 use crate::run::executor::{self, Echo, Executor, LogSink, Produced, StepFailure, StepRequest};
@@ -498,7 +498,9 @@ impl<'a, 's> Dispatcher<'a, 's> {
             && let Err(unmet) = wait::check(until, declared, &outputs)
         {
             if let wait::Unmet::BadPattern(p) = &unmet {
-                return Err(StepFailure::Other(format!("invalid pattern /{p}/ in `wait.until`")));
+                return Err(StepFailure::Other(format!(
+                    "invalid pattern /{p}/ in `wait.until`"
+                )));
             }
             let started = self.first_start[i].unwrap_or_else(Instant::now);
             let deadline = started + policy.timeout.get();

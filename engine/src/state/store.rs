@@ -130,7 +130,9 @@ impl Store {
         // Absolute, because steps run in another directory and get paths under the root
         // (`$MESHBOOK_OUTPUT`, logs).
         let root = root.into();
-        Store { root: std::path::absolute(&root).unwrap_or(root) }
+        Store {
+            root: std::path::absolute(&root).unwrap_or(root),
+        }
     }
 
     /// The state dir's root.

@@ -347,7 +347,9 @@ pub fn edit_yaml_text(
             // A string is read as it would be written unquoted in the YAML being edited, so a
             // templated `"{{PORT}}"` becomes the number 443, as a person editing it would type it.
             Value::String(text) => plain_scalar(text),
-            other => serde_yaml::to_value(other).map_err(|e| (Some(path.clone()), e.to_string()))?,
+            other => {
+                serde_yaml::to_value(other).map_err(|e| (Some(path.clone()), e.to_string()))?
+            }
         };
         set_path(&mut doc, path, v).map_err(|r| (Some(path.clone()), r))?;
     }
