@@ -88,32 +88,31 @@ fn a_rehearsal_killed_midway_resumes_on_the_same_clusters() {
     ]);
     // Kill -9 once a third of the steps are done: the simulated clusters die with the process.
     let deadline = Instant::now() + Duration::from_secs(120);
-    let done_before = loop {
-        assert!(Instant::now() < deadline, "the rehearsal made no progress");
+    let mut progressed = false;
+    while !progressed && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(100));
         let listed = s.meshbook(&["status", "-o", "json"]);
         if listed.code != 0 {
             continue;
         }
         let status: serde_json::Value = serde_json::from_str(&listed.stdout).unwrap();
-        let done: Vec<String> = status["steps"]
+        let done = status["steps"]
             .as_array()
             .unwrap()
             .iter()
             .filter(|st| st["state"] == "succeeded")
-            .map(|st| st["id"].as_str().unwrap().to_string())
-            .collect();
-        if done.len() >= 14 {
-            child.kill().unwrap();
-            child.wait().unwrap();
-            break s
-                .states(None)
-                .into_iter()
-                .filter(|(_, st)| st == "succeeded")
-                .map(|(id, _)| id)
-                .collect::<Vec<_>>();
-        }
-    };
+            .count();
+        progressed = done >= 14;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(progressed, "the rehearsal made no progress");
+    let done_before: Vec<String> = s
+        .states(None)
+        .into_iter()
+        .filter(|(_, st)| st == "succeeded")
+        .map(|(id, _)| id)
+        .collect();
     assert!(
         done_before.len() < 40,
         "the rehearsal finished before it could be killed"
