@@ -182,6 +182,9 @@ pub struct KubeApply {
     /// Several manifest files, applied in order (CRDs first).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub files: Vec<String>,
+    /// Apply only the objects whose labels match this selector (`kubectl apply -f F -l app=web`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selector: Option<String>,
     /// Take ownership of fields other managers own.
     #[serde(default, skip_serializing_if = "is_false")]
     pub force: bool,

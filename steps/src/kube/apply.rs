@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::client::{ApiFailure, ClientError, Clients, in_workdir, retrying};
+use super::labels::{Selector, SelectorError};
 use super::objects::{Selection, Target, resource_version_of};
 use super::resolve::ResolveError;
 use super::wait::{Goal, WaitError, until};
@@ -25,7 +26,13 @@ const CRD_TIMEOUT: Duration = Duration::from_secs(60);
 /// Why an apply failed.
 #[derive(Debug, thiserror::Error)]
 pub enum ApplyError {
-    /// The step names no manifest.
+    /// The selector leaves no object to apply.
+    #[error("the selector {0:?} matches none of the manifests' objects")]
+    NothingSelected(String),
+    /// The selector does not parse.
+    #[error(transparent)]
+    Selector(#[from] SelectorError),
+    /// No manifest given.
     #[error("kube.apply needs `manifest`, `file` or `files`")]
     NoManifest,
     /// A manifest file could not be read.
@@ -181,6 +188,13 @@ pub fn documents(spec: &KubeApply, workdir: &Path) -> Result<Vec<Document>, Appl
     }
     if spec.manifest.is_none() && spec.file.is_none() && spec.files.is_empty() {
         return Err(ApplyError::NoManifest);
+    }
+    if let Some(text) = &spec.selector {
+        let selector = Selector::parse(text)?;
+        docs.retain(|d| selector.matches(&d.object));
+        if docs.is_empty() {
+            return Err(ApplyError::NothingSelected(text.clone()));
+        }
     }
     docs.sort_by_key(|d| rank(&d.object));
     Ok(docs)
@@ -385,6 +399,31 @@ async fn settle_crds(crds: &[(Target, String)], env: &StepEnv) -> Result<(), App
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_selector_keeps_only_matching_objects() {
+        let dir = tempfile::tempdir().unwrap();
+        let text = "apiVersion: v1\nkind: Service\nmetadata: {name: helloworld, labels: {app: helloworld}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: helloworld-v1, labels: {app: helloworld, version: v1}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: helloworld-v2, labels: {app: helloworld, version: v2}}\n";
+        std::fs::write(dir.path().join("hw.yaml"), text).unwrap();
+        let spec = |sel: &str| KubeApply {
+            file: Some("hw.yaml".into()),
+            selector: Some(sel.into()),
+            ..KubeApply::default()
+        };
+        let names = |sel: &str| -> Vec<String> {
+            documents(&spec(sel), dir.path())
+                .unwrap()
+                .iter()
+                .map(|d| d.object["metadata"]["name"].as_str().unwrap().to_string())
+                .collect()
+        };
+        assert_eq!(names("version=v1"), ["helloworld-v1"]);
+        assert_eq!(names("app=helloworld").len(), 3);
+        assert!(matches!(
+            documents(&spec("version=v3"), dir.path()),
+            Err(ApplyError::NothingSelected(_))
+        ));
+    }
 
     #[test]
     fn documents_are_split_ordered_and_checked() {
