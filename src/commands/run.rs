@@ -247,6 +247,16 @@ pub fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         Some(w) => w.clone(),
         None => std::env::current_dir().map_err(|e| Failure::Other(e.into()))?,
     };
+    // A fresh working directory is created, as a rehearsal's usually is; a file in its place is
+    // a mistake.
+    if !workdir.exists() {
+        std::fs::create_dir_all(&workdir).map_err(|e| {
+            Failure::Invalid(format!(
+                "error: cannot create --workdir {}: {e}",
+                workdir.display()
+            ))
+        })?;
+    }
     if !workdir.is_dir() {
         return Err(Failure::Invalid(format!(
             "error: --workdir {} is not a directory",
