@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::state::fsutil;
 use meshbook_steps::kube::client::Clients;
 
 /// The file in a run's folder that holds the identities.
@@ -71,21 +72,10 @@ impl Executor for Recorder {
     }
 }
 
-/// Writes `text` to `path` atomically, readable by the owner only.
+/// Writes `text` to `path` atomically, readable by the owner only, creating its folder.
 pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
     if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
+        fsutil::create_private_dir(dir)?;
     }
-    let tmp = path.with_extension("tmp");
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)?;
-    f.write_all(text.as_bytes())?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)
+    fsutil::atomic_write(path, text.as_bytes())
 }
