@@ -87,6 +87,17 @@ run_meshbook() { # DIR
 run_ninja() { ninja -C "$1" -j "$J" -f build.ninja; }
 run_make() { make -C "$1" -j "$J" -s all; }
 
+# The disk's sync latency right now: meshbook syncs its journal once per finished step of a chain,
+# so this bounds what a chain step can cost. Measured as 200 synced appends of a journal-sized line.
+sync_probe() {
+  local t0 t1
+  t0=$(now)
+  dd if=/dev/zero of="$work/sync-probe" bs=150 count=200 oflag=dsync,append conv=notrunc status=none
+  t1=$(now)
+  awk -v d=$((t1 - t0)) 'BEGIN { printf "%.2f", d / 200 / 1000000 }'
+}
+echo "sync latency before: $(sync_probe) ms per synced append"
+echo
 echo "| DAG (1,000 steps of \`true\`) | meshbook | ninja | make -j$J | meshbook per step | ninja per step | make per step | meshbook / ninja |"
 echo "|---|---:|---:|---:|---:|---:|---:|---:|"
 for shape in chain wide layered; do
@@ -106,6 +117,25 @@ for shape in chain wide layered; do
     printf "| %s | %d ms | %d ms | %d ms | %.2f ms | %.2f ms | %.2f ms | %.2f× |\n", l, m, n, k, m/1000, n/1000, k/1000, (n > 0 ? m/n : 0)
   }'
 done
+echo
+echo "sync latency after: $(sync_probe) ms per synced append"
 awk -v a="$a" 'BEGIN { printf "\nThe chain with `shell: {argv: [true]}` (no bash per step): %d ms, %.2f ms per step.\n", a, a/1000 }'
+# Ansible for reference, when installed (`pip install ansible-core`): per-task overhead from a
+# playbook of 100 `command: true` tasks on localhost, minus an empty playbook's start-up.
+ansible=${ANSIBLE_PLAYBOOK:-$(command -v ansible-playbook || true)}
+if [ -n "$ansible" ]; then
+  play() { # TASKS FILE
+    { printf -- '- hosts: localhost\n  connection: local\n  gather_facts: false\n  vars: {ansible_python_interpreter: "{{ ansible_playbook_python }}"}\n  tasks:\n'
+      for i in $(seq 1 "$1"); do printf '    - ansible.builtin.command: "true"\n'; done
+      [ "$1" -gt 0 ] || printf '    []\n'
+    } > "$2"
+  }
+  play 100 "$work/p100.yml"
+  play 1 "$work/p1.yml"
+  export ANSIBLE_LOCALHOST_WARNING=false ANSIBLE_INVENTORY_UNPARSED_WARNING=false
+  t100=$(REPS=1 best "$ansible" -i localhost, "$work/p100.yml")
+  t1=$(REPS=1 best "$ansible" -i localhost, "$work/p1.yml")
+  awk -v a="$t100" -v b="$t1" 'BEGIN { printf "Ansible (ansible-core, local connection): %.1f ms per task (100 tasks %d ms, 1 task %d ms).\n", (a-b)/99, a, b }'
+fi
 echo
 echo "concurrency $J (meshbook --concurrency, ninja -j, make -j); best of $REPS; $(nproc) cores; $(uname -sr)"

@@ -143,6 +143,8 @@ struct Dispatcher<'a, 's> {
     outputs: Vec<Option<IndexMap<String, String>>>,
     errors: Vec<Option<String>>,
     ready: VecDeque<usize>,
+    /// Steps made ready by successes not yet synced to the durable sinks.
+    unsynced_ready: Vec<usize>,
     running: usize,
     delayed: usize,
     stopping: bool,
@@ -188,6 +190,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             outputs: vec![None; n],
             errors: vec![None; n],
             ready: VecDeque::new(),
+            unsynced_ready: Vec::new(),
             running: 0,
             delayed: 0,
             stopping: false,
@@ -242,11 +245,15 @@ impl<'a, 's> Dispatcher<'a, 's> {
         self.sync();
 
         loop {
-            while !self.stopping && self.running < self.settings.concurrency.max(1) {
-                let Some(i) = self.ready.pop_front() else {
-                    break;
-                };
-                self.launch(i);
+            // Steps that were ready before the last reports start at once; then the journal is
+            // synced (while they run); only then do the dependants of the steps that just
+            // finished start. So a sync never leaves a slot idle that independent work could use.
+            self.launch_ready();
+            self.sync();
+            if !self.unsynced_ready.is_empty() {
+                let newly = std::mem::take(&mut self.unsynced_ready);
+                self.ready.extend(newly);
+                self.launch_ready();
             }
             if self.running == 0 && (self.delayed == 0 || self.stopping) {
                 break;
@@ -259,16 +266,24 @@ impl<'a, 's> Dispatcher<'a, 's> {
                     // The dispatcher holds a sender, so the channel never closes.
                     let Some(msg) = msg else { break };
                     self.handle(msg);
-                    // Take every report already waiting, then sync once for all of them.
+                    // Take every report already waiting: one sync serves all of them.
                     while let Ok(msg) = self.rx.try_recv() {
                         self.handle(msg);
                     }
-                    self.sync();
                 }
             }
         }
         self.tasks.abort_all();
         self.finish(started)
+    }
+
+    fn launch_ready(&mut self) {
+        while !self.stopping && self.running < self.settings.concurrency.max(1) {
+            let Some(i) = self.ready.pop_front() else {
+                break;
+            };
+            self.launch(i);
+        }
     }
 
     fn finish(&mut self, started: Instant) -> Result<Summary, SchedulerError> {
@@ -595,7 +610,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             self.remaining[j] -= 1;
             if self.remaining[j] == 0 && self.state[j] == State::Waiting {
                 self.state[j] = State::Ready;
-                self.ready.push_back(j);
+                self.unsynced_ready.push(j);
             }
         }
     }
@@ -652,6 +667,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             if matches!(self.state[j], State::Waiting | State::Ready) {
                 self.state[j] = State::Blocked;
                 self.ready.retain(|&r| r != j);
+                self.unsynced_ready.retain(|&r| r != j);
                 let blocked = self.units[j].step.id.clone();
                 self.emit(RunEvent::StepSkipped {
                     step: blocked,
