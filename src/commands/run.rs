@@ -360,6 +360,15 @@ pub fn drive(d: Drive<'_>) -> CmdResult {
         defaults,
         values,
         sealer,
+        // Sealed params and cleanup inputs are the secret ones.
+        secret_values: open
+            .meta
+            .params
+            .iter()
+            .chain(&open.meta.inputs)
+            .filter(|(_, v)| matches!(v, Stored::Sealed(_)))
+            .map(|(k, _)| k.clone())
+            .collect(),
     };
     let log_dir = open.log_dir();
     let echo = reporter.echo();

@@ -18,7 +18,7 @@ use std::thread::JoinHandle;
 use indexmap::IndexMap;
 use meshbook_engine::model::{Action, ShellSpec};
 use meshbook_engine::run::executor::{
-    BoxFuture, Echo, Executor, Produced, StepFailure, StepRequest, Stream,
+    BoxFuture, Echo, Executor, Produced, StepFailure, StepRequest, Stream, mask,
 };
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -221,13 +221,13 @@ struct Prepared {
 
 /// Appends stdout to the log with every secret output value replaced by `***`.
 fn write_masked_stdout(req: &StepRequest, values: &IndexMap<String, String>, stdout: &str) {
-    let mut text = stdout.to_string();
-    for (name, value) in values {
-        let secret = req.outputs.get(name).is_some_and(|o| o.secret);
-        if secret && !value.trim().is_empty() {
-            text = text.replace(value.trim(), "***");
-        }
-    }
+    let mut secrets: Vec<String> = values
+        .iter()
+        .filter(|(name, _)| req.outputs.get(*name).is_some_and(|o| o.secret))
+        .map(|(_, v)| v.clone())
+        .collect();
+    secrets.extend(req.secrets.iter().cloned());
+    let text = mask(stdout, &secrets);
     if let Ok(mut log) = OpenOptions::new().append(true).open(&req.log.path) {
         let _ = log.write_all(text.as_bytes());
     }
@@ -297,7 +297,10 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
     // Stdout of a step with secret outputs may hold them: it reaches the log only once the
     // values are known and can be masked, and is not echoed live.
     let withheld = req.outputs.values().any(|o| o.secret);
-    if !req.outputs.is_empty() || echo.is_some() {
+    // Secret params and upstream outputs the step can see are masked in whatever it prints.
+    let secrets: Arc<[String]> = req.secrets.clone().into();
+    let masking = !secrets.is_empty();
+    if !req.outputs.is_empty() || echo.is_some() || masking {
         let (reader, writer) = io::pipe()?;
         let buf = (!req.outputs.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
         captured.clone_from(&buf);
@@ -313,6 +316,7 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
             &req.step,
             Stream::Stdout,
             buf,
+            secrets.clone(),
         ));
         expr = expr.stdout_file(writer);
     } else {
@@ -322,7 +326,7 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
                 .try_clone()?,
         );
     }
-    if echo.is_some() {
+    if echo.is_some() || masking {
         let (reader, writer) = io::pipe()?;
         readers.push(copy_lines(
             reader,
@@ -331,6 +335,7 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
             &req.step,
             Stream::Stderr,
             None,
+            secrets,
         ));
         expr = expr.stderr_file(writer);
     } else {
@@ -389,24 +394,32 @@ fn copy_lines(
     step: &str,
     stream: Stream,
     capture: Option<Arc<Mutex<Vec<u8>>>>,
+    secrets: Arc<[String]>,
 ) -> JoinHandle<()> {
     let step = step.to_string();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(reader);
         let mut line = Vec::new();
         while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
-            if let Some(log) = &log
-                && let Ok(mut f) = log.lock()
-            {
-                let _ = f.write_all(&line);
-            }
             if let Some(buf) = &capture
                 && let Ok(mut b) = buf.lock()
             {
                 b.extend_from_slice(&line);
             }
+            let shown = if secrets.is_empty() {
+                std::borrow::Cow::Borrowed(line.as_slice())
+            } else {
+                std::borrow::Cow::Owned(
+                    mask(&String::from_utf8_lossy(&line), &secrets).into_bytes(),
+                )
+            };
+            if let Some(log) = &log
+                && let Ok(mut f) = log.lock()
+            {
+                let _ = f.write_all(&shown);
+            }
             if let Some(echo) = &echo {
-                let text = String::from_utf8_lossy(&line);
+                let text = String::from_utf8_lossy(&shown);
                 echo(&step, stream, text.trim_end_matches(['\n', '\r']));
             }
             line.clear();

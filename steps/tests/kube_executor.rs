@@ -27,6 +27,7 @@ fn request(
         attempt: 1,
         action,
         env: IndexMap::new(),
+        secrets: Vec::new(),
         outputs: outs,
         workdir: env.dir.path().to_path_buf(),
         scratch: env.dir.path().join("scratch"),

@@ -119,6 +119,7 @@ async fn a_load_balancer_ip_flows_from_kube_get_to_a_shell_step() {
         defaults: validated.runbook.defaults.clone(),
         values: IndexMap::from([("CTX".to_string(), "c1".to_string())]),
         sealer: Sealer::from_key([7; 32]),
+        secret_values: Default::default(),
     };
     let summary = scheduler::run(
         units,

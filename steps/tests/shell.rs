@@ -22,6 +22,7 @@ fn request(dir: &Path, script: &str, outputs: &[&str]) -> StepRequest {
         env: [("GREETING".to_string(), "hello world".to_string())]
             .into_iter()
             .collect(),
+        secrets: Vec::new(),
         outputs: outputs
             .iter()
             .map(|o| (o.to_string(), OutputSpec::default()))
@@ -222,5 +223,25 @@ async fn secret_outputs_are_masked_in_the_log() {
     assert!(
         log.contains("token: ***") && !log.contains("hunter2"),
         "{log}"
+    );
+}
+
+#[tokio::test]
+async fn secret_values_the_step_sees_are_masked_in_its_log_on_both_streams() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut req = request(
+        dir.path(),
+        "echo \"token is $TOKEN\"; echo \"again $TOKEN\" >&2",
+        &[],
+    );
+    req.env.insert("TOKEN".into(), "s3cr3t-value".into());
+    req.secrets = vec!["s3cr3t-value".into()];
+    let log = req.log.path.clone();
+    ShellExecutor.execute(req).await.unwrap();
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(!text.contains("s3cr3t-value"), "{text}");
+    assert!(
+        text.contains("token is ***") && text.contains("again ***"),
+        "{text}"
     );
 }

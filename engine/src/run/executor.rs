@@ -58,6 +58,8 @@ pub struct StepRequest {
     pub action: Action,
     /// Params and upstream outputs, by name.
     pub env: IndexMap<String, String>,
+    /// Secret values among `env`: an executor masks them in everything it logs or echoes.
+    pub secrets: Vec<String>,
     /// The outputs the step declares.
     pub outputs: IndexMap<String, OutputSpec>,
     /// The working directory.
@@ -134,6 +136,24 @@ pub trait Executor: Send + Sync {
     fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>>;
 }
 
+/// `text` with every one of `secrets` replaced by `***`, longest first (so a secret that
+/// contains another is masked whole).
+pub fn mask(text: &str, secrets: &[String]) -> String {
+    let mut sorted: Vec<&str> = secrets
+        .iter()
+        .map(|s| s.trim())
+        .filter(|s| !s.is_empty())
+        .collect();
+    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut out = text.to_string();
+    for s in sorted {
+        if out.contains(s) {
+            out = out.replace(s, "***");
+        }
+    }
+    out
+}
+
 /// Applies an output's `decode` to the produced text. Errors never show the value.
 pub fn decode(name: &str, spec: &OutputSpec, value: String) -> Result<String, StepFailure> {
     use base64::Engine as _;
@@ -177,6 +197,13 @@ pub fn check_outputs(
 mod tests {
     use super::*;
     use crate::model::ValueType;
+
+    #[test]
+    fn masking_hides_every_secret_and_the_longest_first() {
+        let secrets = vec!["abc".to_string(), "abcdef".to_string(), "  ".to_string()];
+        assert_eq!(mask("token=abcdef and abc", &secrets), "token=*** and ***");
+        assert_eq!(mask("nothing here", &secrets), "nothing here");
+    }
 
     #[test]
     fn decoding_turns_base64_into_text_and_hides_bad_values() {

@@ -3,6 +3,7 @@
 //! most `concurrency` at once. A failure blocks its dependants while other branches go on. Events
 //! go to sinks; the durable ones are synced before any dependant of a finished step starts.
 
+use std::collections::BTreeSet;
 use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,8 @@ pub struct Settings {
     pub values: IndexMap<String, String>,
     /// Seals secret outputs in events and keys fingerprints.
     pub sealer: Sealer,
+    /// Names among `values` whose values are secret: masked wherever a step's output is logged.
+    pub secret_values: BTreeSet<String>,
 }
 
 /// Signals from outside: `stop` ends a run gracefully, `kill` at once.
@@ -126,6 +129,8 @@ pub async fn run(
 
 struct Dispatcher<'a, 's> {
     units: Vec<Unit>,
+    /// Names of every secret value a step can see: secret params and secret outputs.
+    secret_names: BTreeSet<String>,
     dependants: Vec<Vec<usize>>,
     settings: Settings,
     fingerprint_key: [u8; 32],
@@ -173,7 +178,18 @@ impl<'a, 's> Dispatcher<'a, 's> {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let fingerprint_key = settings.sealer.fingerprint_key();
+        let mut secret_names = settings.secret_values.clone();
+        for u in &units {
+            secret_names.extend(
+                u.step
+                    .outputs
+                    .iter()
+                    .filter(|(_, o)| o.secret)
+                    .map(|(n, _)| n.clone()),
+            );
+        }
         Dispatcher {
+            secret_names,
             dependants,
             fingerprint_key,
             executor,
@@ -426,6 +442,11 @@ impl<'a, 's> Dispatcher<'a, 's> {
             step: id.clone(),
             attempt,
             action,
+            secrets: env
+                .iter()
+                .filter(|(k, v)| self.secret_names.contains(*k) && !v.is_empty())
+                .map(|(_, v)| v.clone())
+                .collect(),
             env,
             outputs: step.outputs.clone(),
             workdir: self.settings.workdir.clone(),
@@ -858,6 +879,7 @@ mod tests {
             defaults: Defaults::default(),
             values: [("P".to_string(), "p".to_string())].into_iter().collect(),
             sealer: Sealer::from_key([3; 32]),
+            secret_values: BTreeSet::new(),
         }
     }
 
