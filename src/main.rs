@@ -1,6 +1,23 @@
 //! The `meshbook` command: wires the engine, the executors and the reporters, and maps outcomes
 //! to exit codes (0 ok, 1 a step failed, 2 invalid input, 130 interrupted).
 
+/// `println!` that ignores a closed stdout (`meshbook plan | head`): output is for a reader who
+/// may have left, and a run must not die of it.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` that ignores a closed stdout.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod cli;
 mod commands;
 mod failure;
@@ -25,6 +42,7 @@ static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    init_diagnostics(cli.verbose);
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
@@ -37,6 +55,24 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     }
+}
+
+/// Internal diagnostics on stderr: the Kubernetes API requests kube steps make (method and path,
+/// never bodies or headers), retries and watch restarts. `-vv` turns them on; `MESHBOOK_LOG`
+/// takes a filter such as `kube=debug,meshbook_steps=trace`.
+fn init_diagnostics(verbose: u8) {
+    let filter = match std::env::var("MESHBOOK_LOG") {
+        Ok(f) => f,
+        Err(_) if verbose >= 2 => {
+            "meshbook=debug,meshbook_steps=debug,kube_client=debug,kube_runtime=debug".into()
+        }
+        Err(_) => return,
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
+        .with_writer(std::io::stderr)
+        .with_target(true)
+        .try_init();
 }
 
 fn dispatch(cli: Cli) -> CmdResult {

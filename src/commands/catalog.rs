@@ -10,7 +10,7 @@ use crate::source;
 pub fn list() -> CmdResult {
     let listed = source::list();
     if listed.is_empty() {
-        println!("no runbooks found (built-in, ./runbooks, $MESHBOOK_PATH)");
+        outln!("no runbooks found (built-in, ./runbooks, $MESHBOOK_PATH)");
         return Ok(());
     }
     let width = listed.iter().map(|l| l.name.len()).max().unwrap_or(0);
@@ -22,12 +22,12 @@ pub fn list() -> CmdResult {
             .as_ref()
             .and_then(|m| m.title.clone())
             .unwrap_or_else(|| "(unreadable runbook)".into());
-        println!("{:width$}  {title}", l.name);
+        outln!("{:width$}  {title}", l.name);
         if let Some(src) = meta.as_ref().and_then(|m| m.source.clone()) {
-            println!("{:width$}  source: {src}", "");
+            outln!("{:width$}  source: {src}", "");
         }
         if l.location != "built-in" {
-            println!("{:width$}  in {}", "", l.location);
+            outln!("{:width$}  in {}", "", l.location);
         }
     }
     Ok(())
@@ -103,6 +103,6 @@ pub fn show(args: &RunbookArgs) -> CmdResult {
             let _ = writeln!(out, "  {} ({})", s.id, s.action.kind());
         }
     }
-    print!("{out}");
+    out!("{out}");
     Ok(())
 }

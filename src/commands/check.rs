@@ -30,7 +30,7 @@ pub enum GraphFormatArg {
 pub fn validate(args: &RunbookArgs) -> CmdResult {
     let p = prepare(args, false)?;
     let rb = &p.validated.runbook;
-    println!(
+    outln!(
         "ok: {} is valid ({} steps in {} layers, {} finally, {} params)",
         p.source.display,
         rb.steps.len(),
@@ -74,9 +74,9 @@ pub fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> 
     };
     match output {
         OutputFormat::Text => {
-            print!("{}", plan.to_text());
+            out!("{}", plan.to_text());
             if let Some(c) = &checked {
-                print!("{}", dry_run::to_text(c));
+                out!("{}", dry_run::to_text(c));
             }
         }
         OutputFormat::Json => {
@@ -89,7 +89,7 @@ pub fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> 
             let json = value
                 .and_then(|v| serde_json::to_string_pretty(&v))
                 .map_err(|e| Failure::Other(e.into()))?;
-            println!("{json}");
+            outln!("{json}");
         }
     }
     let rejected: Vec<&str> = checked
@@ -115,14 +115,14 @@ pub fn graph(args: &RunbookArgs, format: GraphFormatArg) -> CmdResult {
         GraphFormatArg::Dot => GraphFormat::Dot,
         GraphFormatArg::Mermaid => GraphFormat::Mermaid,
     };
-    print!("{}", plan::graph_text(&p.validated, format));
+    out!("{}", plan::graph_text(&p.validated, format));
     Ok(())
 }
 
 /// Prints the JSON Schema of the runbook format.
 pub fn schema() -> CmdResult {
     let schema = meshbook_engine::schema::runbook_schema();
-    println!(
+    outln!(
         "{}",
         serde_json::to_string_pretty(&schema).map_err(|e| Failure::Other(e.into()))?
     );

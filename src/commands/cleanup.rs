@@ -56,7 +56,7 @@ pub fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
     let validated = load_runbook(&parent)?;
     let runbook = &validated.runbook;
     if runbook.finally.is_empty() {
-        println!(
+        outln!(
             "runbook `{}` has no finally steps: nothing to clean up",
             runbook.metadata.name
         );

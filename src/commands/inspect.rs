@@ -103,8 +103,8 @@ fn readiness(args: &ReadinessArgs) -> CmdResult {
     let object = read_object(&args.file)?;
     let r = readiness::compute(&object);
     match args.output {
-        ReadinessFormat::Text => println!("{}: {}", r.status, r.message),
-        ReadinessFormat::Json => println!(
+        ReadinessFormat::Text => outln!("{}: {}", r.status, r.message),
+        ReadinessFormat::Json => outln!(
             "{}",
             serde_json::json!({"status": r.status.as_str(), "message": r.message})
         ),

@@ -182,7 +182,7 @@ impl Wiring {
     pub fn finish(self, runbook: &Runbook, result: CmdResult) -> CmdResult {
         if let Some((rehearsal, done)) = self.rehearsal {
             let done = done.lock().map(|d| d.clone()).unwrap_or_default();
-            print!("{}", rehearsal::report(runbook, &done, &rehearsal.clusters));
+            out!("{}", rehearsal::report(runbook, &done, &rehearsal.clusters));
             rehearsal.stop().map_err(Failure::Other)?;
         }
         result

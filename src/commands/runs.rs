@@ -58,16 +58,19 @@ pub fn runs(args: &RunsArgs) -> CmdResult {
     let store = Store::new(&args.state.state_dir);
     let ids = store.list().map_err(|e| Failure::Other(e.into()))?;
     if ids.is_empty() {
-        println!("no runs in {}", store.runs_dir().display());
+        outln!("no runs in {}", store.runs_dir().display());
         return Ok(());
     }
-    println!(
+    outln!(
         "{:<21} {:<24} {:<12} {:>6}  KIND",
-        "RUN", "RUNBOOK", "STATE", "DONE"
+        "RUN",
+        "RUNBOOK",
+        "STATE",
+        "DONE"
     );
     for id in ids {
         let (Ok(meta), Ok(history)) = (store.read_meta(&id), store.history(&id)) else {
-            println!("{id:<21} (unreadable)");
+            outln!("{id:<21} (unreadable)");
             continue;
         };
         let record = RunRecord::replay(&history);
@@ -76,7 +79,7 @@ pub fn runs(args: &RunsArgs) -> CmdResult {
             .values()
             .filter(|s| s.state == StepState::Succeeded)
             .count();
-        println!(
+        outln!(
             "{id:<21} {:<24} {:<12} {done:>6}  {}",
             meta.name,
             run_state(&store, &id, &record),
@@ -136,16 +139,19 @@ pub fn status(args: &StatusArgs) -> CmdResult {
                 v
             }).collect::<Vec<_>>(),
         });
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&json).map_err(|e| Failure::Other(e.into()))?
         );
         return Ok(());
     }
-    println!("run {id}: {} ({}), {state}", meta.name, kind_text(&meta));
-    println!(
+    outln!("run {id}: {} ({}), {state}", meta.name, kind_text(&meta));
+    outln!(
         "{:<28} {:<12} {:>8} {:>9}  OUTPUTS",
-        "STEP", "STATE", "ATTEMPTS", "TIME"
+        "STEP",
+        "STATE",
+        "ATTEMPTS",
+        "TIME"
     );
     for (step, r) in &steps {
         let state = if r.state == StepState::Running && state != "running" {
@@ -162,7 +168,7 @@ pub fn status(args: &StatusArgs) -> CmdResult {
             .iter()
             .map(|(k, v)| format!("{k}={}", crate::report::short(v)))
             .collect();
-        println!(
+        outln!(
             "{step:<28} {state:<12} {:>8} {time:>9}  {}",
             r.attempts,
             outputs.join(" ")
@@ -170,7 +176,7 @@ pub fn status(args: &StatusArgs) -> CmdResult {
         if let (Some(e), StepState::Failed | StepState::Retrying | StepState::Blocked) =
             (&r.error, r.state)
         {
-            println!("{:<28} {e}", "");
+            outln!("{:<28} {e}", "");
         }
     }
     Ok(())

@@ -95,7 +95,7 @@ pub fn run(command: SandboxCommand) -> CmdResult {
                     path.display()
                 )
             })?;
-            print!("{text}");
+            out!("{text}");
             Ok(())
         }
         SandboxCommand::Down(dir) => down(&dir.dir).map_err(Failure::Other),
@@ -131,20 +131,20 @@ fn up(args: UpArgs) -> Result<()> {
         let pid_file = args.dir.dir.join("sandbox.pid");
         std::fs::write(&pid_file, std::process::id().to_string())?;
         for c in sandbox.clusters() {
-            println!("cluster {} at {}", c.name, c.server);
+            outln!("cluster {} at {}", c.name, c.server);
         }
-        println!(
+        outln!(
             "kubeconfig: {}",
             args.kubeconfig.as_deref().unwrap_or(&own).display()
         );
-        println!(
+        outln!(
             "try: kubectl --kubeconfig {} get namespaces",
             args.kubeconfig.as_deref().unwrap_or(&own).display()
         );
         if let Some(state) = &args.state {
-            println!("objects are kept in {}", state.display());
+            outln!("objects are kept in {}", state.display());
         }
-        println!("serving until Ctrl-C or `meshbook sandbox down`");
+        outln!("serving until Ctrl-C or `meshbook sandbox down`");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
         sandbox
             .serve_until(async move {
@@ -156,7 +156,7 @@ fn up(args: UpArgs) -> Result<()> {
             .await?;
         let _ = std::fs::remove_file(&pid_file);
         let _ = std::fs::remove_file(&own);
-        println!("sandbox stopped");
+        outln!("sandbox stopped");
         Ok(())
     })
 }
@@ -177,6 +177,6 @@ fn down(dir: &Path) -> Result<()> {
         let _ = std::fs::remove_file(&pid_file);
         bail!("no sandbox process {pid} is running (removed the stale pid file)");
     }
-    println!("stopping sandbox (pid {pid})");
+    outln!("stopping sandbox (pid {pid})");
     Ok(())
 }

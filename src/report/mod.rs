@@ -62,7 +62,7 @@ impl Reporter {
         match self {
             Reporter::Tty(t) => t.line(text),
             Reporter::Json(_) => eprintln!("{text}"),
-            Reporter::Plain(_) => println!("{text}"),
+            Reporter::Plain(_) => outln!("{text}"),
         }
     }
 
