@@ -392,40 +392,18 @@ pub(crate) fn read<T: DeserializeOwned>(
 /// name; other messages point at the value.
 fn serde_diagnostic(mut path: YamlPath, message: &str) -> Diagnostic {
     if let Some(rest) = message.strip_prefix("unknown field `") {
-        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let (name, candidates) = name_and_candidates(rest);
         if path.last() != Some(&Seg::Key(name.to_string())) {
             path.push(Seg::Key(name.to_string()));
         }
         let mut d = Diagnostic::at_key(path, format!("unknown field `{name}`"));
-        d.help = suggest::help(name, candidates.iter().copied()).or_else(|| {
-            (!candidates.is_empty()).then(|| {
-                format!(
-                    "expected one of {}",
-                    candidates
-                        .iter()
-                        .map(|c| format!("`{c}`"))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                )
-            })
-        });
+        d.help = help_among(name, &candidates);
         return d;
     }
     if let Some(rest) = message.strip_prefix("unknown variant `") {
-        let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
-        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let (name, candidates) = name_and_candidates(rest);
         let mut d = Diagnostic::at_value(path, format!("unknown value `{name}`"));
-        d.help = suggest::help(name, candidates.iter().copied()).or_else(|| {
-            Some(format!(
-                "expected one of {}",
-                candidates
-                    .iter()
-                    .map(|c| format!("`{c}`"))
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            ))
-        });
+        d.help = help_among(name, &candidates);
         return d;
     }
     if let Some(rest) = message.strip_prefix("missing field `") {
@@ -433,6 +411,19 @@ fn serde_diagnostic(mut path: YamlPath, message: &str) -> Diagnostic {
         return Diagnostic::at_value(path, format!("missing field `{name}`"));
     }
     Diagnostic::at_value(path, message.to_string())
+}
+
+/// Splits serde's "NAME`, expected one of `a`, `b`" into the name and the names it expected.
+fn name_and_candidates(rest: &str) -> (&str, Vec<&str>) {
+    let (name, expected) = rest.split_once('`').unwrap_or((rest, ""));
+    (name, expected.split('`').skip(1).step_by(2).collect())
+}
+
+/// "did you mean" when a candidate is close, else the whole list.
+fn help_among(name: &str, candidates: &[&str]) -> Option<String> {
+    suggest::help(name, candidates.iter().copied()).or_else(|| {
+        (!candidates.is_empty()).then(|| format!("expected one of {}", quoted_list(candidates)))
+    })
 }
 
 fn syntax_error(err: &serde_yaml::Error) -> Diagnostic {
