@@ -1,4 +1,4 @@
-//! `kube.exec`: run a command in a pod (by name, or the first running pod of a selector)
+//! `kube.exec`: run a command in a pod (by name, or the first ready pod of a selector)
 //! through the exec WebSocket, `repeat` times, capturing stdout for the step's output and
 //! checking that every `contains` text appears in it.
 
@@ -141,7 +141,8 @@ pub async fn run(
         .collect())
 }
 
-/// The pod by name, or the first (by name) running, not terminating pod of the selector.
+/// The pod by name, or of the selector's running, not terminating pods the first (by name)
+/// that is Ready, else the first running one (a pod without a readiness probe is Ready anyway).
 async fn choose_pod(target: &Target, spec: &KubeExec) -> Result<String, ExecError> {
     let selection = match (&spec.pod, &spec.selector) {
         (Some(p), None) => return Ok(p.clone()),
@@ -156,13 +157,26 @@ async fn choose_pod(target: &Target, spec: &KubeExec) -> Result<String, ExecErro
         what: what.clone(),
         source: e.into(),
     })?;
+    pick_pod(&pods)
+        .map(|p| name_of(p).to_string())
+        .ok_or(ExecError::NoPod(what))
+}
+
+/// Of running, not terminating pods, the first that is Ready, else the first running one.
+fn pick_pod(pods: &[Value]) -> Option<&Value> {
     let running = |p: &&Value| {
         p["status"]["phase"] == "Running" && p["metadata"]["deletionTimestamp"].is_null()
     };
+    let ready = |p: &&Value| {
+        p["status"]["conditions"].as_array().is_some_and(|cs| {
+            cs.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+    };
     pods.iter()
-        .find(running)
-        .map(|p| name_of(p).to_string())
-        .ok_or(ExecError::NoPod(what))
+        .filter(running)
+        .find(ready)
+        .or_else(|| pods.iter().find(running))
 }
 
 enum Once {
@@ -218,5 +232,26 @@ async fn once(
                 .unwrap_or_else(|| "failed".to_string()),
         )),
         _ => Ok(stdout),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_ready_pod_is_chosen_over_one_that_only_runs() {
+        let pod = |name: &str, phase: &str, ready: &str| {
+            serde_json::json!({"metadata": {"name": name}, "status": {"phase": phase,
+                "conditions": [{"type": "Ready", "status": ready}]}})
+        };
+        let pods = vec![
+            pod("a", "Pending", "False"),
+            pod("b", "Running", "False"),
+            pod("c", "Running", "True"),
+        ];
+        assert_eq!(pick_pod(&pods).map(name_of), Some("c"));
+        assert_eq!(pick_pod(&pods[..2]).map(name_of), Some("b"));
+        assert_eq!(pick_pod(&pods[..1]), None);
     }
 }
