@@ -388,6 +388,17 @@ impl Checker<'_> {
                 );
             }
         }
+        let selector = match &step.action {
+            Action::KubeApply(a) => a.selector.as_ref(),
+            Action::KubeWait(w) => w.selector.as_ref(),
+            Action::KubeGet(g) => g.selector.as_ref(),
+            Action::KubeLabel(l) => l.selector.as_ref(),
+            Action::KubeAnnotate(a) => a.selector.as_ref(),
+            Action::KubeDelete(d) => d.selector.as_ref(),
+            Action::KubeExec(e) => e.selector.as_ref(),
+            _ => None,
+        };
+        self.selector(with(&body, &[key("selector")]), selector);
         if !matches!(step.action, Action::KubeGet(_)) {
             for (name, out) in &step.outputs {
                 if out.jsonpath.is_some() {
@@ -497,6 +508,14 @@ impl Checker<'_> {
                 path,
                 format!("invalid kubectl JSONPath `{text}`: {e}"),
             ));
+        }
+    }
+
+    fn selector(&mut self, path: YamlPath, selector: Option<&String>) {
+        if let Some(text) = selector.filter(|t| !t.contains("{{"))
+            && let Err(e) = meshbook_inspect::labels::Selector::parse(text)
+        {
+            self.push(Diagnostic::at_value(path, e.to_string()));
         }
     }
 

@@ -11,4 +11,5 @@
 //! clusters and the sandbox alike.
 
 pub mod jsonpath;
+pub mod labels;
 pub mod readiness;

@@ -12,11 +12,11 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use super::client::{ApiFailure, ClientError, Clients, in_workdir, retrying};
-use super::labels::{Selector, SelectorError};
 use super::objects::{Selection, Target, resource_version_of};
 use super::resolve::ResolveError;
 use super::wait::{Goal, WaitError, until};
 use super::{Outputs, StepEnv};
+use meshbook_inspect::labels::{Selector, SelectorError};
 
 /// The field manager of every write meshbook makes.
 pub const FIELD_MANAGER: &str = "meshbook";

@@ -13,7 +13,6 @@ pub mod exec;
 pub mod executor;
 pub mod get;
 pub mod kubeconfig;
-pub mod labels;
 pub mod meta;
 pub mod objects;
 pub mod patch;

@@ -1,5 +1,5 @@
 //! Label selectors (`app=web,tier!=db,env in (a,b),!legacy`) matched against an object's labels,
-//! for choosing documents of a manifest the way `kubectl apply -l` does.
+//! as `kubectl apply -l` chooses documents of a manifest; parsed at validation too.
 
 use serde_json::Value;
 
