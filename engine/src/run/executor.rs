@@ -137,16 +137,24 @@ pub trait Executor: Send + Sync {
 }
 
 /// `text` with every one of `secrets` replaced by `***`, longest first (so a secret that
-/// contains another is masked whole).
+/// contains another is masked whole). A multi-line secret (a kubeconfig, a PEM key) is also
+/// masked line by line, since output is often read and shown one line at a time; lines too
+/// short to identify it (`apiVersion: v1`) are left alone.
 pub fn mask(text: &str, secrets: &[String]) -> String {
-    let mut sorted: Vec<&str> = secrets
-        .iter()
-        .map(|s| s.trim())
-        .filter(|s| !s.is_empty())
-        .collect();
-    sorted.sort_by_key(|s| std::cmp::Reverse(s.len()));
+    let mut pieces: Vec<&str> = Vec::new();
+    for s in secrets {
+        let s = s.trim();
+        if s.is_empty() {
+            continue;
+        }
+        pieces.push(s);
+        if s.contains('\n') {
+            pieces.extend(s.lines().map(str::trim).filter(|l| l.len() >= 16));
+        }
+    }
+    pieces.sort_by_key(|s| std::cmp::Reverse(s.len()));
     let mut out = text.to_string();
-    for s in sorted {
+    for s in pieces {
         if out.contains(s) {
             out = out.replace(s, "***");
         }
@@ -203,6 +211,11 @@ mod tests {
         let secrets = vec!["abc".to_string(), "abcdef".to_string(), "  ".to_string()];
         assert_eq!(mask("token=abcdef and abc", &secrets), "token=*** and ***");
         assert_eq!(mask("nothing here", &secrets), "nothing here");
+        let kubeconfig =
+            "apiVersion: v1\nusers:\n- user: {token: eyJhbGciOiJSUzI1NiIsImtpZCI6}\n".to_string();
+        let line = "  - user: {token: eyJhbGciOiJSUzI1NiIsImtpZCI6}";
+        assert_eq!(mask(line, std::slice::from_ref(&kubeconfig)), "  ***");
+        assert_eq!(mask("apiVersion: v1", &[kubeconfig]), "apiVersion: v1");
     }
 
     #[test]

@@ -131,6 +131,10 @@ struct Dispatcher<'a, 's> {
     units: Vec<Unit>,
     /// Names of every secret value a step can see: secret params and secret outputs.
     secret_names: BTreeSet<String>,
+    /// Per step, the secret values its last attempt could see: masked in every event's text.
+    step_secrets: Vec<Vec<String>>,
+    /// Step id to index, for masking events by step.
+    index: std::collections::HashMap<String, usize>,
     dependants: Vec<Vec<usize>>,
     settings: Settings,
     fingerprint_key: [u8; 32],
@@ -190,6 +194,12 @@ impl<'a, 's> Dispatcher<'a, 's> {
         }
         Dispatcher {
             secret_names,
+            step_secrets: vec![Vec::new(); n],
+            index: units
+                .iter()
+                .enumerate()
+                .map(|(i, u)| (u.step.id.clone(), i))
+                .collect(),
             dependants,
             fingerprint_key,
             executor,
@@ -344,7 +354,19 @@ impl<'a, 's> Dispatcher<'a, 's> {
         }
     }
 
-    fn emit(&mut self, event: RunEvent) {
+    fn emit(&mut self, mut event: RunEvent) {
+        // Error and wait texts can quote rendered fields or a cluster's answer: mask what is secret.
+        let (step, text) = match &mut event {
+            RunEvent::WaitPending { step, reason, .. } => (step.clone(), Some(reason)),
+            RunEvent::AttemptFailed { step, error, .. }
+            | RunEvent::StepFailed { step, error, .. } => (step.clone(), Some(error)),
+            _ => (String::new(), None),
+        };
+        if let (Some(text), Some(&i)) = (text, self.index.get(&step))
+            && !self.step_secrets[i].is_empty()
+        {
+            *text = executor::mask(text, &self.step_secrets[i]);
+        }
         let mut failure = None;
         for sink in self.sinks.iter_mut() {
             if let Err(e) = sink.event(&event) {
@@ -416,6 +438,12 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
                 .collect(),
         );
+        let secrets: Vec<String> = env
+            .iter()
+            .filter(|(k, v)| self.secret_names.contains(*k) && !v.is_empty())
+            .map(|(_, v)| v.clone())
+            .collect();
+        self.step_secrets[i] = secrets.clone();
         let fp = fingerprint::fingerprint(&self.fingerprint_key, &step, &env);
         self.fingerprints[i] = fp.clone();
         let id = step.id.clone();
@@ -442,11 +470,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             step: id.clone(),
             attempt,
             action,
-            secrets: env
-                .iter()
-                .filter(|(k, v)| self.secret_names.contains(*k) && !v.is_empty())
-                .map(|(_, v)| v.clone())
-                .collect(),
+            secrets: secrets.clone(),
             env,
             outputs: step.outputs.clone(),
             workdir: self.settings.workdir.clone(),
@@ -673,7 +697,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 return;
             }
         }
-        let error = failure.to_string();
+        let error = executor::mask(&failure.to_string(), &self.step_secrets[i]);
         self.emit(RunEvent::StepFailed {
             step: step.clone(),
             attempt,

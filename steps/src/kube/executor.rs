@@ -86,7 +86,7 @@ pub async fn dispatch(
 
 fn progress_for(req: &StepRequest) -> Progress {
     if let Some(dir) = req.log.path.parent() {
-        let _ = std::fs::create_dir_all(dir);
+        let _ = meshbook_engine::state::fsutil::create_private_dir(dir);
     }
     let file = OpenOptions::new()
         .create(true)
@@ -102,7 +102,16 @@ fn progress_for(req: &StepRequest) -> Progress {
     }
     let echo = req.log.echo.clone();
     let step = req.step.clone();
+    // Lines can quote what a pod printed (kube.exec): secrets the step can see are masked.
+    let secrets = req.secrets.clone();
     Progress::to(move |line| {
+        let masked;
+        let line = if secrets.is_empty() {
+            line
+        } else {
+            masked = meshbook_engine::run::executor::mask(line, &secrets);
+            masked.as_str()
+        };
         if let Some(f) = &file
             && let Ok(mut f) = f.lock()
         {

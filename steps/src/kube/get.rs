@@ -20,6 +20,11 @@ pub enum GetError {
     /// The resource type is unknown.
     #[error(transparent)]
     Resolve(#[from] ResolveError),
+    /// An output would hold a Secret's data without being declared secret.
+    #[error(
+        "output `{0}` reads a Secret's data: declare it `secret: true` so it is sealed and masked"
+    )]
+    NotSecret(String),
     /// An output has no JSONPath to take its value from.
     #[error(
         "output `{0}` needs a `jsonpath` (or the step's `jsonpath` when it is the only output)"
@@ -91,6 +96,16 @@ pub async fn run(
     let paths = templates(spec, outputs)?;
     let cluster = clients.cluster(spec.context.as_deref()).await?;
     let target = Target::new(&cluster, &spec.resource, spec.namespace.as_deref()).await?;
+    if target.resolved.resource.kind == "Secret" {
+        for (name, path) in &paths {
+            let template = path.template();
+            let reads_data =
+                template.contains("data") || template.contains("..") || template.contains('*');
+            if reads_data && !outputs.get(name).is_some_and(|o| o.secret) {
+                return Err(GetError::NotSecret(name.clone()));
+            }
+        }
+    }
     let data = read(&target, spec).await?;
     if data["kind"] == "List" && data["items"].as_array().is_some_and(Vec::is_empty) {
         // Nothing selected yet: every value is empty (kubectl would fail on `items[0]`), so

@@ -214,6 +214,14 @@ impl Goal {
                         "{name}: {} is empty",
                         path.template()
                     )))
+                } else if object["kind"] == "Secret"
+                    || object.get("type").is_some() && object.get("data").is_some()
+                {
+                    // A Secret's value is never shown.
+                    Err(Verdict::Pending(format!(
+                        "{name}: {} is not the expected value yet",
+                        path.template()
+                    )))
                 } else {
                     Err(Verdict::Pending(format!(
                         "{name}: {} is {value:?}",
