@@ -109,7 +109,13 @@ impl Sealer {
             f.write_all(format!("{}\n", STANDARD.encode(key)).as_bytes())?;
             f.sync_all()?;
             match fs::hard_link(&tmp, path) {
-                Ok(()) => Ok(true),
+                Ok(()) => {
+                    // A key lost in a crash would make every sealed value unreadable.
+                    if let Some(dir) = path.parent() {
+                        crate::state::fsutil::sync_dir(dir)?;
+                    }
+                    Ok(true)
+                }
                 Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(false),
                 Err(e) => Err(e),
             }

@@ -167,6 +167,8 @@ impl Store {
         fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))?;
         fsutil::sync_dir(&self.runs_dir()).map_err(io_err(&self.runs_dir()))?;
         let journal = Journal::open(&dir.join("journal.jsonl"))?;
+        // The journal's directory entry must survive a crash too, or resume finds no history.
+        fsutil::sync_dir(&dir).map_err(io_err(&dir))?;
         Ok(OpenRun {
             meta,
             dir,
