@@ -14,7 +14,7 @@ use crate::resources::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{self, ApiError};
 use crate::store::WriteError;
-use crate::util::{name_of, obj_mut, random_suffix, str_at, uid_of};
+use crate::util::{name_of, obj_mut, random_suffix, set_at, str_at, uid_of};
 
 /// One resource request after routing.
 pub struct Req {
@@ -307,8 +307,12 @@ fn merge_sub(r: &Req, cur: &Value, mut new: Value) -> Result<Value, ApiError> {
         Some("scale") if r.rt.scale_sub => {
             let replicas = new["spec"]["replicas"].as_i64().unwrap_or(0);
             let mut out = cur.clone();
-            out["spec"]["replicas"] = json!(replicas);
-            out["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
+            set_at(&mut out, &["spec", "replicas"], json!(replicas));
+            set_at(
+                &mut out,
+                &["metadata", "resourceVersion"],
+                new["metadata"]["resourceVersion"].clone(),
+            );
             Ok(out)
         }
         Some(_) => Err(ApiError::no_route()),
@@ -413,6 +417,11 @@ fn apply(r: &Req) -> Reply {
         .map_err(|_| ApiError::bad_request("apply body is not UTF-8"))?;
     let applied: Value = serde_yaml::from_str(text)
         .map_err(|e| ApiError::bad_request(format!("error decoding YAML: {e}")))?;
+    if !applied.is_object() || !applied["metadata"].is_object() {
+        return Err(ApiError::bad_request(
+            "an applied configuration is an object with metadata",
+        ));
+    }
     if r.query.get("fieldManager").is_none_or(str::is_empty) {
         return Err(ApiError::bad_request(
             "PATCH with apply requires a fieldManager",
@@ -435,13 +444,14 @@ fn apply(r: &Req) -> Reply {
         let res = write(r, |cur| {
             let mut merged =
                 strategic_merge(cur, &applied).map_err(|e| ApiError::bad_request(e.to_string()))?;
-            merged["metadata"]["resourceVersion"] = json!(
+            let rv = json!(
                 str_at(&applied, "metadata.resourceVersion").unwrap_or_else(|| str_at(
                     cur,
                     "metadata.resourceVersion"
                 )
                 .unwrap_or_default())
             );
+            set_at(&mut merged, &["metadata", "resourceVersion"], rv);
             let mut out = merge_sub(r, cur, merged)?;
             if r.sub.is_none() {
                 let manager = r.query.get("fieldManager").unwrap_or_default();

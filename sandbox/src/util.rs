@@ -164,6 +164,33 @@ pub fn obj_mut<'a>(v: &'a mut Value, key: &str) -> &'a mut serde_json::Map<Strin
     }
 }
 
+/// Sets `v.a.b.c = value` for the path `["a", "b", "c"]`, turning anything in the way into an
+/// object (client-sent objects can hold a string where a map belongs; that must not panic).
+pub fn set_at(v: &mut Value, path: &[&str], value: Value) {
+    let Some((last, parents)) = path.split_last() else {
+        *v = value;
+        return;
+    };
+    let mut cur = v;
+    for key in parents {
+        if !cur.is_object() {
+            *cur = Value::Object(serde_json::Map::new());
+        }
+        let Value::Object(map) = cur else {
+            unreachable!("just made an object")
+        };
+        cur = map
+            .entry((*key).to_string())
+            .or_insert_with(|| Value::Object(serde_json::Map::new()));
+    }
+    if !cur.is_object() {
+        *cur = Value::Object(serde_json::Map::new());
+    }
+    if let Value::Object(map) = cur {
+        map.insert((*last).to_string(), value);
+    }
+}
+
 /// The labels of an object as a map of strings.
 pub fn labels_of(v: &Value) -> std::collections::BTreeMap<String, String> {
     value_at(v, "metadata.labels")
@@ -179,6 +206,23 @@ pub fn labels_of(v: &Value) -> std::collections::BTreeMap<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn set_at_replaces_whatever_is_in_the_way() {
+        let mut v = serde_json::json!({"metadata": {"annotations": "x"}});
+        set_at(
+            &mut v,
+            &["metadata", "annotations", "a"],
+            serde_json::json!("1"),
+        );
+        assert_eq!(
+            v,
+            serde_json::json!({"metadata": {"annotations": {"a": "1"}}})
+        );
+        let mut n = serde_json::json!("scalar");
+        set_at(&mut n, &["spec", "replicas"], serde_json::json!(2));
+        assert_eq!(n, serde_json::json!({"spec": {"replicas": 2}}));
+    }
 
     #[test]
     fn formats_known_dates() {

@@ -114,7 +114,7 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
             }
             (None, None) => cluster.store.current_rv(),
         };
-        let deadline = timeout.map(|t| tokio::time::Instant::now() + t);
+        let deadline = timeout.and_then(|t| tokio::time::Instant::now().checked_add(t));
         loop {
             changes.borrow_and_update();
             let Some(events) = cluster.store.events_since(cursor) else {

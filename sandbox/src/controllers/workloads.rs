@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use super::*;
+use crate::util::set_at;
 
 impl Controllers {
     pub(super) fn reconcile_rs(&self, ns: &str, name: &str) {
@@ -86,9 +87,17 @@ impl Controllers {
         if revision.is_none() {
             let rev = existing.iter().map(&revision_of).max().unwrap_or(0) + 1;
             let mut template = d["spec"]["template"].clone();
-            template["metadata"]["labels"]["pod-template-hash"] = json!(hash);
+            set_at(
+                &mut template,
+                &["metadata", "labels", "pod-template-hash"],
+                json!(hash),
+            );
             let mut selector = d["spec"]["selector"].clone();
-            selector["matchLabels"]["pod-template-hash"] = json!(hash);
+            set_at(
+                &mut selector,
+                &["matchLabels", "pod-template-hash"],
+                json!(hash),
+            );
             let rs = json!({"apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {"name": rs_name, "namespace": ns, "labels": template["metadata"]["labels"],
                              "annotations": {"deployment.kubernetes.io/revision": rev.to_string(),
@@ -148,7 +157,15 @@ impl Controllers {
         let _ = self.store().modify::<()>(DEPLOY, ns, name, false, |c| {
             let mut c = c.clone();
             c["status"] = status;
-            c["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = json!(rev);
+            set_at(
+                &mut c,
+                &[
+                    "metadata",
+                    "annotations",
+                    "deployment.kubernetes.io/revision",
+                ],
+                json!(rev),
+            );
             Ok(c)
         });
     }
