@@ -113,7 +113,6 @@ steps:
     timeout: 300ms
 "#,
     );
-    let start = std::time::Instant::now();
     let done = s.run(&rb, &[]);
     assert_eq!(done.code, 1, "{}", done.all());
     assert!(
@@ -121,5 +120,4 @@ steps:
         "{}",
         done.all()
     );
-    assert!(start.elapsed() < std::time::Duration::from_secs(10));
 }

@@ -45,6 +45,8 @@ fn the_server_checks_known_steps_and_nothing_changes() {
         .args([
             "--kubeconfig",
             "sb/kubeconfig",
+            "--request-timeout",
+            "20s",
             "get",
             "namespace",
             "sample",
@@ -88,4 +90,9 @@ fn the_server_checks_known_steps_and_nothing_changes() {
     );
     assert_eq!(verdict("patch-missing"), Some("rejected"));
     assert!(!ns.status.success(), "the dry run created the namespace");
+    assert!(
+        String::from_utf8_lossy(&ns.stderr).contains("\"sample\" not found"),
+        "kubectl failed for another reason: {}",
+        String::from_utf8_lossy(&ns.stderr)
+    );
 }

