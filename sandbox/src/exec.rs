@@ -195,8 +195,12 @@ async fn session<S>(
     });
     let _ = tokio::fs::create_dir_all(&dir).await;
     let mut cmd = tokio::process::Command::new(&argv[0]);
+    // A container sees its own env, not the host's (which may hold credentials).
     cmd.args(&argv[1..])
         .current_dir(&dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &dir)
         .envs(env)
         .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
