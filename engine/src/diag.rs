@@ -3,7 +3,7 @@
 
 use std::fmt::Write as _;
 
-use crate::locate::{Locator, Seg, Span, YamlPath, display_path};
+use crate::locate::{Locator, Span, YamlPath};
 
 /// Which part of a mapping entry a diagnostic points at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -209,9 +209,4 @@ pub fn render(file: &str, text: &str, diagnostics: &[Diagnostic]) -> String {
         }
     }
     out
-}
-
-/// A short textual form of a path for messages: `steps[2].needs[0]`.
-pub fn path_text(path: &[Seg]) -> String {
-    display_path(path)
 }

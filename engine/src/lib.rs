@@ -3,7 +3,11 @@
 //! The pipeline is `load → validate → plan`; each stage is a module named after it. The engine
 //! knows no Kubernetes, spawns no process and never prints: executors and reporters plug in.
 
+// Libraries report through return values and sinks; only the CLI writes to the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod diag;
+pub mod events;
 pub mod graph;
 pub mod load;
 pub mod locate;

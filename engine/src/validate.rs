@@ -32,13 +32,6 @@ pub struct Validated {
     pub producers: IndexMap<String, usize>,
 }
 
-impl Validated {
-    /// The step producing `output`, if any.
-    pub fn producer(&self, output: &str) -> Option<&Step> {
-        self.producers.get(output).map(|&i| &self.runbook.steps[i])
-    }
-}
-
 /// Checks a loaded runbook. `Err` holds every problem, the loader's included.
 pub fn validate(loaded: Loaded) -> Result<Validated, Vec<Diagnostic>> {
     let Loaded {

@@ -10,6 +10,9 @@
 //! Both work on `serde_json::Value` as returned by the API server, so they serve real
 //! clusters and the sandbox alike.
 
+// Libraries report through return values and sinks; only the CLI writes to the terminal.
+#![deny(clippy::print_stdout, clippy::print_stderr)]
+
 pub mod jsonpath;
 pub mod labels;
 pub mod readiness;

@@ -3,7 +3,7 @@
 
 use clap::Args;
 use indexmap::IndexMap;
-use meshbook_engine::run::events::Stored;
+use meshbook_engine::events::Stored;
 use meshbook_engine::state::journal::now_ms;
 use meshbook_engine::state::replay::{RunRecord, StepState};
 use meshbook_engine::state::store::{RunKind, RunMeta, Store, new_run_id};

@@ -3,9 +3,9 @@
 
 use clap::Args;
 use indexmap::IndexMap;
+use meshbook_engine::events::Stored;
 use meshbook_engine::graph::Graph;
 use meshbook_engine::model::Step;
-use meshbook_engine::run::events::Stored;
 use meshbook_engine::run::resume::{self, Decision, open_all};
 use meshbook_engine::run::scheduler::Unit;
 use meshbook_engine::state::replay::RunRecord;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use clap::Args;
 use indexmap::IndexMap;
+use meshbook_engine::events::{EventSink, Outcome, Stored};
 use meshbook_engine::model::{Action, Defaults, Runbook};
-use meshbook_engine::run::events::{EventSink, Outcome, Stored};
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
 use meshbook_engine::run::scheduler::{self, Controls, Settings, Summary, Unit};
 use meshbook_engine::state::journal::now_ms;

@@ -4,7 +4,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use meshbook_engine::run::events::RunEvent;
+use meshbook_engine::events::RunEvent;
 use meshbook_engine::run::executor::{Echo, Stream};
 use meshbook_engine::state::journal::{Entry, now_ms};
 

@@ -10,7 +10,7 @@ use std::io::IsTerminal;
 use std::time::Duration;
 
 use clap::ValueEnum;
-use meshbook_engine::run::events::{EventSink, RunEvent, SkipReason, Stored};
+use meshbook_engine::events::{EventSink, RunEvent, SkipReason, Stored};
 use meshbook_engine::run::executor::Echo;
 
 /// How a run reports progress.

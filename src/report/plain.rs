@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::sync::Arc;
 
-use meshbook_engine::run::events::RunEvent;
+use meshbook_engine::events::RunEvent;
 use meshbook_engine::run::executor::{Echo, Stream};
 
 /// The plain reporter.

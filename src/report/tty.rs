@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
-use meshbook_engine::run::events::{RunEvent, SkipReason};
+use meshbook_engine::events::{RunEvent, SkipReason};
 use meshbook_engine::run::executor::{Echo, Stream};
 
 /// The live reporter.

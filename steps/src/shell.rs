@@ -438,11 +438,6 @@ fn join_readers(
     Some(String::from_utf8_lossy(&bytes).into_owned())
 }
 
-/// The log file of a step in `log_dir` (for readers of logs).
-pub fn log_path(log_dir: &Path, step: &str) -> PathBuf {
-    log_dir.join(meshbook_engine::run::scheduler::log_name(step))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;

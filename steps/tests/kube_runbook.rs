@@ -8,8 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use meshbook_engine::events::Outcome;
 use meshbook_engine::model::Action;
-use meshbook_engine::run::events::Outcome;
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
 use meshbook_engine::run::scheduler::{self, Controls, Settings, Unit};
 use meshbook_engine::state::secrets::Sealer;

@@ -91,20 +91,6 @@ impl ValueType {
             },
         }
     }
-
-    /// Every type, for messages and schema text.
-    pub const ALL: [ValueType; 10] = [
-        ValueType::String,
-        ValueType::Int,
-        ValueType::Port,
-        ValueType::Ip,
-        ValueType::Cidr,
-        ValueType::Path,
-        ValueType::Context,
-        ValueType::Base64,
-        ValueType::Json,
-        ValueType::Bool,
-    ];
 }
 
 impl fmt::Display for ValueType {

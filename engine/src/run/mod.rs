@@ -1,7 +1,6 @@
 //! Running a runbook: the scheduler and its events, the executor boundary, retries, waits,
 //! fingerprints and resume planning. The engine decides; executors act; sinks record and report.
 
-pub mod events;
 pub mod executor;
 pub mod fingerprint;
 pub mod resume;

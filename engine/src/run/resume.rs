@@ -4,8 +4,8 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 
+use crate::events::Stored;
 use crate::model::Step;
-use crate::run::events::Stored;
 use crate::run::fingerprint::fingerprint;
 use crate::state::replay::{RunRecord, StepState};
 use crate::state::secrets::Sealer;
@@ -132,8 +132,8 @@ pub fn open_all(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::RunEvent;
     use crate::model::{Action, OutputSpec, ShellSpec};
-    use crate::run::events::RunEvent;
     use crate::state::journal::Entry;
 
     fn step(id: &str, script: &str, output: Option<(&str, bool)>) -> Step {

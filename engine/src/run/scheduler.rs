@@ -15,10 +15,10 @@ use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::{EventSink, Outcome, RunEvent, SkipReason, Stored};
 use crate::model::Until;
 use crate::model::{Defaults, Step};
 use crate::render::render_action;
-use crate::run::events::{EventSink, Outcome, RunEvent, SkipReason, Stored};
 use crate::run::executor::{self, Echo, Executor, LogSink, Produced, StepFailure, StepRequest};
 use crate::run::{fingerprint, retry, wait};
 use crate::state::secrets::Sealer;

@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
-use crate::run::events::{EventSink, RunEvent};
+use crate::events::{EventSink, RunEvent};
 use crate::state::fsutil;
 
 /// A journal line: when, and what.
@@ -112,11 +112,6 @@ impl Journal {
         }
         Ok(())
     }
-
-    /// The journal's path.
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 impl EventSink for Journal {
@@ -184,7 +179,7 @@ pub fn now_ms() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::events::{RunEvent, SkipReason};
+    use crate::events::{RunEvent, SkipReason};
     use std::os::unix::fs::PermissionsExt;
 
     fn started(step: &str) -> RunEvent {

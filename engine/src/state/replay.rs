@@ -4,7 +4,7 @@
 use indexmap::IndexMap;
 use serde::Serialize;
 
-use crate::run::events::{Outcome, RunEvent, SkipReason, Stored};
+use crate::events::{Outcome, RunEvent, SkipReason, Stored};
 use crate::state::journal::Entry;
 
 /// The last known state of a step.

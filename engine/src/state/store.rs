@@ -9,7 +9,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 
-use crate::run::events::Stored;
+use crate::events::Stored;
 use crate::state::fsutil;
 use crate::state::journal::{self, Entry, Journal, JournalError};
 
@@ -133,11 +133,6 @@ impl Store {
         Store {
             root: std::path::absolute(&root).unwrap_or(root),
         }
-    }
-
-    /// The state dir's root.
-    pub fn root(&self) -> &Path {
-        &self.root
     }
 
     /// The directory holding every run.

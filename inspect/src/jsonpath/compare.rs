@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
-use super::eval::{ExecError, Item};
-use super::print::{self, GoNumber};
+use super::error::ExecError;
+use super::item::{GoNumber, Item, number};
 
 #[derive(Debug, Clone, Copy)]
 enum Basic<'a> {
@@ -21,7 +21,7 @@ fn basic(item: Item<'_>) -> Result<Basic<'_>, ExecError> {
         Item::Bool(b) => Ok(Basic::Bool(b)),
         Item::Json(Value::String(s)) => Ok(Basic::Str(s)),
         Item::Text(s) => Ok(Basic::Str(s)),
-        Item::Json(Value::Number(n)) => Ok(match print::number(n) {
+        Item::Json(Value::Number(n)) => Ok(match number(n) {
             GoNumber::Int(i) => Basic::Int(i),
             GoNumber::Float(f) => Basic::Float(f),
         }),

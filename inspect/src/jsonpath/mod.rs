@@ -20,7 +20,9 @@
 //! `error executing jsonpath "<template>": Error executing template: <message>. ...`.
 
 mod compare;
+mod error;
 mod eval;
+mod item;
 mod node;
 mod parser;
 mod print;
@@ -29,7 +31,7 @@ mod unquote;
 
 use serde_json::Value;
 
-pub use eval::ExecError;
+pub use error::ExecError;
 pub use parser::{ParseError, ParseErrorKind};
 
 /// A parsed kubectl JSONPath template, reusable across objects.
@@ -109,7 +111,7 @@ impl JsonPath {
         &'a self,
         data: &'a Value,
         allow_missing_keys: bool,
-    ) -> Result<Vec<Vec<eval::Item<'a>>>, ExecError> {
+    ) -> Result<Vec<Vec<item::Item<'a>>>, ExecError> {
         eval::Evaluator::new(&self.nodes, allow_missing_keys).find_results(data)
     }
 }

@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use serde_json::Value;
 
-use super::eval::Item;
+use super::item::{GoNumber, Item, number};
 
 /// One result as `kubectl -o jsonpath` prints it.
 pub(crate) fn text(item: Item<'_>, out: &mut String) {
@@ -71,20 +71,6 @@ fn go_json_value(value: &Value, out: &mut String) {
             out.push(']');
         }
         scalar => text(Item::Json(scalar), out),
-    }
-}
-
-/// How kubectl holds a JSON number: whole numbers that fit are int64, the rest float64.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) enum GoNumber {
-    Int(i64),
-    Float(f64),
-}
-
-pub(crate) fn number(n: &serde_json::Number) -> GoNumber {
-    match n.as_i64() {
-        Some(i) => GoNumber::Int(i),
-        None => GoNumber::Float(n.as_f64().unwrap_or(f64::NAN)),
     }
 }
 

@@ -78,11 +78,6 @@ impl Readiness {
             message: "Resource not found".to_string(),
         }
     }
-
-    /// Whether the object is ready (`Current`).
-    pub fn is_current(&self) -> bool {
-        self.status == Status::Current
-    }
 }
 
 /// The kind of standard condition kstatus attaches to a result.

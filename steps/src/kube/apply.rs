@@ -11,8 +11,9 @@ use meshbook_engine::model::{KubeApply, OutputSpec};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::client::{ApiFailure, ClientError, Clients, in_workdir, retrying};
+use super::client::{ClientError, Clients, in_workdir};
 use super::objects::{Selection, Target, resource_version_of};
+use super::request::{ApiFailure, retrying};
 use super::resolve::ResolveError;
 use super::wait::{Goal, WaitError, until};
 use super::{Outputs, StepEnv};

@@ -5,8 +5,9 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use meshbook_engine::model::{KubeDelete, OutputSpec};
 
-use super::client::{ApiFailure, ClientError, Clients};
+use super::client::{ClientError, Clients};
 use super::objects::{Selection, Target, name_of};
+use super::request::ApiFailure;
 use super::resolve::ResolveError;
 use super::wait::{Goal, WaitError, until};
 use super::{Outputs, StepEnv};

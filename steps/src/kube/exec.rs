@@ -10,8 +10,9 @@ use meshbook_engine::model::{KubeExec, OutputSpec};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
-use super::client::{ApiFailure, ClientError, Clients};
+use super::client::{ClientError, Clients};
 use super::objects::{Selection, Target, name_of};
+use super::request::ApiFailure;
 use super::resolve::ResolveError;
 use super::{Outputs, Progress, StepEnv};
 

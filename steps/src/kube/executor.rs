@@ -33,20 +33,6 @@ impl KubeExecutor {
         }
     }
 
-    /// An executor over `--kubeconfig` when given, else `KUBECONFIG` or `~/.kube/config`,
-    /// read when the first kube step runs.
-    pub fn from_kubeconfig(path: Option<&std::path::Path>) -> KubeExecutor {
-        KubeExecutor::new(Arc::new(Clients::deferred(path)))
-    }
-
-    /// An executor whose writes are server-side dry runs (`dryRun=All`).
-    pub fn dry_run(clients: Arc<Clients>) -> KubeExecutor {
-        KubeExecutor {
-            clients,
-            dry_run: true,
-        }
-    }
-
     /// The run's clients (for the identities of the clusters used).
     pub fn clients(&self) -> &Arc<Clients> {
         &self.clients

@@ -6,8 +6,9 @@ use meshbook_engine::model::{KubeGet, OutputSpec};
 use meshbook_inspect::jsonpath::JsonPath;
 use serde_json::Value;
 
-use super::client::{ApiFailure, ClientError, Clients};
+use super::client::{ClientError, Clients};
 use super::objects::{Selection, Target, as_list};
+use super::request::ApiFailure;
 use super::resolve::ResolveError;
 use super::{Outputs, StepEnv};
 

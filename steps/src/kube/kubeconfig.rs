@@ -9,8 +9,9 @@ use indexmap::IndexMap;
 use meshbook_engine::model::{KubeKubeconfig, OutputSpec};
 use serde_json::{Value, json};
 
-use super::client::{ApiFailure, ClientError, Clients, in_workdir};
+use super::client::{ClientError, Clients, in_workdir};
 use super::objects::{Selection, Target, name_of};
+use super::request::ApiFailure;
 use super::resolve::ResolveError;
 use super::{Outputs, StepEnv};
 

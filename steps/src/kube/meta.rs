@@ -6,8 +6,9 @@ use indexmap::IndexMap;
 use meshbook_engine::model::{KubeAnnotate, KubeLabel, OutputSpec};
 use serde_json::{Map, Value};
 
-use super::client::{ApiFailure, ClientError, Clients};
+use super::client::{ClientError, Clients};
 use super::objects::{Selection, Target, name_of};
+use super::request::ApiFailure;
 use super::resolve::ResolveError;
 use super::{Outputs, StepEnv};
 

@@ -16,6 +16,7 @@ pub mod kubeconfig;
 pub mod meta;
 pub mod objects;
 pub mod patch;
+pub mod request;
 pub mod resolve;
 pub mod secret;
 pub mod wait;

@@ -8,7 +8,8 @@ use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::{DynamicObject, ObjectList};
 use serde_json::Value;
 
-use super::client::{Cluster, retrying};
+use super::client::Cluster;
+use super::request::retrying;
 use super::resolve::{ResolveError, Resolved};
 
 /// Which objects of a type a step means.

@@ -11,8 +11,9 @@ use serde_json::{Value, json};
 use serde_yaml::Value as Yaml;
 
 use super::apply::FIELD_MANAGER;
-use super::client::{ApiFailure, ClientError, Clients, retrying};
+use super::client::{ClientError, Clients};
 use super::objects::{Target, resource_version_of};
+use super::request::{ApiFailure, retrying};
 use super::resolve::ResolveError;
 use super::{Outputs, StepEnv};
 

@@ -12,7 +12,7 @@ use kube::Client;
 use kube::core::ApiResource;
 use tokio::sync::RwLock;
 
-use super::client::{ApiFailure, retrying};
+use super::request::{ApiFailure, retrying};
 
 /// Why a resource type could not be resolved.
 #[derive(Debug, thiserror::Error)]

@@ -12,8 +12,9 @@ use meshbook_engine::model::{KubeSecret, OutputSpec};
 use serde_json::{Value, json};
 
 use super::apply::{Change, FIELD_MANAGER};
-use super::client::{ApiFailure, ClientError, Clients, in_workdir, retrying};
+use super::client::{ClientError, Clients, in_workdir};
 use super::objects::{Target, resource_version_of};
+use super::request::{ApiFailure, retrying};
 use super::resolve::ResolveError;
 use super::{Outputs, StepEnv};
 

@@ -14,8 +14,9 @@ use meshbook_inspect::jsonpath::JsonPath;
 use meshbook_inspect::readiness::{self, Status};
 use serde_json::Value;
 
-use super::client::{ApiFailure, ClientError, Clients};
+use super::client::{ClientError, Clients};
 use super::objects::{Selection, Target, name_of};
+use super::request::ApiFailure;
 use super::resolve::ResolveError;
 use super::{Outputs, Progress, StepEnv};
 
@@ -421,7 +422,7 @@ async fn watch_loop(
     loop {
         let (items, rv) = match target.list(selection).await {
             Ok(l) => l,
-            Err(e) if failures < 5 && super::client::is_transient(&e) => {
+            Err(e) if failures < 5 && super::request::is_transient(&e) => {
                 failures += 1;
                 tokio::time::sleep(Duration::from_millis(200)).await;
                 continue;
@@ -445,7 +446,7 @@ async fn watch_loop(
         }
         let stream = match api.watch(&wp, &rv).await {
             Ok(s) => s,
-            Err(e) if super::client::is_transient(&e) || is_gone(&e) => {
+            Err(e) if super::request::is_transient(&e) || is_gone(&e) => {
                 failures += 1;
                 if failures > 20 {
                     return Err(api_error(e));
