@@ -54,7 +54,7 @@ impl Recorder {
         }
         let text = serde_json::to_string_pretty(&*written).unwrap_or_default();
         write_private(&self.path, &text).map_err(|e| {
-            StepFailure::Other(format!(
+            StepFailure::transient(format!(
                 "failed to record cluster identities in {}: {e}",
                 self.path.display()
             ))

@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use indexmap::IndexMap;
-use meshbook_engine::model::{Action, KubeApply, Runbook, SandboxStandIn, ValueType};
+use meshbook_engine::model::{
+    Action, Instead, KubeApply, Manifests, Place, Runbook, SandboxStandIn, ValueType,
+};
 use meshbook_engine::params::ParamValues;
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
 use meshbook_engine::template::Renderer;
@@ -223,30 +225,31 @@ impl RehearsalExecutor {
             outputs.insert(name.clone(), render(value, &format!("output `{name}`"))?);
         }
         let record = |s: Substitute| self.done.lock().unwrap_or_else(|e| e.into_inner()).push(s);
-        if let Some(reason) = &sb.skip {
-            record(Substitute::Skipped {
-                step: req.step.clone(),
-                reason: reason.clone(),
-            });
-            return Ok(outputs);
-        }
-        let Some(file) = &sb.apply else {
-            return Ok(outputs);
+        let (file, context) = match &sb.instead {
+            Instead::Skip(reason) => {
+                record(Substitute::Skipped {
+                    step: req.step.clone(),
+                    reason: reason.clone(),
+                });
+                return Ok(outputs);
+            }
+            Instead::Apply { file, context } => (file, context),
         };
         let text = self
             .source
             .read_sibling(file)
-            .map_err(|e| StepFailure::Other(format!("{e:#}")))?;
+            .map_err(|e| StepFailure::permanent(format!("{e:#}")))?;
         let manifest = render(&text, file)?;
-        let context = match &sb.context {
+        let context = match context {
             Some(c) => Some(render(c, "context")?),
             None => req.action.context().map(str::to_string),
         };
         let shown_context = context.clone().unwrap_or_default();
         let action = Action::KubeApply(KubeApply {
-            context,
-            manifest: Some(manifest),
-            ..KubeApply::default()
+            place: Place::context(context),
+            manifests: Manifests::Inline(manifest),
+            selector: None,
+            force: false,
         });
         let apply = StepRequest {
             action,
@@ -271,7 +274,7 @@ impl Executor for RehearsalExecutor {
                 None => self.inner.execute(request).await,
             };
             self.saver.save().map_err(|e| {
-                StepFailure::Other(format!("failed to save the simulated clusters: {e}"))
+                StepFailure::transient(format!("failed to save the simulated clusters: {e}"))
             })?;
             produced
         })
@@ -300,11 +303,11 @@ pub fn report(runbook: &Runbook, done: &[Substitute], clusters: &[(String, Strin
         } else {
             " (not reached in this run)"
         };
-        if let Some(file) = &sb.apply {
-            stand_ins.push(format!("  {} → applied {file}{note}", s.id));
-        }
-        if let Some(reason) = &sb.skip {
-            skips.push(format!("  {} → skipped: {reason}{note}", s.id));
+        match &sb.instead {
+            Instead::Apply { file, .. } => {
+                stand_ins.push(format!("  {} → applied {file}{note}", s.id))
+            }
+            Instead::Skip(reason) => skips.push(format!("  {} → skipped: {reason}{note}", s.id)),
         }
     }
     out.push_str(&format!("{} stand-ins:\n", stand_ins.len()));

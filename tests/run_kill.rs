@@ -42,6 +42,12 @@ impl Rng {
     }
 }
 
+/// Whether the run exists yet: a kill may come before it is created.
+fn has_run(s: &Scratch) -> bool {
+    std::fs::read_dir(s.state().join("runs"))
+        .is_ok_and(|dirs| dirs.flatten().any(|d| d.path().join("run.json").is_file()))
+}
+
 fn done_steps(s: &Scratch) -> HashSet<String> {
     s.states(None)
         .into_iter()
@@ -93,6 +99,10 @@ fn trial(rng: &mut Rng) {
         kills += 1;
         // Steps live in their own process groups and outlive a killed meshbook: let them end.
         std::thread::sleep(Duration::from_millis(300));
+        if !has_run(&s) {
+            // Killed before the run was created (a busy machine starts slowly): run again.
+            continue;
+        }
         let done = done_steps(&s);
         let before = s.lines("ran").len();
         // The next invocation must not run any of these again.

@@ -7,9 +7,10 @@ use serde_yaml::{Mapping, Value};
 
 use crate::diag::{Anchor, Diagnostic};
 use crate::locate::{Seg, YamlPath};
+use crate::model::grammar::HELP;
 use crate::model::{
-    API_VERSION, Action, Defaults, Duration, KIND_KEYS, Metadata, OutputSpec, ParamSpec,
-    RetryPolicy, Runbook, SandboxStandIn, Step, WaitPolicy,
+    API_VERSION, Action, Defaults, Duration, Invalid, KIND_KEYS, Metadata, OutputSpec, ParamSpec,
+    ReadError, RetryPolicy, Runbook, SandboxStandIn, Step, WaitPolicy,
 };
 use crate::suggest;
 
@@ -239,20 +240,20 @@ fn read_step(value: Value, path: &[Seg], diags: &mut Vec<Diagnostic>) -> Option<
                 "field"
             };
             let mut d = Diagnostic::at_key(at(), format!("unknown {what} `{name}`"));
-            d.help = suggest::help(name, STEP_KEYS.iter().chain(KIND_KEYS.iter()).copied());
+            d.help = suggest::help(name, STEP_KEYS.iter().chain(KIND_KEYS).copied());
             if d.help.is_none() && looks_like_kind {
-                d.help = Some(format!("step kinds are {}", quoted_list(&KIND_KEYS)));
+                d.help = Some(format!("step kinds are {}", quoted_list(KIND_KEYS)));
             }
             diags.push(d);
         }
     }
     let common = read::<StepCommon>(Value::Mapping(common), path, diags);
     let action = match kind {
-        Some((name, body)) => read_action(&name, body, &child(path, &name), diags),
+        Some((name, body)) => read_action(&name, &id, body, &child(path, &name), diags),
         None => {
             diags.push(
                 Diagnostic::at_value(path.clone(), format!("step `{id}` has no step kind"))
-                    .with_help(format!("add one of {}", quoted_list(&KIND_KEYS))),
+                    .with_help(format!("add one of {}", quoted_list(KIND_KEYS))),
             );
             None
         }
@@ -274,33 +275,35 @@ fn read_step(value: Value, path: &[Seg], diags: &mut Vec<Diagnostic>) -> Option<
     })
 }
 
-/// Reads a step kind's body into its typed spec.
+/// Reads a step kind's body into its typed spec: field mistakes point at the field, and fields
+/// that do not go together at the body.
 fn read_action(
     kind: &str,
+    id: &str,
     body: Value,
     path: &YamlPath,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<Action> {
-    use crate::model::*;
     let body = if body.is_null() {
         Value::Mapping(Mapping::new())
     } else {
         body
     };
-    Some(match kind {
-        "shell" => Action::Shell(read::<ShellSpec>(body, path, diags)?),
-        "kube.apply" => Action::KubeApply(read(body, path, diags)?),
-        "kube.wait" => Action::KubeWait(read(body, path, diags)?),
-        "kube.get" => Action::KubeGet(read(body, path, diags)?),
-        "kube.secret" => Action::KubeSecret(read(body, path, diags)?),
-        "kube.label" => Action::KubeLabel(read(body, path, diags)?),
-        "kube.annotate" => Action::KubeAnnotate(read(body, path, diags)?),
-        "kube.patch" => Action::KubePatch(read(body, path, diags)?),
-        "kube.delete" => Action::KubeDelete(read(body, path, diags)?),
-        "kube.exec" => Action::KubeExec(read(body, path, diags)?),
-        "kube.kubeconfig" => Action::KubeKubeconfig(read(body, path, diags)?),
-        _ => return None,
-    })
+    match Action::read(kind, body)? {
+        Ok(action) => Some(action),
+        Err(ReadError::Fields(err)) => {
+            diags.push(path_error(path, err));
+            None
+        }
+        Err(ReadError::Shape(Invalid(messages))) => {
+            diags.extend(
+                messages
+                    .into_iter()
+                    .map(|m| Diagnostic::at_value(path.clone(), format!("{kind} step `{id}` {m}"))),
+            );
+            None
+        }
+    }
 }
 
 fn salvage(value: &Value, list: &str, index: usize) -> Salvaged {
@@ -368,24 +371,23 @@ pub(crate) fn read<T: DeserializeOwned>(
     base: &YamlPath,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<T> {
-    match serde_path_to_error::deserialize::<_, T>(value) {
-        Ok(v) => Some(v),
-        Err(err) => {
-            let mut path = base.clone();
-            for seg in err.path().iter() {
-                match seg {
-                    serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
-                    serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
-                    serde_path_to_error::Segment::Enum { variant } => {
-                        path.push(Seg::Key(variant.clone()))
-                    }
-                    serde_path_to_error::Segment::Unknown => {}
-                }
-            }
-            diags.push(serde_diagnostic(path, &err.into_inner().to_string()));
-            None
+    serde_path_to_error::deserialize::<_, T>(value)
+        .map_err(|err| diags.push(path_error(base, err)))
+        .ok()
+}
+
+/// A deserialization error at the node it is about, below `base`.
+fn path_error(base: &YamlPath, err: serde_path_to_error::Error<serde_yaml::Error>) -> Diagnostic {
+    let mut path = base.clone();
+    for seg in err.path().iter() {
+        match seg {
+            serde_path_to_error::Segment::Seq { index } => path.push(Seg::Index(*index)),
+            serde_path_to_error::Segment::Map { key } => path.push(Seg::Key(key.clone())),
+            serde_path_to_error::Segment::Enum { variant } => path.push(Seg::Key(variant.clone())),
+            serde_path_to_error::Segment::Unknown => {}
         }
     }
+    serde_diagnostic(path, &err.into_inner().to_string())
 }
 
 /// Rewrites serde's messages into ours: unknown fields point at the key and suggest the closest
@@ -410,7 +412,11 @@ fn serde_diagnostic(mut path: YamlPath, message: &str) -> Diagnostic {
         let name = rest.split('`').next().unwrap_or(rest);
         return Diagnostic::at_value(path, format!("missing field `{name}`"));
     }
-    Diagnostic::at_value(path, message.to_string())
+    // A grammar's message may carry its help (see `model::grammar::HELP`).
+    match message.split_once(HELP) {
+        Some((message, help)) => Diagnostic::at_value(path, message).with_help(help),
+        None => Diagnostic::at_value(path, message.to_string()),
+    }
 }
 
 /// Splits serde's "NAME`, expected one of `a`, `b`" into the name and the names it expected.

@@ -5,11 +5,11 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
-use crate::model::{SandboxStandIn, Until, ValueType};
+use crate::model::{Action, Command, Instead, Rendered, SandboxStandIn, Step, Until, ValueType};
 use crate::params::ParamValues;
-use crate::render::render_value;
+use crate::render::{Lenient, Render};
 use crate::template::Renderer;
-use crate::validate::Validated;
+use crate::validate::{List, Validated};
 
 /// The plan of a run, in the order the steps can run.
 #[derive(Debug, Clone, Serialize)]
@@ -44,8 +44,9 @@ pub struct PlannedStep {
     pub layer: usize,
     /// Every step this one waits for: `needs` and the producers of the outputs it uses.
     pub needs: Vec<String>,
-    /// The kind's fields, rendered.
-    pub fields: serde_json::Value,
+    /// The kind's fields, rendered where their values are known.
+    #[serde(serialize_with = "kind_body")]
+    pub fields: Action,
     /// What the step produces.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub outputs: Vec<PlannedOutput>,
@@ -55,6 +56,14 @@ pub struct PlannedStep {
     /// What a sandbox rehearsal does instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxStandIn>,
+    /// The action as a run would render it, or the value only a run can know (`⟨X from s⟩`)
+    /// or why it does not render: what a server-side dry run sends.
+    #[serde(skip)]
+    pub rendered: Result<Action<Rendered>, String>,
+}
+
+fn kind_body<S: serde::Serializer>(action: &Action, s: S) -> Result<S::Ok, S::Error> {
+    action.body().serialize(s)
 }
 
 /// A declared output in the plan.
@@ -84,49 +93,62 @@ pub fn masked(name: &str) -> String {
 pub fn plan(validated: &Validated, params: &ParamValues) -> Plan {
     let rb = &validated.runbook;
     let mut data = serde_json::Map::new();
+    let mut unknown = std::collections::HashSet::new();
     let mut shown_params = indexmap::IndexMap::new();
     for (name, spec) in &rb.params {
         let value = match params.get(name) {
-            Some(_) if spec.secret => masked(name),
-            Some(v) => v.clone(),
+            Some(v) if !spec.secret => v.clone(),
+            Some(_) => masked(name),
             None => format!("⟨{name}⟩"),
         };
+        if spec.secret || !params.contains_key(name) {
+            unknown.insert(name.as_str());
+        }
         shown_params.insert(name.clone(), value.clone());
         data.insert(name.clone(), value.into());
     }
     for (name, &i) in &validated.producers {
         data.insert(name.clone(), placeholder(name, &rb.steps[i].id).into());
+        unknown.insert(name);
     }
     for step in &rb.finally {
         for name in step.outputs.keys() {
             data.insert(name.clone(), placeholder(name, &step.id).into());
+            unknown.insert(name);
         }
     }
     let data = serde_json::Value::Object(data);
     let renderer = Renderer::new();
-    let planned = |steps: &[crate::model::Step], graph: &crate::graph::Graph| -> Vec<PlannedStep> {
-        graph
+    let planned = |list: List| -> Vec<PlannedStep> {
+        let list = validated.list(list);
+        list.graph
             .order()
             .iter()
             .map(|&i| {
-                let step = &steps[i];
-                let raw = serde_json::to_value(&step.action).unwrap_or_default();
-                let fields = raw
-                    .as_object()
-                    .and_then(|m| m.values().next())
-                    .cloned()
-                    .unwrap_or_default();
+                let step = &list.steps[i];
+                let mut lenient = Lenient {
+                    renderer: &renderer,
+                    data: &data,
+                };
+                let Ok(fields) = step.action.fold(&mut lenient);
+                let rendered = match list.uses[i].iter().find(|n| unknown.contains(n.as_str())) {
+                    Some(name) => Err(data[name].as_str().unwrap_or_default().to_string()),
+                    None => Render::new(&renderer, &data)
+                        .action(&step.action)
+                        .map_err(|e| e.to_string()),
+                };
                 PlannedStep {
                     id: step.id.clone(),
                     kind: step.action.kind().to_string(),
                     title: step.title.clone(),
-                    layer: graph.layer(i) + 1,
-                    needs: graph.deps(i).iter().map(|&d| steps[d].id.clone()).collect(),
-                    fields: with_shell_values(
-                        step,
-                        render_lenient(&renderer, &fields, &data),
-                        &data,
-                    ),
+                    layer: list.graph.layer(i) + 1,
+                    needs: list
+                        .graph
+                        .deps(i)
+                        .iter()
+                        .map(|&d| list.steps[d].id.clone())
+                        .collect(),
+                    fields: with_shell_values(fields, &data),
                     outputs: step
                         .outputs
                         .iter()
@@ -138,6 +160,7 @@ pub fn plan(validated: &Validated, params: &ParamValues) -> Plan {
                         .collect(),
                     policies: policies(step, &rb.defaults),
                     sandbox: step.sandbox.clone(),
+                    rendered,
                 }
             })
             .collect()
@@ -147,53 +170,24 @@ pub fn plan(validated: &Validated, params: &ParamValues) -> Plan {
         title: rb.metadata.title.clone(),
         params: shown_params,
         layers: validated.graph.layers().len(),
-        steps: planned(&rb.steps, &validated.graph),
-        finally: planned(&rb.finally, &validated.finally_graph),
+        steps: planned(List::Steps),
+        finally: planned(List::Finally),
     }
 }
 
 /// Shows a script with the values its `$NAME`s will have, so a plan reads like what runs.
-fn with_shell_values(
-    step: &crate::model::Step,
-    mut fields: serde_json::Value,
-    data: &serde_json::Value,
-) -> serde_json::Value {
-    if matches!(step.action, crate::model::Action::Shell(_))
-        && let Some(serde_json::Value::String(script)) = fields.get_mut("script")
+fn with_shell_values(mut action: Action, data: &serde_json::Value) -> Action {
+    if let Action::Shell(shell) = &mut action
+        && let Command::Script(script) = &mut shell.command
     {
         *script = crate::shellvars::substitute(script, |name| {
             data.get(name).and_then(|v| v.as_str()).map(str::to_string)
         });
     }
-    fields
+    action
 }
 
-/// Renders each string on its own, keeping a string's template text when it cannot render yet
-/// (a helper such as `b64dec` applied to a placeholder).
-fn render_lenient(
-    renderer: &Renderer,
-    value: &serde_json::Value,
-    data: &serde_json::Value,
-) -> serde_json::Value {
-    use serde_json::Value;
-    match value {
-        Value::String(_) => render_value(renderer, value, data).unwrap_or_else(|_| value.clone()),
-        Value::Array(items) => Value::Array(
-            items
-                .iter()
-                .map(|v| render_lenient(renderer, v, data))
-                .collect(),
-        ),
-        Value::Object(map) => Value::Object(
-            map.iter()
-                .map(|(k, v)| (k.clone(), render_lenient(renderer, v, data)))
-                .collect(),
-        ),
-        other => other.clone(),
-    }
-}
-
-fn policies(step: &crate::model::Step, defaults: &crate::model::Defaults) -> Vec<String> {
+fn policies(step: &Step, defaults: &crate::model::Defaults) -> Vec<String> {
     let mut out = Vec::new();
     if let Some(t) = step.timeout.or(defaults.timeout) {
         out.push(format!("timeout {t}"));
@@ -210,7 +204,7 @@ fn policies(step: &crate::model::Step, defaults: &crate::model::Defaults) -> Vec
         let until = match &w.until {
             Until::NonEmpty => "nonempty".to_string(),
             Until::Equals(x) => format!("equals {x:?}"),
-            Until::Matches(x) => format!("matches /{x}/"),
+            Until::Matches(x) => format!("matches /{}/", x.text()),
         };
         out.push(format!(
             "wait until {until}, every {}, up to {}",
@@ -265,7 +259,8 @@ fn write_step(out: &mut String, step: &PlannedStep) {
     if !step.needs.is_empty() {
         let _ = writeln!(out, "      needs: {}", step.needs.join(", "));
     }
-    let yaml = serde_yaml::to_string(&step.fields).unwrap_or_default();
+    let yaml = serde_yaml::to_string(&step.fields.body())
+        .unwrap_or_else(|e| format!("(cannot be shown: {e})\n"));
     for line in yaml.lines() {
         let _ = writeln!(out, "      {line}");
     }
@@ -287,13 +282,14 @@ fn write_step(out: &mut String, step: &PlannedStep) {
     for p in &step.policies {
         let _ = writeln!(out, "      ↻ {p}");
     }
-    if let Some(sb) = &step.sandbox {
-        if let Some(f) = &sb.apply {
-            let _ = writeln!(out, "      ⧉ sandbox: applies {f} instead");
+    match step.sandbox.as_ref().map(|sb| &sb.instead) {
+        Some(Instead::Apply { file, .. }) => {
+            let _ = writeln!(out, "      ⧉ sandbox: applies {file} instead");
         }
-        if let Some(r) = &sb.skip {
-            let _ = writeln!(out, "      ⧉ sandbox: skipped ({r})");
+        Some(Instead::Skip(reason)) => {
+            let _ = writeln!(out, "      ⧉ sandbox: skipped ({reason})");
         }
+        None => {}
     }
 }
 

@@ -14,9 +14,12 @@ enum Requirement {
     Absent(String),
 }
 
-/// A parsed label selector.
+/// A parsed label selector, with the text it was parsed from.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Selector(Vec<Requirement>);
+pub struct Selector {
+    text: String,
+    requirements: Vec<Requirement>,
+}
 
 /// Why a selector does not parse.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -68,14 +71,22 @@ impl Selector {
             }
             reqs.push(req);
         }
-        Ok(Selector(reqs))
+        Ok(Selector {
+            text: text.to_string(),
+            requirements: reqs,
+        })
+    }
+
+    /// The selector as written, which is what the API's `labelSelector` takes.
+    pub fn as_str(&self) -> &str {
+        &self.text
     }
 
     /// True when `object`'s `metadata.labels` satisfy every requirement.
     pub fn matches(&self, object: &Value) -> bool {
         let labels = &object["metadata"]["labels"];
         let get = |k: &str| labels.get(k).and_then(Value::as_str);
-        self.0.iter().all(|r| match r {
+        self.requirements.iter().all(|r| match r {
             Requirement::Equals(k, v) => get(k) == Some(v.as_str()),
             Requirement::NotEquals(k, v) => get(k) != Some(v.as_str()),
             Requirement::In(k, set) => get(k).is_some_and(|x| set.iter().any(|s| s == x)),

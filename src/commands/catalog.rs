@@ -2,6 +2,8 @@
 
 use std::fmt::Write as _;
 
+use meshbook_engine::model::Instead;
+
 use crate::failure::CmdResult;
 use crate::prepare::{RunbookArgs, validate_source};
 use crate::source;
@@ -84,10 +86,10 @@ pub fn show(args: &RunbookArgs) -> CmdResult {
         } else {
             format!(" → {}", outs.join(", "))
         };
-        let stand_in = match s.sandbox.as_ref().map(|sb| (&sb.apply, &sb.skip)) {
-            Some((Some(f), _)) => format!("  [sandbox: {f}]"),
-            Some((_, Some(_))) => "  [sandbox: skip]".into(),
-            _ => String::new(),
+        let stand_in = match s.sandbox.as_ref().map(|sb| &sb.instead) {
+            Some(Instead::Apply { file, .. }) => format!("  [sandbox: {file}]"),
+            Some(Instead::Skip(_)) => "  [sandbox: skip]".into(),
+            None => String::new(),
         };
         let _ = writeln!(
             out,

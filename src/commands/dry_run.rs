@@ -3,11 +3,9 @@
 
 use std::path::Path;
 
-use meshbook_engine::model::Action;
 use meshbook_engine::plan::Plan;
 use meshbook_steps::kube::client::Clients;
-use meshbook_steps::kube::executor::dispatch;
-use meshbook_steps::kube::{Progress, StepEnv};
+use meshbook_steps::kube::server_dry_run;
 use serde::Serialize;
 
 /// What the server said about one step.
@@ -58,31 +56,20 @@ pub fn check(
             out.push(not_checked(why.to_string()));
             continue;
         }
-        let fields = step.fields.to_string();
-        if let Some(start) = fields.find('⟨') {
-            let rest = &fields[start..];
-            let end = rest.find('⟩').map_or(rest.len(), |e| e + '⟩'.len_utf8());
-            out.push(not_checked(format!(
-                "needs {}, known only during a run",
-                &rest[..end]
-            )));
-            continue;
-        }
-        let action: Action =
-            serde_json::from_value(serde_json::json!({ step.kind.clone(): step.fields.clone() }))?;
-        let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-        let sink = lines.clone();
-        let env = StepEnv {
-            workdir: workdir.to_path_buf(),
-            progress: Progress::to(move |l| {
-                sink.lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .push(l.to_string())
-            }),
-            dry_run: true,
+        let action = match &step.rendered {
+            Ok(action) => action,
+            Err(unknown) if unknown.starts_with('⟨') => {
+                out.push(not_checked(format!(
+                    "needs {unknown}, known only during a run"
+                )));
+                continue;
+            }
+            Err(why) => {
+                out.push(not_checked(format!("cannot be rendered: {why}")));
+                continue;
+            }
         };
-        let result = runtime.block_on(dispatch(&clients, &action, &Default::default(), &env));
-        let mut detail = lines.lock().map(|l| l.clone()).unwrap_or_default();
+        let (mut detail, result) = runtime.block_on(server_dry_run(&clients, action, workdir));
         let verdict = match result {
             Ok(_) => "accepted",
             Err(e) => {

@@ -1,40 +1,30 @@
 //! How fast a `kube.wait` reacts to the change it waits for (from the moment the change is sent), against `kubectl wait` on the same
 //! simulated cluster, in the same run. Prints a table; `cargo bench -p meshbook-steps --bench wait_reaction`.
 
-#[path = "../tests/kube_support/mod.rs"]
-mod kube_support;
+#[path = "../tests/support/mod.rs"]
+mod support;
 
 use std::time::{Duration, Instant};
 
-use kube_support::{Env, none};
-use meshbook_engine::model::{KubeApply, KubeWait};
-use meshbook_steps::kube::objects::Target;
-use meshbook_steps::kube::{apply, wait};
 use serde_json::json;
+use support::Env;
 
 const TRIALS: usize = 9;
 
 async fn set_flag(env: &Env, state: &str) -> Instant {
-    let cluster = env.clients.cluster(None).await.unwrap();
-    let cms = Target::new(&cluster, "cm", None).await.unwrap();
-    cms.merge_patch("flag", &json!({"data": {"state": state}}))
-        .await
-        .unwrap();
-    Instant::now()
+    let sent = Instant::now();
+    env.merge_patch(
+        "/api/v1/namespaces/default/configmaps/flag",
+        &json!({"data": {"state": state}}),
+    )
+    .await;
+    sent
 }
 
 async fn meshbook_reaction(env: &Env) -> Duration {
     set_flag(env, "off").await;
-    let spec = KubeWait {
-        resource: "cm".into(),
-        name: Some("flag".into()),
-        jsonpath: Some("{.data.state}".into()),
-        equals: Some("on".into()),
-        ..KubeWait::default()
-    };
-    let no_outputs = none();
     let waiting = async {
-        wait::run(&env.clients, &spec, &no_outputs, &env.env)
+        env.run("kube.wait: {resource: cm, name: flag, jsonpath: '{.data.state}', equals: on}")
             .await
             .unwrap();
         Instant::now()
@@ -49,7 +39,7 @@ async fn meshbook_reaction(env: &Env) -> Duration {
 
 async fn kubectl_reaction(env: &Env) -> Duration {
     set_flag(env, "off").await;
-    let kubeconfig = env.dir.path().join("kubeconfig");
+    let kubeconfig = env.kubeconfig();
     let mut child = tokio::process::Command::new("kubectl")
         .arg("--kubeconfig")
         .arg(&kubeconfig)
@@ -79,14 +69,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 async fn main() {
     let env = Env::start(&["c1"]).await;
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flag}\ndata: {state: off}\n";
-    let spec = KubeApply {
-        namespace: Some("default".into()),
-        manifest: Some(cm.into()),
-        ..KubeApply::default()
-    };
-    apply::run(&env.clients, &spec, &none(), &env.env)
-        .await
-        .unwrap();
+    env.apply(cm).await.unwrap();
     let mut ours = Vec::new();
     let mut theirs = Vec::new();
     for _ in 0..TRIALS {

@@ -16,7 +16,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use indexmap::IndexMap;
-use meshbook_engine::model::{Action, ShellSpec};
+use meshbook_engine::model::{Action, Command, ShellSpec};
 use meshbook_engine::run::executor::{
     BoxFuture, Echo, Executor, Produced, StepFailure, StepRequest, Stream, mask,
 };
@@ -171,12 +171,12 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
     let output: Output = match waited {
         Ok(Ok(o)) => o,
         Ok(Err(e)) => {
-            return Err(StepFailure::Other(format!(
+            return Err(StepFailure::transient(format!(
                 "waiting for the step failed: {e}"
             )));
         }
         Err(e) => {
-            return Err(StepFailure::Other(format!(
+            return Err(StepFailure::transient(format!(
                 "waiting for the step failed: {e}"
             )));
         }
@@ -195,7 +195,7 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
         return Err(match (output.status.code(), output.status.signal()) {
             (Some(code), _) => StepFailure::Exit { code },
             (None, Some(signal)) => StepFailure::Signal { signal },
-            (None, None) => StepFailure::Other("ended without a status".into()),
+            (None, None) => StepFailure::transient("ended without a status"),
         });
     }
     let mut values =
@@ -261,19 +261,14 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         .open(&req.log.path)?;
     log.write_all(format!("==> {} attempt {}\n", req.step, req.attempt).as_bytes())?;
 
-    let mut expr = match (&spec.argv, &spec.script) {
-        (Some(argv), _) if !argv.is_empty() => {
-            duct::cmd(resolve_program(&argv[0], &req.env, &spec.env), &argv[1..])
+    let mut expr = match &spec.command {
+        Command::Argv { program, args } => {
+            duct::cmd(resolve_program(program, &req.env, &spec.env), args)
         }
-        (_, Some(script)) => duct::cmd(
+        Command::Script(script) => duct::cmd(
             resolve_program("bash", &req.env, &spec.env),
             ["-euo", "pipefail", "-c", script.as_str()],
         ),
-        _ => {
-            return Err(io::Error::other(
-                "a shell step needs `script` or a non-empty `argv`",
-            ));
-        }
     };
     expr = expr.dir(&req.workdir).stdin_null().unchecked();
     for (k, v) in req.env.iter().chain(&spec.env) {

@@ -1,31 +1,17 @@
 //! Kube steps under injected API faults: dropped watches, server errors, throttling.
 
-mod kube_support;
+mod support;
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use meshbook_engine::model::{KubeApply, KubeGet, KubeWait, ValueType};
+use meshbook_engine::model::ValueType;
+use meshbook_engine::run::executor::Permanence;
 use meshbook_sandbox::Faults;
-use meshbook_steps::kube::{apply, get, wait};
 
-use kube_support::{Env, WEB, WIDGETS, none, outputs};
+use support::{Env, WEB, WIDGETS};
 
-fn manifest(text: &str) -> KubeApply {
-    KubeApply {
-        manifest: Some(text.into()),
-        ..KubeApply::default()
-    }
-}
-
-fn ready(resource: &str, name: &str) -> KubeWait {
-    KubeWait {
-        resource: resource.into(),
-        name: Some(name.into()),
-        timeout: Some(meshbook_engine::model::Duration(Duration::from_secs(30))),
-        ..KubeWait::default()
-    }
-}
+const DEPLOY_READY: &str = "kube.wait: {resource: deploy, name: web, timeout: 30s}";
 
 #[tokio::test]
 async fn a_wait_survives_watches_dropped_after_every_event() {
@@ -34,12 +20,8 @@ async fn a_wait_survives_watches_dropped_after_every_event() {
         ..Faults::default()
     };
     let env = Env::with_faults(&["c1"], faults).await;
-    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
-        .await
-        .unwrap();
-    wait::run(&env.clients, &ready("deploy", "web"), &none(), &env.env)
-        .await
-        .unwrap();
+    env.apply(WEB).await.unwrap();
+    env.run(DEPLOY_READY).await.unwrap();
     let lines = env.lines();
     let seen: Vec<&String> = lines
         .iter()
@@ -51,11 +33,7 @@ async fn a_wait_survives_watches_dropped_after_every_event() {
         seen.first().is_some_and(|l| l.contains("InProgress")),
         "{seen:?}"
     );
-    let mut pods = ready("pods", "");
-    pods.name = None;
-    pods.selector = Some("app=web".into());
-    pods.min = Some(2);
-    wait::run(&env.clients, &pods, &none(), &env.env)
+    env.run("kube.wait: {resource: pods, selector: app=web, min: 2, timeout: 30s}")
         .await
         .unwrap();
 }
@@ -70,34 +48,16 @@ async fn server_errors_are_retried() {
         ..Faults::default()
     };
     let env = Env::with_faults(&["c1"], faults).await;
-    apply::run(&env.clients, &manifest(WIDGETS), &none(), &env.env)
+    env.apply(WIDGETS).await.unwrap();
+    env.apply(WEB).await.unwrap();
+    env.run(DEPLOY_READY).await.unwrap();
+    env.run("kube.wait: {resource: svc, name: web, jsonpath: '{.status.loadBalancer.ingress[0].ip}', timeout: 30s}")
         .await
         .unwrap();
-    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
+    let ip = env
+        .run("kube.get: {resource: svc, name: web, jsonpath: '{.status.loadBalancer.ingress[0].ip}'}\noutputs: {IP: {type: ip}}")
         .await
         .unwrap();
-    wait::run(&env.clients, &ready("deploy", "web"), &none(), &env.env)
-        .await
-        .unwrap();
-    let mut lb = ready("svc", "web");
-    lb.jsonpath = Some("{.status.loadBalancer.ingress[0].ip}".into());
-    wait::run(&env.clients, &lb, &none(), &env.env)
-        .await
-        .unwrap();
-    let ip = get::run(
-        &env.clients,
-        &KubeGet {
-            resource: "svc".into(),
-            name: Some("web".into()),
-            jsonpath: Some("{.status.loadBalancer.ingress[0].ip}".into()),
-            allow_missing_keys: true,
-            ..KubeGet::default()
-        },
-        &outputs(&[("IP", ValueType::Ip, None)]),
-        &env.env,
-    )
-    .await
-    .unwrap();
     ValueType::Ip.check(&ip["IP"]).unwrap();
 }
 
@@ -111,16 +71,33 @@ async fn a_server_that_always_fails_gives_a_clear_error() {
         ..Faults::default()
     };
     let env = Env::with_faults(&["c1"], faults).await;
-    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n";
-    let err = apply::run(&env.clients, &manifest(cm), &none(), &env.env)
+    let err = env
+        .apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n")
         .await
         .unwrap_err();
-    let text = meshbook_steps::kube::error_chain(&err);
+    let text = err.to_string();
     assert!(
         text.starts_with("cannot apply configmap/c in namespace default of context c1: "),
         "{text}"
     );
     assert!(text.contains("500"), "{text}");
+    assert_eq!(
+        err.permanence(),
+        Permanence::Transient,
+        "a server error may pass: the step's retries apply"
+    );
+}
+
+#[tokio::test]
+async fn a_refusal_is_permanent() {
+    let env = Env::start(&["c1"]).await;
+    // The sandbox, like a real server, refuses a name that is not a DNS subdomain (422).
+    let err = env
+        .apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Not_A_Name}\n")
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("422"), "{err}");
+    assert_eq!(err.permanence(), Permanence::Permanent);
 }
 
 #[tokio::test]
@@ -134,8 +111,11 @@ async fn throttling_is_waited_out() {
     let cms: String = (0..5)
         .map(|i| format!("apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c{i}}}\n---\n"))
         .collect();
-    let report = apply::apply(&env.clients, &manifest(&cms), &env.env)
-        .await
-        .unwrap();
-    assert_eq!(report.len(), 5);
+    env.apply(&cms).await.unwrap();
+    let applied = env
+        .lines()
+        .iter()
+        .filter(|l| l.starts_with("configmap/c") && l.contains(" created "))
+        .count();
+    assert_eq!(applied, 5);
 }

@@ -2,7 +2,7 @@
 //! for readiness, capture the LoadBalancer IP into an `ip` output with `kube.get`, and hand it
 //! to a shell step.
 
-mod kube_support;
+mod support;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use meshbook_engine::state::secrets::Sealer;
 use meshbook_steps::kube::{Clients, KubeExecutor};
 use meshbook_steps::shell::ShellExecutor;
 
-use kube_support::Env;
+use support::Env;
 
 const RUNBOOK: &str = r#"
 apiVersion: meshbook/v1
@@ -104,7 +104,7 @@ async fn a_load_balancer_ip_flows_from_kube_get_to_a_shell_step() {
             restored: None,
         })
         .collect();
-    let clients = Clients::from_path(&env.dir.path().join("kubeconfig")).unwrap();
+    let clients = Clients::deferred(Some(&env.kubeconfig()));
     let router = Router {
         shell: ShellExecutor,
         kube: KubeExecutor::new(Arc::new(clients)),

@@ -1,89 +1,56 @@
-//! Every kube step against an in-process sandbox.
+//! Every kube step against an in-process sandbox, through the kube executor as a run drives it.
 
-mod kube_support;
+mod support;
 
 use std::time::Duration;
 
-use meshbook_engine::model::{
-    KubeAnnotate, KubeApply, KubeDelete, KubeExec, KubeGet, KubeKubeconfig, KubeLabel, KubePatch,
-    KubeSecret, KubeWait, OutputSpec, PatchType, ValueType, YamlIn,
-};
-use meshbook_steps::kube::apply::{self, Change};
-use meshbook_steps::kube::client::ClientError;
-use meshbook_steps::kube::objects::Target;
-use meshbook_steps::kube::{Clients, delete, exec, get, kubeconfig, meta, patch, secret, wait};
+use meshbook_engine::run::executor::{Executor, Permanence, StepFailure};
+use meshbook_steps::kube::{Clients, KubeExecutor, server_dry_run};
 use serde_json::json;
 
-use kube_support::{Env, WEB, WIDGETS, none, outputs};
+use support::{Env, WEB, WIDGETS, indent};
 
-fn manifest(text: &str) -> KubeApply {
-    KubeApply {
-        namespace: Some("default".into()),
-        manifest: Some(text.into()),
-        ..KubeApply::default()
-    }
+/// The objects a step reported, with what happened to each (`created`, `configured`, ...).
+fn changes(lines: &[String]) -> Vec<(String, String)> {
+    lines
+        .iter()
+        .filter_map(|l| {
+            let mut words = l.split(' ');
+            let (object, change) = (words.next()?, words.next()?);
+            ["created", "configured", "unchanged"]
+                .contains(&change)
+                .then(|| (object.to_string(), change.to_string()))
+        })
+        .collect()
 }
 
-async fn object(env: &Env, resource: &str, ns: &str, name: &str) -> Option<serde_json::Value> {
-    let cluster = env.clients.cluster(None).await.unwrap();
-    let target = Target::new(&cluster, resource, Some(ns)).await.unwrap();
-    target.get(name).await.unwrap()
+fn message(failure: &StepFailure) -> String {
+    failure.to_string()
 }
 
 #[tokio::test]
 async fn a_crd_and_its_custom_resource_apply_in_one_step() {
     let env = Env::start(&["c1"]).await;
     // Read discovery before the CRD exists, so the step must refresh it.
-    let cluster = env.clients.cluster(None).await.unwrap();
-    assert!(Target::new(&cluster, "widgets", None).await.is_err());
+    let size = "kube.get: {resource: wdg, name: w1, jsonpath: '{.spec.size}'}\noutputs: {SIZE: {type: int}}";
+    let unknown = env.run(size).await.unwrap_err();
+    assert!(
+        message(&unknown).contains("doesn't have a resource type \"wdg\""),
+        "{unknown}"
+    );
+    assert_eq!(unknown.permanence(), Permanence::Permanent);
 
-    let report = apply::apply(&env.clients, &manifest(WIDGETS), &env.env)
-        .await
-        .unwrap();
-    let got: Vec<(&str, Change)> = report
-        .iter()
-        .map(|a| (a.object.as_str(), a.change))
-        .collect();
+    env.apply(WIDGETS).await.unwrap();
     assert_eq!(
-        got,
+        changes(&env.lines()),
         [
             (
-                "customresourcedefinition.apiextensions.k8s.io/widgets.example.com",
-                Change::Created
+                "customresourcedefinition.apiextensions.k8s.io/widgets.example.com".to_string(),
+                "created".to_string()
             ),
-            ("widget.example.com/w1", Change::Created),
+            ("widget.example.com/w1".to_string(), "created".to_string()),
         ]
     );
-    let again = apply::apply(&env.clients, &manifest(WIDGETS), &env.env)
-        .await
-        .unwrap();
-    assert!(!again.is_empty(), "the second apply reported nothing");
-    assert!(
-        again.iter().all(|a| a.change == Change::Unchanged),
-        "{again:?}"
-    );
-
-    let changed = WIDGETS.replace("size: 3", "size: 4");
-    let third = apply::apply(&env.clients, &manifest(&changed), &env.env)
-        .await
-        .unwrap();
-    assert_eq!(third[1].change, Change::Configured);
-
-    let size = get::run(
-        &env.clients,
-        &KubeGet {
-            resource: "wdg".into(),
-            name: Some("w1".into()),
-            jsonpath: Some("{.spec.size}".into()),
-            allow_missing_keys: true,
-            ..KubeGet::default()
-        },
-        &outputs(&[("SIZE", ValueType::Int, None)]),
-        &env.env,
-    )
-    .await
-    .unwrap();
-    assert_eq!(size["SIZE"], "4");
     assert!(
         env.lines()
             .iter()
@@ -92,27 +59,29 @@ async fn a_crd_and_its_custom_resource_apply_in_one_step() {
         "{:?}",
         env.lines()
     );
+    env.clear_lines();
+    env.apply(WIDGETS).await.unwrap();
+    let again = changes(&env.lines());
+    assert!(!again.is_empty(), "the second apply reported nothing");
+    assert!(again.iter().all(|(_, c)| c == "unchanged"), "{again:?}");
+
+    env.clear_lines();
+    env.apply(&WIDGETS.replace("size: 3", "size: 4"))
+        .await
+        .unwrap();
+    assert_eq!(changes(&env.lines())[1].1, "configured");
+
+    let got = env.run(size).await.unwrap();
+    assert_eq!(got["SIZE"], "4");
 }
 
 #[tokio::test]
 async fn a_deployment_and_load_balancer_become_ready_and_give_their_ip() {
     let env = Env::start(&["c1"]).await;
-    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
+    env.apply(WEB).await.unwrap();
+    env.run("kube.wait: {resource: deploy, name: web, namespace: default}")
         .await
         .unwrap();
-    wait::run(
-        &env.clients,
-        &KubeWait {
-            resource: "deploy".into(),
-            name: Some("web".into()),
-            namespace: Some("default".into()),
-            ..KubeWait::default()
-        },
-        &none(),
-        &env.env,
-    )
-    .await
-    .unwrap();
     // The wait showed what it saw on the way.
     assert!(
         env.lines().iter().any(|l| l.starts_with(
@@ -121,84 +90,46 @@ async fn a_deployment_and_load_balancer_become_ready_and_give_their_ip() {
         "{:?}",
         env.lines()
     );
-    wait::run(
-        &env.clients,
-        &KubeWait {
-            resource: "svc".into(),
-            name: Some("web".into()),
-            jsonpath: Some("{.status.loadBalancer.ingress[0].ip}".into()),
-            ..KubeWait::default()
-        },
-        &none(),
-        &env.env,
+    env.run(
+        "kube.wait: {resource: svc, name: web, jsonpath: '{.status.loadBalancer.ingress[0].ip}'}",
     )
     .await
     .unwrap();
-    let decl = outputs(&[("LB_IP", ValueType::Ip, None)]);
-    let got = get::run(
-        &env.clients,
-        &KubeGet {
-            resource: "services".into(),
-            selector: Some("".into()),
-            jsonpath: Some(
-                "{.items[?(@.metadata.name==\"web\")].status.loadBalancer.ingress[0].ip}".into(),
-            ),
-            allow_missing_keys: true,
-            ..KubeGet::default()
-        },
-        &decl,
-        &env.env,
-    )
-    .await
-    .unwrap();
+    let got = env
+        .run(
+            r#"
+kube.get:
+  resource: services
+  selector: ""
+  jsonpath: '{.items[?(@.metadata.name=="web")].status.loadBalancer.ingress[0].ip}'
+outputs: {LB_IP: {type: ip}}
+"#,
+        )
+        .await
+        .unwrap();
     assert!(!got["LB_IP"].is_empty());
-    ValueType::Ip.check(&got["LB_IP"]).expect("an IP address");
+    meshbook_engine::model::ValueType::Ip
+        .check(&got["LB_IP"])
+        .expect("an IP address");
 
     // Pods by selector: at least two, all ready.
-    wait::run(
-        &env.clients,
-        &KubeWait {
-            resource: "pods".into(),
-            selector: Some("app=web".into()),
-            condition: Some("Ready".into()),
-            min: Some(2),
-            ..KubeWait::default()
-        },
-        &none(),
-        &env.env,
-    )
-    .await
-    .unwrap();
+    env.run("kube.wait: {resource: pods, selector: app=web, condition: Ready, min: 2}")
+        .await
+        .unwrap();
 }
 
 #[tokio::test]
 async fn a_wait_tolerates_not_found_until_the_object_is_created() {
     let env = Env::start(&["c1"]).await;
-    let spec = KubeWait {
-        resource: "configmap".into(),
-        name: Some("late".into()),
-        jsonpath: Some("{.data.k}".into()),
-        equals: Some("v".into()),
-        timeout: Some(meshbook_engine::model::Duration(Duration::from_secs(20))),
-        ..KubeWait::default()
-    };
-    let no_outputs = none();
-    let waiting = wait::run(&env.clients, &spec, &no_outputs, &env.env);
+    let waiting = env.run(
+        "kube.wait: {resource: configmap, name: late, jsonpath: '{.data.k}', equals: v, timeout: 20s}",
+    );
     let creating = async {
         tokio::time::sleep(Duration::from_millis(300)).await;
         let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late}\ndata: {k: x}\n";
-        apply::run(&env.clients, &manifest(cm), &none(), &env.env)
-            .await
-            .unwrap();
+        env.apply(cm).await.unwrap();
         tokio::time::sleep(Duration::from_millis(200)).await;
-        apply::run(
-            &env.clients,
-            &manifest(&cm.replace("k: x", "k: v")),
-            &none(),
-            &env.env,
-        )
-        .await
-        .unwrap();
+        env.apply(&cm.replace("k: x", "k: v")).await.unwrap();
     };
     let (waited, ()) = tokio::join!(waiting, creating);
     waited.unwrap();
@@ -217,71 +148,59 @@ async fn a_wait_tolerates_not_found_until_the_object_is_created() {
 #[tokio::test]
 async fn a_wait_that_times_out_says_what_it_last_saw() {
     let env = Env::start(&["c1"]).await;
-    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: x}\n";
-    apply::run(&env.clients, &manifest(cm), &none(), &env.env)
+    env.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\ndata: {k: x}\n")
         .await
         .unwrap();
-    let err = wait::run(
-        &env.clients,
-        &KubeWait {
-            resource: "cm".into(),
-            name: Some("c".into()),
-            condition: Some("Ready=True".into()),
-            timeout: Some(meshbook_engine::model::Duration(Duration::from_millis(400))),
-            ..KubeWait::default()
-        },
-        &none(),
-        &env.env,
-    )
-    .await
-    .unwrap_err();
+    let err = env
+        .run("kube.wait: {resource: cm, name: c, condition: Ready=True, timeout: 400ms}")
+        .await
+        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        message(&err),
         "timed out after 400ms waiting for configmap/c in namespace default of context c1: c: no condition Ready yet"
     );
+    assert_eq!(err.permanence(), Permanence::Transient);
 }
 
 #[tokio::test]
 async fn secrets_are_created_then_updated_without_showing_values() {
     let env = Env::start(&["c1"]).await;
     env.write("ca-key.pem", "PRIVATE-KEY-MATERIAL");
-    let mut spec = KubeSecret {
-        namespace: Some("istio-system".into()),
-        name: "cacerts".into(),
-        from_files: vec!["ca-key.pem".into()],
-        literals: [("mode".to_string(), "hunter2".to_string())]
-            .into_iter()
-            .collect(),
-        labels: [("app".to_string(), "istio".to_string())]
-            .into_iter()
-            .collect(),
-        ..KubeSecret::default()
-    };
-    let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-system}\n";
-    apply::run(&env.clients, &manifest(ns), &none(), &env.env)
+    env.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: istio-system}\n")
         .await
         .unwrap();
-    assert_eq!(
-        secret::write(&env.clients, &spec, &env.env).await.unwrap(),
-        Change::Created
+    let secret = |mode: &str| {
+        format!(
+            "kube.secret:\n  namespace: istio-system\n  name: cacerts\n  from_files: [ca-key.pem]\n  literals: {{mode: {mode}}}\n  labels: {{app: istio}}\n"
+        )
+    };
+    let said = |env: &Env| env.lines().last().cloned().unwrap_or_default();
+    env.run(&secret("hunter2")).await.unwrap();
+    assert!(
+        said(&env).starts_with("secret/cacerts created with 2 keys"),
+        "{}",
+        said(&env)
     );
-    assert_eq!(
-        secret::write(&env.clients, &spec, &env.env).await.unwrap(),
-        Change::Unchanged
+    env.run(&secret("hunter2")).await.unwrap();
+    assert!(
+        said(&env).starts_with("secret/cacerts unchanged"),
+        "{}",
+        said(&env)
     );
-    spec.literals.insert("mode".into(), "other".into());
-    assert_eq!(
-        secret::write(&env.clients, &spec, &env.env).await.unwrap(),
-        Change::Configured
+    env.run(&secret("other")).await.unwrap();
+    assert!(
+        said(&env).starts_with("secret/cacerts configured"),
+        "{}",
+        said(&env)
     );
-    let s = object(&env, "secret", "istio-system", "cacerts")
+    let s = env
+        .object("/api/v1/namespaces/istio-system/secrets/cacerts")
         .await
         .unwrap();
     assert_eq!(s["data"]["ca-key.pem"], "UFJJVkFURS1LRVktTUFURVJJQUw=");
     assert_eq!(s["type"], "Opaque");
     assert_eq!(s["metadata"]["labels"]["app"], "istio");
     let all = env.lines().join("\n");
-    assert!(all.contains("secret/cacerts created with 2 keys"), "{all}");
     assert!(
         !all.contains("hunter2") && !all.contains("PRIVATE"),
         "{all}"
@@ -291,53 +210,36 @@ async fn secrets_are_created_then_updated_without_showing_values() {
 #[tokio::test]
 async fn labels_and_annotations_are_set_refused_and_removed() {
     let env = Env::start(&["c1"]).await;
-    let ns = "apiVersion: v1\nkind: Namespace\nmetadata: {name: demo, labels: {istio-injection: disabled}}\n";
-    apply::run(&env.clients, &manifest(ns), &none(), &env.env)
+    env.apply("apiVersion: v1\nkind: Namespace\nmetadata: {name: demo, labels: {istio-injection: disabled}}\n")
         .await
         .unwrap();
-    let mut spec = KubeLabel {
-        resource: "namespace".into(),
-        name: Some("demo".into()),
-        labels: vec!["istio-injection=enabled".into()],
-        ..KubeLabel::default()
-    };
-    let err = meta::label(&env.clients, &spec, &none(), &env.env)
+    let err = env
+        .run("kube.label: {resource: namespace, name: demo, labels: [istio-injection=enabled]}")
         .await
         .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        message(&err),
         "namespace/demo in context c1: 'istio-injection' already has a value (disabled), and overwrite is false"
     );
-    spec.overwrite = true;
-    meta::label(&env.clients, &spec, &none(), &env.env)
+    assert_eq!(err.permanence(), Permanence::Permanent);
+    env.run("kube.label: {resource: namespace, name: demo, labels: [istio-injection=enabled], overwrite: true}")
         .await
         .unwrap();
-    let got = object(&env, "ns", "", "demo").await.unwrap();
+    let got = env.object("/api/v1/namespaces/demo").await.unwrap();
     assert_eq!(got["metadata"]["labels"]["istio-injection"], "enabled");
-    spec.labels = vec!["istio-injection-".into()];
-    meta::label(&env.clients, &spec, &none(), &env.env)
+    env.run("kube.label: {resource: namespace, name: demo, labels: [istio-injection-]}")
         .await
         .unwrap();
-    let got = object(&env, "ns", "", "demo").await.unwrap();
+    let got = env.object("/api/v1/namespaces/demo").await.unwrap();
     assert!(
         got["metadata"]["labels"]["istio-injection"].is_null(),
         "{got}"
     );
 
-    meta::annotate(
-        &env.clients,
-        &KubeAnnotate {
-            resource: "ns".into(),
-            selector: Some("kubernetes.io/metadata.name=demo".into()),
-            annotations: vec!["owner=mesh-team".into()],
-            ..KubeAnnotate::default()
-        },
-        &none(),
-        &env.env,
-    )
-    .await
-    .unwrap();
-    let got = object(&env, "ns", "", "demo").await.unwrap();
+    env.run("kube.annotate: {resource: ns, selector: kubernetes.io/metadata.name=demo, annotations: [owner=mesh-team]}")
+        .await
+        .unwrap();
+    let got = env.object("/api/v1/namespaces/demo").await.unwrap();
     assert_eq!(got["metadata"]["annotations"]["owner"], "mesh-team");
 }
 
@@ -359,57 +261,29 @@ data:
         - address: 0.0.0.0
           port: 443
 "#;
-    apply::run(&env.clients, &manifest(cm), &none(), &env.env)
+    env.apply(cm).await.unwrap();
+    env.run("kube.patch: {resource: configmap, name: istio, patch: {data: {mode: b}}}")
         .await
         .unwrap();
-    let base = KubePatch {
-        resource: "configmap".into(),
-        name: "istio".into(),
-        ..KubePatch::default()
-    };
-    patch::run(
-        &env.clients,
-        &KubePatch {
-            patch: Some(json!({"data": {"mode": "b"}})),
-            ..base.clone()
-        },
-        &none(),
-        &env.env,
+    env.run(r#"kube.patch: {resource: configmap, name: istio, type: json, patch: [{op: add, path: /data/extra, value: "1"}]}"#)
+        .await
+        .unwrap();
+    env.run(
+        r#"
+kube.patch:
+  resource: configmap
+  name: istio
+  yaml_in:
+    key: meshNetworks
+    set: {networks.network1.gateways.0.address: 172.18.0.10}
+"#,
     )
     .await
     .unwrap();
-    patch::run(
-        &env.clients,
-        &KubePatch {
-            patch_type: PatchType::Json,
-            patch: Some(json!([{"op": "add", "path": "/data/extra", "value": "1"}])),
-            ..base.clone()
-        },
-        &none(),
-        &env.env,
-    )
-    .await
-    .unwrap();
-    patch::run(
-        &env.clients,
-        &KubePatch {
-            yaml_in: Some(YamlIn {
-                key: "meshNetworks".into(),
-                set: [(
-                    "networks.network1.gateways.0.address".to_string(),
-                    json!("172.18.0.10"),
-                )]
-                .into_iter()
-                .collect(),
-            }),
-            ..base.clone()
-        },
-        &none(),
-        &env.env,
-    )
-    .await
-    .unwrap();
-    let got = object(&env, "cm", "default", "istio").await.unwrap();
+    let got = env
+        .object("/api/v1/namespaces/default/configmaps/istio")
+        .await
+        .unwrap();
     assert_eq!(got["data"]["mode"], "b");
     assert_eq!(got["data"]["extra"], "1");
     let nets: serde_json::Value =
@@ -420,20 +294,12 @@ data:
     );
     assert_eq!(nets["networks"]["network1"]["gateways"][0]["port"], 443);
 
-    let err = patch::run(
-        &env.clients,
-        &KubePatch {
-            name: "absent".into(),
-            patch: Some(json!({"data": {}})),
-            ..base
-        },
-        &none(),
-        &env.env,
-    )
-    .await
-    .unwrap_err();
+    let err = env
+        .run("kube.patch: {resource: configmap, name: absent, patch: {data: {}}}")
+        .await
+        .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        message(&err),
         "configmap/absent in namespace default of context c1 not found"
     );
 }
@@ -444,35 +310,20 @@ async fn deletes_wait_until_objects_are_gone() {
     let cms = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, labels: {t: x}}\n---\n\
                apiVersion: v1\nkind: ConfigMap\nmetadata: {name: b, labels: {t: x}}\n---\n\
                apiVersion: v1\nkind: ConfigMap\nmetadata: {name: keep}\n";
-    apply::run(&env.clients, &manifest(cms), &none(), &env.env)
+    env.apply(cms).await.unwrap();
+    env.run("kube.delete: {resource: cm, selector: t=x}")
         .await
         .unwrap();
-    let spec = KubeDelete {
-        context: None,
-        namespace: None,
-        resource: "cm".into(),
-        name: None,
-        selector: Some("t=x".into()),
-        wait: true,
-        ignore_not_found: true,
-    };
-    delete::run(&env.clients, &spec, &none(), &env.env)
-        .await
-        .unwrap();
-    assert!(object(&env, "cm", "default", "a").await.is_none());
-    assert!(object(&env, "cm", "default", "b").await.is_none());
-    assert!(object(&env, "cm", "default", "keep").await.is_some());
-    let by_name = KubeDelete {
-        name: Some("a".into()),
-        selector: None,
-        ignore_not_found: false,
-        ..spec
-    };
-    let err = delete::run(&env.clients, &by_name, &none(), &env.env)
+    let cm = |name: &str| format!("/api/v1/namespaces/default/configmaps/{name}");
+    assert!(env.object(&cm("a")).await.is_none());
+    assert!(env.object(&cm("b")).await.is_none());
+    assert!(env.object(&cm("keep")).await.is_some());
+    let err = env
+        .run("kube.delete: {resource: cm, name: a, ignore_not_found: false}")
         .await
         .unwrap_err();
     assert_eq!(
-        err.to_string(),
+        message(&err),
         "configmap/a in namespace default of context c1 not found"
     );
 }
@@ -480,101 +331,70 @@ async fn deletes_wait_until_objects_are_gone() {
 #[tokio::test]
 async fn exec_runs_in_a_selected_pod_repeats_and_checks_output() {
     let env = Env::start(&["c1"]).await;
-    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
+    env.apply(WEB).await.unwrap();
+    env.run("kube.wait: {resource: deployment, name: web}")
         .await
         .unwrap();
-    wait::run(
-        &env.clients,
-        &KubeWait {
-            resource: "deployment".into(),
-            name: Some("web".into()),
-            ..KubeWait::default()
-        },
-        &none(),
-        &env.env,
-    )
-    .await
-    .unwrap();
-    let spec = KubeExec {
-        context: None,
-        namespace: None,
-        pod: None,
-        selector: Some("app=web".into()),
-        container: Some("web".into()),
-        command: vec!["sh".into(), "-c".into(), "echo hello from $POD_NAME".into()],
-        repeat: 3,
-        contains: vec!["hello from web-".into()],
+    let exec = |command: &str, repeat: u32, contains: &str| {
+        format!(
+            "kube.exec: {{selector: app=web, container: web, command: {command}, repeat: {repeat}, contains: {contains}}}\noutputs: {{OUT: {{}}}}"
+        )
     };
-    let out = exec::run(
-        &env.clients,
-        &spec,
-        &outputs(&[("OUT", ValueType::String, None)]),
-        &env.env,
-    )
-    .await
-    .unwrap();
+    let out = env
+        .run(&exec(
+            r#"[sh, -c, "echo hello from $POD_NAME"]"#,
+            3,
+            r#"["hello from web-"]"#,
+        ))
+        .await
+        .unwrap();
     assert_eq!(out["OUT"].lines().count(), 3, "{out:?}");
     assert!(out["OUT"].starts_with("hello from web-"), "{out:?}");
 
-    let failing = KubeExec {
-        command: vec!["sh".into(), "-c".into(), "exit 3".into()],
-        repeat: 1,
-        contains: vec![],
-        ..spec.clone()
-    };
-    let err = exec::run(&env.clients, &failing, &none(), &env.env)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = message(
+        &env.run(&exec("[sh, -c, exit 3]", 1, "[]"))
+            .await
+            .unwrap_err(),
+    );
     assert!(
         err.starts_with("command \"sh\" failed in pod/web-"),
         "{err}"
     );
     assert!(err.contains("exit status 3"), "{err}");
 
-    let missing = KubeExec {
-        contains: vec!["goodbye".into()],
-        repeat: 1,
-        ..spec
-    };
-    let err = exec::run(&env.clients, &missing, &none(), &env.env)
+    let err = message(
+        &env.run(&exec(
+            r#"[sh, -c, "echo hello from $POD_NAME"]"#,
+            1,
+            "[goodbye]",
+        ))
         .await
-        .unwrap_err()
-        .to_string();
+        .unwrap_err(),
+    );
     assert!(err.ends_with("does not contain \"goodbye\""), "{err}");
 }
 
 #[tokio::test]
 async fn a_service_account_kubeconfig_reaches_the_cluster() {
     let env = Env::start(&["c1"]).await;
-    let sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: default}\n";
-    apply::run(&env.clients, &manifest(sa), &none(), &env.env)
-        .await
-        .unwrap();
-    let spec = KubeKubeconfig {
-        namespace: Some("default".into()),
-        service_account: "reader".into(),
-        cluster_name: "n2-k8s-config".into(),
-        file: Some("n2.kubeconfig".into()),
-        ..KubeKubeconfig::default()
+    env.apply(
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: default}\n",
+    )
+    .await
+    .unwrap();
+    let step = |secret: bool| {
+        format!(
+            "kube.kubeconfig: {{namespace: default, service_account: reader, cluster_name: n2-k8s-config, file: n2.kubeconfig}}\noutputs: {{CFG: {{secret: {secret}}}}}"
+        )
     };
-    let plain = outputs(&[("CFG", ValueType::String, None)]);
-    let err = kubeconfig::run(&env.clients, &spec, &plain, &env.env)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err.to_string(),
-        "output `CFG` holds a service-account token: declare it with `secret: true`"
+    let refused = support::invalid(&step(false));
+    assert!(
+        refused
+            .contains("output `CFG` holds a service-account token: declare it with `secret: true`"),
+        "{refused}"
     );
 
-    let mut secret = plain.clone();
-    secret["CFG"] = OutputSpec {
-        secret: true,
-        ..OutputSpec::default()
-    };
-    let out = kubeconfig::run(&env.clients, &spec, &secret, &env.env)
-        .await
-        .unwrap();
+    let out = env.run(&step(true)).await.unwrap();
     let path = env.dir.path().join("n2.kubeconfig");
     assert_eq!(std::fs::read_to_string(&path).unwrap(), out["CFG"]);
     use std::os::unix::fs::PermissionsExt as _;
@@ -583,12 +403,19 @@ async fn a_service_account_kubeconfig_reaches_the_cluster() {
         0o600
     );
 
-    let theirs = Clients::from_path(&path).unwrap();
-    let cluster = theirs.cluster(Some("n2-k8s-config")).await.unwrap();
-    let ours = env.clients.cluster(None).await.unwrap();
+    // The kubeconfig reaches the same cluster: the same identity through its own context.
+    let theirs = std::sync::Arc::new(Clients::deferred(Some(&path)));
+    let mut request =
+        env.request("kube.get: {context: n2-k8s-config, resource: ns, name: default, jsonpath: '{.metadata.name}'}\noutputs: {N: {}}");
+    request.log.echo = None;
+    KubeExecutor::new(theirs.clone())
+        .execute(request)
+        .await
+        .unwrap();
+    let ours = env.clients.identities().await;
     assert_eq!(
-        cluster.identity().await.unwrap(),
-        ours.identity().await.unwrap()
+        theirs.identities().await.get("n2-k8s-config"),
+        ours.get("c1")
     );
     assert!(!env.lines().join("\n").contains("token:"));
 }
@@ -596,34 +423,45 @@ async fn a_service_account_kubeconfig_reaches_the_cluster() {
 #[tokio::test]
 async fn each_context_is_its_own_cluster_and_a_changed_cluster_is_refused() {
     let env = Env::start(&["c1", "c2"]).await;
-    let one = env.clients.cluster(Some("c1")).await.unwrap();
-    let two = env.clients.cluster(Some("c2")).await.unwrap();
-    let (id1, id2) = (
-        one.identity().await.unwrap().to_string(),
-        two.identity().await.unwrap().to_string(),
-    );
-    assert!(!id1.is_empty() && id1 != id2);
+    let namespaces = |ctx: &str| {
+        format!(
+            "kube.get: {{context: {ctx}, resource: ns, name: default, jsonpath: '{{.metadata.uid}}'}}\noutputs: {{UID: {{}}}}"
+        )
+    };
+    env.run(&namespaces("c1")).await.unwrap();
+    env.run(&namespaces("c2")).await.unwrap();
+    let ids: Vec<(String, String)> = env.clients.identities().await.into_iter().collect();
     assert_eq!(
-        env.clients
-            .identities()
-            .await
-            .into_iter()
-            .collect::<Vec<_>>(),
-        [
-            ("c1".to_string(), id1.clone()),
-            ("c2".to_string(), id2.clone())
-        ]
+        ids.iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(),
+        ["c1", "c2"]
     );
+    let (id1, id2) = (ids[0].1.clone(), ids[1].1.clone());
+    assert!(!id1.is_empty() && id1 != id2);
 
-    let kubeconfig = env.dir.path().join("kubeconfig");
-    let resumed = Clients::from_path(&kubeconfig).unwrap();
+    let resumed = std::sync::Arc::new(Clients::deferred(Some(&env.kubeconfig())));
     resumed.expect_identities([("c1".to_string(), id2.clone())].into_iter().collect());
-    let err = resumed.cluster(Some("c1")).await.unwrap_err();
-    assert!(matches!(err, ClientError::ClusterChanged { .. }), "{err}");
-    assert!(resumed.cluster(Some("c2")).await.is_ok());
-    let err = resumed.cluster(Some("nope")).await.unwrap_err().to_string();
+    let executor = KubeExecutor::new(resumed);
+    let err = executor
+        .execute(env.request(&namespaces("c1")))
+        .await
+        .unwrap_err();
     assert!(
-        err.starts_with("context \"nope\" is not in the kubeconfig"),
+        message(&err).contains("now points at a different cluster"),
+        "{err}"
+    );
+    assert_eq!(err.permanence(), Permanence::Permanent);
+    assert!(
+        executor
+            .execute(env.request(&namespaces("c2")))
+            .await
+            .is_ok()
+    );
+    let err = executor
+        .execute(env.request(&namespaces("nope")))
+        .await
+        .unwrap_err();
+    assert!(
+        message(&err).starts_with("context \"nope\" is not in the kubeconfig"),
         "{err}"
     );
 }
@@ -631,46 +469,28 @@ async fn each_context_is_its_own_cluster_and_a_changed_cluster_is_refused() {
 #[tokio::test]
 async fn waits_fail_early_when_pods_crash() {
     let env = Env::start(&["c1"]).await;
-    apply::run(&env.clients, &manifest(WEB), &none(), &env.env)
-        .await
-        .unwrap();
-    let mut pods_ready = KubeWait {
-        resource: "pods".into(),
-        selector: Some("app=web".into()),
-        min: Some(2),
-        ..KubeWait::default()
-    };
-    wait::run(&env.clients, &pods_ready, &none(), &env.env)
-        .await
-        .unwrap();
+    env.apply(WEB).await.unwrap();
+    let pods_ready = "kube.wait: {resource: pods, selector: app=web, min: 2, timeout: 20s}";
+    env.run(pods_ready).await.unwrap();
     // One pod starts crash-looping, as a kubelet would report it.
-    let cluster = env.clients.cluster(None).await.unwrap();
-    let pods = Target::new(&cluster, "pods", None).await.unwrap();
-    let (items, _) = pods
-        .list(&meshbook_steps::kube::objects::Selection::Selector {
-            labels: "app=web".into(),
-            fields: String::new(),
-        })
+    let pods = env
+        .object("/api/v1/namespaces/default/pods?labelSelector=app%3Dweb")
         .await
         .unwrap();
-    let victim = items[0]["metadata"]["name"].as_str().unwrap().to_string();
+    let victim = pods["items"][0]["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string();
     let crash = json!({"status": {"phase": "Running",
         "conditions": [{"type": "Ready", "status": "False"}],
         "containerStatuses": [{"name": "web", "ready": false, "restartCount": 5, "image": "nginx:1.27", "imageID": "",
             "state": {"waiting": {"reason": "CrashLoopBackOff"}}}]}});
-    pods.api()
-        .patch_status(
-            &victim,
-            &kube::api::PatchParams::default(),
-            &kube::api::Patch::Merge(&crash),
-        )
-        .await
-        .unwrap();
-    pods_ready.timeout = Some(meshbook_engine::model::Duration(Duration::from_secs(20)));
-    let err = wait::run(&env.clients, &pods_ready, &none(), &env.env)
-        .await
-        .unwrap_err()
-        .to_string();
+    env.merge_patch(
+        &format!("/api/v1/namespaces/default/pods/{victim}/status"),
+        &crash,
+    )
+    .await;
+    let err = message(&env.run(pods_ready).await.unwrap_err());
     assert!(
         err.ends_with(&format!(
             "failed: {victim}: Containers in CrashLoop state: web"
@@ -679,26 +499,14 @@ async fn waits_fail_early_when_pods_crash() {
     );
 
     // The Deployment notices one pod less ready, and its wait fails because of that pod.
-    let one_ready = KubeWait {
-        resource: "deploy".into(),
-        name: Some("web".into()),
-        jsonpath: Some("{.status.readyReplicas}".into()),
-        equals: Some("1".into()),
-        ..KubeWait::default()
-    };
-    wait::run(&env.clients, &one_ready, &none(), &env.env)
+    env.run("kube.wait: {resource: deploy, name: web, jsonpath: '{.status.readyReplicas}', equals: '1'}")
         .await
         .unwrap();
-    let deploy = KubeWait {
-        resource: "deploy".into(),
-        name: Some("web".into()),
-        timeout: Some(meshbook_engine::model::Duration(Duration::from_secs(20))),
-        ..KubeWait::default()
-    };
-    let err = wait::run(&env.clients, &deploy, &none(), &env.env)
-        .await
-        .unwrap_err()
-        .to_string();
+    let err = message(
+        &env.run("kube.wait: {resource: deploy, name: web, timeout: 20s}")
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(
         err,
         format!(
@@ -710,21 +518,34 @@ async fn waits_fail_early_when_pods_crash() {
 #[tokio::test]
 async fn a_server_dry_run_changes_nothing_and_secret_exec_output_stays_out_of_logs() {
     let env = Env::start(&["c1"]).await;
-    let mut dry = env.env.clone();
-    dry.dry_run = true;
+    let dry = |manifest: &str| {
+        let step = format!(
+            "kube.apply:\n  namespace: default\n  manifest: |\n{}",
+            indent(manifest, 4)
+        );
+        let request = env.request(&step);
+        let clients = env.clients.clone();
+        let dir = env.dir.path().to_path_buf();
+        async move { server_dry_run(&clients, &request.action, &dir).await }
+    };
     let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: dry}\ndata: {k: v}\n";
-    let report = apply::apply(&env.clients, &manifest(cm), &dry)
-        .await
-        .unwrap();
-    assert_eq!(report[0].change, Change::Created);
-    assert!(object(&env, "cm", "default", "dry").await.is_none());
+    let (lines, result) = dry(cm).await;
+    result.unwrap();
+    assert_eq!(
+        changes(&lines),
+        [("configmap/dry".to_string(), "created".to_string())]
+    );
     assert!(
-        env.lines()
+        env.object("/api/v1/namespaces/default/configmaps/dry")
+            .await
+            .is_none()
+    );
+    assert!(
+        lines
             .iter()
             .any(|l| l
                 == "configmap/dry created (server dry run) (in namespace default of context c1)"),
-        "{:?}",
-        env.lines()
+        "{lines:?}"
     );
 
     // A dry run creates neither namespaces nor CRDs: what depends on them is reported, not refused.
@@ -732,10 +553,9 @@ async fn a_server_dry_run_changes_nothing_and_secret_exec_output_stays_out_of_lo
         "apiVersion: v1\nkind: Namespace\nmetadata: {{name: fresh}}\n---\n\
          apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: c, namespace: fresh}}\n---\n{WIDGETS}"
     );
-    let report = apply::apply(&env.clients, &manifest(&fresh), &dry)
-        .await
-        .unwrap();
-    let names: Vec<&str> = report.iter().map(|a| a.object.as_str()).collect();
+    let (lines, result) = dry(&fresh).await;
+    result.unwrap();
+    let names: Vec<String> = changes(&lines).into_iter().map(|(o, _)| o).collect();
     assert_eq!(
         names,
         [
@@ -743,8 +563,7 @@ async fn a_server_dry_run_changes_nothing_and_secret_exec_output_stays_out_of_lo
             "customresourcedefinition.apiextensions.k8s.io/widgets.example.com"
         ]
     );
-    assert!(object(&env, "ns", "", "fresh").await.is_none());
-    let lines = env.lines();
+    assert!(env.object("/api/v1/namespaces/fresh").await.is_none());
     assert!(
         lines.contains(
             &"configmap/c not checked (server dry run): namespace fresh is created by this step"
@@ -759,35 +578,14 @@ async fn a_server_dry_run_changes_nothing_and_secret_exec_output_stays_out_of_lo
         "{lines:?}"
     );
 
-    let pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: box}\nspec: {containers: [{name: c, image: busybox}]}\n";
-    apply::run(&env.clients, &manifest(pod), &none(), &env.env)
+    env.apply("apiVersion: v1\nkind: Pod\nmetadata: {name: box}\nspec: {containers: [{name: c, image: busybox}]}\n")
         .await
         .unwrap();
-    wait::run(
-        &env.clients,
-        &KubeWait {
-            resource: "po".into(),
-            name: Some("box".into()),
-            ..KubeWait::default()
-        },
-        &none(),
-        &env.env,
-    )
-    .await
-    .unwrap();
-    let mut decl = outputs(&[("TOKEN", ValueType::String, None)]);
-    decl["TOKEN"].secret = true;
-    let spec = KubeExec {
-        context: None,
-        namespace: None,
-        pod: Some("box".into()),
-        selector: None,
-        container: None,
-        command: vec!["echo".into(), "s3cr3t-value".into()],
-        repeat: 1,
-        contains: vec![],
-    };
-    let out = exec::run(&env.clients, &spec, &decl, &env.env)
+    env.run("kube.wait: {resource: po, name: box}")
+        .await
+        .unwrap();
+    let out = env
+        .run("kube.exec: {pod: box, command: [echo, s3cr3t-value]}\noutputs: {TOKEN: {secret: true}}")
         .await
         .unwrap();
     assert_eq!(out["TOKEN"], "s3cr3t-value");
@@ -801,20 +599,11 @@ async fn a_server_dry_run_changes_nothing_and_secret_exec_output_stays_out_of_lo
 #[tokio::test]
 async fn a_wait_ends_when_the_watched_value_changes() {
     let env = Env::start(&["c1"]).await;
-    let cm = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flag}\ndata: {state: off}\n";
-    apply::run(&env.clients, &manifest(cm), &none(), &env.env)
+    env.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: flag}\ndata: {state: off}\n")
         .await
         .unwrap();
-    let spec = KubeWait {
-        resource: "cm".into(),
-        name: Some("flag".into()),
-        jsonpath: Some("{.data.state}".into()),
-        equals: Some("on".into()),
-        ..KubeWait::default()
-    };
-    let no_outputs = none();
     let waiting = async {
-        wait::run(&env.clients, &spec, &no_outputs, &env.env)
+        env.run("kube.wait: {resource: cm, name: flag, jsonpath: '{.data.state}', equals: on}")
             .await
             .unwrap();
         std::time::Instant::now()
@@ -822,12 +611,13 @@ async fn a_wait_ends_when_the_watched_value_changes() {
     let flipping = async {
         // Long enough for the wait to be watching.
         tokio::time::sleep(Duration::from_millis(500)).await;
-        let cluster = env.clients.cluster(None).await.unwrap();
-        let cms = Target::new(&cluster, "cm", None).await.unwrap();
-        cms.merge_patch("flag", &json!({"data": {"state": "on"}}))
-            .await
-            .unwrap();
-        std::time::Instant::now()
+        let sent = std::time::Instant::now();
+        env.merge_patch(
+            "/api/v1/namespaces/default/configmaps/flag",
+            &json!({"data": {"state": "on"}}),
+        )
+        .await;
+        sent
     };
     let (done, flipped) = tokio::join!(waiting, flipping);
     // How fast it reacts is measured by `cargo bench -p meshbook-steps --bench wait_reaction`.
@@ -837,15 +627,8 @@ async fn a_wait_ends_when_the_watched_value_changes() {
 #[tokio::test]
 async fn a_get_by_selector_that_matches_nothing_gives_empty_values() {
     let env = Env::start(&["c1"]).await;
-    let spec = KubeGet {
-        resource: "svc".into(),
-        selector: Some("app=istio-ingressgateway".into()),
-        jsonpath: Some("{.items[0].status.loadBalancer.ingress[0].ip}".into()),
-        allow_missing_keys: true,
-        ..KubeGet::default()
-    };
-    let decl = outputs(&[("GW", ValueType::Ip, None)]);
-    let got = get::run(&env.clients, &spec, &decl, &env.env)
+    let got = env
+        .run("kube.get: {resource: svc, selector: app=istio-ingressgateway, jsonpath: '{.items[0].status.loadBalancer.ingress[0].ip}'}\noutputs: {GW: {type: ip}}")
         .await
         .unwrap();
     assert_eq!(got["GW"], "");

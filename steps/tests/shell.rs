@@ -4,39 +4,20 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use indexmap::IndexMap;
-use meshbook_engine::model::{Action, OutputSpec, ShellSpec};
-use meshbook_engine::run::executor::{Executor, LogSink, StepFailure, StepRequest, Stream};
+use meshbook_engine::run::executor::{Executor, StepFailure, StepRequest, Stream};
 use meshbook_steps::shell::ShellExecutor;
-use tokio_util::sync::CancellationToken;
 
+mod support;
+
+/// A shell step running `script`, declaring `outputs`, with `GREETING` in its environment.
 fn request(dir: &Path, script: &str, outputs: &[&str]) -> StepRequest {
-    StepRequest {
-        run_id: "r1".into(),
-        step: "s".into(),
-        attempt: 1,
-        action: Action::Shell(ShellSpec {
-            script: Some(script.into()),
-            ..Default::default()
-        }),
-        env: [("GREETING".to_string(), "hello world".to_string())]
-            .into_iter()
-            .collect(),
-        secrets: Vec::new(),
-        outputs: outputs
-            .iter()
-            .map(|o| (o.to_string(), OutputSpec::default()))
-            .collect(),
-        workdir: dir.to_path_buf(),
-        scratch: dir.join("tmp"),
-        log: LogSink {
-            path: dir.join("logs/s.log"),
-            echo: None,
-        },
-        stop: CancellationToken::new(),
-        kill: CancellationToken::new(),
-        grace: Duration::from_millis(300),
-    }
+    let outputs: Vec<String> = outputs.iter().map(|o| format!("{o}: {{}}")).collect();
+    let step = format!(
+        "shell: |\n{}outputs: {{{}}}\n",
+        support::indent(script, 2),
+        outputs.join(", ")
+    );
+    support::request(dir, &step, &[("GREETING", "hello world")])
 }
 
 #[tokio::test]
@@ -63,7 +44,9 @@ echo to-stdout; echo to-stderr >&2
         log.contains("to-stdout") && log.contains("to-stderr"),
         "{log}"
     );
-    let leftovers = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
+    let leftovers = std::fs::read_dir(dir.path().join("scratch"))
+        .unwrap()
+        .count();
     assert_eq!(leftovers, 0, "the output file is removed after the step");
 }
 
@@ -80,11 +63,11 @@ async fn a_single_output_falls_back_to_trimmed_stdout() {
 #[tokio::test]
 async fn argv_runs_without_a_shell() {
     let dir = tempfile::tempdir().unwrap();
-    let mut req = request(dir.path(), "", &["OUT"]);
-    req.action = Action::Shell(ShellSpec {
-        argv: Some(vec!["printf".into(), "%s".into(), "$GREETING;x".into()]),
-        ..Default::default()
-    });
+    let req = support::request(
+        dir.path(),
+        "shell: {argv: [printf, '%s', '$GREETING;x']}\noutputs: {OUT: {}}",
+        &[],
+    );
     let out = ShellExecutor.execute(req).await.unwrap();
     assert_eq!(out["OUT"], "$GREETING;x");
 }
@@ -104,7 +87,7 @@ async fn failures_are_typed() {
         .unwrap_err();
     assert_eq!(err, StepFailure::Exit { code: 1 });
     let err = ShellExecutor
-        .execute(request(dir.path(), "echo $UNSET_THING", &[]))
+        .execute(request(dir.path(), "eval 'echo $UNSET_THING'", &[]))
         .await
         .unwrap_err();
     assert!(matches!(err, StepFailure::Exit { .. }));
@@ -202,11 +185,9 @@ async fn echo_sees_each_line_with_its_stream() {
 #[tokio::test]
 async fn other_kinds_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let mut req = request(dir.path(), "", &[]);
-    req.action = Action::KubeApply(Default::default());
+    let req = support::request(dir.path(), "kube.apply: {manifest: x}", &[]);
     let err = ShellExecutor.execute(req).await.unwrap_err();
     assert_eq!(err, StepFailure::Unsupported("kube.apply".into()));
-    let _ = IndexMap::<String, String>::new();
 }
 
 #[tokio::test]
@@ -230,12 +211,11 @@ async fn secret_outputs_are_masked_in_the_log() {
 #[tokio::test]
 async fn secret_values_the_step_sees_are_masked_in_its_log_on_both_streams() {
     let dir = tempfile::tempdir().unwrap();
-    let mut req = request(
+    let mut req = support::request(
         dir.path(),
-        "echo \"token is $TOKEN\"; echo \"again $TOKEN\" >&2",
-        &[],
+        "shell: echo \"token is $TOKEN\"; echo \"again $TOKEN\" >&2",
+        &[("TOKEN", "s3cr3t-value")],
     );
-    req.env.insert("TOKEN".into(), "s3cr3t-value".into());
     req.secrets = vec!["s3cr3t-value".into()];
     let log = req.log.path.clone();
     ShellExecutor.execute(req).await.unwrap();

@@ -1,11 +1,17 @@
 //! The runbook model (format `meshbook/v1`): what a loaded, well-formed runbook holds.
 
-mod action;
 mod duration;
+pub mod fold;
+pub mod grammar;
+mod kind;
+pub mod names;
+mod until;
 mod value_type;
 
-pub use action::*;
 pub use duration::{Duration, DurationError};
+pub use grammar::{Condition, Edit, Grammar, Parsed, Pattern, Rendered, Stage, Templated, Written};
+pub use kind::*;
+pub use until::Until;
 pub use value_type::{TypeMismatch, ValueType};
 
 use indexmap::IndexMap;
@@ -206,20 +212,6 @@ impl WaitPolicy {
     }
 }
 
-/// A condition on a value.
-#[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
-pub enum Until {
-    /// The value is not empty.
-    #[serde(rename = "nonempty")]
-    NonEmpty,
-    /// The value equals this text.
-    #[serde(rename = "equals")]
-    Equals(String),
-    /// The value matches this regular expression.
-    #[serde(rename = "matches")]
-    Matches(String),
-}
-
 /// A declared output.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -232,7 +224,7 @@ pub struct OutputSpec {
     pub secret: bool,
     /// For `kube.get`: the kubectl JSONPath that yields this output.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub jsonpath: Option<String>,
+    pub jsonpath: Option<Parsed<meshbook_inspect::jsonpath::JsonPath>>,
     /// Decode the produced text before it is checked and stored (`base64`: a Secret's data).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub decode: Option<Decode>,
@@ -249,80 +241,107 @@ pub enum Decode {
     Base64,
 }
 
-/// What a sandbox rehearsal does instead of a step that cannot run offline: apply a stand-in
-/// manifest (`{apply: FILE, context: CTX}`) or skip it (`{skip: REASON}`).
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
+/// What a sandbox rehearsal does instead of a step that cannot run offline, and the values it
+/// gives the step's outputs (templates allowed), since the real step does not run.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SandboxStandIn {
+    /// Apply a manifest, or skip.
+    pub instead: Instead,
+    /// A value for every declared output.
+    pub outputs: IndexMap<String, String>,
+}
+
+/// What a rehearsal does in place of a step.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Instead {
+    /// Apply a manifest from the runbook's folder, rendered as a template.
+    Apply {
+        /// The manifest, relative to the runbook's folder.
+        file: String,
+        /// The cluster; the kube step's own context when absent.
+        context: Option<String>,
+    },
+    /// Skip the step, for this reason.
+    Skip(String),
+}
+
+/// `sandbox:` as written: `{apply: FILE, context: CTX}` or `{skip: REASON}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "SandboxStandIn")]
+struct RawStandIn {
     /// A manifest, relative to the runbook's folder, rendered as a template and applied instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub apply: Option<String>,
+    apply: Option<String>,
     /// The cluster to apply it to; a kube step's own context when absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub context: Option<String>,
+    context: Option<String>,
     /// Skip the step, for this reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub skip: Option<String>,
+    skip: Option<String>,
     /// Values (templates allowed) the stand-in gives the step's outputs, since the real step
     /// does not run: every declared output needs one.
     #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
-    pub outputs: IndexMap<String, String>,
+    outputs: IndexMap<String, String>,
+}
+
+impl TryFrom<RawStandIn> for SandboxStandIn {
+    type Error = &'static str;
+    fn try_from(raw: RawStandIn) -> Result<Self, &'static str> {
+        let instead = match (raw.apply, raw.skip, raw.context) {
+            (Some(file), None, context) => Instead::Apply { file, context },
+            (None, Some(_), Some(_)) => return Err("`context` goes with `apply`, not `skip`"),
+            (None, Some(reason), None) => Instead::Skip(reason),
+            _ => return Err("a sandbox stand-in is either `{apply: FILE}` or `{skip: REASON}`"),
+        };
+        Ok(SandboxStandIn {
+            instead,
+            outputs: raw.outputs,
+        })
+    }
+}
+
+impl From<&SandboxStandIn> for RawStandIn {
+    fn from(s: &SandboxStandIn) -> Self {
+        let (apply, context, skip) = match &s.instead {
+            Instead::Apply { file, context } => (Some(file.clone()), context.clone(), None),
+            Instead::Skip(reason) => (None, None, Some(reason.clone())),
+        };
+        RawStandIn {
+            apply,
+            context,
+            skip,
+            outputs: s.outputs.clone(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for SandboxStandIn {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        RawStandIn::deserialize(deserializer)?
+            .try_into()
+            .map_err(serde::de::Error::custom)
+    }
+}
+
+impl Serialize for SandboxStandIn {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        RawStandIn::from(self).serialize(serializer)
+    }
+}
+
+impl JsonSchema for SandboxStandIn {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        RawStandIn::schema_name()
+    }
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        RawStandIn::json_schema(generator)
+    }
 }
 
 impl Step {
     /// The effective retry policy: the step's own, else the runbook default, else one attempt.
     pub fn retry_policy<'a>(&'a self, defaults: &'a Defaults) -> Option<&'a RetryPolicy> {
         self.retry.as_ref().or(defaults.retry.as_ref())
-    }
-}
-
-/// Reads `{key: "text"}`, the YAML form of the enums above (serde_yaml's values only know tags).
-fn single_entry<'de, A: serde::de::MapAccess<'de>>(
-    mut map: A,
-    variants: &'static [&'static str],
-) -> Result<(String, String), A::Error> {
-    let Some(key) = map.next_key::<String>()? else {
-        return Err(serde::de::Error::custom(format!(
-            "expected one of {}",
-            variants.join(", ")
-        )));
-    };
-    if !variants.contains(&key.as_str()) {
-        return Err(serde::de::Error::unknown_variant(&key, variants));
-    }
-    let value: String = map.next_value()?;
-    if let Some(extra) = map.next_key::<String>()? {
-        return Err(serde::de::Error::custom(format!(
-            "`{key}` and `{extra}` cannot be combined: give one"
-        )));
-    }
-    Ok((key, value))
-}
-
-impl<'de> Deserialize<'de> for Until {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        const VARIANTS: &[&str] = &["nonempty", "equals", "matches"];
-        struct Visitor;
-        impl<'de> serde::de::Visitor<'de> for Visitor {
-            type Value = Until;
-            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-                f.write_str("`nonempty`, `{equals: TEXT}` or `{matches: REGEX}`")
-            }
-            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Until, E> {
-                match v {
-                    "nonempty" => Ok(Until::NonEmpty),
-                    other => Err(E::unknown_variant(other, VARIANTS)),
-                }
-            }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<Until, A::Error> {
-                let (key, value) = single_entry(map, &["equals", "matches"])?;
-                Ok(if key == "equals" {
-                    Until::Equals(value)
-                } else {
-                    Until::Matches(value)
-                })
-            }
-        }
-        deserializer.deserialize_any(Visitor)
     }
 }

@@ -10,7 +10,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Action, OutputSpec};
+use crate::model::{Action, OutputSpec, Rendered};
 
 /// A boxed, sendable future: keeps [`Executor`] object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
@@ -55,7 +55,7 @@ pub struct StepRequest {
     /// 1 for the first attempt.
     pub attempt: u32,
     /// The step's action with every template rendered.
-    pub action: Action,
+    pub action: Action<Rendered>,
     /// Params and upstream outputs, by name.
     pub env: IndexMap<String, String>,
     /// Secret values among `env`: an executor masks them in everything it logs or echoes.
@@ -122,9 +122,55 @@ pub enum StepFailure {
     /// The attempt was stopped by a signal.
     #[error("interrupted")]
     Interrupted,
-    /// Anything else, already phrased for the user (never holding a secret).
-    #[error("{0}")]
-    Other(String),
+    /// The step's work failed, phrased for the user (never holding a secret).
+    #[error("{message}")]
+    Failed {
+        /// What went wrong.
+        message: String,
+        /// Whether trying again can help.
+        permanence: Permanence,
+    },
+}
+
+/// Whether trying a failed step again can help.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Permanence {
+    /// It may pass when tried again: throttling, a server error, a timeout, a dropped
+    /// connection, something not there yet, a command that failed.
+    Transient,
+    /// Trying again cannot help: a refusal (403, 422), a kind the cluster does not serve, a
+    /// mistake in the step; its retries are not spent on it.
+    Permanent,
+}
+
+impl StepFailure {
+    /// A failure that may pass when tried again.
+    pub fn transient(message: impl Into<String>) -> StepFailure {
+        StepFailure::Failed {
+            message: message.into(),
+            permanence: Permanence::Transient,
+        }
+    }
+
+    /// A failure that trying again cannot mend.
+    pub fn permanent(message: impl Into<String>) -> StepFailure {
+        StepFailure::Failed {
+            message: message.into(),
+            permanence: Permanence::Permanent,
+        }
+    }
+
+    /// Whether trying again can help.
+    pub fn permanence(&self) -> Permanence {
+        match self {
+            StepFailure::Render(_) | StepFailure::Unsupported(_) | StepFailure::Spawn(_) => {
+                Permanence::Permanent
+            }
+            StepFailure::Failed { permanence, .. } => *permanence,
+            _ => Permanence::Transient,
+        }
+    }
 }
 
 /// What a successful attempt produced: raw output values, checked by the scheduler.
@@ -172,7 +218,7 @@ pub fn decode(name: &str, spec: &OutputSpec, value: String) -> Result<String, St
             .ok()
             .and_then(|bytes| String::from_utf8(bytes).ok())
             .ok_or_else(|| {
-                StepFailure::Other(format!(
+                StepFailure::transient(format!(
                     "output `{name}` is not base64-encoded text, so it cannot be decoded"
                 ))
             }),

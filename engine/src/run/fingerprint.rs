@@ -46,10 +46,7 @@ mod tests {
             wait: None,
             outputs: IndexMap::new(),
             sandbox: None,
-            action: Action::Shell(ShellSpec {
-                script: Some(script.into()),
-                ..Default::default()
-            }),
+            action: Action::Shell(ShellSpec::script(script)),
         }
     }
 

@@ -156,10 +156,7 @@ mod tests {
             wait: None,
             outputs,
             sandbox: None,
-            action: Action::Shell(ShellSpec {
-                script: Some(script.into()),
-                ..Default::default()
-            }),
+            action: Action::Shell(ShellSpec::script(script)),
         }
     }
 

@@ -16,9 +16,9 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{EventSink, Outcome, RunEvent, SkipReason, Stored};
-use crate::model::Until;
 use crate::model::{Defaults, Step};
-use crate::render::render_action;
+use crate::model::{Rendered, Until};
+use crate::render::{self, Render};
 use crate::run::executor::{self, Echo, Executor, LogSink, Produced, StepFailure, StepRequest};
 use crate::run::{fingerprint, retry, wait};
 use crate::state::secrets::Sealer;
@@ -433,11 +433,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
         }
         let step = self.units[i].step.clone();
         let env = self.inputs(i);
-        let data = serde_json::Value::Object(
-            env.iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect(),
-        );
+        let data = render::data(env.iter().map(|(k, v)| (k.as_str(), v.as_str())));
         let secrets: Vec<String> = env
             .iter()
             .filter(|(k, v)| self.secret_names.contains(*k) && !v.is_empty())
@@ -452,7 +448,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
             attempt,
             fingerprint: fp,
         });
-        let action = match render_action(&self.renderer, &step.action, &data) {
+        let action = match Render::new(&self.renderer, &data).action(&step.action) {
             Ok(a) => a,
             Err(e) => {
                 self.running += 1;
@@ -557,11 +553,6 @@ impl<'a, 's> Dispatcher<'a, 's> {
         if let (Some(policy), Some(until)) = (&step.wait, &until)
             && let Err(unmet) = wait::check(until, declared, &outputs)
         {
-            if let wait::Unmet::BadPattern(p) = &unmet {
-                return Err(StepFailure::Other(format!(
-                    "invalid pattern /{p}/ in `wait.until`"
-                )));
-            }
             let started = self.first_start[i].unwrap_or_else(Instant::now);
             let deadline = started + policy.timeout.get();
             let next = policy.interval.get();
@@ -569,7 +560,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
                 return Err(StepFailure::Interrupted);
             }
             if Instant::now() + next > deadline {
-                return Err(StepFailure::Other(format!(
+                return Err(StepFailure::transient(format!(
                     "still waiting after {}: {unmet}",
                     policy.timeout
                 )));
@@ -590,25 +581,12 @@ impl<'a, 's> Dispatcher<'a, 's> {
     }
 
     /// The step's wait condition with its templates rendered, like every other field of the step.
-    fn render_until(&self, i: usize, until: &Until) -> Result<Until, StepFailure> {
-        let text = match until {
-            Until::NonEmpty => return Ok(Until::NonEmpty),
-            Until::Equals(t) | Until::Matches(t) => t,
-        };
-        let data = serde_json::Value::Object(
-            self.inputs(i)
-                .into_iter()
-                .map(|(k, v)| (k, serde_json::Value::String(v)))
-                .collect(),
-        );
-        let rendered = self
-            .renderer
-            .render(text, &data)
-            .map_err(|e| StepFailure::Render(format!("wait.until: {e}")))?;
-        Ok(match until {
-            Until::Equals(_) => Until::Equals(rendered),
-            _ => Until::Matches(rendered),
-        })
+    fn render_until(&self, i: usize, until: &Until) -> Result<Until<Rendered>, StepFailure> {
+        let inputs = self.inputs(i);
+        let data = render::data(inputs.iter().map(|(k, v)| (k.as_str(), v.as_str())));
+        Render::new(&self.renderer, &data)
+            .until(until)
+            .map_err(|e| StepFailure::Render(e.to_string()))
     }
 
     fn delay(&mut self, i: usize, after: Duration) {
@@ -673,10 +651,7 @@ impl<'a, 's> Dispatcher<'a, 's> {
     fn fail(&mut self, i: usize, failure: StepFailure) {
         let step = self.units[i].step.id.clone();
         let attempt = self.attempts[i];
-        let retryable = !matches!(
-            failure,
-            StepFailure::Render(_) | StepFailure::Unsupported(_)
-        );
+        let retryable = failure.permanence() == executor::Permanence::Transient;
         if retryable {
             self.failures[i] += 1;
             let policy = self.units[i]
@@ -745,8 +720,8 @@ pub fn log_name(step: &str) -> String {
 mod tests {
     use super::*;
     use crate::model::{
-        Action, Backoff, Duration as D, OutputSpec, RetryPolicy, ShellSpec, Until, ValueType,
-        WaitPolicy,
+        Action, Backoff, Command, Duration as D, OutputSpec, RetryPolicy, ShellSpec, Until,
+        ValueType, WaitPolicy,
     };
     use std::collections::{HashMap, VecDeque};
     use std::sync::Mutex;
@@ -803,7 +778,10 @@ mod tests {
         ) -> executor::BoxFuture<'_, Result<Produced, StepFailure>> {
             Box::pin(async move {
                 let script = match &req.action {
-                    Action::Shell(s) => s.script.clone().unwrap_or_default(),
+                    Action::Shell(ShellSpec {
+                        command: Command::Script(s),
+                        ..
+                    }) => s.clone(),
                     _ => String::new(),
                 };
                 self.calls.lock().unwrap().push((
@@ -865,10 +843,7 @@ mod tests {
             wait: None,
             outputs: IndexMap::new(),
             sandbox: None,
-            action: Action::Shell(ShellSpec {
-                script: Some(script.into()),
-                ..Default::default()
-            }),
+            action: Action::Shell(ShellSpec::script(script)),
         }
     }
 

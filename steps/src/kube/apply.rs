@@ -7,83 +7,23 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 use kube::api::{Patch, PatchParams};
-use meshbook_engine::model::{KubeApply, OutputSpec};
+use meshbook_engine::model::{KubeApply, Manifests, OutputSpec, Rendered, WaitFor};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::client::{ClientError, Clients, in_workdir};
+use super::client::{Clients, in_workdir};
+use super::error::KubeError;
 use super::objects::{Selection, Target, resource_version_of};
 use super::request::{ApiFailure, retrying};
 use super::resolve::ResolveError;
-use super::wait::{Goal, WaitError, until};
+use super::wait::judge;
+use super::watch::until;
 use super::{Outputs, StepEnv};
-use meshbook_inspect::labels::{Selector, SelectorError};
 
 /// The field manager of every write meshbook makes.
 pub const FIELD_MANAGER: &str = "meshbook";
 
 const CRD_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Why an apply failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ApplyError {
-    /// The selector leaves no object to apply.
-    #[error("the selector {0:?} matches none of the manifests' objects")]
-    NothingSelected(String),
-    /// The selector does not parse.
-    #[error(transparent)]
-    Selector(#[from] SelectorError),
-    /// No manifest given.
-    #[error("kube.apply needs `manifest`, `file` or `files`")]
-    NoManifest,
-    /// A manifest file could not be read.
-    #[error("cannot read manifest {path}")]
-    Read {
-        /// The file.
-        path: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// A document is not YAML.
-    #[error("{origin}: document {index} is not valid YAML: {reason}")]
-    Yaml {
-        /// The manifest.
-        origin: String,
-        /// 1-based document number.
-        index: usize,
-        /// The parser's complaint.
-        reason: String,
-    },
-    /// A document lacks what every object needs.
-    #[error("{origin}: document {index} needs apiVersion, kind and metadata.name")]
-    Incomplete {
-        /// The manifest.
-        origin: String,
-        /// 1-based document number.
-        index: usize,
-    },
-    /// The cluster could not be reached.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// A kind is not served by the cluster.
-    #[error(transparent)]
-    Resolve(#[from] ResolveError),
-    /// The server refused an object.
-    #[error("cannot apply {object}{hint}")]
-    Apply {
-        /// The object and where.
-        object: String,
-        /// Advice, for conflicts.
-        hint: &'static str,
-        /// The failed request.
-        #[source]
-        source: ApiFailure,
-    },
-    /// A CRD did not become established.
-    #[error("CRD not established")]
-    Crd(#[source] WaitError),
-}
 
 /// What an apply did to one object, in kubectl's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,11 +70,11 @@ pub struct Document {
 }
 
 /// Reads every object of a multi-document YAML text; `List` documents give their items.
-pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, ApplyError> {
+pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, KubeError> {
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let index = i + 1;
-        let value = Value::deserialize(doc).map_err(|e| ApplyError::Yaml {
+        let value = Value::deserialize(doc).map_err(|e| KubeError::Yaml {
             origin: origin.to_string(),
             index,
             reason: e.to_string(),
@@ -158,7 +98,7 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, ApplyE
                     .as_str()
                     .is_some_and(|n| !n.is_empty());
             if !complete {
-                return Err(ApplyError::Incomplete {
+                return Err(KubeError::Incomplete {
                     origin: origin.to_string(),
                     index,
                 });
@@ -174,27 +114,28 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, ApplyE
 }
 
 /// Every document of the step's manifests, namespaces first, then CRDs, then the rest in order.
-pub fn documents(spec: &KubeApply, workdir: &Path) -> Result<Vec<Document>, ApplyError> {
+pub fn documents(spec: &KubeApply<Rendered>, workdir: &Path) -> Result<Vec<Document>, KubeError> {
     let mut docs = Vec::new();
-    if let Some(text) = &spec.manifest {
-        docs.extend(parse_documents(text, "manifest")?);
-    }
-    for file in spec.file.iter().chain(&spec.files) {
+    let files = match &spec.manifests {
+        Manifests::Inline(text) => {
+            docs.extend(parse_documents(text, "manifest")?);
+            &[][..]
+        }
+        Manifests::File(file) => std::slice::from_ref(file),
+        Manifests::Files(files) => files.as_slice(),
+    };
+    for file in files {
         let path = in_workdir(workdir, file);
-        let text = std::fs::read_to_string(&path).map_err(|source| ApplyError::Read {
+        let text = std::fs::read_to_string(&path).map_err(|source| KubeError::Read {
             path: path.display().to_string(),
             source,
         })?;
         docs.extend(parse_documents(&text, file)?);
     }
-    if spec.manifest.is_none() && spec.file.is_none() && spec.files.is_empty() {
-        return Err(ApplyError::NoManifest);
-    }
-    if let Some(text) = &spec.selector {
-        let selector = Selector::parse(text)?;
+    if let Some(selector) = &spec.selector {
         docs.retain(|d| selector.matches(&d.object));
         if docs.is_empty() {
-            return Err(ApplyError::NothingSelected(text.clone()));
+            return Err(KubeError::NoneSelected(selector.as_str().to_string()));
         }
     }
     docs.sort_by_key(|d| rank(&d.object));
@@ -219,10 +160,10 @@ fn is_crd(object: &Value) -> bool {
 /// Runs a `kube.apply` step.
 pub async fn run(
     clients: &Clients,
-    spec: &KubeApply,
+    spec: &KubeApply<Rendered>,
     _outputs: &IndexMap<String, OutputSpec>,
     env: &StepEnv,
-) -> Result<Outputs, ApplyError> {
+) -> Result<Outputs, KubeError> {
     apply(clients, spec, env).await?;
     Ok(Outputs::new())
 }
@@ -230,11 +171,11 @@ pub async fn run(
 /// Applies every object and reports what happened to each.
 pub async fn apply(
     clients: &Clients,
-    spec: &KubeApply,
+    spec: &KubeApply<Rendered>,
     env: &StepEnv,
-) -> Result<Vec<Applied>, ApplyError> {
+) -> Result<Vec<Applied>, KubeError> {
     let docs = documents(spec, &env.workdir)?;
-    let cluster = clients.cluster(spec.context.as_deref()).await?;
+    let cluster = clients.cluster(spec.place.context.as_deref()).await?;
     let mut params = PatchParams::apply(FIELD_MANAGER);
     if spec.force {
         params = params.force();
@@ -293,7 +234,7 @@ pub async fn apply(
         let target = Target::of(
             &cluster,
             resolved,
-            own_ns.as_deref().or(spec.namespace.as_deref()),
+            own_ns.as_deref().or(spec.place.namespace.as_deref()),
         );
         if env.dry_run
             && let Some(ns) = &target.namespace
@@ -329,8 +270,8 @@ pub async fn apply(
             } else {
                 ""
             };
-            ApplyError::Apply {
-                object: described.clone(),
+            KubeError::Api {
+                action: format!("apply {described}"),
                 hint,
                 source,
             }
@@ -381,15 +322,14 @@ async fn cluster_lacks_namespace(cluster: &std::sync::Arc<super::Cluster>, name:
 }
 
 /// Waits until every CRD just applied is established, then forgets the cluster's catalog.
-async fn settle_crds(crds: &[(Target, String)], env: &StepEnv) -> Result<(), ApplyError> {
-    let goal = Goal::Ready;
+async fn settle_crds(crds: &[(Target, String)], env: &StepEnv) -> Result<(), KubeError> {
     for (target, name) in crds {
         let selection = Selection::Name(name.clone());
         until(target, &selection, CRD_TIMEOUT, &env.progress, |objects| {
-            goal.judge(objects, 1)
+            judge(&WaitFor::Ready, objects, 1)
         })
         .await
-        .map_err(ApplyError::Crd)?;
+        .map_err(|e| KubeError::Crd(Box::new(e)))?;
     }
     if let Some((t, _)) = crds.first() {
         t.cluster.resolver().invalidate().await;
@@ -400,16 +340,19 @@ async fn settle_crds(crds: &[(Target, String)], env: &StepEnv) -> Result<(), App
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meshbook_engine::model::Place;
+    use meshbook_inspect::labels::Selector;
 
     #[test]
     fn a_selector_keeps_only_matching_objects() {
         let dir = tempfile::tempdir().unwrap();
         let text = "apiVersion: v1\nkind: Service\nmetadata: {name: helloworld, labels: {app: helloworld}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: helloworld-v1, labels: {app: helloworld, version: v1}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata: {name: helloworld-v2, labels: {app: helloworld, version: v2}}\n";
         std::fs::write(dir.path().join("hw.yaml"), text).unwrap();
-        let spec = |sel: &str| KubeApply {
-            file: Some("hw.yaml".into()),
-            selector: Some(sel.into()),
-            ..KubeApply::default()
+        let spec = |sel: &str| KubeApply::<Rendered> {
+            place: Place::default(),
+            manifests: Manifests::File("hw.yaml".into()),
+            selector: Some(Selector::parse(sel).unwrap()),
+            force: false,
         };
         let names = |sel: &str| -> Vec<String> {
             documents(&spec(sel), dir.path())
@@ -422,7 +365,7 @@ mod tests {
         assert_eq!(names("app=helloworld").len(), 3);
         assert!(matches!(
             documents(&spec("version=v3"), dir.path()),
-            Err(ApplyError::NothingSelected(_))
+            Err(KubeError::NoneSelected(_))
         ));
     }
 
@@ -431,9 +374,11 @@ mod tests {
         let text = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n---\n\
                     apiVersion: apiextensions.k8s.io/v1\nkind: CustomResourceDefinition\nmetadata: {name: w.example.com}\n---\n\
                     apiVersion: v1\nkind: List\nitems:\n- {apiVersion: v1, kind: Namespace, metadata: {name: n}}\n";
-        let spec = KubeApply {
-            manifest: Some(text.into()),
-            ..KubeApply::default()
+        let spec = KubeApply::<Rendered> {
+            place: Place::default(),
+            manifests: Manifests::Inline(text.into()),
+            selector: None,
+            force: false,
         };
         let docs = documents(&spec, Path::new("/")).unwrap();
         let kinds: Vec<&str> = docs
@@ -456,9 +401,5 @@ mod tests {
                 .starts_with("m.yaml: document 1 is not valid YAML"),
             "{err}"
         );
-        assert!(matches!(
-            documents(&KubeApply::default(), Path::new("/")),
-            Err(ApplyError::NoManifest)
-        ));
     }
 }

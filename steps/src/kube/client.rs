@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex};
 use indexmap::IndexMap;
 use kube::config::{KubeConfigOptions, Kubeconfig, KubeconfigError};
 use kube::{Client, Config};
+use meshbook_engine::run::executor::Permanence;
 use tokio::sync::OnceCell;
 
 use super::request::{ApiFailure, retrying};
@@ -64,6 +65,17 @@ pub enum ClientError {
         /// The identity found now.
         found: String,
     },
+}
+
+impl ClientError {
+    /// Whether trying again can help: not for a kubeconfig or context that is wrong, nor for a
+    /// cluster that changed; reading the identity may pass like any request.
+    pub fn permanence(&self) -> Permanence {
+        match self {
+            ClientError::Identity { source, .. } => source.permanence(),
+            _ => Permanence::Permanent,
+        }
+    }
 }
 
 /// The clients of one run: one per context, made when the run first needs it. The kubeconfig

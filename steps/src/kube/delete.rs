@@ -3,59 +3,28 @@
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use meshbook_engine::model::{KubeDelete, OutputSpec};
+use meshbook_engine::model::{KubeDelete, OutputSpec, Rendered, WaitFor};
 
-use super::client::{ClientError, Clients};
+use super::client::Clients;
+use super::error::KubeError;
 use super::objects::{Selection, Target, name_of};
-use super::request::ApiFailure;
-use super::resolve::ResolveError;
-use super::wait::{Goal, WaitError, until};
+use super::wait::judge;
+use super::watch::until;
 use super::{Outputs, StepEnv};
 
 /// How long a delete waits for its objects to go.
 pub const GONE_TIMEOUT: Duration = Duration::from_secs(300);
 
-/// Why a delete failed.
-#[derive(Debug, thiserror::Error)]
-pub enum DeleteError {
-    /// The named object does not exist and `ignore_not_found` is off.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The cluster could not be reached.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// The resource type is unknown.
-    #[error(transparent)]
-    Resolve(#[from] ResolveError),
-    /// A delete was refused.
-    #[error("cannot delete {what}")]
-    Api {
-        /// The objects.
-        what: String,
-        /// The failed request.
-        #[source]
-        source: ApiFailure,
-    },
-    /// The objects did not go away.
-    #[error(transparent)]
-    Wait(#[from] WaitError),
-}
-
 /// Runs a `kube.delete` step.
 pub async fn run(
     clients: &Clients,
-    spec: &KubeDelete,
+    spec: &KubeDelete<Rendered>,
     _outputs: &IndexMap<String, OutputSpec>,
     env: &StepEnv,
-) -> Result<Outputs, DeleteError> {
-    let cluster = clients.cluster(spec.context.as_deref()).await?;
-    let target = Target::new(&cluster, &spec.resource, spec.namespace.as_deref()).await?;
-    let selection = Selection::from_fields(spec.name.as_deref(), spec.selector.as_deref());
+) -> Result<Outputs, KubeError> {
+    let (target, selection) = Target::of_view(clients, spec.objects.view(), None).await?;
     let what = target.describe_selection(&selection);
-    let fail = |e: kube::Error| DeleteError::Api {
-        what: what.clone(),
-        source: e.into(),
-    };
+    let fail = |e: kube::Error| KubeError::api(format!("delete {what}"), e.into());
     let names: Vec<String> = match &selection {
         Selection::Name(n) => vec![n.clone()],
         other => target
@@ -86,14 +55,13 @@ pub async fn run(
                 target.place()
             ));
         } else if matches!(selection, Selection::Name(_)) && !spec.ignore_not_found {
-            return Err(DeleteError::NotFound(what));
+            return Err(KubeError::NotFound(what));
         }
     }
     if deleted == 0 {
         env.progress.line(&format!("nothing to delete: no {what}"));
     }
     if spec.wait && deleted > 0 {
-        let goal = Goal::Deleted;
         // Only the objects deleted here: a controller may already have made replacements.
         until(
             &target,
@@ -106,7 +74,7 @@ pub async fn run(
                     .copied()
                     .filter(|o| names.iter().any(|n| n == name_of(o)))
                     .collect();
-                goal.judge(&ours, 0)
+                judge(&WaitFor::Deleted, &ours, 0)
             },
         )
         .await?;

@@ -6,91 +6,27 @@ use indexmap::IndexMap;
 use k8s_openapi::api::core::v1::Pod;
 use kube::Api;
 use kube::api::AttachParams;
-use meshbook_engine::model::{KubeExec, OutputSpec};
+use meshbook_engine::model::{KubeExec, OutputSpec, Rendered};
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
 
-use super::client::{ClientError, Clients};
+use super::client::Clients;
+use super::error::KubeError;
 use super::objects::{Selection, Target, name_of};
-use super::request::ApiFailure;
-use super::resolve::ResolveError;
 use super::{Outputs, Progress, StepEnv};
-
-/// Why an exec failed.
-#[derive(Debug, thiserror::Error)]
-pub enum ExecError {
-    /// Neither or both of `pod` and `selector`.
-    #[error("kube.exec needs exactly one of `pod` and `selector`")]
-    Shape,
-    /// An empty command.
-    #[error("kube.exec needs a command")]
-    NoCommand,
-    /// More than one output declared.
-    #[error("kube.exec captures stdout into one output; {0} are declared")]
-    TooManyOutputs(usize),
-    /// No running pod matches.
-    #[error("no running pod {0}")]
-    NoPod(String),
-    /// The cluster could not be reached.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// Pods are not served.
-    #[error(transparent)]
-    Resolve(#[from] ResolveError),
-    /// Finding the pod or starting the command failed.
-    #[error("cannot exec in {what}")]
-    Api {
-        /// The pod and where.
-        what: String,
-        /// The failed request.
-        #[source]
-        source: ApiFailure,
-    },
-    /// The command failed.
-    #[error("command {command:?} failed in {what} (run {run} of {of}): {status}")]
-    Failed {
-        /// The command's first word.
-        command: String,
-        /// The pod and where.
-        what: String,
-        /// Which run.
-        run: u32,
-        /// Of how many.
-        of: u32,
-        /// The exit status as the server reported it.
-        status: String,
-    },
-    /// An expected text is missing from the output.
-    #[error("the output of {command:?} in {what} does not contain {missing:?}")]
-    Missing {
-        /// The command's first word.
-        command: String,
-        /// The pod and where.
-        what: String,
-        /// The missing text.
-        missing: String,
-    },
-}
 
 /// Runs a `kube.exec` step.
 pub async fn run(
     clients: &Clients,
-    spec: &KubeExec,
+    spec: &KubeExec<Rendered>,
     outputs: &IndexMap<String, OutputSpec>,
     env: &StepEnv,
-) -> Result<Outputs, ExecError> {
-    if spec.command.is_empty() {
-        return Err(ExecError::NoCommand);
-    }
-    if outputs.len() > 1 {
-        return Err(ExecError::TooManyOutputs(outputs.len()));
-    }
-    let cluster = clients.cluster(spec.context.as_deref()).await?;
-    let target = Target::new(&cluster, "pods", spec.namespace.as_deref()).await?;
-    let pod = choose_pod(&target, spec).await?;
+) -> Result<Outputs, KubeError> {
+    let (target, selection) = Target::of_view(clients, spec.view(), None).await?;
+    let pod = choose_pod(&target, &selection).await?;
     let what = target.describe(&pod);
     let pods: Api<Pod> = Api::namespaced(
-        cluster.client().clone(),
+        target.cluster.client().clone(),
         target.namespace.as_deref().unwrap_or("default"),
     );
     let mut params = AttachParams::default()
@@ -101,7 +37,7 @@ pub async fn run(
         params = params.container(c);
     }
     let command = spec.command[0].clone();
-    let repeat = spec.repeat.max(1);
+    let repeat = spec.repeat;
     let mut stdout = String::new();
     for run in 1..=repeat {
         // Output captured into a secret is not copied to the log.
@@ -113,11 +49,8 @@ pub async fn run(
         let out = once(&pods, &pod, &spec.command, &params, &shown)
             .await
             .map_err(|e| match e {
-                Once::Api(e) => ExecError::Api {
-                    what: what.clone(),
-                    source: e.into(),
-                },
-                Once::Status(status) => ExecError::Failed {
+                Once::Api(e) => KubeError::api(format!("exec in {what}"), e.into()),
+                Once::Status(status) => KubeError::Command {
                     command: command.clone(),
                     what: what.clone(),
                     run,
@@ -129,7 +62,7 @@ pub async fn run(
     }
     for text in &spec.contains {
         if !stdout.contains(text.as_str()) {
-            return Err(ExecError::Missing {
+            return Err(KubeError::Missing {
                 command,
                 what,
                 missing: text.clone(),
@@ -144,23 +77,18 @@ pub async fn run(
 
 /// The pod by name, or of the selector's running, not terminating pods the first (by name)
 /// that is Ready, else the first running one (a pod without a readiness probe is Ready anyway).
-async fn choose_pod(target: &Target, spec: &KubeExec) -> Result<String, ExecError> {
-    let selection = match (&spec.pod, &spec.selector) {
-        (Some(p), None) => return Ok(p.clone()),
-        (None, Some(s)) => Selection::Selector {
-            labels: s.clone(),
-            fields: String::new(),
-        },
-        _ => return Err(ExecError::Shape),
-    };
-    let what = target.describe_selection(&selection);
-    let (pods, _) = target.list(&selection).await.map_err(|e| ExecError::Api {
-        what: what.clone(),
-        source: e.into(),
-    })?;
+async fn choose_pod(target: &Target, selection: &Selection) -> Result<String, KubeError> {
+    if let Selection::Name(p) = selection {
+        return Ok(p.clone());
+    }
+    let what = target.describe_selection(selection);
+    let (pods, _) = target
+        .list(selection)
+        .await
+        .map_err(|e| KubeError::api(format!("exec in {what}"), e.into()))?;
     pick_pod(&pods)
         .map(|p| name_of(p).to_string())
-        .ok_or(ExecError::NoPod(what))
+        .ok_or(KubeError::NoPod(what))
 }
 
 /// Of running, not terminating pods, the first that is Ready, else the first running one.

@@ -4,17 +4,20 @@
 use std::fs::OpenOptions;
 use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
+use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
-use meshbook_engine::model::{Action, OutputSpec};
+use meshbook_engine::model::{Action, OutputSpec, Rendered};
 use meshbook_engine::run::executor::{
     BoxFuture, Executor, Produced, StepFailure, StepRequest, Stream,
 };
 
+use super::error::error_chain;
+use super::meta::Field;
 use super::{
-    Clients, Outputs, Progress, StepEnv, apply, delete, error_chain, exec, get, kubeconfig, meta,
-    patch, secret, wait,
+    Clients, Outputs, Progress, StepEnv, apply, delete, exec, get, kubeconfig, meta, patch, secret,
+    wait,
 };
 
 /// Runs `kube.*` steps against the clusters of one run.
@@ -39,35 +42,55 @@ impl KubeExecutor {
     }
 }
 
-fn chain<E: std::error::Error + 'static>(e: E) -> String {
-    error_chain(&e)
-}
-
-/// Runs one kube action; errors are phrased for people and hold no secret.
-pub async fn dispatch(
+/// Runs one kube action; errors are phrased for people, hold no secret, and say whether trying
+/// again can help.
+async fn dispatch(
     clients: &Clients,
-    action: &Action,
+    action: &Action<Rendered>,
     outputs: &IndexMap<String, OutputSpec>,
     env: &StepEnv,
 ) -> Result<Outputs, StepFailure> {
     let result = match action {
-        Action::KubeApply(s) => apply::run(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeWait(s) => wait::run(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeGet(s) => get::run(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeSecret(s) => secret::run(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeLabel(s) => meta::label(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeAnnotate(s) => meta::annotate(clients, s, outputs, env)
-            .await
-            .map_err(chain),
-        Action::KubePatch(s) => patch::run(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeDelete(s) => delete::run(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeExec(s) => exec::run(clients, s, outputs, env).await.map_err(chain),
-        Action::KubeKubeconfig(s) => kubeconfig::run(clients, s, outputs, env)
-            .await
-            .map_err(chain),
-        other => return Err(StepFailure::Unsupported(other.kind().to_string())),
+        Action::KubeApply(s) => apply::run(clients, s, outputs, env).await,
+        Action::KubeWait(s) => wait::run(clients, s, outputs, env).await,
+        Action::KubeGet(s) => get::run(clients, s, outputs, env).await,
+        Action::KubeSecret(s) => secret::run(clients, s, outputs, env).await,
+        Action::KubeLabel(s) => meta::run(clients, &s.0, Field::Labels, outputs, env).await,
+        Action::KubeAnnotate(s) => meta::run(clients, &s.0, Field::Annotations, outputs, env).await,
+        Action::KubePatch(s) => patch::run(clients, s, outputs, env).await,
+        Action::KubeDelete(s) => delete::run(clients, s, outputs, env).await,
+        Action::KubeExec(s) => exec::run(clients, s, outputs, env).await,
+        Action::KubeKubeconfig(s) => kubeconfig::run(clients, s, outputs, env).await,
+        Action::Shell(_) => return Err(StepFailure::Unsupported(action.kind().to_string())),
     };
-    result.map_err(StepFailure::Other)
+    result.map_err(|e| StepFailure::Failed {
+        message: error_chain(&e),
+        permanence: e.permanence(),
+    })
+}
+
+/// What a server-side dry run of one kube step says: what the server would do, object by
+/// object, and whether it refused. Writes go with `dryRun=All`; label, annotate and delete
+/// report what they would do and send nothing.
+pub async fn server_dry_run(
+    clients: &Clients,
+    action: &Action<Rendered>,
+    workdir: &Path,
+) -> (Vec<String>, Result<(), StepFailure>) {
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let sink = Arc::clone(&lines);
+    let env = StepEnv {
+        workdir: workdir.to_path_buf(),
+        progress: Progress::to(move |l| {
+            sink.lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(l.to_string())
+        }),
+        dry_run: true,
+    };
+    let result = dispatch(clients, action, &IndexMap::new(), &env).await;
+    let said = lines.lock().map(|l| l.clone()).unwrap_or_default();
+    (said, result.map(|_| ()))
 }
 
 fn progress_for(req: &StepRequest) -> Progress {

@@ -9,65 +9,14 @@ use indexmap::IndexMap;
 use meshbook_engine::model::{KubeKubeconfig, OutputSpec};
 use serde_json::{Value, json};
 
-use super::client::{ClientError, Clients, in_workdir};
+use super::client::{Clients, in_workdir};
+use super::error::KubeError;
 use super::objects::{Selection, Target, name_of};
 use super::request::ApiFailure;
-use super::resolve::ResolveError;
 use super::{Outputs, StepEnv};
 
 /// How long to wait for the token controller to fill in a token Secret.
 const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// Why a kubeconfig could not be built.
-#[derive(Debug, thiserror::Error)]
-pub enum KubeconfigError {
-    /// An output that would hold the token is not declared secret.
-    #[error("output `{0}` holds a service-account token: declare it with `secret: true`")]
-    NotSecret(String),
-    /// Neither an output nor a file to put it in.
-    #[error("kube.kubeconfig needs an output or a `file` to put the kubeconfig in")]
-    Nowhere,
-    /// The service account does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// No token Secret belongs to the account.
-    #[error("no token secret for {0} (name one with `secret`)")]
-    NoTokenSecret(String),
-    /// The token Secret lacks a token or CA within the time allowed.
-    #[error("{what} has no {field} after {after:?}")]
-    Incomplete {
-        /// The Secret.
-        what: String,
-        /// `token` or `ca.crt`.
-        field: &'static str,
-        /// How long it waited.
-        after: Duration,
-    },
-    /// The file could not be written.
-    #[error("cannot write kubeconfig {path}")]
-    Write {
-        /// The file.
-        path: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// The cluster could not be reached.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// A type is not served.
-    #[error(transparent)]
-    Resolve(#[from] ResolveError),
-    /// A read failed.
-    #[error("cannot read {what}")]
-    Api {
-        /// The object.
-        what: String,
-        /// The failed request, without the server's message.
-        #[source]
-        source: ApiFailure,
-    },
-}
 
 /// The kubeconfig text: one cluster, one user with a bearer token, one context, all named
 /// `cluster_name`. `ca_data` is base64 already (as stored in the Secret).
@@ -90,34 +39,25 @@ pub async fn run(
     spec: &KubeKubeconfig,
     outputs: &IndexMap<String, OutputSpec>,
     env: &StepEnv,
-) -> Result<Outputs, KubeconfigError> {
-    if let Some((name, _)) = outputs.iter().find(|(_, o)| !o.secret) {
-        return Err(KubeconfigError::NotSecret(name.clone()));
-    }
-    if outputs.is_empty() && spec.file.is_none() {
-        return Err(KubeconfigError::Nowhere);
-    }
-    let cluster = clients.cluster(spec.context.as_deref()).await?;
-    let accounts = Target::new(&cluster, "serviceaccounts", spec.namespace.as_deref()).await?;
-    let secrets = Target::new(&cluster, "secrets", spec.namespace.as_deref()).await?;
+) -> Result<Outputs, KubeError> {
+    let (accounts, _) = Target::of_view(clients, spec.view(), None).await?;
+    let secrets = Target::new(&accounts.cluster, "secrets", accounts.namespace.as_deref()).await?;
+    let cluster = &accounts.cluster;
     let sa_what = accounts.describe(&spec.service_account);
     let quiet = |what: &str| {
         let what = what.to_string();
-        move |e: kube::Error| KubeconfigError::Api {
-            what: what.clone(),
-            source: ApiFailure::new(&e, true),
-        }
+        move |e: kube::Error| KubeError::api(format!("read {what}"), ApiFailure::new(&e, true))
     };
     let sa = accounts
         .get(&spec.service_account)
         .await
         .map_err(quiet(&sa_what))?
-        .ok_or_else(|| KubeconfigError::NotFound(sa_what.clone()))?;
+        .ok_or_else(|| KubeError::NotFound(sa_what.clone()))?;
     let secret_name = match &spec.secret {
         Some(s) => s.clone(),
         None => token_secret_name(&secrets, &sa, &spec.service_account)
             .await?
-            .ok_or_else(|| KubeconfigError::NoTokenSecret(sa_what.clone()))?,
+            .ok_or_else(|| KubeError::NoTokenSecret(sa_what.clone()))?,
     };
     let secret_what = secrets.describe(&secret_name);
     let (token, ca) = read_token(&secrets, &secret_name, &secret_what).await?;
@@ -128,7 +68,8 @@ pub async fn run(
     let text = render(&spec.cluster_name, &server, &ca, &token);
     if let Some(file) = &spec.file {
         let path = in_workdir(&env.workdir, file);
-        write_private(&path, &text).map_err(|source| KubeconfigError::Write {
+        write_private(&path, &text).map_err(|source| KubeError::File {
+            what: "cannot write kubeconfig".into(),
             path: path.display().to_string(),
             source,
         })?;
@@ -149,7 +90,7 @@ async fn token_secret_name(
     secrets: &Target,
     sa: &Value,
     account: &str,
-) -> Result<Option<String>, KubeconfigError> {
+) -> Result<Option<String>, KubeError> {
     if let Some(name) = sa["secrets"]
         .as_array()
         .into_iter()
@@ -168,10 +109,7 @@ async fn token_secret_name(
     let (items, _) = secrets
         .list(&selection)
         .await
-        .map_err(|e| KubeconfigError::Api {
-            what,
-            source: ApiFailure::new(&e, true),
-        })?;
+        .map_err(|e| KubeError::api(format!("read {what}"), ApiFailure::new(&e, true)))?;
     Ok(items
         .iter()
         .find(|s| s["metadata"]["annotations"]["kubernetes.io/service-account.name"] == account)
@@ -184,17 +122,14 @@ async fn read_token(
     secrets: &Target,
     name: &str,
     what: &str,
-) -> Result<(String, String), KubeconfigError> {
+) -> Result<(String, String), KubeError> {
     let deadline = tokio::time::Instant::now() + TOKEN_TIMEOUT;
     loop {
         let secret = secrets
             .get(name)
             .await
-            .map_err(|e| KubeconfigError::Api {
-                what: what.to_string(),
-                source: ApiFailure::new(&e, true),
-            })?
-            .ok_or_else(|| KubeconfigError::NotFound(what.to_string()))?;
+            .map_err(|e| KubeError::api(format!("read {what}"), ApiFailure::new(&e, true)))?
+            .ok_or_else(|| KubeError::NotFound(what.to_string()))?;
         let token = secret["data"]["token"]
             .as_str()
             .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
@@ -204,7 +139,7 @@ async fn read_token(
         match (token, ca) {
             (Some(t), Some(c)) => return Ok((t, c.to_string())),
             (t, _) if tokio::time::Instant::now() >= deadline => {
-                return Err(KubeconfigError::Incomplete {
+                return Err(KubeError::Unfilled {
                     what: what.to_string(),
                     field: if t.is_none() { "token" } else { "ca.crt" },
                     after: TOKEN_TIMEOUT,

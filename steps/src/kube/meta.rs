@@ -3,267 +3,159 @@
 //! `overwrite`, as kubectl does.
 
 use indexmap::IndexMap;
-use meshbook_engine::model::{KubeAnnotate, KubeLabel, OutputSpec};
+use meshbook_engine::model::{Edit, MetaEdits, OutputSpec, Rendered};
 use serde_json::{Map, Value};
 
-use super::client::{ClientError, Clients};
+use super::client::Clients;
+use super::error::KubeError;
 use super::objects::{Selection, Target, name_of};
-use super::request::ApiFailure;
-use super::resolve::ResolveError;
 use super::{Outputs, StepEnv};
 
-/// Why labels or annotations could not be changed.
-#[derive(Debug, thiserror::Error)]
-pub enum MetaError {
-    /// An edit is neither `key=value` nor `key-`.
-    #[error("{0:?} is neither key=value nor key-")]
-    BadEdit(String),
-    /// A value would change without `overwrite`.
-    #[error("{object}: '{key}' already has a value ({value}), and overwrite is false")]
-    WouldOverwrite {
-        /// The object and where.
-        object: String,
-        /// The key.
-        key: String,
-        /// The current value.
-        value: String,
-    },
-    /// The named object does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// Nothing matches the selection.
-    #[error("no {0}")]
-    NothingSelected(String),
-    /// The cluster could not be reached.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// The resource type is unknown.
-    #[error(transparent)]
-    Resolve(#[from] ResolveError),
-    /// A read or patch failed.
-    #[error("cannot change {what}")]
-    Api {
-        /// The objects.
-        what: String,
-        /// The failed request.
-        #[source]
-        source: ApiFailure,
-    },
+/// What is edited: the metadata field and the verb for progress lines.
+#[derive(Clone, Copy)]
+pub(crate) enum Field {
+    /// `metadata.labels`.
+    Labels,
+    /// `metadata.annotations`.
+    Annotations,
 }
 
-/// One edit: set a key to a value, or remove it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Edit {
-    /// `key=value`.
-    Set(String, String),
-    /// `key-`.
-    Remove(String),
+impl Field {
+    fn key(self) -> &'static str {
+        match self {
+            Field::Labels => "labels",
+            Field::Annotations => "annotations",
+        }
+    }
+
+    fn verb(self) -> &'static str {
+        match self {
+            Field::Labels => "labeled",
+            Field::Annotations => "annotated",
+        }
+    }
 }
 
-/// Parses kubectl's `key=value` / `key-` arguments.
-pub fn parse_edits(edits: &[String]) -> Result<Vec<Edit>, MetaError> {
-    edits
-        .iter()
-        .map(|e| match e.split_once('=') {
-            Some((k, v)) if !k.is_empty() => Ok(Edit::Set(k.to_string(), v.to_string())),
-            None if e.len() > 1 && e.ends_with('-') => {
-                Ok(Edit::Remove(e[..e.len() - 1].to_string()))
-            }
-            _ => Err(MetaError::BadEdit(e.clone())),
-        })
-        .collect()
-}
-
-/// The merge patch for `field` (`labels` or `annotations`), or `None` when nothing changes.
-pub fn plan_patch(
+/// The merge patch for `field`, or `None` when nothing changes.
+fn plan_patch(
     object: &Value,
-    field: &str,
+    field: Field,
     edits: &[Edit],
     overwrite: bool,
     describe: impl Fn(&str) -> String,
-) -> Result<Option<Value>, MetaError> {
-    let current = object["metadata"][field].as_object();
+) -> Result<Option<Value>, KubeError> {
+    let current = object["metadata"][field.key()].as_object();
     let mut changes = Map::new();
     for edit in edits {
-        match edit {
-            Edit::Set(k, v) => {
-                let now = current.and_then(|m| m.get(k)).and_then(Value::as_str);
-                match now {
-                    Some(old) if old == v => {}
-                    Some(old) if !overwrite => {
-                        return Err(MetaError::WouldOverwrite {
-                            object: describe(name_of(object)),
-                            key: k.clone(),
-                            value: old.to_string(),
-                        });
-                    }
-                    _ => {
-                        changes.insert(k.clone(), Value::String(v.clone()));
-                    }
-                }
+        let now = current.and_then(|m| m.get(&edit.key));
+        match (&edit.value, now.and_then(Value::as_str)) {
+            (Some(v), Some(old)) if old == v => {}
+            (Some(_), Some(old)) if !overwrite => {
+                return Err(KubeError::WouldOverwrite {
+                    object: describe(name_of(object)),
+                    key: edit.key.clone(),
+                    value: old.to_string(),
+                });
             }
-            Edit::Remove(k) => {
-                if current.is_some_and(|m| m.contains_key(k)) {
-                    changes.insert(k.clone(), Value::Null);
-                }
+            (Some(v), _) => {
+                changes.insert(edit.key.clone(), Value::String(v.clone()));
             }
+            (None, _) if now.is_some() => {
+                changes.insert(edit.key.clone(), Value::Null);
+            }
+            (None, _) => {}
         }
     }
     if changes.is_empty() {
         return Ok(None);
     }
-    Ok(Some(serde_json::json!({"metadata": {field: changes}})))
+    Ok(Some(
+        serde_json::json!({"metadata": {field.key(): changes}}),
+    ))
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn edit(
+/// Runs a `kube.label` (with `Field::Labels`) or `kube.annotate` step.
+pub(crate) async fn run(
     clients: &Clients,
-    context: Option<&str>,
-    namespace: Option<&str>,
-    resource: &str,
-    name: Option<&str>,
-    selector: Option<&str>,
-    field: &str,
-    edits: &[String],
-    overwrite: bool,
+    spec: &MetaEdits<Rendered>,
+    field: Field,
+    _outputs: &IndexMap<String, OutputSpec>,
     env: &StepEnv,
-) -> Result<Outputs, MetaError> {
-    let edits = parse_edits(edits)?;
-    let cluster = clients.cluster(context).await?;
-    let target = Target::new(&cluster, resource, namespace).await?;
-    let selection = Selection::from_fields(name, selector);
+) -> Result<Outputs, KubeError> {
+    let (target, selection) = Target::of_view(clients, spec.objects.view(), None).await?;
     let what = target.describe_selection(&selection);
-    let fail = |e: kube::Error| MetaError::Api {
-        what: what.clone(),
-        source: e.into(),
-    };
+    let fail = |e: kube::Error| KubeError::api(format!("change {what}"), e.into());
     let objects = match &selection {
         Selection::Name(n) => match target.get(n).await.map_err(fail)? {
             Some(o) => vec![o],
-            None => return Err(MetaError::NotFound(what.clone())),
+            None => return Err(KubeError::NotFound(what.clone())),
         },
         other => target.list(other).await.map_err(fail)?.0,
     };
     if objects.is_empty() {
-        return Err(MetaError::NothingSelected(what));
+        return Err(KubeError::NothingSelected(what));
     }
     // Check every object before changing any, so a refusal leaves all of them as they were.
     let mut patches = Vec::new();
     for o in &objects {
-        let patch = plan_patch(o, field, &edits, overwrite, |n| target.describe(n))?;
+        let patch = plan_patch(o, field, &spec.edits, spec.overwrite, |n| {
+            target.describe(n)
+        })?;
         patches.push((name_of(o).to_string(), patch));
     }
-    let verb = if field == "labels" {
-        "labeled"
-    } else {
-        "annotated"
-    };
+    let verb = field.verb();
     for (name, patch) in patches {
         let shown = target.resolved.object_name(&name);
         match patch {
             None => env
                 .progress
                 .line(&format!("{shown} not {verb} (no change)")),
+            Some(_) if env.dry_run => env
+                .progress
+                .line(&format!("{shown} would be {verb} ({})", target.place())),
             Some(p) => {
-                if env.dry_run {
-                    env.progress
-                        .line(&format!("{shown} would be {verb} ({})", target.place()));
-                } else {
-                    target.merge_patch(&name, &p).await.map_err(fail)?;
-                    env.progress
-                        .line(&format!("{shown} {verb} ({})", target.place()));
-                }
+                target.merge_patch(&name, &p).await.map_err(fail)?;
+                env.progress
+                    .line(&format!("{shown} {verb} ({})", target.place()));
             }
         }
     }
     Ok(Outputs::new())
 }
 
-/// Runs a `kube.label` step.
-pub async fn label(
-    clients: &Clients,
-    spec: &KubeLabel,
-    _outputs: &IndexMap<String, OutputSpec>,
-    env: &StepEnv,
-) -> Result<Outputs, MetaError> {
-    edit(
-        clients,
-        spec.context.as_deref(),
-        spec.namespace.as_deref(),
-        &spec.resource,
-        spec.name.as_deref(),
-        spec.selector.as_deref(),
-        "labels",
-        &spec.labels,
-        spec.overwrite,
-        env,
-    )
-    .await
-}
-
-/// Runs a `kube.annotate` step.
-pub async fn annotate(
-    clients: &Clients,
-    spec: &KubeAnnotate,
-    _outputs: &IndexMap<String, OutputSpec>,
-    env: &StepEnv,
-) -> Result<Outputs, MetaError> {
-    edit(
-        clients,
-        spec.context.as_deref(),
-        spec.namespace.as_deref(),
-        &spec.resource,
-        spec.name.as_deref(),
-        spec.selector.as_deref(),
-        "annotations",
-        &spec.annotations,
-        spec.overwrite,
-        env,
-    )
-    .await
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use meshbook_engine::model::Grammar;
     use serde_json::json;
 
-    #[test]
-    fn edits_parse_like_kubectl() {
-        let edits = parse_edits(&["istio-injection=enabled".into(), "old-".into()]).unwrap();
-        assert_eq!(
-            edits,
-            [
-                Edit::Set("istio-injection".into(), "enabled".into()),
-                Edit::Remove("old".into())
-            ]
-        );
-        assert!(parse_edits(&["bare".into()]).is_err());
-        assert!(parse_edits(&["=x".into()]).is_err());
+    fn edits(texts: &[&str]) -> Vec<Edit> {
+        texts.iter().map(|t| Edit::parse(t).unwrap()).collect()
     }
 
     #[test]
     fn overwrite_is_needed_to_change_a_value() {
         let ns = json!({"metadata": {"name": "demo", "labels": {"istio-injection": "disabled", "old": "1"}}});
-        let set = parse_edits(&["istio-injection=enabled".into()]).unwrap();
-        let err = plan_patch(&ns, "labels", &set, false, |n| format!("namespace/{n}")).unwrap_err();
+        let set = edits(&["istio-injection=enabled"]);
+        let labels = Field::Labels;
+        let err = plan_patch(&ns, labels, &set, false, |n| format!("namespace/{n}")).unwrap_err();
         assert_eq!(
             err.to_string(),
             "namespace/demo: 'istio-injection' already has a value (disabled), and overwrite is false"
         );
-        let patch = plan_patch(&ns, "labels", &set, true, |n| n.to_string()).unwrap();
+        let patch = plan_patch(&ns, labels, &set, true, |n| n.to_string()).unwrap();
         assert_eq!(
             patch,
             Some(json!({"metadata": {"labels": {"istio-injection": "enabled"}}}))
         );
-        let remove = parse_edits(&["old-".into(), "absent-".into()]).unwrap();
+        let remove = edits(&["old-", "absent-"]);
         assert_eq!(
-            plan_patch(&ns, "labels", &remove, false, |n| n.to_string()).unwrap(),
+            plan_patch(&ns, labels, &remove, false, |n| n.to_string()).unwrap(),
             Some(json!({"metadata": {"labels": {"old": null}}}))
         );
-        let same = parse_edits(&["old=1".into()]).unwrap();
+        let same = edits(&["old=1"]);
         assert_eq!(
-            plan_patch(&ns, "labels", &same, false, |n| n.to_string()).unwrap(),
+            plan_patch(&ns, labels, &same, false, |n| n.to_string()).unwrap(),
             None
         );
     }

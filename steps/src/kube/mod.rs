@@ -9,6 +9,7 @@
 pub mod apply;
 pub mod client;
 pub mod delete;
+pub mod error;
 pub mod exec;
 pub mod executor;
 pub mod get;
@@ -20,12 +21,13 @@ pub mod request;
 pub mod resolve;
 pub mod secret;
 pub mod wait;
+pub mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use client::{Clients, Cluster};
-pub use executor::KubeExecutor;
+pub use executor::{KubeExecutor, server_dry_run};
 
 /// The values a step produced, by output name.
 pub type Outputs = indexmap::IndexMap<String, String>;
@@ -83,19 +85,4 @@ impl std::fmt::Debug for Progress {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str("Progress")
     }
-}
-
-/// An error and its causes on one line, `outer: inner: innermost`.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(e) = source {
-        let s = e.to_string();
-        if !text.contains(&s) {
-            text.push_str(": ");
-            text.push_str(&s);
-        }
-        source = e.source();
-    }
-    text
 }

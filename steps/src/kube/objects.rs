@@ -6,9 +6,11 @@ use std::sync::Arc;
 use kube::Api;
 use kube::api::{DeleteParams, ListParams, Patch, PatchParams};
 use kube::core::{DynamicObject, ObjectList};
+use meshbook_engine::model::{ObjectRef, WhichRef};
 use serde_json::Value;
 
 use super::client::Cluster;
+use super::error::KubeError;
 use super::request::retrying;
 use super::resolve::{ResolveError, Resolved};
 
@@ -27,14 +29,18 @@ pub enum Selection {
 }
 
 impl Selection {
-    /// The selection a step's `name` and `selector` fields describe; no name means a selector
-    /// (an empty selector matches everything).
-    pub fn from_fields(name: Option<&str>, selector: Option<&str>) -> Selection {
-        match name.filter(|n| !n.is_empty()) {
-            Some(n) => Selection::Name(n.to_string()),
-            None => Selection::Selector {
-                labels: selector.unwrap_or_default().to_string(),
-                fields: String::new(),
+    /// The objects a step's view names, narrowed by a field selector when it has one.
+    pub fn of(which: WhichRef<'_>, fields: Option<&str>) -> Selection {
+        let fields = fields.unwrap_or_default().to_string();
+        match which {
+            WhichRef::Name(n) => Selection::Name(n.to_string()),
+            WhichRef::Selector(s) => Selection::Selector {
+                labels: s.as_str().to_string(),
+                fields,
+            },
+            WhichRef::All => Selection::Selector {
+                labels: String::new(),
+                fields,
             },
         }
     }
@@ -80,6 +86,17 @@ impl Target {
             .resolve(cluster.client(), cluster.context(), resource)
             .await?;
         Ok(Target::of(cluster, resolved, namespace))
+    }
+
+    /// The type and place a step's view names, and its selection (`fields` narrows a list).
+    pub async fn of_view(
+        clients: &super::Clients,
+        view: ObjectRef<'_>,
+        fields: Option<&str>,
+    ) -> Result<(Target, Selection), KubeError> {
+        let cluster = clients.cluster(view.context).await?;
+        let target = Target::new(&cluster, view.resource, view.namespace).await?;
+        Ok((target, Selection::of(view.which, fields)))
     }
 
     /// A target for an already resolved type.

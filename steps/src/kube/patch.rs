@@ -6,72 +6,18 @@ use base64::Engine as _;
 use indexmap::IndexMap;
 use kube::api::{Patch, PatchParams};
 use kube::core::DynamicObject;
-use meshbook_engine::model::{KubePatch, OutputSpec, PatchType, YamlIn};
+use meshbook_engine::model::{KubePatch, OutputSpec, PatchChange, PatchType, YamlIn};
 use serde_json::{Value, json};
 use serde_yaml::Value as Yaml;
 
 use super::apply::FIELD_MANAGER;
-use super::client::{ClientError, Clients};
+use super::client::Clients;
+use super::error::KubeError;
 use super::objects::{Target, resource_version_of};
 use super::request::{ApiFailure, retrying};
-use super::resolve::ResolveError;
 use super::{Outputs, StepEnv};
 
 const CONFLICT_RETRIES: usize = 5;
-
-/// Why a patch failed.
-#[derive(Debug, thiserror::Error)]
-pub enum PatchError {
-    /// Neither or both of `patch` and `yaml_in`.
-    #[error("kube.patch needs exactly one of `patch` and `yaml_in`")]
-    Shape,
-    /// A JSON patch that is not a list of operations.
-    #[error("a `json` patch must be a list of operations")]
-    NotAList,
-    /// The YAML in the data key does not parse.
-    #[error("{object}: data key {key:?} does not hold valid YAML: {reason}")]
-    BadYaml {
-        /// The object.
-        object: String,
-        /// The key.
-        key: String,
-        /// The parser's complaint.
-        reason: String,
-    },
-    /// A dotted path cannot be followed.
-    #[error("{object}: cannot set {path:?} in data key {key:?}: {reason}")]
-    BadPath {
-        /// The object.
-        object: String,
-        /// The key.
-        key: String,
-        /// The dotted path.
-        path: String,
-        /// Why.
-        reason: String,
-    },
-    /// The object does not exist.
-    #[error("{0} not found")]
-    NotFound(String),
-    /// The object kept changing under the edit.
-    #[error("{0} kept changing while it was being edited; gave up after {CONFLICT_RETRIES} tries")]
-    Contended(String),
-    /// The cluster could not be reached.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// The resource type is unknown.
-    #[error(transparent)]
-    Resolve(#[from] ResolveError),
-    /// The server refused the patch.
-    #[error("cannot patch {what}")]
-    Api {
-        /// The object.
-        what: String,
-        /// The failed request.
-        #[source]
-        source: ApiFailure,
-    },
-}
 
 /// Runs a `kube.patch` step.
 pub async fn run(
@@ -79,13 +25,13 @@ pub async fn run(
     spec: &KubePatch,
     _outputs: &IndexMap<String, OutputSpec>,
     env: &StepEnv,
-) -> Result<Outputs, PatchError> {
-    let cluster = clients.cluster(spec.context.as_deref()).await?;
-    let target = Target::new(&cluster, &spec.resource, spec.namespace.as_deref()).await?;
-    match (&spec.patch, &spec.yaml_in) {
-        (Some(p), None) => patch(&target, &spec.name, spec.patch_type, p, env).await?,
-        (None, Some(y)) => edit_yaml_in(&target, &spec.name, y, env).await?,
-        _ => return Err(PatchError::Shape),
+) -> Result<Outputs, KubeError> {
+    let (target, _) = Target::of_view(clients, spec.view(), None).await?;
+    match &spec.change {
+        PatchChange::Patch { patch_type, body } => {
+            patch(&target, &spec.name, *patch_type, body, env).await?
+        }
+        PatchChange::YamlIn(y) => edit_yaml_in(&target, &spec.name, y, env).await?,
     }
     Ok(Outputs::new())
 }
@@ -96,17 +42,14 @@ async fn patch(
     kind: PatchType,
     body: &Value,
     env: &StepEnv,
-) -> Result<(), PatchError> {
+) -> Result<(), KubeError> {
     let what = target.describe(name);
     let quiet = target.resolved.resource.kind == "Secret";
     let fail = |e: kube::Error| {
         if matches!(&e, kube::Error::Api(s) if s.code == 404) {
-            PatchError::NotFound(what.clone())
+            KubeError::NotFound(what.clone())
         } else {
-            PatchError::Api {
-                what: what.clone(),
-                source: ApiFailure::new(&e, quiet),
-            }
+            KubeError::api(format!("patch {what}"), ApiFailure::new(&e, quiet))
         }
     };
     let api = target.api();
@@ -118,7 +61,7 @@ async fn patch(
         params = params.dry_run();
     }
     let before = target.get(name).await.map_err(fail)?;
-    let before = before.ok_or_else(|| PatchError::NotFound(what.clone()))?;
+    let before = before.ok_or_else(|| KubeError::NotFound(what.clone()))?;
     let after: DynamicObject = match kind {
         PatchType::Merge => {
             let p = Patch::Merge(body);
@@ -133,9 +76,6 @@ async fn patch(
                 .map_err(fail)?
         }
         PatchType::Json => {
-            if !body.is_array() {
-                return Err(PatchError::NotAList);
-            }
             let url = format!(
                 "{}/{name}?fieldManager={FIELD_MANAGER}{}",
                 api.resource_url(),
@@ -176,19 +116,16 @@ async fn edit_yaml_in(
     name: &str,
     edit: &YamlIn,
     env: &StepEnv,
-) -> Result<(), PatchError> {
+) -> Result<(), KubeError> {
     let what = target.describe(name);
     let quiet = target.resolved.resource.kind == "Secret";
-    let fail = |e: kube::Error| PatchError::Api {
-        what: what.clone(),
-        source: ApiFailure::new(&e, quiet),
-    };
+    let fail = |e: kube::Error| KubeError::api(format!("patch {what}"), ApiFailure::new(&e, quiet));
     for _ in 0..CONFLICT_RETRIES {
         let object = target
             .get(name)
             .await
             .map_err(fail)?
-            .ok_or_else(|| PatchError::NotFound(what.clone()))?;
+            .ok_or_else(|| KubeError::NotFound(what.clone()))?;
         let is_secret = object["kind"] == "Secret";
         let raw = object["data"][&edit.key].as_str().unwrap_or_default();
         let text = if is_secret {
@@ -200,12 +137,12 @@ async fn edit_yaml_in(
             raw.to_string()
         };
         let edited = edit_yaml_text(&text, &edit.set).map_err(|(path, reason)| match path {
-            None => PatchError::BadYaml {
+            None => KubeError::BadYaml {
                 object: what.clone(),
                 key: edit.key.clone(),
                 reason,
             },
-            Some(path) => PatchError::BadPath {
+            Some(path) => KubeError::BadPath {
                 object: what.clone(),
                 key: edit.key.clone(),
                 path,
@@ -254,7 +191,10 @@ async fn edit_yaml_in(
             Err(e) => return Err(fail(e)),
         }
     }
-    Err(PatchError::Contended(what))
+    Err(KubeError::Contended {
+        what,
+        tries: CONFLICT_RETRIES,
+    })
 }
 
 /// Splits a dotted path; `\.` keeps a dot inside a key.

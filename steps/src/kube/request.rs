@@ -4,6 +4,8 @@
 use std::future::Future;
 use std::time::Duration;
 
+use meshbook_engine::run::executor::Permanence;
+
 /// A failed API request, summarized without any object data: HTTP code, reason and the
 /// server's message.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -38,6 +40,16 @@ impl ApiFailure {
                 reason: String::new(),
                 summary: other.to_string(),
             },
+        }
+    }
+
+    /// Whether sending the request again can help: throttling, server errors, timeouts and
+    /// broken connections may pass; a refusal (403 Forbidden, 422 Invalid, ...) will not. A
+    /// missing object (404) or a lost race (409) may be mended by time or by another step.
+    pub fn permanence(&self) -> Permanence {
+        match self.code {
+            None | Some(404 | 408 | 409 | 429 | 500..) => Permanence::Transient,
+            Some(_) => Permanence::Permanent,
         }
     }
 
@@ -107,5 +119,15 @@ mod tests {
         assert!(!is_transient(&status(404)));
         assert!(!is_transient(&status(409)));
         assert!(ApiFailure::from(status(404)).is_not_found());
+        let permanence = |code| ApiFailure::from(status(code)).permanence();
+        assert_eq!(permanence(403), Permanence::Permanent);
+        assert_eq!(permanence(422), Permanence::Permanent);
+        assert_eq!(permanence(429), Permanence::Transient);
+        assert_eq!(permanence(503), Permanence::Transient);
+        let dropped = kube::Error::Service("connection reset".into());
+        assert_eq!(
+            ApiFailure::from(dropped).permanence(),
+            Permanence::Transient
+        );
     }
 }

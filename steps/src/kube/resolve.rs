@@ -10,6 +10,7 @@ use futures::future::join_all;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::APIResourceList;
 use kube::Client;
 use kube::core::ApiResource;
+use meshbook_engine::run::executor::Permanence;
 use tokio::sync::RwLock;
 
 use super::request::{ApiFailure, retrying};
@@ -44,6 +45,19 @@ pub enum ResolveError {
         /// The manifest's kind.
         kind: String,
     },
+}
+
+impl ResolveError {
+    /// Whether trying again can help: discovery may pass later; a name or kind the cluster does
+    /// not serve stays unserved (a CRD the same run applies is found by the step that applies it).
+    pub fn permanence(&self) -> Permanence {
+        match self {
+            ResolveError::Discovery { source, .. } => source.permanence(),
+            ResolveError::UnknownName { .. } | ResolveError::UnknownKind { .. } => {
+                Permanence::Permanent
+            }
+        }
+    }
 }
 
 /// A resolved resource type: how to reach it and whether it lives in namespaces.

@@ -12,59 +12,13 @@ use meshbook_engine::model::{KubeSecret, OutputSpec};
 use serde_json::{Value, json};
 
 use super::apply::{Change, FIELD_MANAGER};
-use super::client::{ClientError, Clients, in_workdir};
+use super::client::{Clients, in_workdir};
+use super::error::KubeError;
 use super::objects::{Target, resource_version_of};
 use super::request::{ApiFailure, retrying};
-use super::resolve::ResolveError;
 use super::{Outputs, StepEnv};
 
 /// Why a secret could not be written.
-#[derive(Debug, thiserror::Error)]
-pub enum SecretError {
-    /// A file could not be read.
-    #[error("secret {secret}: cannot read {path}")]
-    Read {
-        /// The Secret.
-        secret: String,
-        /// The file.
-        path: String,
-        /// The cause.
-        #[source]
-        source: std::io::Error,
-    },
-    /// Two sources give the same key.
-    #[error("secret {secret}: key {key:?} is given twice")]
-    DuplicateKey {
-        /// The Secret.
-        secret: String,
-        /// The key.
-        key: String,
-    },
-    /// A key is not a valid Secret key.
-    #[error("secret {secret}: {key:?} is not a valid key (letters, digits, '-', '_' and '.')")]
-    BadKey {
-        /// The Secret.
-        secret: String,
-        /// The key.
-        key: String,
-    },
-    /// The cluster could not be reached.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// Secrets are not served (never on a real cluster).
-    #[error(transparent)]
-    Resolve(#[from] ResolveError),
-    /// The server refused the Secret.
-    #[error("cannot write {what}")]
-    Api {
-        /// The Secret and where.
-        what: String,
-        /// The failed request, without the server's message.
-        #[source]
-        source: ApiFailure,
-    },
-}
-
 fn valid_key(key: &str) -> bool {
     !key.is_empty()
         && key.len() <= 253
@@ -77,18 +31,18 @@ fn valid_key(key: &str) -> bool {
 pub fn secret_data(
     spec: &KubeSecret,
     workdir: &Path,
-) -> Result<BTreeMap<String, String>, SecretError> {
+) -> Result<BTreeMap<String, String>, KubeError> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let mut data = BTreeMap::new();
-    let mut put = |key: String, bytes: &[u8]| -> Result<(), SecretError> {
+    let mut put = |key: String, bytes: &[u8]| -> Result<(), KubeError> {
         if !valid_key(&key) {
-            return Err(SecretError::BadKey {
+            return Err(KubeError::BadKey {
                 secret: spec.name.clone(),
                 key,
             });
         }
         if data.insert(key.clone(), b64.encode(bytes)).is_some() {
-            return Err(SecretError::DuplicateKey {
+            return Err(KubeError::DuplicateKey {
                 secret: spec.name.clone(),
                 key,
             });
@@ -107,8 +61,8 @@ pub fn secret_data(
             }
         };
         let path = in_workdir(workdir, file);
-        let bytes = std::fs::read(&path).map_err(|source| SecretError::Read {
-            secret: spec.name.clone(),
+        let bytes = std::fs::read(&path).map_err(|source| KubeError::File {
+            what: format!("secret {}: cannot read", spec.name),
             path: path.display().to_string(),
             source,
         })?;
@@ -126,7 +80,7 @@ pub async fn run(
     spec: &KubeSecret,
     _outputs: &IndexMap<String, OutputSpec>,
     env: &StepEnv,
-) -> Result<Outputs, SecretError> {
+) -> Result<Outputs, KubeError> {
     write(clients, spec, env).await?;
     Ok(Outputs::new())
 }
@@ -136,15 +90,11 @@ pub async fn write(
     clients: &Clients,
     spec: &KubeSecret,
     env: &StepEnv,
-) -> Result<Change, SecretError> {
+) -> Result<Change, KubeError> {
     let data = secret_data(spec, &env.workdir)?;
-    let cluster = clients.cluster(spec.context.as_deref()).await?;
-    let target = Target::new(&cluster, "secrets", spec.namespace.as_deref()).await?;
+    let (target, _) = Target::of_view(clients, spec.view(), None).await?;
     let what = target.describe(&spec.name);
-    let fail = |e: kube::Error| SecretError::Api {
-        what: what.clone(),
-        source: ApiFailure::new(&e, true),
-    };
+    let fail = |e: kube::Error| KubeError::api(format!("write {what}"), ApiFailure::new(&e, true));
     let mut object = json!({
         "apiVersion": "v1",
         "kind": "Secret",
@@ -195,7 +145,9 @@ mod tests {
             literals: [("mode".to_string(), "x".to_string())]
                 .into_iter()
                 .collect(),
-            ..KubeSecret::default()
+            place: Default::default(),
+            secret_type: None,
+            labels: IndexMap::new(),
         };
         let data = secret_data(&spec, dir.path()).unwrap();
         assert_eq!(data["ca-cert.pem"], "Q0VSVA==");

@@ -1,0 +1,126 @@
+//! `kube.exec`: run a command in a pod chosen by name or selector.
+
+use meshbook_inspect::labels::Selector;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::objects::{ObjectRef, Place, Which};
+use super::{Invalid, is_one, one};
+use crate::model::fold::Folder;
+use crate::model::grammar::{Rendered, Stage, Templated, Written};
+
+/// `kube.exec`: run a command in a pod, `repeat` times.
+#[derive(Clone, Debug, PartialEq)]
+pub struct KubeExec<S: Stage = Written> {
+    /// Context and namespace of the pod.
+    pub place: Place,
+    /// The pod by name, or the first ready pod a selector matches.
+    pub pod: Which<S>,
+    /// Container name, when the pod has several.
+    pub container: Option<String>,
+    /// The command and its arguments (at least the command).
+    pub command: Vec<String>,
+    /// How many times to run it (at least once); every run's output is captured.
+    pub repeat: u32,
+    /// Texts that must each appear in the combined output.
+    pub contains: Vec<String>,
+}
+
+impl KubeExec {
+    /// Folds every template field.
+    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeExec<F::Out>, F::Error> {
+        Ok(KubeExec {
+            place: self.place.fold(f)?,
+            pod: self.pod.fold(f, "pod")?,
+            container: f.opt_text("container", self.container.as_ref())?,
+            command: f.texts("command", &self.command)?,
+            repeat: self.repeat,
+            contains: f.texts("contains", &self.contains)?,
+        })
+    }
+}
+
+impl KubeExec<Rendered> {
+    /// The pods, as the view every kube kind gives.
+    pub fn view(&self) -> ObjectRef<'_> {
+        ObjectRef::new(&self.place, "pods", &self.pod)
+    }
+}
+
+impl<S: Stage> super::Placed for KubeExec<S> {
+    fn place(&self) -> Option<&Place> {
+        Some(&self.place)
+    }
+}
+
+/// `kube.exec` as written.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(rename = "KubeExec")]
+pub(crate) struct RawExec {
+    /// Kubeconfig context; the current context when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    context: Option<String>,
+    /// Namespace of the pod.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    namespace: Option<String>,
+    /// The pod by name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pod: Option<String>,
+    /// The first running pod matching this label selector.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    selector: Option<Templated<Selector>>,
+    /// Container name, when the pod has several.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    container: Option<String>,
+    /// The command and its arguments.
+    command: Vec<String>,
+    /// Run the command this many times (default 1); all outputs are captured.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    repeat: u32,
+    /// Each of these texts must appear in the combined output.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    contains: Vec<String>,
+}
+
+impl TryFrom<RawExec> for KubeExec {
+    type Error = Invalid;
+    fn try_from(raw: RawExec) -> Result<Self, Invalid> {
+        let mut problems = Invalid::default();
+        let pod = problems.take(Which::one_of(raw.pod, raw.selector, "pod"));
+        if raw.command.is_empty() {
+            problems.push("has an empty `command`");
+        }
+        if raw.repeat == 0 {
+            problems.push("has `repeat: 0`");
+        }
+        problems.check()?;
+        Ok(KubeExec {
+            place: Place {
+                context: raw.context,
+                namespace: raw.namespace,
+            },
+            pod: pod.unwrap_or(Which::All),
+            container: raw.container,
+            command: raw.command,
+            repeat: raw.repeat,
+            contains: raw.contains,
+        })
+    }
+}
+
+impl From<&KubeExec> for RawExec {
+    fn from(k: &KubeExec) -> Self {
+        let (pod, selector) = k.pod.fields();
+        RawExec {
+            context: k.place.context.clone(),
+            namespace: k.place.namespace.clone(),
+            pod,
+            selector,
+            container: k.container.clone(),
+            command: k.command.clone(),
+            repeat: k.repeat,
+            contains: k.contains.clone(),
+        }
+    }
+}
