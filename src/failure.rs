@@ -1,12 +1,19 @@
-//! How a command ends: the documented exit codes and the message the user sees.
+//! How a command ends: the documented exit codes and the message the user sees. Errors of the
+//! libraries become failures through `From`, so commands use `?`.
 
 use std::process::ExitCode;
 
+use meshbook_engine::run::scheduler::SchedulerError;
+use meshbook_engine::state::secrets::SecretError;
+use meshbook_engine::state::store::StateError;
+
 /// A command's failure, mapped to an exit code.
 #[derive(Debug)]
-pub enum Failure {
-    /// Invalid input (runbook, params, flags): exit 2. The text is already formatted.
+pub(crate) enum Failure {
+    /// Invalid input (runbook, params, flags) in one line: exit 2.
     Invalid(String),
+    /// Invalid input, already rendered as located diagnostics: exit 2.
+    Diagnostics(String),
     /// A step failed; state is kept and `resume` continues: exit 1.
     StepFailed(String),
     /// Interrupted by a signal; state is kept: exit 130.
@@ -17,19 +24,20 @@ pub enum Failure {
 
 impl Failure {
     /// The process exit code for this failure.
-    pub fn exit_code(&self) -> ExitCode {
+    pub(crate) fn exit_code(&self) -> ExitCode {
         match self {
-            Failure::Invalid(_) => ExitCode::from(2),
+            Failure::Invalid(_) | Failure::Diagnostics(_) => ExitCode::from(2),
             Failure::StepFailed(_) | Failure::Other(_) => ExitCode::from(1),
             Failure::Interrupted(_) => ExitCode::from(130),
         }
     }
 
-    /// The message to print on stderr.
-    pub fn message(&self) -> String {
+    /// The message to print on stderr; one-line errors get their `error:` here, and only here.
+    pub(crate) fn message(&self) -> String {
         match self {
-            Failure::Invalid(m) | Failure::StepFailed(m) | Failure::Interrupted(m) => m.clone(),
+            Failure::Invalid(m) => format!("error: {m}"),
             Failure::Other(e) => format!("error: {e:#}"),
+            Failure::Diagnostics(m) | Failure::StepFailed(m) | Failure::Interrupted(m) => m.clone(),
         }
     }
 }
@@ -40,5 +48,42 @@ impl From<anyhow::Error> for Failure {
     }
 }
 
+impl From<std::io::Error> for Failure {
+    fn from(e: std::io::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+impl From<serde_json::Error> for Failure {
+    fn from(e: serde_json::Error) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+impl From<SecretError> for Failure {
+    fn from(e: SecretError) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+impl From<SchedulerError> for Failure {
+    fn from(e: SchedulerError) -> Self {
+        Failure::Other(e.into())
+    }
+}
+
+impl From<StateError> for Failure {
+    /// A run that does not exist or that another process drives is the user's input; the rest
+    /// (I/O, a damaged journal) is not.
+    fn from(e: StateError) -> Self {
+        match e {
+            StateError::NoSuchRun { .. } | StateError::Locked { .. } => {
+                Failure::Invalid(e.to_string())
+            }
+            other => Failure::Other(other.into()),
+        }
+    }
+}
+
 /// The result of a command.
-pub type CmdResult = Result<(), Failure>;
+pub(crate) type CmdResult = Result<(), Failure>;

@@ -9,13 +9,8 @@ use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure,
 use meshbook_engine::state::fsutil;
 use meshbook_steps::kube::client::Clients;
 
-/// The file in a run's folder that holds the identities.
-pub fn file(run_dir: &Path) -> PathBuf {
-    run_dir.join("clusters.json")
-}
-
 /// Reads identities recorded by an earlier invocation (none when the file is missing).
-pub fn load(path: &Path) -> IndexMap<String, String> {
+pub(crate) fn load(path: &Path) -> IndexMap<String, String> {
     std::fs::read_to_string(path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
@@ -23,7 +18,7 @@ pub fn load(path: &Path) -> IndexMap<String, String> {
 }
 
 /// Runs kube steps and records the identity of every cluster they reach, as soon as it is known.
-pub struct Recorder {
+pub(crate) struct Recorder {
     inner: Arc<dyn Executor>,
     clients: Arc<Clients>,
     path: PathBuf,
@@ -32,7 +27,7 @@ pub struct Recorder {
 
 impl Recorder {
     /// Records into `path`, starting from what it already holds.
-    pub fn new(inner: Arc<dyn Executor>, clients: Arc<Clients>, path: PathBuf) -> Recorder {
+    pub(crate) fn new(inner: Arc<dyn Executor>, clients: Arc<Clients>, path: PathBuf) -> Recorder {
         let written = Mutex::new(load(&path));
         Recorder {
             inner,
@@ -52,13 +47,14 @@ impl Recorder {
         if written.len() == before {
             return Ok(());
         }
-        let text = serde_json::to_string_pretty(&*written).unwrap_or_default();
-        write_private(&self.path, &text).map_err(|e| {
-            StepFailure::transient(format!(
-                "failed to record cluster identities in {}: {e}",
-                self.path.display()
-            ))
-        })
+        let text = serde_json::to_string_pretty(&*written).map_err(std::io::Error::other);
+        text.and_then(|text| write_private(&self.path, &text))
+            .map_err(|e| {
+                StepFailure::transient(format!(
+                    "failed to record cluster identities in {}: {e}",
+                    self.path.display()
+                ))
+            })
     }
 }
 
@@ -73,7 +69,7 @@ impl Executor for Recorder {
 }
 
 /// Writes `text` to `path` atomically, readable by the owner only, creating its folder.
-pub fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
+pub(crate) fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     if let Some(dir) = path.parent() {
         fsutil::create_private_dir(dir)?;
     }

@@ -20,12 +20,16 @@ macro_rules! out {
 
 mod cli;
 mod commands;
+mod dry_run;
 mod failure;
 mod identities;
 mod prepare;
+mod recorded;
 mod rehearsal;
 mod report;
+mod session;
 mod source;
+mod wiring;
 
 use std::io::Write as _;
 use std::process::ExitCode;
@@ -33,7 +37,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 use crate::cli::{Cli, Command};
-use crate::commands::{catalog, check};
+use crate::commands::{catalog, cleanup, inspect, offline, resume, run, runs, sandbox};
 use crate::failure::CmdResult;
 
 // Loading a large runbook is allocation-heavy; mimalloc cuts planning time noticeably.
@@ -81,20 +85,20 @@ fn dispatch(cli: Cli) -> CmdResult {
     match cli.command {
         Command::List => catalog::list(),
         Command::Show(args) => catalog::show(&args),
-        Command::Validate(args) => check::validate(&args),
+        Command::Validate(args) => offline::validate(&args),
         Command::Plan {
             runbook,
             output,
             server,
-        } => check::plan(&runbook, output, &server),
-        Command::Graph { runbook, format } => check::graph(&runbook, format),
-        Command::Schema => check::schema(),
-        Command::Sandbox(command) => commands::sandbox::run(command),
-        Command::Inspect(command) => commands::inspect::run(command),
-        Command::Run(args) => commands::run::run(&args, verbose),
-        Command::Resume(args) => commands::resume::resume(&args, verbose),
-        Command::Runs(args) => commands::runs::runs(&args),
-        Command::Status(args) => commands::runs::status(&args),
-        Command::Cleanup(args) => commands::cleanup::cleanup(&args, verbose),
+        } => offline::plan(&runbook, output, &server),
+        Command::Graph { runbook, format } => offline::graph(&runbook, format),
+        Command::Schema => offline::schema(),
+        Command::Sandbox(command) => sandbox::run(command),
+        Command::Inspect(command) => inspect::run(command),
+        Command::Run(args) => run::run(&args, verbose),
+        Command::Resume(args) => resume::resume(&args, verbose),
+        Command::Runs(args) => runs::runs(&args),
+        Command::Status(args) => runs::status(&args),
+        Command::Cleanup(args) => cleanup::cleanup(&args, verbose),
     }
 }

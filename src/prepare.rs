@@ -5,44 +5,45 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use meshbook_engine::diag;
-use meshbook_engine::params::{self, Origin, ParamValues, ParamsFile};
+use meshbook_engine::params::{self, Origin, ParamsFile};
 use meshbook_engine::validate::Validated;
+use meshbook_engine::values::Values;
 
 use crate::failure::Failure;
 use crate::source::{self, RunbookSource};
 
 /// The runbook and its params, as every runbook command takes them.
 #[derive(Debug, Clone, Args)]
-pub struct RunbookArgs {
+pub(crate) struct RunbookArgs {
     /// A runbook name (built-in, ./runbooks/NAME, $MESHBOOK_PATH) or a path to a runbook file or folder.
-    pub runbook: String,
+    pub(crate) runbook: String,
     /// A YAML file of param values; relative paths in it resolve against its folder.
     #[arg(long = "params", value_name = "FILE")]
-    pub params_file: Option<PathBuf>,
+    pub(crate) params_file: Option<PathBuf>,
     /// A param value, overriding the params file.
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = params::parse_override)]
-    pub params: Vec<(String, String)>,
+    pub(crate) params: Vec<(String, String)>,
 }
 
 /// A runbook ready to plan or run.
-pub struct Prepared {
+pub(crate) struct Prepared {
     /// Where it came from.
-    pub source: RunbookSource,
+    pub(crate) source: RunbookSource,
     /// The checked runbook and its graph.
-    pub validated: Validated,
+    pub(crate) validated: Validated,
     /// Param values.
-    pub params: ParamValues,
+    pub(crate) params: Values,
 }
 
 /// Loads, validates and resolves params. With `require_params`, every param must have a value.
-pub fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepared, Failure> {
-    let source =
-        source::resolve(&args.runbook).map_err(|e| Failure::Invalid(format!("error: {e:#}")))?;
+pub(crate) fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepared, Failure> {
+    let source = source::resolve(&args.runbook).map_err(|e| Failure::Invalid(format!("{e:#}")))?;
     let validated = validate_source(&source)?;
     let file_text = match &args.params_file {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| {
-            Failure::Invalid(format!("error: failed to read {}: {e}", path.display()))
-        })?),
+        Some(path) => Some(
+            std::fs::read_to_string(path)
+                .map_err(|e| Failure::Invalid(format!("failed to read {}: {e}", path.display())))?,
+        ),
         None => None,
     };
     let dir = args
@@ -83,15 +84,11 @@ pub fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepared, Fai
                             d,
                         ));
                     }
-                    Origin::CommandLine => {
-                        out.push_str(&format!("error: {}\n", p.diagnostic.message));
-                        if let Some(h) = &p.diagnostic.help {
-                            out.push_str(&format!("  = help: {h}\n"));
-                        }
-                    }
+                    // A flag has no file to point into: the command line stands for it.
+                    Origin::CommandLine => out.push_str(&diag::render("command line", "", d)),
                 }
             }
-            Failure::Invalid(out)
+            Failure::Diagnostics(out)
         })?;
     Ok(Prepared {
         source,
@@ -101,8 +98,8 @@ pub fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepared, Fai
 }
 
 /// Loads and validates a runbook's text, rendering every problem.
-pub fn validate_source(source: &RunbookSource) -> Result<Validated, Failure> {
-    meshbook_engine::check(&source.text).map_err(|diags| {
+pub(crate) fn validate_source(source: &RunbookSource) -> Result<Validated, Failure> {
+    meshbook_engine::read_runbook(&source.text).map_err(|diags| {
         let mut text = diag::render(&source.display, &source.text, &diags);
         let n = diags.len();
         text.push_str(&format!(
@@ -110,6 +107,6 @@ pub fn validate_source(source: &RunbookSource) -> Result<Validated, Failure> {
             if n == 1 { "" } else { "s" },
             source.display
         ));
-        Failure::Invalid(text)
+        Failure::Diagnostics(text)
     })
 }

@@ -11,9 +11,11 @@ use indexmap::IndexMap;
 use meshbook_engine::model::{
     Action, Instead, KubeApply, Manifests, Place, Runbook, SandboxStandIn, ValueType,
 };
-use meshbook_engine::params::ParamValues;
+use meshbook_engine::render::Render;
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
-use meshbook_engine::template::Renderer;
+use meshbook_engine::template::{self, renderer};
+use meshbook_engine::validate::{List, Validated};
+use meshbook_engine::values::Values;
 use meshbook_sandbox::{Sandbox, SandboxConfig, Saver};
 
 use crate::source::RunbookSource;
@@ -30,23 +32,69 @@ pub struct Rehearsal {
     pub saver: Saver,
 }
 
-/// The folder of a run's simulated clusters.
-pub fn sandbox_dir(run_dir: &Path) -> PathBuf {
-    run_dir.join("sandbox")
-}
-
 /// The distinct values of the runbook's `context` params, in declaration order.
-pub fn contexts(runbook: &Runbook, params: &ParamValues) -> Vec<String> {
+pub(crate) fn contexts(runbook: &Runbook, params: &Values) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     for (name, spec) in &runbook.params {
         if spec.ty == ValueType::Context
             && let Some(v) = params.get(name)
-            && !out.contains(v)
+            && !out.iter().any(|o| o == v)
         {
-            out.push(v.clone());
+            out.push(v.to_string());
         }
     }
     out
+}
+
+/// In a rehearsal a stand-in's manifest is part of what its step does, so the values it names
+/// are among those the step uses (and its fingerprint covers them): the params, and the outputs
+/// of the steps upstream of it (for `finally` steps, of the run's steps too).
+pub(crate) fn add_stand_in_uses(validated: &mut Validated, source: &RunbookSource) {
+    let runbook = &validated.runbook;
+    let params: Vec<&String> = runbook.params.keys().collect();
+    let step_outputs: Vec<&String> = runbook
+        .steps
+        .iter()
+        .flat_map(|s| s.outputs.keys())
+        .collect();
+    let mut added: Vec<(List, usize, Vec<String>)> = Vec::new();
+    for list in [List::Steps, List::Finally] {
+        let steps = validated.list(list);
+        for (i, step) in steps.steps.iter().enumerate() {
+            let Some(Instead::Apply { file, .. }) = step.sandbox.as_ref().map(|sb| &sb.instead)
+            else {
+                continue;
+            };
+            // A missing or broken stand-in fails its step when it runs, saying why.
+            let Ok(refs) = source
+                .read_sibling(file)
+                .map_err(|_| ())
+                .and_then(|text| template::references(&text).map_err(|_| ()))
+            else {
+                continue;
+            };
+            let upstream: Vec<&String> = steps
+                .graph
+                .upstream(i)
+                .into_iter()
+                .flat_map(|u| steps.steps[u].outputs.keys())
+                .collect();
+            let known = |name: &String| {
+                params.contains(&name)
+                    || upstream.contains(&name)
+                    || (list == List::Finally && step_outputs.contains(&name))
+            };
+            let names = refs.into_iter().map(|r| r.name).filter(known).collect();
+            added.push((list, i, names));
+        }
+    }
+    for (list, i, names) in added {
+        let uses = match list {
+            List::Steps => &mut validated.uses[i],
+            List::Finally => &mut validated.finally_uses[i],
+        };
+        uses.extend(names);
+    }
 }
 
 /// A cluster name the sandbox accepts (a DNS label) for a context value such as `gke_p_z_c1`.
@@ -208,17 +256,11 @@ impl RehearsalExecutor {
         sb: SandboxStandIn,
         req: StepRequest,
     ) -> Result<Produced, StepFailure> {
-        let data = serde_json::Value::Object(
-            req.env
-                .iter()
-                .map(|(k, v)| (k.clone(), serde_json::Value::String(v.clone())))
-                .collect(),
-        );
-        let renderer = Renderer::new();
+        let data = req.env.data();
         let render = |text: &str, what: &str| {
-            renderer
-                .render(text, &data)
-                .map_err(|e| StepFailure::Render(format!("sandbox {what}: {e}")))
+            Render::new(renderer(), &data)
+                .text(&format!("sandbox {what}"), text)
+                .map_err(|e| StepFailure::Render(e.to_string()))
         };
         let mut outputs: Produced = IndexMap::new();
         for (name, value) in &sb.outputs {

@@ -48,6 +48,11 @@ fn has_run(s: &Scratch) -> bool {
         .is_ok_and(|dirs| dirs.flatten().any(|d| d.path().join("run.json").is_file()))
 }
 
+/// Whether the run had ended successfully when it was killed (in its last moments).
+fn finished_before_the_kill(s: &Scratch) -> bool {
+    s.status(None)["state"] == "succeeded"
+}
+
 fn done_steps(s: &Scratch) -> HashSet<String> {
     s.states(None)
         .into_iter()
@@ -103,6 +108,9 @@ fn trial(rng: &mut Rng) {
             // Killed before the run was created (a busy machine starts slowly): run again.
             continue;
         }
+        if finished_before_the_kill(&s) {
+            break;
+        }
         let done = done_steps(&s);
         let before = s.lines("ran").len();
         // The next invocation must not run any of these again.
@@ -124,6 +132,7 @@ fn trial(rng: &mut Rng) {
             std::thread::sleep(Duration::from_millis(5));
         };
         std::thread::sleep(Duration::from_millis(300));
+        let finished = finished || finished_before_the_kill(&s);
         let ran = s.lines("ran");
         for again in &ran[before..] {
             assert!(

@@ -114,6 +114,9 @@ pub enum RunEvent {
         attempt: u32,
         /// Why the last attempt failed.
         error: String,
+        /// Whether trying again could not have helped (so retries were not spent on it).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        permanent: bool,
         /// From the first attempt's start, in milliseconds.
         duration_ms: u64,
     },

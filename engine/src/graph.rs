@@ -104,6 +104,15 @@ impl Graph {
 
     /// Step `i` and everything that depends on it, directly or not.
     pub fn downstream(&self, i: usize) -> Vec<usize> {
+        self.closure(i, &self.dependants)
+    }
+
+    /// Step `i` and everything it depends on, directly or not.
+    pub fn upstream(&self, i: usize) -> Vec<usize> {
+        self.closure(i, &self.deps)
+    }
+
+    fn closure(&self, i: usize, edges: &[Vec<usize>]) -> Vec<usize> {
         let mut seen = vec![false; self.len()];
         let mut stack = vec![i];
         let mut out = Vec::new();
@@ -112,7 +121,7 @@ impl Graph {
                 continue;
             }
             out.push(s);
-            stack.extend(&self.dependants[s]);
+            stack.extend(&edges[s]);
         }
         out.sort_unstable();
         out
@@ -165,6 +174,7 @@ mod tests {
         assert_eq!(g.layers(), &[vec![0, 4], vec![1, 2], vec![3]]);
         assert_eq!(g.order(), &[0, 4, 1, 2, 3]);
         assert_eq!(g.downstream(1), vec![1, 3]);
+        assert_eq!(g.upstream(3), vec![0, 1, 2, 3]);
     }
 
     #[test]

@@ -22,8 +22,9 @@ pub mod state;
 pub mod suggest;
 pub mod template;
 pub mod validate;
+pub mod values;
 
-/// Loads and validates runbook text in one go.
-pub fn check(text: &str) -> Result<validate::Validated, Vec<diag::Diagnostic>> {
+/// Reads runbook text: loads and validates it in one go.
+pub fn read_runbook(text: &str) -> Result<validate::Validated, Vec<diag::Diagnostic>> {
     validate::validate(load::load(text)?)
 }

@@ -1,5 +1,5 @@
 //! Param values: defaults, then a params file, then `-p KEY=VALUE`, later sources winning; each
-//! value checked against its declared type.
+//! value checked against its declared type, and secret when its param is.
 
 use std::path::Path;
 
@@ -10,9 +10,7 @@ use crate::diag::Diagnostic;
 use crate::locate::Seg;
 use crate::model::{Runbook, ValueType};
 use crate::suggest;
-
-/// Resolved param values, by name, in the runbook's declaration order.
-pub type ParamValues = IndexMap<String, String>;
+use crate::values::Values;
 
 /// A params file: its text and the directory its relative paths resolve against.
 #[derive(Debug, Clone)]
@@ -49,7 +47,7 @@ pub fn resolve(
     file: Option<ParamsFile<'_>>,
     overrides: &[(String, String)],
     require_all: bool,
-) -> Result<ParamValues, Vec<ParamProblem>> {
+) -> Result<Values, Vec<ParamProblem>> {
     let mut problems = Vec::new();
     let mut values: IndexMap<String, (String, Origin)> = IndexMap::new();
     for (name, spec) in &runbook.params {
@@ -144,7 +142,7 @@ pub fn resolve(
         }
         values.insert(name.clone(), (value.clone(), Origin::CommandLine));
     }
-    let mut resolved = ParamValues::new();
+    let mut resolved = Values::new();
     for (name, spec) in &runbook.params {
         match values.swap_remove(name) {
             Some((value, origin)) => {
@@ -171,7 +169,7 @@ pub fn resolve(
                         diagnostic: Diagnostic::at_value(path, format!("{prefix}{shown} {e}")),
                     });
                 }
-                resolved.insert(name.clone(), value);
+                resolved.insert(name.clone(), value, spec.secret);
             }
             None if require_all => problems.push(ParamProblem {
                 origin: Origin::Runbook,
@@ -228,9 +226,10 @@ mod tests {
             dir: Path::new("/etc/mb"),
         };
         let v = resolve(&rb, Some(file), &[("CTX".into(), "b".into())], true).unwrap();
-        assert_eq!(v["CTX"], "b");
-        assert_eq!(v["PORT"], "80");
-        assert_eq!(v["DIR"], "/etc/mb/istio");
+        assert_eq!(v.get("CTX"), Some("b"));
+        assert_eq!(v.get("PORT"), Some("80"));
+        assert_eq!(v.get("DIR"), Some("/etc/mb/istio"));
+        assert_eq!(v.secrets(), ["s3cret"], "a secret param's value is secret");
     }
 
     #[test]

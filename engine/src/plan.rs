@@ -6,10 +6,10 @@ use std::fmt::Write as _;
 use serde::Serialize;
 
 use crate::model::{Action, Command, Instead, Rendered, SandboxStandIn, Step, Until, ValueType};
-use crate::params::ParamValues;
 use crate::render::{Lenient, Render};
 use crate::template::Renderer;
 use crate::validate::{List, Validated};
+use crate::values::Values;
 
 /// The plan of a run, in the order the steps can run.
 #[derive(Debug, Clone, Serialize)]
@@ -90,18 +90,18 @@ pub fn masked(name: &str) -> String {
 }
 
 /// Builds the plan of `validated` with `params` (missing params show as `⟨NAME⟩`).
-pub fn plan(validated: &Validated, params: &ParamValues) -> Plan {
+pub fn plan(validated: &Validated, params: &Values) -> Plan {
     let rb = &validated.runbook;
     let mut data = serde_json::Map::new();
     let mut unknown = std::collections::HashSet::new();
     let mut shown_params = indexmap::IndexMap::new();
     for (name, spec) in &rb.params {
         let value = match params.get(name) {
-            Some(v) if !spec.secret => v.clone(),
+            Some(v) if !spec.secret => v.to_string(),
             Some(_) => masked(name),
             None => format!("⟨{name}⟩"),
         };
-        if spec.secret || !params.contains_key(name) {
+        if spec.secret || !params.contains(name) {
             unknown.insert(name.as_str());
         }
         shown_params.insert(name.clone(), value.clone());

@@ -28,6 +28,12 @@ pub enum TemplateError {
     Render(String),
 }
 
+/// The renderer every part of meshbook shares (it holds no state between renders).
+pub fn renderer() -> &'static Renderer {
+    static RENDERER: std::sync::LazyLock<Renderer> = std::sync::LazyLock::new(Renderer::new);
+    &RENDERER
+}
+
 /// The template renderer: strict, unescaped, with meshbook's helpers.
 pub struct Renderer {
     hb: Handlebars<'static>,

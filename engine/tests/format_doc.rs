@@ -27,7 +27,7 @@ fn every_step_example_in_the_format_doc_validates() {
     let runbook = format!(
         "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {{name: doc-examples}}\nparams:\n  CTX_CLUSTER1: {{type: context}}\n  CTX_CLUSTER2: {{type: context}}\n  ISTIO_DIR: {{type: path}}\n  MESH_ID: {{}}\n  REMOTE_GW_ADDR: {{type: ip}}\n  CLUSTER_NAME: {{}}\nsteps:\n{steps}"
     );
-    let validated = meshbook_engine::check(&runbook).unwrap_or_else(|diags| {
+    let validated = meshbook_engine::read_runbook(&runbook).unwrap_or_else(|diags| {
         panic!(
             "{}",
             meshbook_engine::diag::render("runbook-format.md examples", &runbook, &diags)

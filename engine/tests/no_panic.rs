@@ -6,7 +6,7 @@ use proptest::prelude::*;
 const VALID: &str = include_str!("fixtures/addr-flow.yaml");
 
 fn exercise(text: &str) {
-    match meshbook_engine::check(text) {
+    match meshbook_engine::read_runbook(text) {
         Ok(v) => {
             let _ = meshbook_engine::plan::plan(&v, &Default::default()).to_text();
         }

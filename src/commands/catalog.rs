@@ -38,7 +38,7 @@ pub fn list() -> CmdResult {
 /// Prints a runbook's params, steps and outputs.
 pub fn show(args: &RunbookArgs) -> CmdResult {
     let source = source::resolve(&args.runbook)
-        .map_err(|e| crate::failure::Failure::Invalid(format!("error: {e:#}")))?;
+        .map_err(|e| crate::failure::Failure::Invalid(format!("{e:#}")))?;
     let v = validate_source(&source)?;
     let rb = &v.runbook;
     let mut out = String::new();

@@ -6,45 +6,40 @@ use indexmap::IndexMap;
 use meshbook_engine::events::Stored;
 use meshbook_engine::state::journal::now_ms;
 use meshbook_engine::state::replay::{RunRecord, StepState};
-use meshbook_engine::state::store::{RunKind, RunMeta, Store, new_run_id};
+use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id};
 
-use crate::commands::resume::{load_runbook, open_values};
-use crate::commands::run::{Drive, ExecArgs, StateArgs, Wiring, drive, sealer, units};
+use crate::cli::{ExecArgs, StateArgs};
 use crate::failure::{CmdResult, Failure};
-use crate::report::Reporter;
+use crate::recorded;
+use crate::session::{self, Session};
 
 /// `meshbook cleanup`.
 #[derive(Debug, Clone, Args)]
-pub struct CleanupArgs {
+pub(crate) struct CleanupArgs {
     /// The run to clean up after (default: the latest run of steps).
-    pub run_id: Option<String>,
+    run_id: Option<String>,
     /// Where run state lives.
     #[command(flatten)]
-    pub state: StateArgs,
+    state: StateArgs,
     /// How steps are carried out and reported.
     #[command(flatten)]
-    pub exec: ExecArgs,
+    exec: ExecArgs,
 }
 
 /// Runs `meshbook cleanup`.
-pub fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
-    let store = Store::new(&args.state.state_dir);
+pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
+    let state = args.state.dir();
     let parent_id = match &args.run_id {
         Some(id) => id.clone(),
-        None => latest_steps_run(&store)?,
+        None => recorded::latest_of_steps(&state)?,
     };
-    let parent = store
-        .read_meta(&parent_id)
-        .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
+    let parent = state.read_meta(&parent_id)?;
     if parent.kind != RunKind::Steps {
         return Err(Failure::Invalid(format!(
-            "error: run {parent_id} is itself a cleanup run"
+            "run {parent_id} is itself a cleanup run"
         )));
     }
-    let history = store
-        .history(&parent_id)
-        .map_err(|e| Failure::Other(e.into()))?;
-    let record = RunRecord::replay(&history);
+    let record = RunRecord::replay(&state.history(&parent_id)?);
     let mut inputs: IndexMap<String, Stored> = IndexMap::new();
     for step in record
         .steps
@@ -53,18 +48,18 @@ pub fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
     {
         inputs.extend(step.outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let validated = load_runbook(&parent)?;
-    let runbook = &validated.runbook;
-    if runbook.finally.is_empty() {
+    let validated = recorded::runbook(&parent)?;
+    let finally = validated.runbook.finally.len();
+    if finally == 0 {
         outln!(
             "runbook `{}` has no finally steps: nothing to clean up",
-            runbook.metadata.name
+            validated.runbook.metadata.name
         );
         return Ok(());
     }
-    let sealer = sealer()?;
-    let mut values = open_values(&parent.params, &sealer)?;
-    values.extend(open_values(&inputs, &sealer)?);
+    let sealer = session::sealer()?;
+    let mut values = session::open_values(&parent.params, &sealer)?;
+    values.extend(session::open_values(&inputs, &sealer)?);
     let meta = RunMeta {
         id: new_run_id(),
         kind: RunKind::Cleanup {
@@ -79,33 +74,17 @@ pub fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         kubeconfig: parent.kubeconfig.clone(),
         sandbox: parent.sandbox.clone(),
     };
-    let open = store.create(meta).map_err(|e| Failure::Other(e.into()))?;
-    let units = units(&runbook.finally, &validated.finally_graph);
-    let reporter = Reporter::new(args.exec.log_format, units.len(), verbose > 0);
-    reporter.line(&format!(
-        "cleanup of run {parent_id}: {} finally steps",
-        units.len()
-    ));
-    let wiring = Wiring::new(&open.meta, &open.dir, runbook, &values)?;
-    let result = drive(Drive {
-        open,
-        units,
+    let session = Session::create(
+        &args.state,
+        &args.exec,
+        verbose > 0,
+        meta,
+        validated,
         values,
-        defaults: runbook.defaults.clone(),
-        exec: &args.exec,
-        state_dir: &args.state.state_dir,
-        reporter,
         sealer,
-        executor: wiring.executor.clone(),
-    });
-    wiring.finish(runbook, result)
-}
-
-fn latest_steps_run(store: &Store) -> Result<String, Failure> {
-    let ids = store.list().map_err(|e| Failure::Other(e.into()))?;
-    ids.iter()
-        .rev()
-        .find(|id| store.read_meta(id).is_ok_and(|m| m.kind == RunKind::Steps))
-        .cloned()
-        .ok_or_else(|| Failure::Invalid(format!("error: no run in {}", store.runs_dir().display())))
+    )?;
+    session.say(&format!(
+        "cleanup of run {parent_id}: {finally} finally steps"
+    ));
+    session.drive()
 }

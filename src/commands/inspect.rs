@@ -13,7 +13,7 @@ use crate::failure::{CmdResult, Failure};
 
 /// `meshbook inspect ...`.
 #[derive(Debug, Subcommand)]
-pub enum InspectCommand {
+pub(crate) enum InspectCommand {
     /// Print what `kubectl get -o jsonpath=TEMPLATE` prints for an object (no newline added).
     Jsonpath(JsonpathArgs),
     /// Print an object's kstatus readiness: status and message.
@@ -22,20 +22,20 @@ pub enum InspectCommand {
 
 /// `meshbook inspect jsonpath`.
 #[derive(Debug, Args)]
-pub struct JsonpathArgs {
+pub(crate) struct JsonpathArgs {
     /// The template, such as `{.status.loadBalancer.ingress[0].ip}`.
-    pub template: String,
+    pub(crate) template: String,
     /// The object (JSON or YAML); `-` reads standard input.
     #[arg(long, short = 'f', value_name = "OBJECT.json")]
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// Print nothing for a missing key instead of failing (kubectl's default).
     #[arg(long)]
-    pub allow_missing_keys: bool,
+    pub(crate) allow_missing_keys: bool,
 }
 
 /// How readiness is printed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum ReadinessFormat {
+pub(crate) enum ReadinessFormat {
     /// `Status: message`.
     #[default]
     Text,
@@ -45,17 +45,17 @@ pub enum ReadinessFormat {
 
 /// `meshbook inspect readiness`.
 #[derive(Debug, Args)]
-pub struct ReadinessArgs {
+pub(crate) struct ReadinessArgs {
     /// The object (JSON or YAML); `-` reads standard input.
     #[arg(long, short = 'f', value_name = "OBJECT.json")]
-    pub file: PathBuf,
+    pub(crate) file: PathBuf,
     /// `text` for people, `json` for machines.
     #[arg(long, short = 'o', value_enum, default_value_t)]
-    pub output: ReadinessFormat,
+    pub(crate) output: ReadinessFormat,
 }
 
 /// Runs `meshbook inspect`.
-pub fn run(command: InspectCommand) -> CmdResult {
+pub(crate) fn run(command: InspectCommand) -> CmdResult {
     match command {
         InspectCommand::Jsonpath(args) => jsonpath(&args),
         InspectCommand::Readiness(args) => readiness(&args),
@@ -69,15 +69,10 @@ fn read_object(path: &Path) -> Result<Value, Failure> {
     } else {
         std::fs::read_to_string(path).map(|t| text = t)
     };
-    read.map_err(|e| Failure::Invalid(format!("error: cannot read {}: {e}", path.display())))?;
+    read.map_err(|e| Failure::Invalid(format!("cannot read {}: {e}", path.display())))?;
     serde_json::from_str(&text)
         .or_else(|_| serde_yaml::from_str(&text))
-        .map_err(|e| {
-            Failure::Invalid(format!(
-                "error: {} is neither JSON nor YAML: {e}",
-                path.display()
-            ))
-        })
+        .map_err(|e| Failure::Invalid(format!("{} is neither JSON nor YAML: {e}", path.display())))
 }
 
 /// kubectl's texts: `error parsing jsonpath T, M` and `error executing jsonpath "T": ...`.
@@ -94,9 +89,8 @@ fn jsonpath(args: &JsonpathArgs) -> CmdResult {
         ))
     })?;
     let mut out = std::io::stdout().lock();
-    out.write_all(text.as_bytes())
-        .and_then(|()| out.flush())
-        .map_err(|e| Failure::Other(e.into()))
+    out.write_all(text.as_bytes())?;
+    Ok(out.flush()?)
 }
 
 fn readiness(args: &ReadinessArgs) -> CmdResult {

@@ -1,11 +1,11 @@
-//! One module per group of subcommands.
+//! One module per group of subcommands; none uses another (what they share is in `cli`,
+//! `session`, `recorded` and `prepare`).
 
-pub mod catalog;
-pub mod check;
-pub mod cleanup;
-pub mod dry_run;
-pub mod inspect;
-pub mod resume;
-pub mod run;
-pub mod runs;
-pub mod sandbox;
+pub(crate) mod catalog;
+pub(crate) mod cleanup;
+pub(crate) mod inspect;
+pub(crate) mod offline;
+pub(crate) mod resume;
+pub(crate) mod run;
+pub(crate) mod runs;
+pub(crate) mod sandbox;

@@ -5,36 +5,35 @@ use std::time::Duration;
 use clap::Args;
 use meshbook_engine::events::Outcome;
 use meshbook_engine::state::replay::{RunRecord, StepRecord, StepState};
-use meshbook_engine::state::store::{RunKind, RunMeta, Store};
+use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
 
-use crate::commands::check::OutputFormat;
-use crate::commands::resume::{load_runbook, run_steps};
-use crate::commands::run::StateArgs;
-use crate::failure::{CmdResult, Failure};
+use crate::cli::{OutputFormat, StateArgs};
+use crate::failure::CmdResult;
+use crate::recorded;
 use crate::report::human;
 
 /// `meshbook runs`.
 #[derive(Debug, Clone, Args)]
-pub struct RunsArgs {
+pub(crate) struct RunsArgs {
     /// Where run state lives.
     #[command(flatten)]
-    pub state: StateArgs,
+    pub(crate) state: StateArgs,
 }
 
 /// `meshbook status`.
 #[derive(Debug, Clone, Args)]
-pub struct StatusArgs {
+pub(crate) struct StatusArgs {
     /// The run (default: the latest).
-    pub run_id: Option<String>,
+    pub(crate) run_id: Option<String>,
     /// Where run state lives.
     #[command(flatten)]
-    pub state: StateArgs,
+    pub(crate) state: StateArgs,
     /// `text` for people, `json` for machines.
     #[arg(long, short = 'o', value_enum, default_value_t)]
-    pub output: OutputFormat,
+    pub(crate) output: OutputFormat,
 }
 
-fn run_state(store: &Store, id: &str, record: &RunRecord) -> &'static str {
+fn run_state(store: &StateDir, id: &str, record: &RunRecord) -> &'static str {
     if store.is_active(id) {
         return "running";
     }
@@ -54,9 +53,9 @@ fn kind_text(meta: &RunMeta) -> String {
 }
 
 /// Lists every run.
-pub fn runs(args: &RunsArgs) -> CmdResult {
-    let store = Store::new(&args.state.state_dir);
-    let ids = store.list().map_err(|e| Failure::Other(e.into()))?;
+pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
+    let store = args.state.dir();
+    let ids = store.list()?;
     if ids.is_empty() {
         outln!("no runs in {}", store.runs_dir().display());
         return Ok(());
@@ -90,27 +89,20 @@ pub fn runs(args: &RunsArgs) -> CmdResult {
 }
 
 /// Shows one run step by step.
-pub fn status(args: &StatusArgs) -> CmdResult {
-    let store = Store::new(&args.state.state_dir);
+pub(crate) fn status(args: &StatusArgs) -> CmdResult {
+    let store = args.state.dir();
     let id = match &args.run_id {
         Some(id) => id.clone(),
-        None => store
-            .list()
-            .map_err(|e| Failure::Other(e.into()))?
-            .pop()
-            .ok_or_else(|| {
-                Failure::Invalid(format!("error: no runs in {}", store.runs_dir().display()))
-            })?,
+        None => recorded::latest(&store)?,
     };
-    let meta = store
-        .read_meta(&id)
-        .map_err(|e| Failure::Invalid(format!("error: {e}")))?;
-    let history = store.history(&id).map_err(|e| Failure::Other(e.into()))?;
+    let meta = store.read_meta(&id)?;
+    let history = store.history(&id)?;
     let record = RunRecord::replay(&history);
     // Steps in runbook order, pending ones included, when the runbook can still be read.
-    let mut ids: Vec<String> = match load_runbook(&meta) {
-        Ok(v) => run_steps(&meta, &v)
-            .0
+    let mut ids: Vec<String> = match recorded::runbook(&meta) {
+        Ok(v) => v
+            .list(recorded::list(&meta))
+            .steps
             .iter()
             .map(|s| s.id.clone())
             .collect(),
@@ -134,15 +126,12 @@ pub fn status(args: &StatusArgs) -> CmdResult {
             "state": state,
             "workdir": meta.workdir,
             "steps": steps.iter().map(|(s, r)| {
-                let mut v = serde_json::to_value(r).unwrap_or_default();
+                let mut v = serde_json::to_value(r)?;
                 v["id"] = s.clone().into();
-                v
-            }).collect::<Vec<_>>(),
+                Ok(v)
+            }).collect::<Result<Vec<_>, serde_json::Error>>()?,
         });
-        outln!(
-            "{}",
-            serde_json::to_string_pretty(&json).map_err(|e| Failure::Other(e.into()))?
-        );
+        outln!("{}", serde_json::to_string_pretty(&json)?);
         return Ok(());
     }
     outln!("run {id}: {} ({}), {state}", meta.name, kind_text(&meta));

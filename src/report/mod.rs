@@ -2,20 +2,20 @@
 //! otherwise, JSON lines for machines. None of them ever shows a secret value: outputs arrive
 //! sealed and are shown as `***`.
 
-mod json;
-mod plain;
 mod tty;
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write as _};
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
 use meshbook_engine::events::{EventSink, RunEvent, SkipReason, Stored};
-use meshbook_engine::run::executor::Echo;
+use meshbook_engine::state::journal::{Entry, now_ms};
+use meshbook_engine::state::log::{Echo, Stream};
 
 /// How a run reports progress.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum LogFormat {
+pub(crate) enum LogFormat {
     /// A live view on a terminal, plain lines otherwise.
     #[default]
     Auto,
@@ -25,50 +25,65 @@ pub enum LogFormat {
     Json,
 }
 
-/// The chosen reporter.
-pub enum Reporter {
-    /// Plain lines.
-    Plain(plain::Plain),
-    /// JSON lines.
-    Json(json::Json),
+/// How events are shown.
+enum Style {
+    /// Plain lines on stdout: for logs, pipes and CI.
+    Plain,
+    /// JSON lines on stdout, the journal's shape; step output (`-v`) goes to stderr so stdout
+    /// stays JSON.
+    Json,
     /// The live terminal view.
     Tty(tty::Tty),
 }
 
+/// The reporter of a run: a sink for its events, and the viewer of step output with `-v`.
+pub(crate) struct Reporter {
+    style: Style,
+    verbose: bool,
+}
+
 impl Reporter {
     /// Picks a reporter for `format`; `total` is the number of steps, `verbose` echoes step output.
-    pub fn new(format: LogFormat, total: usize, verbose: bool) -> Reporter {
-        match format {
-            LogFormat::Json => Reporter::Json(json::Json::new(verbose)),
-            LogFormat::Plain => Reporter::Plain(plain::Plain::new(verbose)),
-            LogFormat::Auto if std::io::stdout().is_terminal() => {
-                Reporter::Tty(tty::Tty::new(total, verbose))
-            }
-            LogFormat::Auto => Reporter::Plain(plain::Plain::new(verbose)),
-        }
+    pub(crate) fn new(format: LogFormat, total: usize, verbose: bool) -> Reporter {
+        let style = match format {
+            LogFormat::Json => Style::Json,
+            LogFormat::Plain => Style::Plain,
+            LogFormat::Auto if std::io::stdout().is_terminal() => Style::Tty(tty::Tty::new(total)),
+            LogFormat::Auto => Style::Plain,
+        };
+        Reporter { style, verbose }
     }
 
-    /// The live echo of step output, with `-v`.
-    pub fn echo(&self) -> Option<Echo> {
-        match self {
-            Reporter::Plain(p) => p.echo(),
-            Reporter::Json(j) => j.echo(),
-            Reporter::Tty(t) => t.echo(),
+    /// The live echo of step output, with `-v`, as `step | line`.
+    pub(crate) fn echo(&self) -> Option<Echo> {
+        if !self.verbose {
+            return None;
         }
+        Some(match &self.style {
+            Style::Tty(t) => t.echo(),
+            Style::Plain => Arc::new(|step: &str, _: Stream, line: &str| {
+                let _ = writeln!(std::io::stdout().lock(), "{step} | {line}");
+            }),
+            Style::Json => Arc::new(|step: &str, _: Stream, line: &str| {
+                let _ = writeln!(std::io::stderr().lock(), "{step} | {line}");
+            }),
+        })
     }
 
     /// Prints a line that is not an event (a plan, a notice), keeping the live view intact.
-    pub fn line(&self, text: &str) {
-        match self {
-            Reporter::Tty(t) => t.line(text),
-            Reporter::Json(_) => eprintln!("{text}"),
-            Reporter::Plain(_) => outln!("{text}"),
+    pub(crate) fn line(&self, text: &str) {
+        match &self.style {
+            Style::Tty(t) => t.line(text),
+            Style::Json => {
+                let _ = writeln!(std::io::stderr().lock(), "{text}");
+            }
+            Style::Plain => outln!("{text}"),
         }
     }
 
     /// Ends the live view.
-    pub fn finish(&mut self) {
-        if let Reporter::Tty(t) = self {
+    pub(crate) fn finish(&mut self) {
+        if let Style::Tty(t) = &mut self.style {
             t.finish();
         }
     }
@@ -76,16 +91,30 @@ impl Reporter {
 
 impl EventSink for Reporter {
     fn event(&mut self, event: &RunEvent) -> std::io::Result<()> {
-        match self {
-            Reporter::Plain(p) => p.event(event),
-            Reporter::Json(j) => j.event(event),
-            Reporter::Tty(t) => t.event(event),
+        // A closed stdout (a pipe to `head`) must not stop the run: write errors are ignored.
+        match &mut self.style {
+            Style::Tty(t) => t.event(event),
+            Style::Plain => {
+                if let Some(line) = describe(event) {
+                    outln!("{line}");
+                }
+            }
+            Style::Json => {
+                let entry = Entry {
+                    at: now_ms(),
+                    event: event.clone(),
+                };
+                if let Ok(text) = serde_json::to_string(&entry) {
+                    outln!("{text}");
+                }
+            }
         }
+        Ok(())
     }
 }
 
 /// A short human duration: `340ms`, `2.5s`, `3m05s`.
-pub fn human(d: Duration) -> String {
+pub(crate) fn human(d: Duration) -> String {
     let ms = d.as_millis();
     if ms < 1000 {
         format!("{ms}ms")
@@ -97,7 +126,7 @@ pub fn human(d: Duration) -> String {
 }
 
 /// The line describing an event for people, or `None` for events not worth a line.
-pub fn describe(event: &RunEvent) -> Option<String> {
+pub(crate) fn describe(event: &RunEvent) -> Option<String> {
     let ms = |m: &u64| human(Duration::from_millis(*m));
     Some(match event {
         RunEvent::RunStarted {
@@ -150,6 +179,7 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             step,
             attempt,
             error,
+            permanent,
             ..
         } => {
             let tries = if *attempt == 1 {
@@ -157,7 +187,12 @@ pub fn describe(event: &RunEvent) -> Option<String> {
             } else {
                 format!(" after {attempt} attempts")
             };
-            format!("FAILED {step}{tries}: {error}")
+            let kind = if *permanent {
+                " [permanent: not retried]"
+            } else {
+                ""
+            };
+            format!("FAILED {step}{tries}: {error}{kind}")
         }
         RunEvent::StepInterrupted { step, .. } => format!("stop   {step}: interrupted"),
         RunEvent::StepSkipped {
@@ -177,7 +212,7 @@ pub fn describe(event: &RunEvent) -> Option<String> {
 }
 
 /// An output value for one line: secrets masked, long or multi-line values shortened.
-pub fn short(v: &Stored) -> String {
+pub(crate) fn short(v: &Stored) -> String {
     let text = v.display();
     let first = text.lines().next().unwrap_or_default();
     if first.chars().count() > 60 || text.contains('\n') {

@@ -7,19 +7,18 @@ use std::time::Duration;
 
 use indicatif::{MultiProgress, ProgressBar, ProgressStyle};
 use meshbook_engine::events::{RunEvent, SkipReason};
-use meshbook_engine::run::executor::{Echo, Stream};
+use meshbook_engine::state::log::{Echo, Stream};
 
 /// The live reporter.
-pub struct Tty {
+pub(crate) struct Tty {
     multi: MultiProgress,
     overall: ProgressBar,
     active: HashMap<String, ProgressBar>,
-    verbose: bool,
 }
 
 impl Tty {
     /// A live view for a run of `total` steps.
-    pub fn new(total: usize, verbose: bool) -> Tty {
+    pub(crate) fn new(total: usize) -> Tty {
         let multi = MultiProgress::new();
         let overall = multi.add(ProgressBar::new(total as u64));
         overall.set_style(
@@ -31,22 +30,19 @@ impl Tty {
             multi,
             overall,
             active: HashMap::new(),
-            verbose,
         }
     }
 
     /// The echo for `-v`: lines printed above the live view.
-    pub fn echo(&self) -> Option<Echo> {
+    pub(crate) fn echo(&self) -> Echo {
         let multi = self.multi.clone();
-        self.verbose.then(|| {
-            Arc::new(move |step: &str, _: Stream, line: &str| {
-                let _ = multi.println(format!("{step} | {line}"));
-            }) as Echo
+        Arc::new(move |step: &str, _: Stream, line: &str| {
+            let _ = multi.println(format!("{step} | {line}"));
         })
     }
 
     /// Prints a line above the live view.
-    pub fn line(&self, text: &str) {
+    pub(crate) fn line(&self, text: &str) {
         let _ = self.multi.println(text);
     }
 
@@ -72,7 +68,7 @@ impl Tty {
     }
 
     /// Updates the view for one event.
-    pub fn event(&mut self, event: &RunEvent) -> std::io::Result<()> {
+    pub(crate) fn event(&mut self, event: &RunEvent) {
         match event {
             RunEvent::StepStarted { step, attempt, .. } => {
                 let msg = if *attempt > 1 {
@@ -112,7 +108,7 @@ impl Tty {
                 ..
             } => {
                 self.overall.inc(1);
-                return Ok(());
+                return;
             }
             RunEvent::StepSkipped { .. } => self.overall.inc(1),
             RunEvent::RunStarted { .. } | RunEvent::RunFinished { .. } => {}
@@ -126,11 +122,10 @@ impl Tty {
         {
             let _ = self.multi.println(line);
         }
-        Ok(())
     }
 
     /// Removes the live view.
-    pub fn finish(&mut self) {
+    pub(crate) fn finish(&mut self) {
         for (_, bar) in self.active.drain() {
             bar.finish_and_clear();
         }

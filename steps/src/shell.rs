@@ -6,9 +6,9 @@
 //! multi-line values; a step declaring a single output that writes none there outputs its trimmed
 //! stdout instead. Output goes to the step's log file (and, when asked, live to a viewer).
 
-use std::fs::{self, File, OpenOptions};
-use std::io::{self, BufRead, BufReader, Write};
-use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+use std::fs;
+use std::io::{self, BufRead, BufReader};
+use std::os::unix::fs::DirBuilderExt;
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -16,10 +16,11 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use indexmap::IndexMap;
+use meshbook_engine::model::names::is_env_name;
 use meshbook_engine::model::{Action, Command, ShellSpec};
-use meshbook_engine::run::executor::{
-    BoxFuture, Echo, Executor, Produced, StepFailure, StepRequest, Stream, mask,
-};
+use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::state::log::{Lines, Stream};
+use meshbook_engine::values::Values;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
 
@@ -70,7 +71,7 @@ pub fn parse_output_file(text: &str) -> Result<IndexMap<String, String>, OutputF
             continue;
         }
         if let Some((key, delimiter)) = line.split_once("<<")
-            && is_key(key)
+            && is_env_name(key)
             && !delimiter.is_empty()
             && !line.contains('=')
         {
@@ -94,21 +95,13 @@ pub fn parse_output_file(text: &str) -> Result<IndexMap<String, String>, OutputF
             continue;
         }
         match line.split_once('=') {
-            Some((key, value)) if is_key(key) => {
+            Some((key, value)) if is_env_name(key) => {
                 values.insert(key.to_string(), value.to_string());
             }
             _ => return Err(OutputFileError::Syntax(n + 1)),
         }
     }
     Ok(values)
-}
-
-fn is_key(key: &str) -> bool {
-    let mut chars = key.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
-        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
@@ -121,6 +114,7 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
         readers,
         output_file,
         captured,
+        lines,
         withheld,
     } = prepared;
     let handle = Arc::new(handle);
@@ -185,11 +179,7 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
         return Err(StepFailure::Interrupted);
     }
     if !output.status.success() && withheld {
-        write_masked_stdout(
-            &req,
-            &IndexMap::new(),
-            "(stdout withheld: the step declares secret outputs)\n",
-        );
+        lines.raw("(stdout withheld: the step declares secret outputs)\n");
     }
     if !output.status.success() {
         return Err(match (output.status.code(), output.status.signal()) {
@@ -205,7 +195,14 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
         values.insert(name, stdout.clone().unwrap_or_default().trim().to_string());
     }
     if withheld {
-        write_masked_stdout(&req, &values, stdout.as_deref().unwrap_or_default());
+        // Stdout of a step with secret outputs reaches the log only now, with them masked.
+        let secret = values
+            .iter()
+            .filter(|(name, _)| req.outputs.get(*name).is_some_and(|o| o.secret))
+            .map(|(_, v)| v.clone());
+        lines
+            .masking(secret)
+            .raw(stdout.as_deref().unwrap_or_default());
     }
     Ok(values)
 }
@@ -215,22 +212,9 @@ struct Prepared {
     readers: Vec<JoinHandle<()>>,
     output_file: PathBuf,
     captured: Option<Arc<Mutex<Vec<u8>>>>,
+    lines: Lines,
     /// Stdout was kept from the log (the step has secret outputs) until it can be masked.
     withheld: bool,
-}
-
-/// Appends stdout to the log with every secret output value replaced by `***`.
-fn write_masked_stdout(req: &StepRequest, values: &IndexMap<String, String>, stdout: &str) {
-    let mut secrets: Vec<String> = values
-        .iter()
-        .filter(|(name, _)| req.outputs.get(*name).is_some_and(|o| o.secret))
-        .map(|(_, v)| v.clone())
-        .collect();
-    secrets.extend(req.secrets.iter().cloned());
-    let text = mask(stdout, &secrets);
-    if let Ok(mut log) = OpenOptions::new().append(true).open(&req.log.path) {
-        let _ = log.write_all(text.as_bytes());
-    }
 }
 
 fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
@@ -238,12 +222,6 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         .recursive(true)
         .mode(0o700)
         .create(&req.scratch)?;
-    if let Some(dir) = req.log.path.parent() {
-        fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)?;
-    }
     let output_file = req.scratch.join(format!(
         "{}.{}.{}.out",
         req.step.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
@@ -254,12 +232,7 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
     // is a measurable share of a trivial step's cost. The script creates it on its first write,
     // inside the 0700 scratch directory; a stale file of the same name must not leak in.
     let _ = fs::remove_file(&output_file);
-    let mut log = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&req.log.path)?;
-    log.write_all(format!("==> {} attempt {}\n", req.step, req.attempt).as_bytes())?;
+    let lines = req.log.begin(req.attempt)?;
 
     let mut expr = match &spec.command {
         Command::Argv { program, args } => {
@@ -271,7 +244,10 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         ),
     };
     expr = expr.dir(&req.workdir).stdin_null().unchecked();
-    for (k, v) in req.env.iter().chain(&spec.env) {
+    for (k, v) in req.env.iter() {
+        expr = expr.env(k, v);
+    }
+    for (k, v) in &spec.env {
         expr = expr.env(k, v);
     }
     expr = expr
@@ -284,61 +260,35 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
             Ok(())
         });
 
-    let echo = req.log.echo.clone();
     let mut readers = Vec::new();
     let mut captured = None;
-    let log = Arc::new(Mutex::new(log));
-    // Without a viewer or a stdout output, the child writes straight to the log file: no copy.
-    // Stdout of a step with secret outputs may hold them: it reaches the log only once the
-    // values are known and can be masked, and is not echoed live.
+    // Without a viewer, masking or a stdout output, the child writes straight to the log file:
+    // no copy. Stdout of a step with secret outputs may hold them: it reaches the log only once
+    // the values are known and can be masked, and is not echoed live.
     let withheld = req.outputs.values().any(|o| o.secret);
-    // Secret params and upstream outputs the step can see are masked in whatever it prints.
-    let secrets: Arc<[String]> = req.secrets.clone().into();
-    let masking = !secrets.is_empty();
-    if !req.outputs.is_empty() || echo.is_some() || masking {
+    let log = &req.log;
+    let copying = log.is_echoed() || log.is_masking();
+    if !req.outputs.is_empty() || copying {
         let (reader, writer) = io::pipe()?;
         let buf = (!req.outputs.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
         captured.clone_from(&buf);
-        let (to_log, live) = if withheld {
-            (None, None)
-        } else {
-            (Some(log.clone()), echo.clone())
-        };
-        readers.push(copy_lines(
-            reader,
-            to_log,
-            live,
-            &req.step,
-            Stream::Stdout,
-            buf,
-            secrets.clone(),
-        ));
+        let to_log = (!withheld).then(|| lines.clone());
+        readers.push(copy_lines(reader, to_log, Stream::Stdout, buf));
         expr = expr.stdout_file(writer);
     } else {
-        expr = expr.stdout_file(
-            log.lock()
-                .map_err(|_| io::Error::other("log lock"))?
-                .try_clone()?,
-        );
+        expr = expr.stdout_file(lines.file()?);
     }
-    if echo.is_some() || masking {
+    if copying {
         let (reader, writer) = io::pipe()?;
         readers.push(copy_lines(
             reader,
-            Some(log.clone()),
-            echo,
-            &req.step,
+            Some(lines.clone()),
             Stream::Stderr,
             None,
-            secrets,
         ));
         expr = expr.stderr_file(writer);
     } else {
-        expr = expr.stderr_file(
-            log.lock()
-                .map_err(|_| io::Error::other("log lock"))?
-                .try_clone()?,
-        );
+        expr = expr.stderr_file(lines.file()?);
     }
     // The expression owns our copies of the pipes' write ends; dropping it after the start lets
     // the readers see the end of output when the step's processes exit.
@@ -349,6 +299,7 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         readers,
         output_file,
         captured,
+        lines,
         withheld,
     })
 }
@@ -357,16 +308,13 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
 /// name and a changed environment the standard library forks and searches `PATH` in the child;
 /// with an absolute path it can use `posix_spawn`, which is several times cheaper for trivial steps.
 /// A name that is not found is left as is, so the spawn error names it.
-fn resolve_program(
-    name: &str,
-    env: &IndexMap<String, String>,
-    extra: &IndexMap<String, String>,
-) -> PathBuf {
+fn resolve_program(name: &str, env: &Values, extra: &IndexMap<String, String>) -> PathBuf {
     if name.contains('/') {
         return PathBuf::from(name);
     }
     let path = extra
         .get("PATH")
+        .map(String::as_str)
         .or_else(|| env.get("PATH"))
         .map(std::ffi::OsString::from)
         .or_else(|| std::env::var_os("PATH"))
@@ -384,14 +332,10 @@ fn is_executable(path: &Path) -> bool {
 
 fn copy_lines(
     reader: io::PipeReader,
-    log: Option<Arc<Mutex<File>>>,
-    echo: Option<Echo>,
-    step: &str,
+    to_log: Option<Lines>,
     stream: Stream,
     capture: Option<Arc<Mutex<Vec<u8>>>>,
-    secrets: Arc<[String]>,
 ) -> JoinHandle<()> {
-    let step = step.to_string();
     std::thread::spawn(move || {
         let mut reader = BufReader::new(reader);
         let mut line = Vec::new();
@@ -401,21 +345,8 @@ fn copy_lines(
             {
                 b.extend_from_slice(&line);
             }
-            let shown = if secrets.is_empty() {
-                std::borrow::Cow::Borrowed(line.as_slice())
-            } else {
-                std::borrow::Cow::Owned(
-                    mask(&String::from_utf8_lossy(&line), &secrets).into_bytes(),
-                )
-            };
-            if let Some(log) = &log
-                && let Ok(mut f) = log.lock()
-            {
-                let _ = f.write_all(&shown);
-            }
-            if let Some(echo) = &echo {
-                let text = String::from_utf8_lossy(&shown);
-                echo(&step, stream, text.trim_end_matches(['\n', '\r']));
+            if let Some(lines) = &to_log {
+                lines.line(stream, &String::from_utf8_lossy(&line));
             }
             line.clear();
         }

@@ -4,7 +4,8 @@ mod support;
 
 use std::time::Duration;
 
-use meshbook_engine::run::executor::{Executor, Permanence, StepFailure, check_outputs};
+use meshbook_engine::run::executor::{Executor, Permanence, StepFailure};
+use meshbook_engine::run::policy::check_outputs;
 
 use support::{Env, WEB};
 
@@ -15,7 +16,7 @@ async fn a_runbooks_kube_steps_apply_wait_and_capture_an_ip() {
         "kube.apply:\n  context: c1\n  manifest: |\n{}",
         support::indent(WEB, 4)
     ));
-    apply.log.echo = None;
+    apply.log = apply.log.unechoed();
     let produced = env.executor.execute(apply).await.unwrap();
     assert!(produced.is_empty());
     let log = std::fs::read_to_string(env.dir.path().join("logs/s.log")).unwrap();

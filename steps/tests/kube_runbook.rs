@@ -7,12 +7,16 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use indexmap::IndexMap;
 use meshbook_engine::events::Outcome;
 use meshbook_engine::model::Action;
-use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
-use meshbook_engine::run::scheduler::{self, Controls, Settings, Unit};
+use meshbook_engine::run::executor::{
+    BoxFuture, Controls, Executor, Produced, Site, StepFailure, StepRequest,
+};
+use meshbook_engine::run::scheduler::{self, Job, Settings};
+use meshbook_engine::state::RunDir;
 use meshbook_engine::state::secrets::Sealer;
+use meshbook_engine::validate::List;
+use meshbook_engine::values::Values;
 use meshbook_steps::kube::{Clients, KubeExecutor};
 use meshbook_steps::shell::ShellExecutor;
 
@@ -91,41 +95,35 @@ impl Executor for Router {
 #[tokio::test]
 async fn a_load_balancer_ip_flows_from_kube_get_to_a_shell_step() {
     let env = Env::start(&["c1"]).await;
-    let loaded = meshbook_engine::load::load(RUNBOOK).expect("loads");
-    let validated = meshbook_engine::validate::validate(loaded).expect("valid");
-    let units: Vec<Unit> = validated
-        .runbook
-        .steps
-        .iter()
-        .enumerate()
-        .map(|(i, s)| Unit {
-            step: s.clone(),
-            deps: validated.graph.deps(i).to_vec(),
-            restored: None,
-        })
-        .collect();
+    let validated = meshbook_engine::read_runbook(RUNBOOK).expect("valid");
     let clients = Clients::deferred(Some(&env.kubeconfig()));
     let router = Router {
         shell: ShellExecutor,
         kube: KubeExecutor::new(Arc::new(clients)),
     };
+    let mut values = Values::new();
+    values.insert("CTX", "c1", false);
     let settings = Settings {
-        run_id: "r1".into(),
+        site: Site {
+            run_id: "r1".into(),
+            workdir: env.dir.path().to_path_buf(),
+            dir: RunDir::at(env.dir.path().join("run")),
+            grace: Duration::from_secs(1),
+            echo: None,
+        },
         concurrency: 4,
-        workdir: env.dir.path().to_path_buf(),
-        log_dir: env.dir.path().join("logs"),
-        scratch: env.dir.path().join("scratch"),
-        grace: Duration::from_secs(1),
         defaults: validated.runbook.defaults.clone(),
-        values: IndexMap::from([("CTX".to_string(), "c1".to_string())]),
+        values,
         sealer: Sealer::from_key([7; 32]),
-        secret_values: Default::default(),
+    };
+    let job = Job {
+        list: validated.list(List::Steps),
+        restored: Vec::new(),
     };
     let summary = scheduler::run(
-        units,
+        job,
         settings,
         Arc::new(router),
-        None,
         &mut [],
         Controls::default(),
     )

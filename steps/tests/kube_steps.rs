@@ -407,7 +407,7 @@ async fn a_service_account_kubeconfig_reaches_the_cluster() {
     let theirs = std::sync::Arc::new(Clients::deferred(Some(&path)));
     let mut request =
         env.request("kube.get: {context: n2-k8s-config, resource: ns, name: default, jsonpath: '{.metadata.name}'}\noutputs: {N: {}}");
-    request.log.echo = None;
+    request.log = request.log.unechoed();
     KubeExecutor::new(theirs.clone())
         .execute(request)
         .await

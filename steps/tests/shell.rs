@@ -4,7 +4,9 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use meshbook_engine::run::executor::{Executor, StepFailure, StepRequest, Stream};
+use meshbook_engine::run::executor::{Executor, StepFailure, StepRequest};
+use meshbook_engine::state::log::{Echo, Stream};
+use meshbook_engine::values::Values;
 use meshbook_steps::shell::ShellExecutor;
 
 mod support;
@@ -17,7 +19,12 @@ fn request(dir: &Path, script: &str, outputs: &[&str]) -> StepRequest {
         support::indent(script, 2),
         outputs.join(", ")
     );
-    support::request(dir, &step, &[("GREETING", "hello world")])
+    support::request(
+        dir,
+        &step,
+        &support::plain(&[("GREETING", "hello world")]),
+        None,
+    )
 }
 
 #[tokio::test]
@@ -44,9 +51,7 @@ echo to-stdout; echo to-stderr >&2
         log.contains("to-stdout") && log.contains("to-stderr"),
         "{log}"
     );
-    let leftovers = std::fs::read_dir(dir.path().join("scratch"))
-        .unwrap()
-        .count();
+    let leftovers = std::fs::read_dir(dir.path().join("tmp")).unwrap().count();
     assert_eq!(leftovers, 0, "the output file is removed after the step");
 }
 
@@ -66,7 +71,8 @@ async fn argv_runs_without_a_shell() {
     let req = support::request(
         dir.path(),
         "shell: {argv: [printf, '%s', '$GREETING;x']}\noutputs: {OUT: {}}",
-        &[],
+        &Values::new(),
+        None,
     );
     let out = ShellExecutor.execute(req).await.unwrap();
     assert_eq!(out["OUT"], "$GREETING;x");
@@ -165,16 +171,17 @@ async fn echo_sees_each_line_with_its_stream() {
     let dir = tempfile::tempdir().unwrap();
     let lines = Arc::new(Mutex::new(Vec::new()));
     let seen = lines.clone();
-    let mut req = request(
-        dir.path(),
-        "echo one; echo two >&2; echo 'V=x' >> $MESHBOOK_OUTPUT",
-        &["V"],
-    );
-    req.log.echo = Some(Arc::new(move |step: &str, stream: Stream, line: &str| {
+    let echo: Echo = Arc::new(move |step: &str, stream: Stream, line: &str| {
         seen.lock()
             .unwrap()
             .push(format!("{step} {stream:?} {line}"));
-    }));
+    });
+    let req = support::request(
+        dir.path(),
+        "shell: echo one; echo two >&2; echo 'V=x' >> $MESHBOOK_OUTPUT\noutputs: {V: {}}",
+        &Values::new(),
+        Some(echo),
+    );
     let out = ShellExecutor.execute(req).await.unwrap();
     assert_eq!(out["V"], "x");
     let mut lines = lines.lock().unwrap().clone();
@@ -185,7 +192,12 @@ async fn echo_sees_each_line_with_its_stream() {
 #[tokio::test]
 async fn other_kinds_are_refused() {
     let dir = tempfile::tempdir().unwrap();
-    let req = support::request(dir.path(), "kube.apply: {manifest: x}", &[]);
+    let req = support::request(
+        dir.path(),
+        "kube.apply: {manifest: x}",
+        &Values::new(),
+        None,
+    );
     let err = ShellExecutor.execute(req).await.unwrap_err();
     assert_eq!(err, StepFailure::Unsupported("kube.apply".into()));
 }
@@ -193,12 +205,12 @@ async fn other_kinds_are_refused() {
 #[tokio::test]
 async fn secret_outputs_are_masked_in_the_log() {
     let dir = tempfile::tempdir().unwrap();
-    let mut req = request(
+    let req = support::request(
         dir.path(),
-        "echo 'token: hunter2'; echo 'T=hunter2' >> $MESHBOOK_OUTPUT",
-        &["T"],
+        "shell: |\n  echo 'token: hunter2'; echo 'T=hunter2' >> $MESHBOOK_OUTPUT\noutputs: {T: {secret: true}}",
+        &Values::new(),
+        None,
     );
-    req.outputs[0].secret = true;
     let out = ShellExecutor.execute(req).await.unwrap();
     assert_eq!(out["T"], "hunter2");
     let log = std::fs::read_to_string(dir.path().join("logs/s.log")).unwrap();
@@ -211,13 +223,15 @@ async fn secret_outputs_are_masked_in_the_log() {
 #[tokio::test]
 async fn secret_values_the_step_sees_are_masked_in_its_log_on_both_streams() {
     let dir = tempfile::tempdir().unwrap();
-    let mut req = support::request(
+    let mut values = Values::new();
+    values.insert("TOKEN", "s3cr3t-value", true);
+    let req = support::request(
         dir.path(),
         "shell: echo \"token is $TOKEN\"; echo \"again $TOKEN\" >&2",
-        &[("TOKEN", "s3cr3t-value")],
+        &values,
+        None,
     );
-    req.secrets = vec!["s3cr3t-value".into()];
-    let log = req.log.path.clone();
+    let log = req.log.path().to_path_buf();
     ShellExecutor.execute(req).await.unwrap();
     let text = std::fs::read_to_string(log).unwrap();
     assert!(!text.contains("s3cr3t-value"), "{text}");

@@ -4,44 +4,52 @@
 use std::future::Future;
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Action, OutputSpec, Rendered};
+use crate::model::{Action, OutputSpec, Rendered, Step};
+use crate::render::Render;
+use crate::state::RunDir;
+use crate::state::log::{Echo, StepLog};
+use crate::template;
+use crate::values::Values;
 
 /// A boxed, sendable future: keeps [`Executor`] object-safe.
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
-/// Which stream a line of step output came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Stream {
-    /// Standard output.
-    Stdout,
-    /// Standard error.
-    Stderr,
+/// Signals from outside: `stop` ends a run gracefully, `kill` at once.
+#[derive(Debug, Clone, Default)]
+pub struct Controls {
+    /// Stop starting steps; running ones get a grace period.
+    pub stop: CancellationToken,
+    /// Kill running steps now.
+    pub kill: CancellationToken,
 }
 
-/// Receives a step's output lines as they appear (for `-v`).
-pub type Echo = Arc<dyn Fn(&str, Stream, &str) + Send + Sync>;
-
-/// Where a step's output goes: its log file, and optionally live to a viewer.
+/// What every request of one run carries: where steps run and where their logs go.
 #[derive(Clone)]
-pub struct LogSink {
-    /// The step's log file (appended to, one section per attempt).
-    pub path: PathBuf,
-    /// Called with (step id, stream, line) for every line, when set.
+pub struct Site {
+    /// The run's id.
+    pub run_id: String,
+    /// The directory steps run in.
+    pub workdir: PathBuf,
+    /// The run's directory (logs, scratch space).
+    pub dir: RunDir,
+    /// How long a stopped step may take to exit before it is killed.
+    pub grace: Duration,
+    /// Where step output goes live, when someone watches (`-v`).
     pub echo: Option<Echo>,
 }
 
-impl std::fmt::Debug for LogSink {
+impl std::fmt::Debug for Site {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LogSink")
-            .field("path", &self.path)
-            .field("echo", &self.echo.is_some())
-            .finish()
+        f.debug_struct("Site")
+            .field("run_id", &self.run_id)
+            .field("workdir", &self.workdir)
+            .field("dir", &self.dir)
+            .finish_non_exhaustive()
     }
 }
 
@@ -56,24 +64,58 @@ pub struct StepRequest {
     pub attempt: u32,
     /// The step's action with every template rendered.
     pub action: Action<Rendered>,
-    /// Params and upstream outputs, by name.
-    pub env: IndexMap<String, String>,
-    /// Secret values among `env`: an executor masks them in everything it logs or echoes.
-    pub secrets: Vec<String>,
+    /// The params and upstream outputs the step uses, each knowing whether it is secret.
+    pub env: Values,
     /// The outputs the step declares.
     pub outputs: IndexMap<String, OutputSpec>,
     /// The working directory.
     pub workdir: PathBuf,
     /// A private directory for files that must not outlive the attempt.
     pub scratch: PathBuf,
-    /// Where output goes.
-    pub log: LogSink,
+    /// Where output goes: the step's log (masking the secret values of `env`), and a viewer.
+    pub log: StepLog,
     /// Cancelled to stop the attempt gracefully (terminate, then kill after `grace`).
     pub stop: CancellationToken,
     /// Cancelled to kill the attempt at once.
     pub kill: CancellationToken,
     /// How long a stopped attempt may take to exit before it is killed.
     pub grace: Duration,
+}
+
+impl StepRequest {
+    /// The request for `attempt` of `step`: its action rendered with `values` (the values it
+    /// uses), its log masking the secret ones. The one way requests are made.
+    pub fn build(
+        site: &Site,
+        step: &Step,
+        attempt: u32,
+        values: Values,
+        controls: &Controls,
+    ) -> Result<StepRequest, StepFailure> {
+        let action = Render::new(template::renderer(), &values.data())
+            .action(&step.action)
+            .map_err(|e| StepFailure::Render(e.to_string()))?;
+        let log = StepLog::new(
+            site.dir.log(&step.id),
+            &step.id,
+            site.echo.clone(),
+            values.secrets(),
+        );
+        Ok(StepRequest {
+            run_id: site.run_id.clone(),
+            step: step.id.clone(),
+            attempt,
+            action,
+            env: values,
+            outputs: step.outputs.clone(),
+            workdir: site.workdir.clone(),
+            scratch: site.dir.scratch(),
+            log,
+            stop: controls.stop.child_token(),
+            kill: controls.kill.child_token(),
+            grace: site.grace,
+        })
+    }
 }
 
 /// Why an attempt failed.
@@ -180,140 +222,4 @@ pub type Produced = IndexMap<String, String>;
 pub trait Executor: Send + Sync {
     /// Runs one attempt.
     fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>>;
-}
-
-/// `text` with every one of `secrets` replaced by `***`, longest first (so a secret that
-/// contains another is masked whole). A multi-line secret (a kubeconfig, a PEM key) is also
-/// masked line by line, since output is often read and shown one line at a time; lines too
-/// short to identify it (`apiVersion: v1`) are left alone.
-pub fn mask(text: &str, secrets: &[String]) -> String {
-    let mut pieces: Vec<&str> = Vec::new();
-    for s in secrets {
-        let s = s.trim();
-        if s.is_empty() {
-            continue;
-        }
-        pieces.push(s);
-        if s.contains('\n') {
-            pieces.extend(s.lines().map(str::trim).filter(|l| l.len() >= 16));
-        }
-    }
-    pieces.sort_by_key(|s| std::cmp::Reverse(s.len()));
-    let mut out = text.to_string();
-    for s in pieces {
-        if out.contains(s) {
-            out = out.replace(s, "***");
-        }
-    }
-    out
-}
-
-/// Applies an output's `decode` to the produced text. Errors never show the value.
-pub fn decode(name: &str, spec: &OutputSpec, value: String) -> Result<String, StepFailure> {
-    use base64::Engine as _;
-    match spec.decode {
-        None => Ok(value),
-        Some(crate::model::Decode::Base64) => base64::engine::general_purpose::STANDARD
-            .decode(value.trim())
-            .ok()
-            .and_then(|bytes| String::from_utf8(bytes).ok())
-            .ok_or_else(|| {
-                StepFailure::transient(format!(
-                    "output `{name}` is not base64-encoded text, so it cannot be decoded"
-                ))
-            }),
-    }
-}
-
-/// Checks produced values against the declarations: every declared output present and of its
-/// type. Errors name the value unless the output is secret.
-pub fn check_outputs(
-    declared: &IndexMap<String, OutputSpec>,
-    produced: &Produced,
-) -> Result<(), StepFailure> {
-    for (name, spec) in declared {
-        let Some(value) = produced.get(name) else {
-            return Err(StepFailure::MissingOutput(name.clone()));
-        };
-        if let Err(mismatch) = spec.ty.check(value) {
-            let shown = (!spec.secret).then(|| value.clone());
-            return Err(StepFailure::BadOutput {
-                name: name.clone(),
-                shown,
-                mismatch,
-            });
-        }
-    }
-    Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::model::ValueType;
-
-    #[test]
-    fn masking_hides_every_secret_and_the_longest_first() {
-        let secrets = vec!["abc".to_string(), "abcdef".to_string(), "  ".to_string()];
-        assert_eq!(mask("token=abcdef and abc", &secrets), "token=*** and ***");
-        assert_eq!(mask("nothing here", &secrets), "nothing here");
-        let kubeconfig =
-            "apiVersion: v1\nusers:\n- user: {token: eyJhbGciOiJSUzI1NiIsImtpZCI6}\n".to_string();
-        let line = "  - user: {token: eyJhbGciOiJSUzI1NiIsImtpZCI6}";
-        assert_eq!(mask(line, std::slice::from_ref(&kubeconfig)), "  ***");
-        assert_eq!(mask("apiVersion: v1", &[kubeconfig]), "apiVersion: v1");
-    }
-
-    #[test]
-    fn decoding_turns_base64_into_text_and_hides_bad_values() {
-        let spec = OutputSpec {
-            decode: Some(crate::model::Decode::Base64),
-            secret: true,
-            ..Default::default()
-        };
-        assert_eq!(
-            decode("TOKEN", &spec, "czNjcjN0\n".into()).unwrap(),
-            "s3cr3t"
-        );
-        let err = decode("TOKEN", &spec, "not base64!".into())
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("TOKEN") && !err.contains("not base64!"),
-            "{err}"
-        );
-        assert_eq!(
-            decode("X", &OutputSpec::default(), "as is".into()).unwrap(),
-            "as is"
-        );
-    }
-
-    #[test]
-    fn bad_values_are_named_unless_secret() {
-        let mut declared = IndexMap::new();
-        declared.insert(
-            "ADDR".to_string(),
-            OutputSpec {
-                ty: ValueType::Ip,
-                ..Default::default()
-            },
-        );
-        let mut produced = IndexMap::new();
-        produced.insert("ADDR".to_string(), "pending".to_string());
-        let err = check_outputs(&declared, &produced).unwrap_err().to_string();
-        assert_eq!(
-            err,
-            r#"output `ADDR` = "pending" is not a valid ip: expected an IPv4 or IPv6 address"#
-        );
-
-        declared[0].secret = true;
-        let err = check_outputs(&declared, &produced).unwrap_err().to_string();
-        assert!(!err.contains("pending"), "{err}");
-
-        produced.clear();
-        assert_eq!(
-            check_outputs(&declared, &produced),
-            Err(StepFailure::MissingOutput("ADDR".into()))
-        );
-    }
 }

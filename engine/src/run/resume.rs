@@ -1,14 +1,13 @@
 //! Resume planning: from the journal of an earlier invocation and the runbook as it is now,
 //! decide for each step whether it is done (outputs restored) or must run, and say why.
 
-use indexmap::IndexMap;
 use serde::Serialize;
 
-use crate::events::Stored;
-use crate::model::Step;
 use crate::run::fingerprint::fingerprint;
 use crate::state::replay::{RunRecord, StepState};
 use crate::state::secrets::Sealer;
+use crate::validate::StepList;
+use crate::values::Values;
 
 /// What resume does with a step.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -59,7 +58,7 @@ pub struct ResumePlan {
     /// Per step, in the runbook's order.
     pub decisions: Vec<Decision>,
     /// Per step: the restored outputs of done steps.
-    pub restored: Vec<Option<IndexMap<String, String>>>,
+    pub restored: Vec<Option<Values>>,
 }
 
 impl ResumePlan {
@@ -72,39 +71,46 @@ impl ResumePlan {
     }
 }
 
-/// Plans a resume. `order` lists step indexes dependencies first; `forced` are the `--from` steps.
+/// Plans a resume of `list` with `values` (params, and for cleanup the outputs cleaned up);
+/// `forced` are the `--from` steps.
 pub fn plan(
-    steps: &[Step],
-    deps: &[Vec<usize>],
-    order: &[usize],
+    list: StepList<'_>,
     record: &RunRecord,
-    values: &IndexMap<String, String>,
+    values: &Values,
     sealer: &Sealer,
     forced: &[usize],
 ) -> ResumePlan {
     let key = sealer.fingerprint_key();
+    let steps = list.steps;
     let mut decisions = vec![Decision::Run; steps.len()];
-    let mut restored: Vec<Option<IndexMap<String, String>>> = vec![None; steps.len()];
-    for &i in order {
+    let mut restored: Vec<Option<Values>> = vec![None; steps.len()];
+    let mut known = values.clone();
+    for &i in list.graph.order() {
         let step = &steps[i];
         let rec = record.step(&step.id);
         decisions[i] = if forced.contains(&i) && rec.state == StepState::Succeeded {
             Decision::Rerun(Why::Forced)
         } else if rec.state != StepState::Succeeded {
             Decision::Run
-        } else if let Some(&d) = deps[i].iter().find(|&&d| decisions[d] != Decision::Done) {
+        } else if let Some(&d) = list
+            .graph
+            .deps(i)
+            .iter()
+            .find(|&&d| decisions[d] != Decision::Done)
+        {
             Decision::Rerun(Why::Upstream(steps[d].id.clone()))
         } else {
-            let env = super::inputs(values, i, |d| &deps[d], |d| restored[d].as_ref());
-            if rec.fingerprint.as_deref() != Some(&fingerprint(&key, step, &env)) {
+            let used = known.only(&list.uses[i]);
+            if rec.fingerprint.as_deref() != Some(&fingerprint(&key, step, &used)) {
                 Decision::Rerun(Why::Changed)
             } else {
-                match open_all(&rec.outputs, sealer) {
-                    Some(outputs) => {
+                match Values::open(&rec.outputs, sealer) {
+                    Ok(outputs) => {
+                        known.extend(outputs.clone());
                         restored[i] = Some(outputs);
                         Decision::Done
                     }
-                    None => Decision::Rerun(Why::SecretUnreadable),
+                    Err(_) => Decision::Rerun(Why::SecretUnreadable),
                 }
             }
         };
@@ -115,84 +121,52 @@ pub fn plan(
     }
 }
 
-/// Opens sealed values; `None` if any does not open.
-pub fn open_all(
-    stored: &IndexMap<String, Stored>,
-    sealer: &Sealer,
-) -> Option<IndexMap<String, String>> {
-    stored
-        .iter()
-        .map(|(k, v)| match v {
-            Stored::Plain(p) => Some((k.clone(), p.clone())),
-            Stored::Sealed(s) => sealer.open(k, s).ok().map(|p| (k.clone(), p)),
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::events::RunEvent;
-    use crate::model::{Action, OutputSpec, ShellSpec};
+    use crate::events::{RunEvent, Stored};
+    use crate::model::ValueType;
+    use crate::run::testkit::{Steps, output, step, unit, values};
     use crate::state::journal::Entry;
 
-    fn step(id: &str, script: &str, output: Option<(&str, bool)>) -> Step {
-        let mut outputs = IndexMap::new();
-        if let Some((name, secret)) = output {
-            outputs.insert(
-                name.to_string(),
-                OutputSpec {
-                    secret,
-                    ..Default::default()
-                },
-            );
-        }
-        Step {
-            id: id.into(),
-            title: None,
-            needs: vec![],
-            timeout: None,
-            retry: None,
-            wait: None,
-            outputs,
-            sandbox: None,
-            action: Action::Shell(ShellSpec::script(script)),
-        }
+    /// a -> b -> c; a uses the param `P`; a and b succeeded (b's output secret), c failed.
+    fn setup() -> Steps {
+        Steps::new(vec![
+            unit(
+                output(step("a", "make A from $P"), "A", ValueType::String, false),
+                &[],
+            ),
+            unit(
+                output(step("b", "make B from $A"), "B", ValueType::String, true),
+                &[0],
+            ),
+            unit(step("c", "use $B"), &[1]),
+        ])
     }
 
-    /// a -> b -> c; a and b succeeded (b's output secret), c failed.
-    fn history(steps: &[Step], deps: &[Vec<usize>], sealer: &Sealer) -> RunRecord {
+    fn history(steps: &Steps, sealer: &Sealer) -> RunRecord {
         let key = sealer.fingerprint_key();
-        let values: IndexMap<String, String> =
-            [("P".to_string(), "1".to_string())].into_iter().collect();
-        let outs: Vec<IndexMap<String, String>> = vec![
-            [("A".to_string(), "va".to_string())].into_iter().collect(),
-            [("B".to_string(), "vb".to_string())].into_iter().collect(),
-        ];
+        let list = steps.list();
+        let mut known = values(&[("P", "1"), ("Q", "1")]);
         let mut entries = Vec::new();
-        for i in 0..2 {
-            let env = super::super::inputs(&values, i, |d| &deps[d], |d| outs.get(d));
-            let stored = outs[i]
-                .iter()
-                .map(|(k, v)| {
-                    let s = if i == 1 {
-                        Stored::Sealed(sealer.seal(k, v))
-                    } else {
-                        Stored::Plain(v.clone())
-                    };
-                    (k.clone(), s)
-                })
-                .collect();
+        for (i, (name, value, secret)) in [("A", "va", false), ("B", "vb", true)]
+            .into_iter()
+            .enumerate()
+        {
+            let used = known.only(&list.uses[i]);
+            let mut out = Values::new();
+            out.insert(name, value, secret);
             entries.push(Entry {
                 at: 1,
                 event: RunEvent::StepSucceeded {
-                    step: steps[i].id.clone(),
+                    step: list.steps[i].id.clone(),
                     attempt: 1,
-                    outputs: stored,
+                    outputs: out.store(sealer),
                     duration_ms: 1,
-                    fingerprint: fingerprint(&key, &steps[i], &env),
+                    fingerprint: fingerprint(&key, &list.steps[i], &used),
                 },
             });
+            known.extend(out);
         }
         entries.push(Entry {
             at: 2,
@@ -200,48 +174,43 @@ mod tests {
                 step: "c".into(),
                 attempt: 1,
                 error: "x".into(),
+                permanent: false,
                 duration_ms: 1,
             },
         });
         RunRecord::replay(&entries)
     }
 
-    fn setup() -> (Vec<Step>, Vec<Vec<usize>>, IndexMap<String, String>) {
-        let steps = vec![
-            step("a", "make A", Some(("A", false))),
-            step("b", "make B", Some(("B", true))),
-            step("c", "use", None),
-        ];
-        let deps = vec![vec![], vec![0], vec![1]];
-        let values = [("P".to_string(), "1".to_string())].into_iter().collect();
-        (steps, deps, values)
-    }
-
     #[test]
     fn unchanged_done_steps_are_restored() {
-        let (steps, deps, values) = setup();
+        let steps = setup();
         let sealer = Sealer::from_key([5; 32]);
-        let record = history(&steps, &deps, &sealer);
-        let plan = plan(&steps, &deps, &[0, 1, 2], &record, &values, &sealer, &[]);
+        let record = history(&steps, &sealer);
+        let params = values(&[("P", "1"), ("Q", "1")]);
+        let plan = plan(steps.list(), &record, &params, &sealer, &[]);
         assert_eq!(
             plan.decisions,
             [Decision::Done, Decision::Done, Decision::Run]
         );
-        assert_eq!(
-            plan.restored[1].as_ref().unwrap()["B"],
-            "vb",
-            "secrets are opened"
-        );
+        let b = plan.restored[1].as_ref().unwrap();
+        assert_eq!(b.get("B"), Some("vb"), "secrets are opened");
+        assert_eq!(b.secrets(), ["vb"], "and stay secret");
         assert_eq!(plan.to_run(), 1);
     }
 
     #[test]
     fn a_change_reruns_the_step_and_its_downstream() {
-        let (mut steps, deps, values) = setup();
+        let mut steps = setup();
         let sealer = Sealer::from_key([5; 32]);
-        let record = history(&steps, &deps, &sealer);
-        steps[0] = step("a", "make A differently", Some(("A", false)));
-        let plan = plan(&steps, &deps, &[0, 1, 2], &record, &values, &sealer, &[]);
+        let record = history(&steps, &sealer);
+        let params = values(&[("P", "1"), ("Q", "1")]);
+        steps.steps_mut()[0] = output(
+            step("a", "make A differently from $P"),
+            "A",
+            ValueType::String,
+            false,
+        );
+        let plan = plan(steps.list(), &record, &params, &sealer, &[]);
         assert_eq!(
             plan.decisions,
             [
@@ -250,31 +219,30 @@ mod tests {
                 Decision::Run
             ]
         );
-        let changed_param: IndexMap<String, String> =
-            [("P".to_string(), "2".to_string())].into_iter().collect();
-        let steps = setup().0;
-        let plan = super::plan(
-            &steps,
-            &deps,
-            &[0, 1, 2],
-            &record,
-            &changed_param,
-            &sealer,
-            &[],
-        );
+        let steps = setup();
+        let changed_param = values(&[("P", "2"), ("Q", "1")]);
+        let plan = super::plan(steps.list(), &record, &changed_param, &sealer, &[]);
         assert_eq!(
             plan.decisions[0],
             Decision::Rerun(Why::Changed),
             "inputs count"
         );
+        let unused_changed = values(&[("P", "1"), ("Q", "2")]);
+        let plan = super::plan(steps.list(), &record, &unused_changed, &sealer, &[]);
+        assert_eq!(
+            plan.decisions,
+            [Decision::Done, Decision::Done, Decision::Run],
+            "a value no step uses changes nothing"
+        );
     }
 
     #[test]
     fn from_forces_and_a_lost_key_reruns_secret_producers() {
-        let (steps, deps, values) = setup();
+        let steps = setup();
         let sealer = Sealer::from_key([5; 32]);
-        let record = history(&steps, &deps, &sealer);
-        let plan = plan(&steps, &deps, &[0, 1, 2], &record, &values, &sealer, &[1]);
+        let record = history(&steps, &sealer);
+        let params = values(&[("P", "1"), ("Q", "1")]);
+        let plan = plan(steps.list(), &record, &params, &sealer, &[1]);
         assert_eq!(
             plan.decisions[..2],
             [Decision::Done, Decision::Rerun(Why::Forced)]
@@ -283,8 +251,9 @@ mod tests {
         // Another key changes fingerprints too, so everything looks changed: the point is that a
         // sealed value that does not open is never restored.
         let other = Sealer::from_key([6; 32]);
-        let plan = super::plan(&steps, &deps, &[0, 1, 2], &record, &values, &other, &[]);
+        let plan = super::plan(steps.list(), &record, &params, &other, &[]);
         assert!(plan.restored.iter().all(Option::is_none));
-        assert!(open_all(&record.step("b").outputs, &other).is_none());
+        assert!(Values::open(&record.step("b").outputs, &other).is_err());
+        assert!(matches!(&record.step("b").outputs["B"], Stored::Sealed(_)));
     }
 }

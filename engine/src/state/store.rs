@@ -1,5 +1,5 @@
-//! Run directories under a state dir: `<state>/runs/<run-id>/` with `run.json` (what was run, with
-//! which params), `journal.jsonl`, `logs/` and a `lock` that keeps a run to one process.
+//! The state dir: every run's directory (laid out by [`RunDir`]) under `<state>/runs/`, created,
+//! opened under its lock, listed, and read back.
 
 use std::fs::{self, File};
 use std::io;
@@ -12,10 +12,11 @@ use serde::{Deserialize, Serialize};
 use crate::events::Stored;
 use crate::state::fsutil;
 use crate::state::journal::{self, Entry, Journal, JournalError};
+use crate::state::run_dir::RunDir;
 
 /// Why the state dir could not be used.
 #[derive(Debug, thiserror::Error)]
-pub enum StoreError {
+pub enum StateError {
     /// A file or directory could not be read or written.
     #[error("{path}: {source}")]
     Io {
@@ -96,7 +97,7 @@ pub struct RunMeta {
 
 /// A state dir: the root of every run's directory.
 #[derive(Clone, Debug)]
-pub struct Store {
+pub struct StateDir {
     root: PathBuf,
 }
 
@@ -106,31 +107,19 @@ pub struct OpenRun {
     /// What the run is.
     pub meta: RunMeta,
     /// Its directory.
-    pub dir: PathBuf,
+    pub dir: RunDir,
     /// Its journal, open for appending.
     pub journal: Journal,
     _lock: File,
 }
 
-impl OpenRun {
-    /// Where per-step logs go.
-    pub fn log_dir(&self) -> PathBuf {
-        self.dir.join("logs")
-    }
-
-    /// A private scratch directory for files that live only while a step runs.
-    pub fn scratch_dir(&self) -> PathBuf {
-        self.dir.join("tmp")
-    }
-}
-
-impl Store {
+impl StateDir {
     /// The state dir at `root` (created when a run is).
-    pub fn new(root: impl Into<PathBuf>) -> Store {
+    pub fn new(root: impl Into<PathBuf>) -> StateDir {
         // Absolute, because steps run in another directory and get paths under the root
         // (`$MESHBOOK_OUTPUT`, logs).
         let root = root.into();
-        Store {
+        StateDir {
             root: std::path::absolute(&root).unwrap_or(root),
         }
     }
@@ -141,29 +130,29 @@ impl Store {
     }
 
     /// The directory of run `id`.
-    pub fn run_dir(&self, id: &str) -> PathBuf {
-        self.runs_dir().join(id)
+    pub fn run_dir(&self, id: &str) -> RunDir {
+        RunDir::at(self.runs_dir().join(id))
     }
 
     /// Creates a new run (directory, `run.json`, journal) and returns it locked.
-    pub fn create(&self, meta: RunMeta) -> Result<OpenRun, StoreError> {
+    pub fn create(&self, meta: RunMeta) -> Result<OpenRun, StateError> {
         let dir = self.run_dir(&meta.id);
         let io_err = |path: &Path| {
             let path = path.to_path_buf();
-            move |source| StoreError::Io { path, source }
+            move |source| StateError::Io { path, source }
         };
-        fsutil::create_private_dir(&dir.join("logs")).map_err(io_err(&dir))?;
+        fsutil::create_private_dir(&dir.logs()).map_err(io_err(dir.path()))?;
         let lock = lock(&dir, &meta.id)?;
-        let meta_path = dir.join("run.json");
-        let text = serde_json::to_vec_pretty(&meta).map_err(|e| StoreError::Io {
+        let meta_path = dir.meta();
+        let text = serde_json::to_vec_pretty(&meta).map_err(|e| StateError::Io {
             path: meta_path.clone(),
             source: io::Error::other(e),
         })?;
         fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))?;
         fsutil::sync_dir(&self.runs_dir()).map_err(io_err(&self.runs_dir()))?;
-        let journal = Journal::open(&dir.join("journal.jsonl"))?;
+        let journal = Journal::open(&dir.journal())?;
         // The journal's directory entry must survive a crash too, or resume finds no history.
-        fsutil::sync_dir(&dir).map_err(io_err(&dir))?;
+        fsutil::sync_dir(dir.path()).map_err(io_err(dir.path()))?;
         Ok(OpenRun {
             meta,
             dir,
@@ -173,15 +162,15 @@ impl Store {
     }
 
     /// Opens run `id` for driving, taking its lock.
-    pub fn open(&self, id: &str) -> Result<OpenRun, StoreError> {
+    pub fn open(&self, id: &str) -> Result<OpenRun, StateError> {
         let meta = self.read_meta(id)?;
         let dir = self.run_dir(id);
         let lock = lock(&dir, id)?;
-        let journal = Journal::open(&dir.join("journal.jsonl"))?;
-        let scratch = dir.join("tmp");
+        let journal = Journal::open(&dir.journal())?;
+        let scratch = dir.scratch();
         // Output files of steps killed mid-run may hold secret values: they go now.
         if scratch.exists() {
-            fs::remove_dir_all(&scratch).map_err(|source| StoreError::Io {
+            fs::remove_dir_all(&scratch).map_err(|source| StateError::Io {
                 path: scratch,
                 source,
             })?;
@@ -195,37 +184,37 @@ impl Store {
     }
 
     /// Reads `run.json` of run `id`.
-    pub fn read_meta(&self, id: &str) -> Result<RunMeta, StoreError> {
-        let missing = || StoreError::NoSuchRun {
+    pub fn read_meta(&self, id: &str) -> Result<RunMeta, StateError> {
+        let missing = || StateError::NoSuchRun {
             id: id.to_string(),
             dir: self.runs_dir(),
         };
         if !valid_id(id) {
             return Err(missing());
         }
-        let path = self.run_dir(id).join("run.json");
+        let path = self.run_dir(id).meta();
         let text = match fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
                 return Err(missing());
             }
-            Err(source) => return Err(StoreError::Io { path, source }),
+            Err(source) => return Err(StateError::Io { path, source }),
         };
-        serde_json::from_slice(&text).map_err(|source| StoreError::BadMeta { path, source })
+        serde_json::from_slice(&text).map_err(|source| StateError::BadMeta { path, source })
     }
 
     /// The events of run `id` so far.
-    pub fn history(&self, id: &str) -> Result<Vec<Entry>, StoreError> {
-        Ok(journal::load(&self.run_dir(id).join("journal.jsonl"))?)
+    pub fn history(&self, id: &str) -> Result<Vec<Entry>, StateError> {
+        Ok(journal::load(&self.run_dir(id).journal())?)
     }
 
     /// Every run's id, oldest first (ids sort by creation time).
-    pub fn list(&self) -> Result<Vec<String>, StoreError> {
+    pub fn list(&self) -> Result<Vec<String>, StateError> {
         let dir = self.runs_dir();
         let entries = match fs::read_dir(&dir) {
             Ok(e) => e,
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(source) => return Err(StoreError::Io { path: dir, source }),
+            Err(source) => return Err(StateError::Io { path: dir, source }),
         };
         let mut ids: Vec<String> = entries
             .filter_map(Result::ok)
@@ -238,7 +227,7 @@ impl Store {
 
     /// True while some process holds run `id`'s lock.
     pub fn is_active(&self, id: &str) -> bool {
-        match File::open(self.run_dir(id).join("lock")) {
+        match File::open(self.run_dir(id).lock()) {
             Ok(f) => matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock)),
             Err(_) => false,
         }
@@ -249,17 +238,17 @@ fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-fn lock(dir: &Path, id: &str) -> Result<File, StoreError> {
-    let path = dir.join("lock");
-    let file = fsutil::open_append(&path).map_err(|source| StoreError::Io {
+fn lock(dir: &RunDir, id: &str) -> Result<File, StateError> {
+    let path = dir.lock();
+    let file = fsutil::open_append(&path).map_err(|source| StateError::Io {
         path: path.clone(),
         source,
     })?;
     // An OS lock, not a pid file: it is released when the process dies, even by kill -9.
     match file.try_lock() {
         Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(StoreError::Locked { id: id.to_string() }),
-        Err(fs::TryLockError::Error(source)) => Err(StoreError::Io { path, source }),
+        Err(fs::TryLockError::WouldBlock) => Err(StateError::Locked { id: id.to_string() }),
+        Err(fs::TryLockError::Error(source)) => Err(StateError::Io { path, source }),
     }
 }
 
@@ -328,11 +317,11 @@ mod tests {
     #[test]
     fn create_lock_open_and_list() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
+        let store = StateDir::new(dir.path());
         let run = store.create(meta("20260101-000000-0001")).unwrap();
         assert!(matches!(
             store.open("20260101-000000-0001"),
-            Err(StoreError::Locked { .. })
+            Err(StateError::Locked { .. })
         ));
         assert!(store.is_active("20260101-000000-0001"));
         drop(run);
@@ -346,11 +335,11 @@ mod tests {
         );
         assert!(matches!(
             store.open("nope"),
-            Err(StoreError::NoSuchRun { .. })
+            Err(StateError::NoSuchRun { .. })
         ));
         assert!(matches!(
             store.read_meta("../x"),
-            Err(StoreError::NoSuchRun { .. })
+            Err(StateError::NoSuchRun { .. })
         ));
     }
 }

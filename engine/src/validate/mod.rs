@@ -4,7 +4,7 @@
 //! parts of a runbook: names, outputs, the kind of a step with its outputs, and dependencies.
 
 mod rules;
-mod uses;
+pub(crate) mod uses;
 
 use std::collections::BTreeSet;
 

@@ -90,6 +90,20 @@ impl Folder for Uses {
     }
 }
 
+/// Every name a step's templates and script use, whether or not it exists (for tests that build
+/// steps by hand).
+#[cfg(test)]
+pub(crate) fn names_used(step: &Step) -> BTreeSet<String> {
+    let mut uses = Uses {
+        base: Vec::new(),
+        shell: matches!(step.action, Action::Shell(_)),
+        found: Vec::new(),
+        errors: Vec::new(),
+    };
+    let Ok(_) = step.action.fold(&mut uses);
+    uses.found.into_iter().map(|(name, _, _)| name).collect()
+}
+
 impl Checker<'_> {
     /// Finds what each step uses, checks every name, and returns each step's dependencies.
     pub(super) fn dependencies(

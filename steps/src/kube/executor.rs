@@ -1,17 +1,13 @@
 //! The scheduler's view of kube steps: an [`Executor`] that dispatches each `kube.*` action to
 //! its module, writes progress to the step's log, and stops promptly when asked.
 
-use std::fs::OpenOptions;
-use std::io::Write as _;
-use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
 use meshbook_engine::model::{Action, OutputSpec, Rendered};
-use meshbook_engine::run::executor::{
-    BoxFuture, Executor, Produced, StepFailure, StepRequest, Stream,
-};
+use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::state::log::Stream;
 
 use super::error::error_chain;
 use super::meta::Field;
@@ -93,43 +89,12 @@ pub async fn server_dry_run(
     (said, result.map(|_| ()))
 }
 
+/// Progress lines go to the step's log (masked) and to whoever watches.
 fn progress_for(req: &StepRequest) -> Progress {
-    if let Some(dir) = req.log.path.parent() {
-        let _ = meshbook_engine::state::fsutil::create_private_dir(dir);
+    match req.log.begin(req.attempt) {
+        Ok(lines) => Progress::to(move |line| lines.line(Stream::Stdout, line)),
+        Err(_) => Progress::none(),
     }
-    let file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .mode(0o600)
-        .open(&req.log.path)
-        .ok()
-        .map(Mutex::new);
-    if let Some(f) = &file
-        && let Ok(mut f) = f.lock()
-    {
-        let _ = writeln!(f, "==> {} attempt {}", req.step, req.attempt);
-    }
-    let echo = req.log.echo.clone();
-    let step = req.step.clone();
-    // Lines can quote what a pod printed (kube.exec): secrets the step can see are masked.
-    let secrets = req.secrets.clone();
-    Progress::to(move |line| {
-        let masked;
-        let line = if secrets.is_empty() {
-            line
-        } else {
-            masked = meshbook_engine::run::executor::mask(line, &secrets);
-            masked.as_str()
-        };
-        if let Some(f) = &file
-            && let Ok(mut f) = f.lock()
-        {
-            let _ = writeln!(f, "{line}");
-        }
-        if let Some(echo) = &echo {
-            echo(&step, Stream::Stdout, line);
-        }
-    })
 }
 
 impl Executor for KubeExecutor {

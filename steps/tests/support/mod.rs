@@ -8,14 +8,15 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use indexmap::IndexMap;
-use meshbook_engine::render::{Render, data};
-use meshbook_engine::run::executor::{Echo, Executor, LogSink, Produced, StepFailure, StepRequest};
-use meshbook_engine::template::Renderer;
+use meshbook_engine::run::executor::{
+    Controls, Executor, Produced, Site, StepFailure, StepRequest,
+};
+use meshbook_engine::state::RunDir;
+use meshbook_engine::state::log::Echo;
+use meshbook_engine::values::Values;
 use meshbook_sandbox::{Faults, Sandbox, SandboxConfig};
 use meshbook_steps::kube::{Clients, KubeExecutor};
 use meshbook_steps::shell::ShellExecutor;
-use tokio_util::sync::CancellationToken;
 
 /// A runbook holding one step `s` written as YAML, with `params` declared.
 fn runbook(step: &str, params: &[&str]) -> String {
@@ -32,56 +33,43 @@ fn runbook(step: &str, params: &[&str]) -> String {
 /// What validation says of a step written as YAML (it must be refused).
 pub fn invalid(step: &str) -> String {
     let text = runbook(step, &[]);
-    match meshbook_engine::check(&text) {
+    match meshbook_engine::read_runbook(&text) {
         Ok(_) => panic!("the step was accepted:\n{step}"),
         Err(diags) => meshbook_engine::diag::render("step.yaml", &text, &diags),
     }
 }
 
+/// Plain (not secret) values.
+pub fn plain(pairs: &[(&str, &str)]) -> Values {
+    let mut values = Values::new();
+    for (name, text) in pairs {
+        values.insert(*name, *text, false);
+    }
+    values
+}
+
 /// A step written as YAML (its kind key and fields, `outputs`, ...), read and validated as a
-/// runbook's step, rendered with `values` into the request for its first attempt.
-pub fn request(dir: &Path, step: &str, values: &[(&str, &str)]) -> StepRequest {
-    let names: Vec<&str> = values.iter().map(|(k, _)| *k).collect();
+/// runbook's step, then made into the request for its first attempt with `values`, as the
+/// scheduler makes it: the run's directory is `dir`, and so is its working directory.
+pub fn request(dir: &Path, step: &str, values: &Values, echo: Option<Echo>) -> StepRequest {
+    let names: Vec<&str> = values.iter().map(|(k, _)| k).collect();
     let text = runbook(step, &names);
-    let validated = meshbook_engine::check(&text).unwrap_or_else(|diags| {
+    let validated = meshbook_engine::read_runbook(&text).unwrap_or_else(|diags| {
         panic!(
             "{}",
             meshbook_engine::diag::render("step.yaml", &text, &diags)
         )
     });
-    let step = validated
-        .runbook
-        .steps
-        .into_iter()
-        .next()
-        .expect("one step");
-    let env: IndexMap<String, String> = values
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let renderer = Renderer::new();
-    let data = data(values.iter().copied());
-    let action = Render::new(&renderer, &data)
-        .action(&step.action)
-        .expect("the step renders");
-    StepRequest {
+    let step = &validated.runbook.steps[0];
+    let site = Site {
         run_id: "r1".into(),
-        step: step.id.clone(),
-        attempt: 1,
-        action,
-        env,
-        secrets: Vec::new(),
-        outputs: step.outputs.clone(),
         workdir: dir.to_path_buf(),
-        scratch: dir.join("scratch"),
-        log: LogSink {
-            path: dir.join("logs").join("s.log"),
-            echo: None,
-        },
-        stop: CancellationToken::new(),
-        kill: CancellationToken::new(),
+        dir: RunDir::at(dir),
         grace: Duration::from_millis(300),
-    }
+        echo,
+    };
+    StepRequest::build(&site, step, 1, values.clone(), &Controls::default())
+        .expect("the step renders")
 }
 
 /// A running sandbox with a kubeconfig, clients over it, and the progress lines of the steps run.
@@ -136,12 +124,10 @@ impl Env {
 
     /// The request for a step written as YAML, its progress lines collected.
     pub fn request(&self, step: &str) -> StepRequest {
-        let mut req = request(self.dir.path(), step, &[]);
         let lines = Arc::clone(&self.lines);
-        req.log.echo = Some(Arc::new(move |_: &str, _, line: &str| {
-            lines.lock().unwrap().push(line.to_string())
-        }) as Echo);
-        req
+        let echo: Echo =
+            Arc::new(move |_: &str, _, line: &str| lines.lock().unwrap().push(line.to_string()));
+        request(self.dir.path(), step, &Values::new(), Some(echo))
     }
 
     /// Runs a kube step written as YAML through the kube executor.
@@ -220,7 +206,9 @@ pub async fn shell(
     step: &str,
     values: &[(&str, &str)],
 ) -> Result<Produced, StepFailure> {
-    ShellExecutor.execute(request(dir, step, values)).await
+    ShellExecutor
+        .execute(request(dir, step, &plain(values), None))
+        .await
 }
 
 /// `text` with every line indented by `n` spaces.

@@ -1,33 +1,15 @@
-//! `meshbook validate`, `plan`, `graph` and `schema`: everything that needs no cluster.
+//! `meshbook validate`, `plan`, `graph` and `schema`: everything that needs no cluster (but
+//! `plan --server-dry-run`, which asks the clusters without changing them).
 
-use clap::ValueEnum;
 use meshbook_engine::plan::{self, GraphFormat};
 
-use crate::commands::dry_run;
+use crate::cli::{GraphFormatArg, OutputFormat, ServerDryRun};
+use crate::dry_run;
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::{RunbookArgs, prepare};
 
-/// Output formats for commands that speak to people or machines.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub enum OutputFormat {
-    /// Text for people.
-    #[default]
-    Text,
-    /// JSON for machines.
-    Json,
-}
-
-/// Graph formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum GraphFormatArg {
-    /// Graphviz dot.
-    Dot,
-    /// Mermaid flowchart.
-    Mermaid,
-}
-
 /// Checks a runbook (and its params when given) and says so.
-pub fn validate(args: &RunbookArgs) -> CmdResult {
+pub(crate) fn validate(args: &RunbookArgs) -> CmdResult {
     let p = prepare(args, false)?;
     let rb = &p.validated.runbook;
     outln!(
@@ -41,28 +23,14 @@ pub fn validate(args: &RunbookArgs) -> CmdResult {
     Ok(())
 }
 
-/// `plan --server-dry-run` and where it finds clusters and files.
-#[derive(Debug, Clone, clap::Args)]
-pub struct ServerDryRun {
-    /// Ask each cluster to validate the writing kube steps whose inputs are known; nothing changes.
-    #[arg(long)]
-    pub server_dry_run: bool,
-    /// The kubeconfig for `--server-dry-run` (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, value_name = "FILE", requires = "server_dry_run")]
-    pub kubeconfig: Option<std::path::PathBuf>,
-    /// Where relative manifest paths start, for `--server-dry-run` (default: the current directory).
-    #[arg(long, value_name = "DIR", requires = "server_dry_run")]
-    pub workdir: Option<std::path::PathBuf>,
-}
-
 /// Prints the dry-run plan, and with `--server-dry-run` what each cluster would do with it.
-pub fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> CmdResult {
+pub(crate) fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> CmdResult {
     let p = prepare(args, true)?;
     let plan = plan::plan(&p.validated, &p.params);
     let checked = if server.server_dry_run {
         let workdir = match &server.workdir {
             Some(w) => w.clone(),
-            None => std::env::current_dir().map_err(|e| Failure::Other(e.into()))?,
+            None => std::env::current_dir()?,
         };
         Some(dry_run::check(
             &plan,
@@ -86,9 +54,7 @@ pub fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> 
                     serde_json::to_value(serde_json::json!({ "plan": plan, "server_dry_run": c }))
                 }
             };
-            let json = value
-                .and_then(|v| serde_json::to_string_pretty(&v))
-                .map_err(|e| Failure::Other(e.into()))?;
+            let json = value.and_then(|v| serde_json::to_string_pretty(&v))?;
             outln!("{json}");
         }
     }
@@ -109,7 +75,7 @@ pub fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> 
 }
 
 /// Prints the DAG.
-pub fn graph(args: &RunbookArgs, format: GraphFormatArg) -> CmdResult {
+pub(crate) fn graph(args: &RunbookArgs, format: GraphFormatArg) -> CmdResult {
     let p = prepare(args, false)?;
     let format = match format {
         GraphFormatArg::Dot => GraphFormat::Dot,
@@ -120,11 +86,8 @@ pub fn graph(args: &RunbookArgs, format: GraphFormatArg) -> CmdResult {
 }
 
 /// Prints the JSON Schema of the runbook format.
-pub fn schema() -> CmdResult {
+pub(crate) fn schema() -> CmdResult {
     let schema = meshbook_engine::schema::runbook_schema();
-    outln!(
-        "{}",
-        serde_json::to_string_pretty(&schema).map_err(|e| Failure::Other(e.into()))?
-    );
+    outln!("{}", serde_json::to_string_pretty(&schema)?);
     Ok(())
 }

@@ -1,0 +1,88 @@
+//! One attempt of a step, as its own task: the request made, the executor called under the
+//! step's timeout, and the result reported back to the dispatcher.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinSet;
+
+use crate::model::{Duration as StepDuration, Rendered, Step, Until};
+use crate::render::Render;
+use crate::run::executor::{Controls, Executor, Produced, Site, StepFailure, StepRequest};
+use crate::template;
+use crate::values::Values;
+
+/// What a task tells the dispatcher.
+pub(super) enum Report {
+    /// An attempt ended.
+    Finished {
+        index: usize,
+        result: Result<Produced, StepFailure>,
+    },
+    /// A delayed step may go again.
+    Due { index: usize },
+}
+
+/// The request for an attempt, and the step's `wait.until` rendered with the same values.
+pub(super) fn prepare(
+    site: &Site,
+    step: &Step,
+    attempt: u32,
+    values: Values,
+    controls: &Controls,
+) -> Result<(StepRequest, Option<Until<Rendered>>), StepFailure> {
+    let until = match &step.wait {
+        Some(policy) => Some(
+            Render::new(template::renderer(), &values.data())
+                .until(&policy.until)
+                .map_err(|e| StepFailure::Render(e.to_string()))?,
+        ),
+        None => None,
+    };
+    let request = StepRequest::build(site, step, attempt, values, controls)?;
+    Ok((request, until))
+}
+
+/// Runs the attempt as a task; past `timeout` it is killed and fails as timed out.
+pub(super) fn spawn(
+    tasks: &mut JoinSet<()>,
+    executor: Arc<dyn Executor>,
+    request: StepRequest,
+    timeout: Option<StepDuration>,
+    index: usize,
+    tx: UnboundedSender<Report>,
+) {
+    tasks.spawn(async move {
+        let kill = request.kill.clone();
+        let work = executor.execute(request);
+        tokio::pin!(work);
+        let result = match timeout {
+            None => work.await,
+            Some(limit) => {
+                tokio::select! {
+                    r = &mut work => r,
+                    _ = tokio::time::sleep(limit.get()) => {
+                        kill.cancel();
+                        let _ = work.await;
+                        Err(StepFailure::Timeout(limit))
+                    }
+                }
+            }
+        };
+        let _ = tx.send(Report::Finished { index, result });
+    });
+}
+
+/// Tells the dispatcher, `after` from now, that step `index` may go again.
+pub(super) fn wake(
+    tasks: &mut JoinSet<()>,
+    index: usize,
+    after: Duration,
+    tx: UnboundedSender<Report>,
+) {
+    tasks.spawn(async move {
+        tokio::time::sleep(after).await;
+        let _ = tx.send(Report::Due { index });
+    });
+}

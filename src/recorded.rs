@@ -1,0 +1,61 @@
+//! Runs recorded in a state dir, read back: the runbook a run was made from (read and checked
+//! again, as it may have changed), which of its lists it drives, and which run a command means
+//! when none is named.
+
+use meshbook_engine::state::replay::RunRecord;
+use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
+use meshbook_engine::validate::{List, Validated};
+
+use crate::failure::Failure;
+use crate::prepare::validate_source;
+use crate::source;
+
+/// The runbook of a recorded run, read and checked again.
+pub(crate) fn runbook(meta: &RunMeta) -> Result<Validated, Failure> {
+    let source = source::resolve(&meta.runbook.to_string_lossy())
+        .map_err(|e| Failure::Invalid(format!("the runbook of run {} is gone: {e:#}", meta.id)))?;
+    validate_source(&source)
+}
+
+/// The list of steps a run drives: the runbook's steps, or its `finally` steps for a cleanup.
+pub(crate) fn list(meta: &RunMeta) -> List {
+    match meta.kind {
+        RunKind::Steps => List::Steps,
+        RunKind::Cleanup { .. } => List::Finally,
+    }
+}
+
+/// The latest run that has not finished successfully and that no process is driving.
+pub(crate) fn latest_unfinished(state: &StateDir) -> Result<String, Failure> {
+    for id in state.list()?.iter().rev() {
+        let Ok(history) = state.history(id) else {
+            continue;
+        };
+        if !RunRecord::replay(&history).is_complete() && !state.is_active(id) {
+            return Ok(id.clone());
+        }
+    }
+    Err(Failure::Invalid(format!(
+        "no unfinished run in {}",
+        state.runs_dir().display()
+    )))
+}
+
+/// The latest run of a runbook's steps (not a cleanup).
+pub(crate) fn latest_of_steps(state: &StateDir) -> Result<String, Failure> {
+    state
+        .list()?
+        .iter()
+        .rev()
+        .find(|id| state.read_meta(id).is_ok_and(|m| m.kind == RunKind::Steps))
+        .cloned()
+        .ok_or_else(|| Failure::Invalid(format!("no run in {}", state.runs_dir().display())))
+}
+
+/// The latest run of any kind.
+pub(crate) fn latest(state: &StateDir) -> Result<String, Failure> {
+    state
+        .list()?
+        .pop()
+        .ok_or_else(|| Failure::Invalid(format!("no runs in {}", state.runs_dir().display())))
+}

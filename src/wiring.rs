@@ -1,0 +1,127 @@
+//! How a run reaches its clusters: the executors it is carried out by, each wrapping the next
+//! with one job. For a rehearsal, the simulated clusters too.
+//!
+//! ```text
+//! RehearsalExecutor (stand-ins; saves the simulated clusters before a step is recorded done)
+//!   └─ StepRouter (shell → ShellExecutor with the run's KUBECONFIG; kube.* → …)
+//!        └─ identities::Recorder (records each context's cluster identity as soon as it is known)
+//!             └─ KubeExecutor (kube-rs, one client per context)
+//! ```
+
+use std::sync::{Arc, Mutex};
+
+use meshbook_engine::model::{Action, Runbook};
+use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::state::RunDir;
+use meshbook_engine::state::store::{RunKind, RunMeta};
+use meshbook_engine::values::Values;
+use meshbook_steps::kube::{Clients, KubeExecutor};
+use meshbook_steps::shell::ShellExecutor;
+
+use crate::failure::CmdResult;
+use crate::identities;
+use crate::rehearsal::{self, Rehearsal, RehearsalExecutor, Substitute};
+use crate::source;
+
+/// Sends each step to the executor for its kind.
+struct StepRouter {
+    shell: ShellExecutor,
+    kube: Arc<dyn Executor>,
+    /// Variables shell steps get besides the values they use (`KUBECONFIG` of the run).
+    env: Values,
+}
+
+impl Executor for StepRouter {
+    fn execute(&self, mut request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+        match &request.action {
+            Action::Shell(_) => {
+                for (k, v) in self.env.iter() {
+                    if !request.env.contains(k) {
+                        request.env.insert(k, v, false);
+                    }
+                }
+                self.shell.execute(request)
+            }
+            _ => self.kube.execute(request),
+        }
+    }
+}
+
+/// The executors of a run, and for a rehearsal its simulated clusters.
+pub(crate) struct Wiring {
+    /// Carries out the run's steps.
+    pub(crate) executor: Arc<dyn Executor>,
+    rehearsal: Option<(Rehearsal, Arc<Mutex<Vec<Substitute>>>)>,
+}
+
+impl Wiring {
+    /// Connects a run to its clusters: the run's kubeconfig, or (for rehearsals) simulated
+    /// clusters started from the run's sandbox folder, with the runbook's stand-ins.
+    pub(crate) fn new(
+        meta: &RunMeta,
+        dir: &RunDir,
+        runbook: &Runbook,
+        params: &Values,
+    ) -> anyhow::Result<Wiring> {
+        let rehearsal = match &meta.sandbox {
+            Some(folder) => Some(Rehearsal::start(
+                &rehearsal::contexts(runbook, params),
+                folder,
+            )?),
+            None => None,
+        };
+        let kubeconfig = rehearsal
+            .as_ref()
+            .map(|r| r.kubeconfig.clone())
+            .or_else(|| meta.kubeconfig.clone());
+        let clients = Arc::new(Clients::deferred(kubeconfig.as_deref()));
+        clients.expect_identities(identities::load(&dir.identities()));
+        if let RunKind::Cleanup { of } = &meta.kind
+            && let Some(runs) = dir.path().parent()
+        {
+            let cleaned = RunDir::at(runs.join(of));
+            clients.expect_identities(identities::load(&cleaned.identities()));
+        }
+        let kube: Arc<dyn Executor> = Arc::new(identities::Recorder::new(
+            Arc::new(KubeExecutor::new(clients.clone())),
+            clients,
+            dir.identities(),
+        ));
+        let mut env = Values::new();
+        if let Some(k) = &kubeconfig {
+            env.insert("KUBECONFIG", k.to_string_lossy(), false);
+        }
+        if rehearsal.is_some() {
+            env.insert("MESHBOOK_SANDBOX", "1", false);
+        }
+        let router: Arc<dyn Executor> = Arc::new(StepRouter {
+            shell: ShellExecutor,
+            kube: kube.clone(),
+            env,
+        });
+        let Some(rehearsal) = rehearsal else {
+            return Ok(Wiring {
+                executor: router,
+                rehearsal: None,
+            });
+        };
+        let source = source::resolve(&meta.runbook.to_string_lossy())?;
+        let stand_ins =
+            RehearsalExecutor::new(rehearsal.saver.clone(), router, kube, runbook, source);
+        let done = stand_ins.substitutes();
+        Ok(Wiring {
+            executor: Arc::new(stand_ins),
+            rehearsal: Some((rehearsal, done)),
+        })
+    }
+
+    /// Ends the run's wiring: a rehearsal reports its stand-ins and skips and stops its clusters.
+    pub(crate) fn finish(self, runbook: &Runbook, result: CmdResult) -> CmdResult {
+        if let Some((rehearsal, done)) = self.rehearsal {
+            let done = done.lock().map(|d| d.clone()).unwrap_or_default();
+            out!("{}", rehearsal::report(runbook, &done, &rehearsal.clusters));
+            rehearsal.stop()?;
+        }
+        result
+    }
+}
