@@ -4,19 +4,19 @@
 use std::path::Path;
 
 use meshbook_engine::plan::Plan;
-use meshbook_steps::kube::client::Clients;
+use meshbook_steps::kube::Clients;
 use meshbook_steps::kube::server_dry_run;
 use serde::Serialize;
 
 /// What the server said about one step.
 #[derive(Debug, Clone, Serialize)]
-pub struct Checked {
+pub(crate) struct Checked {
     /// The step id.
-    pub step: String,
+    pub(crate) step: String,
     /// `accepted`, `rejected`, or `not checked`.
-    pub verdict: &'static str,
+    pub(crate) verdict: &'static str,
     /// What the server would do, object by object, or why the step was not checked.
-    pub detail: Vec<String>,
+    pub(crate) detail: Vec<String>,
 }
 
 /// Kinds that write, and so can be dry-run.
@@ -30,7 +30,7 @@ const WRITES: [&str; 6] = [
 ];
 
 /// Sends every writing kube step with known inputs to its cluster as a dry run.
-pub fn check(
+pub(crate) fn ask_clusters(
     plan: &Plan,
     kubeconfig: Option<&Path>,
     workdir: &Path,
@@ -87,7 +87,7 @@ pub fn check(
 }
 
 /// The results as text for people.
-pub fn to_text(results: &[Checked]) -> String {
+pub(crate) fn to_text(results: &[Checked]) -> String {
     let mut out = String::from("\nserver dry run (dryRun=All; nothing was changed)\n");
     for r in results {
         let mark = match r.verdict {

@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use indexmap::IndexMap;
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
 use meshbook_engine::state::fsutil;
-use meshbook_steps::kube::client::Clients;
+use meshbook_steps::kube::Clients;
 
 /// Reads identities recorded by an earlier invocation (none when the file is missing).
 pub(crate) fn load(path: &Path) -> IndexMap<String, String> {

@@ -1,6 +1,8 @@
 //! The `meshbook` command: wires the engine, the executors and the reporters, and maps outcomes
 //! to exit codes (0 ok, 1 a step failed, 2 invalid input, 130 interrupted).
 
+#![warn(unreachable_pub, missing_docs)]
+
 /// `println!` that ignores a closed stdout (`meshbook plan | head`): output is for a reader who
 /// may have left, and a run must not die of it.
 macro_rules! outln {
@@ -18,6 +20,7 @@ macro_rules! out {
     }};
 }
 
+mod args;
 mod cli;
 mod commands;
 mod dry_run;

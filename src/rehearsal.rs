@@ -21,15 +21,15 @@ use meshbook_sandbox::{Sandbox, SandboxConfig, Saver};
 use crate::source::RunbookSource;
 
 /// The simulated clusters of one rehearsal, served on their own runtime for the run's length.
-pub struct Rehearsal {
+pub(crate) struct Rehearsal {
     runtime: tokio::runtime::Runtime,
     sandbox: Option<Sandbox>,
     /// The kubeconfig whose contexts are named after the runbook's context values.
-    pub kubeconfig: PathBuf,
+    pub(crate) kubeconfig: PathBuf,
     /// Context value and the simulated cluster serving it.
-    pub clusters: Vec<(String, String)>,
+    pub(crate) clusters: Vec<(String, String)>,
     /// Makes the clusters' objects durable on demand.
-    pub saver: Saver,
+    pub(crate) saver: Saver,
 }
 
 /// The distinct values of the runbook's `context` params, in declaration order.
@@ -119,7 +119,7 @@ fn cluster_name(context: &str, taken: &[String]) -> String {
 
 impl Rehearsal {
     /// Starts (or restarts, from `dir`) one simulated cluster per context.
-    pub fn start(contexts: &[String], dir: &Path) -> Result<Rehearsal> {
+    pub(crate) fn start(contexts: &[String], dir: &Path) -> Result<Rehearsal> {
         if contexts.is_empty() {
             anyhow::bail!(
                 "the runbook has no `context` params, so there is no cluster to simulate"
@@ -159,7 +159,7 @@ impl Rehearsal {
     }
 
     /// Stops the clusters, saving their objects.
-    pub fn stop(mut self) -> Result<()> {
+    pub(crate) fn stop(mut self) -> Result<()> {
         if let Some(sandbox) = self.sandbox.take() {
             self.runtime
                 .block_on(sandbox.shutdown())
@@ -197,7 +197,7 @@ fn rename_contexts(kubeconfig: &str, clusters: &[(String, String)]) -> Result<St
 
 /// What a rehearsal did instead of a step.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Substitute {
+pub(crate) enum Substitute {
     /// A stand-in manifest was applied.
     Applied {
         step: String,
@@ -212,7 +212,7 @@ pub enum Substitute {
 /// through `inner`; the stand-in manifests go through `kube`. After every step the clusters are
 /// saved, before the run records the step as done: a rehearsal killed at any moment resumes
 /// against clusters that hold everything its finished steps made.
-pub struct RehearsalExecutor {
+pub(crate) struct RehearsalExecutor {
     saver: Saver,
     inner: Arc<dyn Executor>,
     kube: Arc<dyn Executor>,
@@ -223,7 +223,7 @@ pub struct RehearsalExecutor {
 
 impl RehearsalExecutor {
     /// Wraps `inner` for the stand-ins of `runbook` (steps and `finally` steps alike).
-    pub fn new(
+    pub(crate) fn new(
         saver: Saver,
         inner: Arc<dyn Executor>,
         kube: Arc<dyn Executor>,
@@ -247,7 +247,7 @@ impl RehearsalExecutor {
     }
 
     /// What this rehearsal has substituted so far.
-    pub fn substitutes(&self) -> Arc<Mutex<Vec<Substitute>>> {
+    pub(crate) fn substitutes(&self) -> Arc<Mutex<Vec<Substitute>>> {
         self.done.clone()
     }
 
@@ -324,7 +324,11 @@ impl Executor for RehearsalExecutor {
 }
 
 /// The closing lines of a rehearsal: every stand-in and skip of the runbook, and which ran now.
-pub fn report(runbook: &Runbook, done: &[Substitute], clusters: &[(String, String)]) -> String {
+pub(crate) fn report(
+    runbook: &Runbook,
+    done: &[Substitute],
+    clusters: &[(String, String)],
+) -> String {
     let mut out = String::from("rehearsal on simulated clusters:");
     for (ctx, cluster) in clusters {
         out.push_str(&format!(" {ctx}"));

@@ -13,7 +13,7 @@ use meshbook_engine::state::store::{OpenRun, RunMeta};
 use meshbook_engine::validate::{List, Validated};
 use meshbook_engine::values::Values;
 
-use crate::cli::{ExecArgs, StateArgs};
+use crate::args::{ExecArgs, StateArgs};
 use crate::failure::{CmdResult, Failure};
 use crate::report::Reporter;
 use crate::wiring::Wiring;

@@ -10,7 +10,7 @@ static BUILTIN: Dir<'static> = include_dir!("$CARGO_MANIFEST_DIR/runbooks");
 
 /// Where a runbook's files live.
 #[derive(Debug, Clone)]
-pub enum Origin {
+pub(crate) enum Origin {
     /// Built into the binary.
     Builtin(&'static Dir<'static>),
     /// A folder on disk.
@@ -19,18 +19,18 @@ pub enum Origin {
 
 /// A runbook's text and where it came from.
 #[derive(Debug, Clone)]
-pub struct RunbookSource {
+pub(crate) struct RunbookSource {
     /// How messages name the file (`split-horizon/runbook.yaml`, or the path given).
-    pub display: String,
+    pub(crate) display: String,
     /// The YAML text.
-    pub text: String,
+    pub(crate) text: String,
     /// Where files next to the runbook (sandbox stand-ins) are read from.
-    pub origin: Origin,
+    pub(crate) origin: Origin,
 }
 
 impl RunbookSource {
     /// Reads a file that sits next to the runbook (a sandbox stand-in).
-    pub fn read_sibling(&self, relative: &str) -> Result<String> {
+    pub(crate) fn read_sibling(&self, relative: &str) -> Result<String> {
         match &self.origin {
             Origin::Builtin(dir) => dir
                 .get_file(dir.path().join(relative))
@@ -48,13 +48,13 @@ impl RunbookSource {
 
 /// One entry of `meshbook list`.
 #[derive(Debug, Clone)]
-pub struct Listed {
+pub(crate) struct Listed {
     /// The name to pass to other commands.
-    pub name: String,
+    pub(crate) name: String,
     /// Where it was found: `built-in`, or a folder.
-    pub location: String,
+    pub(crate) location: String,
     /// The runbook text.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 fn looks_like_path(arg: &str) -> bool {
@@ -94,7 +94,7 @@ fn read_disk(path: &Path) -> Result<RunbookSource> {
 }
 
 /// Resolves `NAME|PATH` to a runbook.
-pub fn resolve(arg: &str) -> Result<RunbookSource> {
+pub(crate) fn resolve(arg: &str) -> Result<RunbookSource> {
     if looks_like_path(arg) || Path::new(arg).is_file() {
         return read_disk(Path::new(arg));
     }
@@ -121,7 +121,7 @@ pub fn resolve(arg: &str) -> Result<RunbookSource> {
 }
 
 /// Every runbook that a name can reach, first match winning.
-pub fn list() -> Vec<Listed> {
+pub(crate) fn list() -> Vec<Listed> {
     let mut out: Vec<Listed> = Vec::new();
     let mut dirs: Vec<&Dir> = BUILTIN.dirs().collect();
     dirs.sort_by_key(|d| d.path());

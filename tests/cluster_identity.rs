@@ -30,7 +30,7 @@ steps:
 fn resume_refuses_a_context_that_points_at_another_cluster() {
     let s = Scratch::new();
     let rb = s.runbook("identity.yaml", RUNBOOK);
-    let a = s.sandbox_up("east", "sb-a");
+    let a = s.sandbox_up("east", "sb-a", &[]);
     let kubeconfig = s.path().join("kubeconfig");
     std::fs::copy(s.path().join("sb-a/kubeconfig"), &kubeconfig).unwrap();
     let first = s.run(&rb, &["--kubeconfig", kubeconfig.to_str().unwrap()]);
@@ -38,24 +38,9 @@ fn resume_refuses_a_context_that_points_at_another_cluster() {
     s.sandbox_down("sb-a", a);
 
     // Another cluster, reachable under the same context name.
-    let b = s.sandbox_up("west", "sb-b");
-    let renamed = std::process::Command::new("kubectl")
-        .args([
-            "--kubeconfig",
-            "sb-b/kubeconfig",
-            "config",
-            "rename-context",
-            "west",
-            "east",
-        ])
-        .current_dir(s.path())
-        .output()
-        .unwrap();
-    assert!(
-        renamed.status.success(),
-        "{}",
-        String::from_utf8_lossy(&renamed.stderr)
-    );
+    let b = s.sandbox_up("west", "sb-b", &[]);
+    let renamed = s.kubectl("sb-b", None, &["config", "rename-context", "west", "east"]);
+    assert_eq!(renamed.code, 0, "{}", renamed.all());
     std::fs::copy(s.path().join("sb-b/kubeconfig"), &kubeconfig).unwrap();
     std::fs::write(s.work().join("go"), "").unwrap();
 

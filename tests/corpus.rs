@@ -1,8 +1,9 @@
 //! Every malformed runbook under tests/corpus/ gets its expected, located error and exit code 2.
 //! Each file's first line says what is expected: `# expect: LINE:COL: message`.
 
+mod runkit;
+
 use std::path::Path;
-use std::process::Command;
 
 #[test]
 fn every_malformed_runbook_is_reported_with_its_location() {
@@ -22,18 +23,13 @@ fn every_malformed_runbook_is_reported_with_its_location() {
             .and_then(|l| l.strip_prefix("# expect: "))
             .unwrap_or_else(|| panic!("{} has no `# expect:` first line", file.display()));
         let name = file.file_name().unwrap().to_str().unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_meshbook"))
-            .arg("validate")
-            .arg(name)
-            .current_dir(&dir)
-            .output()
-            .unwrap();
-        let stderr = String::from_utf8_lossy(&out.stderr);
+        let out = runkit::finish(runkit::meshbook(&dir, &["validate", name]), None);
+        let stderr = &out.stderr;
         let wanted = format!("{name}:{expect}");
-        if out.status.code() != Some(2) || !stderr.contains(&wanted) {
+        if out.code != 2 || !stderr.contains(&wanted) {
             failures.push(format!(
-                "{name}: exit {:?}, wanted `{wanted}`, got:\n{stderr}",
-                out.status.code()
+                "{name}: exit {}, wanted `{wanted}`, got:\n{stderr}",
+                out.code
             ));
         }
         assert!(

@@ -1,26 +1,12 @@
 //! `meshbook inspect` through the binary: kubectl's output and error texts, and readiness.
 
-use std::io::Write as _;
-use std::process::{Command, Output, Stdio};
+mod runkit;
 
-fn meshbook(args: &[&str], stdin: Option<&str>) -> Output {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshbook"))
-        .args(args)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut input = child.stdin.take().unwrap();
-    if let Some(text) = stdin {
-        input.write_all(text.as_bytes()).unwrap();
-    }
-    drop(input);
-    child.wait_with_output().unwrap()
-}
+use runkit::Done;
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
+/// `meshbook ARGS...` with `stdin`, waited for.
+fn meshbook(args: &[&str], stdin: Option<&str>) -> Done {
+    runkit::finish(runkit::meshbook(&std::env::temp_dir(), args), stdin)
 }
 
 const SVC: &str = r#"{"apiVersion": "v1", "kind": "Service", "metadata": {"name": "gw"},
@@ -44,8 +30,8 @@ fn jsonpath_prints_what_kubectl_prints() {
         ],
         None,
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout), "172.18.0.10 172.18.0.11");
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout, "172.18.0.10 172.18.0.11");
 
     let out = meshbook(
         &[
@@ -57,7 +43,7 @@ fn jsonpath_prints_what_kubectl_prints() {
         ],
         Some(SVC),
     );
-    assert_eq!(text(&out.stdout), "[172.18.0.10][172.18.0.11]");
+    assert_eq!(out.stdout, "[172.18.0.10][172.18.0.11]");
 
     let out = meshbook(
         &[
@@ -69,10 +55,10 @@ fn jsonpath_prints_what_kubectl_prints() {
         ],
         None,
     );
-    assert_eq!(out.status.code(), Some(1));
-    assert_eq!(text(&out.stdout), "");
+    assert_eq!(out.code, 1, "{}", out.all());
+    assert_eq!(out.stdout, "");
     assert_eq!(
-        text(&out.stderr),
+        out.stderr,
         "error: error executing jsonpath \"before-{.spec.nope}after\": Error executing template: nope is not found. \
          Printing more information for debugging the template:\n\ttemplate was:\n\t\tbefore-{.spec.nope}after\n"
     );
@@ -87,13 +73,13 @@ fn jsonpath_prints_what_kubectl_prints() {
         ],
         None,
     );
-    assert!(out.status.success());
-    assert_eq!(text(&out.stdout), "before-after");
+    assert_eq!(out.code, 0, "{}", out.all());
+    assert_eq!(out.stdout, "before-after");
 
     let out = meshbook(&["inspect", "jsonpath", "{.status", "--file", f], None);
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.code, 1, "{}", out.all());
     assert_eq!(
-        text(&out.stderr),
+        out.stderr,
         "error: error parsing jsonpath {.status, unclosed action\n"
     );
 }
@@ -106,19 +92,22 @@ fn readiness_prints_status_and_message() {
         &["inspect", "readiness", "-f", "-", "--output", "json"],
         Some(deploy),
     );
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.code, 0, "{}", out.all());
     assert_eq!(
-        text(&out.stdout),
+        out.stdout,
         "{\"status\":\"InProgress\",\"message\":\"Replicas: 1/3\"}\n"
     );
 
     let out = meshbook(&["inspect", "readiness", "-f", "-"], Some(SVC));
-    assert_eq!(text(&out.stdout), "Current: Service is ready\n");
+    assert_eq!(out.stdout, "Current: Service is ready\n");
 
     let out = meshbook(
         &["inspect", "readiness", "-f", "/nonexistent/object.json"],
         None,
     );
-    assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out.stderr).starts_with("error: cannot read /nonexistent/object.json"));
+    assert_eq!(out.code, 2, "{}", out.all());
+    assert!(
+        out.stderr
+            .starts_with("error: cannot read /nonexistent/object.json")
+    );
 }

@@ -3,8 +3,9 @@
 //! tutorial only assigns a constant). The text plan of each is a snapshot.
 
 use std::collections::BTreeSet;
+mod runkit;
+
 use std::path::Path;
-use std::process::{Command, Output};
 
 use serde_json::Value;
 
@@ -86,38 +87,24 @@ fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
 }
 
-fn meshbook(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_meshbook"))
-        .args(args)
-        .current_dir(root())
-        .output()
-        .unwrap()
+fn meshbook(args: &[&str]) -> runkit::Done {
+    runkit::finish(runkit::meshbook(root(), args), None)
 }
 
 fn params_file(name: &str) -> String {
     format!("runbooks/{name}/example-params.yaml")
 }
 
-fn ok(out: &Output, what: &str) -> String {
-    assert!(
-        out.status.success(),
-        "{what} exited {:?}:\n{}",
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout.clone()).unwrap()
+fn ok(out: &runkit::Done, what: &str) -> String {
+    assert_eq!(out.code, 0, "{what}: {}", out.all());
+    out.stdout.clone()
 }
 
 #[test]
 fn every_named_runbook_validates() {
     for (name, _) in RUNBOOKS {
         let out = meshbook(&["validate", name]);
-        assert_eq!(
-            out.status.code(),
-            Some(0),
-            "validate {name}:\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_eq!(out.code, 0, "validate {name}:\n{}", out.all());
     }
 }
 
@@ -183,13 +170,9 @@ fn example_params_work_from_any_directory() {
     let elsewhere = tempfile::tempdir().unwrap();
     for (name, _) in RUNBOOKS {
         let params = root().join(params_file(name));
-        let out = Command::new(env!("CARGO_BIN_EXE_meshbook"))
-            .args(["plan", name, "--params"])
-            .arg(&params)
-            .args(["--output", "json"])
-            .current_dir(elsewhere.path())
-            .output()
-            .unwrap();
+        let params = params.to_str().unwrap();
+        let args = ["plan", name, "--params", params, "--output", "json"];
+        let out = runkit::finish(runkit::meshbook(elsewhere.path(), &args), None);
         let text = ok(&out, name);
         let plan: Value = serde_json::from_str(&text).unwrap();
         for (param, value) in plan["params"].as_object().unwrap() {

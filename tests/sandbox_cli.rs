@@ -1,112 +1,38 @@
 //! `meshbook sandbox up|kubeconfig|down` from the binary: the real kubectl drives the clusters, and a
 //! restart with the same `--state` keeps the objects.
 
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+mod runkit;
 
-fn meshbook(dir: &Path, args: &[&str]) -> Command {
-    let mut c = Command::new(env!("CARGO_BIN_EXE_meshbook"));
-    c.args(args).current_dir(dir);
-    c
-}
+use runkit::Scratch;
 
-fn up(dir: &Path) -> Child {
-    let child = meshbook(
-        dir,
-        &[
-            "sandbox",
-            "up",
-            "--clusters",
-            "east,west",
-            "--state",
-            "state",
-        ],
-    )
-    .stdout(Stdio::null())
-    .stderr(Stdio::null())
-    .spawn()
-    .unwrap();
-    let kubeconfig = dir.join(".meshbook/sandbox/kubeconfig");
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !kubeconfig.exists() {
-        assert!(
-            Instant::now() < deadline,
-            "the sandbox did not write its kubeconfig"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    child
-}
-
-fn kubectl(dir: &Path, context: &str, args: &[&str]) -> Output {
-    Command::new("kubectl")
-        .args([
-            "--kubeconfig",
-            ".meshbook/sandbox/kubeconfig",
-            "--context",
-            context,
-            "--request-timeout",
-            "20s",
-        ])
-        .args(args)
-        .current_dir(dir)
-        .output()
-        .unwrap()
-}
-
-fn down(dir: &Path, mut child: Child) {
-    assert!(
-        meshbook(dir, &["sandbox", "down"])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            assert!(status.success(), "sandbox exited with {status}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the sandbox did not stop");
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+/// Where `meshbook sandbox up` keeps its runtime files by default.
+const DIR: &str = ".meshbook/sandbox";
 
 #[test]
 fn kubectl_drives_the_sandbox_and_objects_survive_a_restart() {
-    let tmp = tempfile::tempdir().unwrap();
-    let dir = tmp.path();
-    let child = up(dir);
-    let printed = meshbook(dir, &["sandbox", "kubeconfig"]).output().unwrap();
-    let text = String::from_utf8_lossy(&printed.stdout);
+    let s = Scratch::new();
+    let up = || s.sandbox_up("east,west", DIR, &["--state", "state"]);
+    let child = up();
+    let printed = s.meshbook(&["sandbox", "kubeconfig"]);
+    let text = &printed.stdout;
     assert!(
         text.contains("name: east") && text.contains("name: west"),
         "{text}"
     );
     assert!(text.contains("certificate-authority-data"), "{text}");
 
-    let created = kubectl(dir, "east", &["create", "namespace", "kept"]);
-    assert!(
-        created.status.success(),
-        "{}",
-        String::from_utf8_lossy(&created.stderr)
-    );
-    let west = kubectl(dir, "west", &["get", "namespace", "kept"]);
-    assert!(!west.status.success(), "clusters are not isolated");
-    down(dir, child);
+    let created = s.kubectl(DIR, Some("east"), &["create", "namespace", "kept"]);
+    assert_eq!(created.code, 0, "{}", created.all());
+    let west = s.kubectl(DIR, Some("west"), &["get", "namespace", "kept"]);
+    assert_ne!(west.code, 0, "clusters are not isolated");
+    s.sandbox_down(DIR, child);
 
-    let child = up(dir);
-    let again = kubectl(
-        dir,
-        "east",
+    let child = up();
+    let again = s.kubectl(
+        DIR,
+        Some("east"),
         &["get", "namespace", "kept", "-o", "jsonpath={.status.phase}"],
     );
-    assert_eq!(
-        String::from_utf8_lossy(&again.stdout),
-        "Active",
-        "{}",
-        String::from_utf8_lossy(&again.stderr)
-    );
-    down(dir, child);
+    assert_eq!(again.stdout, "Active", "{}", again.all());
+    s.sandbox_down(DIR, child);
 }

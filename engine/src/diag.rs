@@ -20,12 +20,20 @@ pub enum Anchor {
     /// A node of the document, found by path when rendering; `needle` narrows it to a text inside
     /// the node (a template reference inside a script).
     Node {
+        /// The node.
         path: YamlPath,
+        /// Its key or its value.
         part: Part,
+        /// A text inside the node to point at.
         needle: Option<String>,
     },
     /// A position the YAML parser reported (syntax errors).
-    Position { line: usize, col: usize },
+    Position {
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        col: usize,
+    },
     /// Nowhere in particular (an empty file).
     Nowhere,
 }
@@ -43,7 +51,7 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     /// A problem with the value at `path`.
-    pub fn at_value(path: YamlPath, message: impl Into<String>) -> Self {
+    pub(crate) fn at_value(path: YamlPath, message: impl Into<String>) -> Self {
         Diagnostic {
             message: message.into(),
             anchor: Anchor::Node {
@@ -56,7 +64,7 @@ impl Diagnostic {
     }
 
     /// A problem with the key at `path`.
-    pub fn at_key(path: YamlPath, message: impl Into<String>) -> Self {
+    pub(crate) fn at_key(path: YamlPath, message: impl Into<String>) -> Self {
         Diagnostic {
             message: message.into(),
             anchor: Anchor::Node {
@@ -69,13 +77,13 @@ impl Diagnostic {
     }
 
     /// Adds a hint.
-    pub fn with_help(mut self, help: impl Into<String>) -> Self {
+    pub(crate) fn with_help(mut self, help: impl Into<String>) -> Self {
         self.help = Some(help.into());
         self
     }
 
     /// Narrows the anchor to the first occurrence of `needle` inside the node.
-    pub fn with_needle(mut self, needle: impl Into<String>) -> Self {
+    pub(crate) fn with_needle(mut self, needle: impl Into<String>) -> Self {
         if let Anchor::Node { needle: n, .. } = &mut self.anchor {
             *n = Some(needle.into());
         }
@@ -85,7 +93,7 @@ impl Diagnostic {
 
 /// A resolved diagnostic: the file position and the line it is on.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Located {
+pub(crate) struct Located {
     /// 1-based line (0 when there is none).
     pub line: usize,
     /// 1-based column.
@@ -95,7 +103,7 @@ pub struct Located {
 }
 
 /// Finds the line and column of each diagnostic in `text`.
-pub fn locate(text: &str, diagnostics: &[Diagnostic]) -> Vec<Located> {
+pub(crate) fn locate(text: &str, diagnostics: &[Diagnostic]) -> Vec<Located> {
     let needs_locator = diagnostics
         .iter()
         .any(|d| matches!(d.anchor, Anchor::Node { .. }));

@@ -68,12 +68,12 @@ impl Graph {
     }
 
     /// Direct dependencies of step `i`, explicit and implicit.
-    pub fn deps(&self, i: usize) -> &[usize] {
+    pub(crate) fn deps(&self, i: usize) -> &[usize] {
         &self.deps[i]
     }
 
     /// Steps that depend directly on step `i`.
-    pub fn dependants(&self, i: usize) -> &[usize] {
+    pub(crate) fn dependants(&self, i: usize) -> &[usize] {
         &self.dependants[i]
     }
 

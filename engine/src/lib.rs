@@ -5,19 +5,21 @@
 
 // Libraries report through return values and sinks; only the CLI writes to the terminal.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub mod diag;
 pub mod events;
 pub mod graph;
 pub mod load;
 pub mod locate;
+pub(crate) mod mask;
 pub mod model;
 pub mod params;
 pub mod plan;
 pub mod render;
 pub mod run;
 pub mod schema;
-pub mod shellvars;
+pub(crate) mod shellvars;
 pub mod state;
 pub mod suggest;
 pub mod template;

@@ -19,7 +19,7 @@ pub enum Seg {
 pub type YamlPath = Vec<Seg>;
 
 /// Formats a path the way messages show it: `steps[3].kube.get.context`.
-pub fn display_path(path: &[Seg]) -> String {
+pub(crate) fn display_path(path: &[Seg]) -> String {
     let mut out = String::new();
     for seg in path {
         match seg {
@@ -37,7 +37,7 @@ pub fn display_path(path: &[Seg]) -> String {
 
 /// A place in the source text: 1-based line and column, byte offset, and the width to underline.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Span {
+pub(crate) struct Span {
     /// 1-based line.
     pub line: usize,
     /// 1-based column, in characters.
@@ -50,7 +50,7 @@ pub struct Span {
 
 /// Where a node's key (for mapping entries) and value start.
 #[derive(Clone, Copy, Debug)]
-pub struct NodeSpan {
+pub(crate) struct NodeSpan {
     /// The key of the entry holding this node, if it is held by a mapping.
     pub key: Option<Span>,
     /// The value itself.
@@ -59,14 +59,14 @@ pub struct NodeSpan {
 
 /// Every node's position, by path.
 #[derive(Debug, Default)]
-pub struct Locator {
+pub(crate) struct Locator {
     nodes: HashMap<YamlPath, NodeSpan>,
 }
 
 impl Locator {
     /// Parses `text` and records where each node is. A syntax error stops the pass; what was
     /// recorded before it is kept.
-    pub fn new(text: &str) -> Locator {
+    pub(crate) fn new(text: &str) -> Locator {
         let mut builder = Builder {
             text,
             frames: Vec::new(),
@@ -81,7 +81,7 @@ impl Locator {
     }
 
     /// The node at `path`, or its nearest recorded ancestor.
-    pub fn find(&self, path: &[Seg]) -> Option<NodeSpan> {
+    pub(crate) fn find(&self, path: &[Seg]) -> Option<NodeSpan> {
         let mut len = path.len();
         loop {
             if let Some(n) = self.nodes.get(&path[..len]) {
@@ -95,7 +95,7 @@ impl Locator {
     }
 
     /// True when the exact path was recorded.
-    pub fn has(&self, path: &[Seg]) -> bool {
+    pub(crate) fn has(&self, path: &[Seg]) -> bool {
         self.nodes.contains_key(path)
     }
 }

@@ -146,7 +146,7 @@ pub fn resolve(
     for (name, spec) in &runbook.params {
         match values.swap_remove(name) {
             Some((value, origin)) => {
-                if let Err(e) = spec.ty.check(&value) {
+                if let Err(e) = spec.ty.admits(&value) {
                     let shown = if spec.secret {
                         format!("the value of param `{name}`")
                     } else {

@@ -80,7 +80,7 @@ pub struct PlannedOutput {
 }
 
 /// The text a plan shows in place of a value only a run can know.
-pub fn placeholder(output: &str, producer: &str) -> String {
+pub(crate) fn placeholder(output: &str, producer: &str) -> String {
     format!("⟨{output} from {producer}⟩")
 }
 

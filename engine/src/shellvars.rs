@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 /// Variables the environment of a step always has, or that bash sets itself.
-pub const AMBIENT: [&str; 31] = [
+pub(crate) const AMBIENT: [&str; 31] = [
     "HOME",
     "PATH",
     "USER",
@@ -40,11 +40,11 @@ pub const AMBIENT: [&str; 31] = [
 
 /// A variable read by a script, with the text that reads it (for pointing at it).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct VarUse {
+pub(crate) struct VarUse {
     /// The variable name.
-    pub name: String,
+    pub(crate) name: String,
     /// How it appears in the script: `$NAME` or `${NAME`.
-    pub text: String,
+    pub(crate) text: String,
 }
 
 /// One expansion of a variable in a script: its byte range and name. `simple` is true for
@@ -106,7 +106,7 @@ fn expansions(script: &str) -> Vec<Expansion> {
 
 /// Variables read by `script` that it does not define itself. Single-quoted text and
 /// backslash-escaped dollars are not expansions and are skipped.
-pub fn free_variables(script: &str) -> Vec<VarUse> {
+pub(crate) fn free_variables(script: &str) -> Vec<VarUse> {
     let defined = defined_variables(script);
     let mut seen = BTreeSet::new();
     let mut uses = Vec::new();
@@ -130,7 +130,7 @@ pub fn free_variables(script: &str) -> Vec<VarUse> {
 
 /// Replaces `$NAME` and `${NAME}` with `value(NAME)` where it gives one and the script does not
 /// define the name itself; used to show a plan's scripts with the values they will see.
-pub fn substitute(script: &str, value: impl Fn(&str) -> Option<String>) -> String {
+pub(crate) fn substitute(script: &str, value: impl Fn(&str) -> Option<String>) -> String {
     let defined = defined_variables(script);
     let mut out = String::with_capacity(script.len());
     let mut last = 0;

@@ -1,7 +1,7 @@
 //! "Did you mean" suggestions for misspelt names.
 
 /// The candidate closest to `name`, if it is close enough to be a likely typo.
-pub fn did_you_mean<'a, I>(name: &str, candidates: I) -> Option<&'a str>
+pub(crate) fn did_you_mean<'a, I>(name: &str, candidates: I) -> Option<&'a str>
 where
     I: IntoIterator<Item = &'a str>,
 {

@@ -10,7 +10,7 @@ use handlebars::{
 };
 
 /// Helpers every template may call, besides handlebars' own (`if`, `each`, `eq`, ...).
-pub const HELPERS: [&str; 3] = ["sh", "b64enc", "b64dec"];
+pub(crate) const HELPERS: [&str; 3] = ["sh", "b64enc", "b64dec"];
 
 const BUILTIN_HELPERS: [&str; 16] = [
     "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
@@ -77,7 +77,7 @@ impl Renderer {
 }
 
 /// Quotes a value for bash: `it's` becomes `'it'\''s'`.
-pub fn shell_quote(value: &str) -> String {
+pub(crate) fn shell_quote(value: &str) -> String {
     if !value.is_empty()
         && value
             .bytes()

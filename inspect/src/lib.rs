@@ -12,6 +12,7 @@
 
 // Libraries report through return values and sinks; only the CLI writes to the terminal.
 #![deny(clippy::print_stdout, clippy::print_stderr)]
+#![warn(unreachable_pub, missing_docs)]
 
 pub mod jsonpath;
 pub mod labels;

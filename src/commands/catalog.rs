@@ -9,7 +9,7 @@ use crate::prepare::{RunbookArgs, validate_source};
 use crate::source;
 
 /// Prints every runbook a name can reach: name, title, source, location.
-pub fn list() -> CmdResult {
+pub(crate) fn list() -> CmdResult {
     let listed = source::list();
     if listed.is_empty() {
         outln!("no runbooks found (built-in, ./runbooks, $MESHBOOK_PATH)");
@@ -36,7 +36,7 @@ pub fn list() -> CmdResult {
 }
 
 /// Prints a runbook's params, steps and outputs.
-pub fn show(args: &RunbookArgs) -> CmdResult {
+pub(crate) fn show(args: &RunbookArgs) -> CmdResult {
     let source = source::resolve(&args.runbook)
         .map_err(|e| crate::failure::Failure::Invalid(format!("{e:#}")))?;
     let v = validate_source(&source)?;

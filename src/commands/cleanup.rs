@@ -8,7 +8,7 @@ use meshbook_engine::state::journal::now_ms;
 use meshbook_engine::state::replay::{RunRecord, StepState};
 use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id};
 
-use crate::cli::{ExecArgs, StateArgs};
+use crate::args::{ExecArgs, StateArgs};
 use crate::failure::{CmdResult, Failure};
 use crate::recorded;
 use crate::session::{self, Session};

@@ -3,7 +3,7 @@
 
 use meshbook_engine::plan::{self, GraphFormat};
 
-use crate::cli::{GraphFormatArg, OutputFormat, ServerDryRun};
+use crate::args::{GraphFormatArg, OutputFormat, ServerDryRun};
 use crate::dry_run;
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::{RunbookArgs, prepare};
@@ -32,7 +32,7 @@ pub(crate) fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryR
             Some(w) => w.clone(),
             None => std::env::current_dir()?,
         };
-        Some(dry_run::check(
+        Some(dry_run::ask_clusters(
             &plan,
             server.kubeconfig.as_deref(),
             &workdir,

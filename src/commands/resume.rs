@@ -5,7 +5,7 @@ use clap::Args;
 use meshbook_engine::run::resume::{self, Decision};
 use meshbook_engine::state::replay::RunRecord;
 
-use crate::cli::{ExecArgs, StateArgs};
+use crate::args::{ExecArgs, StateArgs};
 use crate::failure::{CmdResult, Failure};
 use crate::recorded;
 use crate::session::Session;
@@ -51,7 +51,7 @@ pub(crate) fn resume(args: &ResumeArgs, verbose: u8) -> CmdResult {
             }
         },
     };
-    let plan = resume::plan(list, &record, session.values(), session.sealer(), &forced);
+    let plan = resume::decide(list, &record, session.values(), session.sealer(), &forced);
     session.say(&format!(
         "resume plan for run {id} ({}): {} done, {} to run",
         session.run().meta.name,

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use meshbook_engine::state::journal::now_ms;
 use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id};
 
-use crate::cli::{ExecArgs, StateArgs};
+use crate::args::{ExecArgs, StateArgs};
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::{RunbookArgs, prepare};
 use crate::session::{self, Session};

@@ -7,7 +7,7 @@ use meshbook_engine::events::Outcome;
 use meshbook_engine::state::replay::{RunRecord, StepRecord, StepState};
 use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
 
-use crate::cli::{OutputFormat, StateArgs};
+use crate::args::{OutputFormat, StateArgs};
 use crate::failure::CmdResult;
 use crate::recorded;
 use crate::report::human;

@@ -6,14 +6,14 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use meshbook_engine::model::Duration as MbDuration;
 use meshbook_sandbox::{Faults, Sandbox, SandboxConfig};
 
+use crate::args::parse_duration;
 use crate::failure::{CmdResult, Failure};
 
 /// The sandbox subcommands.
 #[derive(Debug, Subcommand)]
-pub enum SandboxCommand {
+pub(crate) enum SandboxCommand {
     /// Start simulated clusters and serve them until interrupted (Ctrl-C or `meshbook sandbox down`).
     Up(UpArgs),
     /// Print the kubeconfig of the running sandbox.
@@ -24,50 +24,44 @@ pub enum SandboxCommand {
 
 /// Where a running sandbox keeps its kubeconfig and pid.
 #[derive(Debug, Args)]
-pub struct DirArgs {
+pub(crate) struct DirArgs {
     /// The sandbox's runtime folder.
     #[arg(long, default_value = ".meshbook/sandbox", value_name = "DIR")]
-    pub dir: PathBuf,
+    pub(crate) dir: PathBuf,
 }
 
 /// Flags of `meshbook sandbox up`.
 #[derive(Debug, Args)]
-pub struct UpArgs {
+pub(crate) struct UpArgs {
     /// Cluster names, comma-separated; each becomes a kubeconfig context.
     #[arg(long, value_delimiter = ',', default_value = "cluster1")]
-    pub clusters: Vec<String>,
+    pub(crate) clusters: Vec<String>,
     /// Write the kubeconfig here too (mode 0600).
     #[arg(long, value_name = "FILE")]
-    pub kubeconfig: Option<PathBuf>,
+    pub(crate) kubeconfig: Option<PathBuf>,
     /// Keep every cluster's objects in this folder, so they survive a restart.
     #[arg(long, value_name = "DIR")]
-    pub state: Option<PathBuf>,
+    pub(crate) state: Option<PathBuf>,
     #[command(flatten)]
-    pub dir: DirArgs,
+    pub(crate) dir: DirArgs,
     /// How long a new Pod takes to become Ready.
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
-    pub pod_ready_delay: Duration,
+    pub(crate) pod_ready_delay: Duration,
     /// How long a LoadBalancer Service waits for its ingress IP.
     #[arg(long, default_value = "500ms", value_parser = parse_duration)]
-    pub lb_ip_delay: Duration,
+    pub(crate) lb_ip_delay: Duration,
     /// Fail this fraction of requests of a verb with 500: `VERB=RATE`, e.g. `get=0.1` or `*=0.05`.
     #[arg(long, value_name = "VERB=RATE", value_parser = parse_rate)]
-    pub error_rate: Vec<(String, f64)>,
+    pub(crate) error_rate: Vec<(String, f64)>,
     /// Answer this fraction of requests with 429 and Retry-After.
     #[arg(long, default_value_t = 0.0)]
-    pub throttle_rate: f64,
+    pub(crate) throttle_rate: f64,
     /// Delay every request by this much.
     #[arg(long, default_value = "0s", value_parser = parse_duration)]
-    pub latency: Duration,
+    pub(crate) latency: Duration,
     /// Close watches after this many events.
     #[arg(long, value_name = "N")]
-    pub watch_drop_after: Option<usize>,
-}
-
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    MbDuration::parse(text)
-        .map(MbDuration::get)
-        .map_err(|e| e.to_string())
+    pub(crate) watch_drop_after: Option<usize>,
 }
 
 fn parse_rate(text: &str) -> Result<(String, f64), String> {
@@ -84,7 +78,7 @@ fn parse_rate(text: &str) -> Result<(String, f64), String> {
 }
 
 /// Runs a sandbox subcommand.
-pub fn run(command: SandboxCommand) -> CmdResult {
+pub(crate) fn run(command: SandboxCommand) -> CmdResult {
     match command {
         SandboxCommand::Up(args) => up(args).map_err(Failure::Other),
         SandboxCommand::Kubeconfig(dir) => {

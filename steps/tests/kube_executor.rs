@@ -5,7 +5,6 @@ mod support;
 use std::time::Duration;
 
 use meshbook_engine::run::executor::{Executor, Permanence, StepFailure};
-use meshbook_engine::run::policy::check_outputs;
 
 use support::{Env, WEB};
 
@@ -32,9 +31,10 @@ async fn a_runbooks_kube_steps_apply_wait_and_capture_an_ip() {
         .unwrap();
 
     let get = env.request("kube.get: {context: c1, resource: svc, name: web, jsonpath: '{.status.loadBalancer.ingress[0].ip}'}\noutputs: {LB_IP: {type: ip}}");
-    let declared = get.outputs.clone();
     let produced = env.executor.execute(get).await.unwrap();
-    check_outputs(&declared, &produced).unwrap();
+    meshbook_engine::model::ValueType::Ip
+        .admits(&produced["LB_IP"])
+        .expect("an ip address");
     assert_eq!(
         env.clients.identities().await.keys().collect::<Vec<_>>(),
         ["c1"]

@@ -58,7 +58,7 @@ async fn server_errors_are_retried() {
         .run("kube.get: {resource: svc, name: web, jsonpath: '{.status.loadBalancer.ingress[0].ip}'}\noutputs: {IP: {type: ip}}")
         .await
         .unwrap();
-    ValueType::Ip.check(&ip["IP"]).unwrap();
+    ValueType::Ip.admits(&ip["IP"]).unwrap();
 }
 
 #[tokio::test]

@@ -109,7 +109,7 @@ outputs: {LB_IP: {type: ip}}
         .unwrap();
     assert!(!got["LB_IP"].is_empty());
     meshbook_engine::model::ValueType::Ip
-        .check(&got["LB_IP"])
+        .admits(&got["LB_IP"])
         .expect("an IP address");
 
     // Pods by selector: at least two, all ready.

@@ -1,15 +1,16 @@
-//! A small harness for driving `meshbook run`/`resume` in a scratch directory: its own state dir,
-//! working directory and secrets key, so tests never touch the user's.
+//! The one harness for tests that drive the `meshbook` binary (and `kubectl` beside it): a
+//! scratch directory with its own state dir, working directory and secrets key, so tests never
+//! touch the user's; every process waited for within a time limit.
 
 #![allow(dead_code)]
 
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
 
-/// A scratch area for one test.
-pub struct Scratch {
-    pub dir: tempfile::TempDir,
-}
+/// How long one command may take before the test fails (a hang is a failure, not a wait).
+pub const LIMIT: Duration = Duration::from_secs(180);
 
 /// What a finished command did.
 pub struct Done {
@@ -19,14 +20,6 @@ pub struct Done {
 }
 
 impl Done {
-    fn from(out: Output) -> Done {
-        Done {
-            code: out.status.code().unwrap_or(-1),
-            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-        }
-    }
-
     /// Both streams, for assertion messages.
     pub fn all(&self) -> String {
         format!(
@@ -34,6 +27,78 @@ impl Done {
             self.code, self.stdout, self.stderr
         )
     }
+}
+
+/// The `meshbook` binary under test, run in `dir`.
+pub fn meshbook(dir: &Path, args: &[&str]) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_meshbook"));
+    c.args(args).current_dir(dir);
+    c
+}
+
+/// Runs `command` to its end, feeding it `stdin`, within [`LIMIT`]; past it the process is
+/// killed and the test fails.
+pub fn finish(mut command: Command, stdin: Option<&str>) -> Done {
+    let mut child = command
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("the command starts");
+    let mut input = child.stdin.take().expect("stdin is piped");
+    if let Some(text) = stdin {
+        input.write_all(text.as_bytes()).unwrap();
+    }
+    drop(input);
+    let read = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            String::from_utf8_lossy(&buf).into_owned()
+        })
+    };
+    let out = read(Box::new(child.stdout.take().expect("stdout is piped")));
+    let err = read(Box::new(child.stderr.take().expect("stderr is piped")));
+    let status = wait(&mut child, LIMIT).unwrap_or_else(|| {
+        panic!("{command:?} did not end within {LIMIT:?}");
+    });
+    Done {
+        code: status.code().unwrap_or(-1),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Waits for `child` at most `limit`; past it the child is killed and `None` returned.
+pub fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStatus> {
+    let deadline = Instant::now() + limit;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return Some(status);
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// `kubectl --kubeconfig KUBECONFIG --context CONTEXT ARGS...` in `dir`, with a request timeout.
+pub fn kubectl(dir: &Path, kubeconfig: &str, context: Option<&str>, args: &[&str]) -> Done {
+    let mut c = Command::new("kubectl");
+    c.args(["--kubeconfig", kubeconfig, "--request-timeout", "20s"]);
+    if let Some(ctx) = context {
+        c.args(["--context", ctx]);
+    }
+    c.args(args).current_dir(dir);
+    finish(c, None)
+}
+
+/// A scratch area for one test.
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
 }
 
 impl Scratch {
@@ -73,12 +138,10 @@ impl Scratch {
         self.runbook(name, &text)
     }
 
-    /// A meshbook command with this scratch's key, cwd and plain output.
+    /// A meshbook command with this scratch's key, state dir and cwd.
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_meshbook"));
-        c.args(args)
-            .current_dir(self.path())
-            .env("MESHBOOK_KEY_FILE", self.path().join("key"))
+        let mut c = meshbook(self.path(), args);
+        c.env("MESHBOOK_KEY_FILE", self.path().join("key"))
             .env("MESHBOOK_STATE_DIR", self.state())
             .env_remove("XDG_CONFIG_HOME");
         c
@@ -96,19 +159,19 @@ impl Scratch {
             "plain",
         ];
         args.extend_from_slice(extra);
-        Done::from(self.cmd(&args).output().unwrap())
+        finish(self.cmd(&args), None)
     }
 
     /// `meshbook resume ARGS... --log-format plain`, waited for.
     pub fn resume(&self, extra: &[&str]) -> Done {
         let mut args = vec!["resume", "--log-format", "plain"];
         args.extend_from_slice(extra);
-        Done::from(self.cmd(&args).output().unwrap())
+        finish(self.cmd(&args), None)
     }
 
     /// Any meshbook command, waited for.
     pub fn meshbook(&self, args: &[&str]) -> Done {
-        Done::from(self.cmd(args).output().unwrap())
+        finish(self.cmd(args), None)
     }
 
     /// Starts `meshbook ARGS...` without waiting.
@@ -120,30 +183,40 @@ impl Scratch {
             .unwrap()
     }
 
-    /// `meshbook sandbox up --clusters CLUSTERS --dir DIR`, returned once its kubeconfig exists.
-    pub fn sandbox_up(&self, clusters: &str, dir: &str) -> Child {
-        let child = self
-            .cmd(&["sandbox", "up", "--clusters", clusters, "--dir", dir])
+    /// `meshbook sandbox up --clusters CLUSTERS --dir DIR EXTRA...`, returned once its
+    /// kubeconfig exists.
+    pub fn sandbox_up(&self, clusters: &str, dir: &str, extra: &[&str]) -> Child {
+        let mut args = vec!["sandbox", "up", "--clusters", clusters, "--dir", dir];
+        args.extend_from_slice(extra);
+        let mut child = self
+            .cmd(&args)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
             .unwrap();
         let kubeconfig = self.path().join(dir).join("kubeconfig");
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        let deadline = Instant::now() + Duration::from_secs(30);
         while !kubeconfig.exists() {
-            assert!(
-                std::time::Instant::now() < deadline,
-                "the sandbox did not start"
-            );
-            std::thread::sleep(std::time::Duration::from_millis(50));
+            if Instant::now() >= deadline {
+                let _ = child.kill();
+                panic!("the sandbox did not start");
+            }
+            std::thread::sleep(Duration::from_millis(50));
         }
         child
     }
 
-    /// `meshbook sandbox down --dir DIR`, waiting for the sandbox process to end.
+    /// `meshbook sandbox down --dir DIR`, waiting for the sandbox process to end well.
     pub fn sandbox_down(&self, dir: &str, mut child: Child) {
-        assert_eq!(self.meshbook(&["sandbox", "down", "--dir", dir]).code, 0);
-        child.wait().unwrap();
+        let down = self.meshbook(&["sandbox", "down", "--dir", dir]);
+        assert_eq!(down.code, 0, "{}", down.all());
+        let status = wait(&mut child, Duration::from_secs(30)).expect("the sandbox did not stop");
+        assert!(status.success(), "sandbox exited with {status}");
+    }
+
+    /// `kubectl` against a sandbox of this scratch (its kubeconfig at `DIR/kubeconfig`).
+    pub fn kubectl(&self, dir: &str, context: Option<&str>, args: &[&str]) -> Done {
+        kubectl(self.path(), &format!("{dir}/kubeconfig"), context, args)
     }
 
     /// `status -o json` of the latest (or given) run.

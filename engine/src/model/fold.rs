@@ -8,7 +8,7 @@ use crate::locate::Seg;
 use crate::model::grammar::{Grammar, Stage, Templated};
 
 /// What to do with each template field of a step kind, and the stage the result is in.
-pub trait Folder {
+pub(crate) trait Folder {
     /// The stage of the folded kind.
     type Out: Stage;
     /// Why a field could not be folded.
@@ -85,12 +85,12 @@ pub trait Folder {
 }
 
 /// A key segment of a field path.
-pub fn key(name: &str) -> Seg {
+pub(crate) fn key(name: &str) -> Seg {
     Seg::Key(name.to_string())
 }
 
 /// `at` with one more segment.
-pub fn under(at: &[Seg], seg: Seg) -> Vec<Seg> {
+pub(crate) fn under(at: &[Seg], seg: Seg) -> Vec<Seg> {
     let mut path = at.to_vec();
     path.push(seg);
     path

@@ -45,7 +45,7 @@ pub trait Grammar: Clone + fmt::Debug + PartialEq + Sized {
 }
 
 /// True when `text` holds a template, so that its grammar can be checked only once rendered.
-pub fn is_template(text: &str) -> bool {
+pub(crate) fn is_template(text: &str) -> bool {
     text.contains("{{")
 }
 
@@ -81,7 +81,7 @@ impl<T: Grammar> Templated<T> {
     }
 
     /// The parsed value, when the text holds no template.
-    pub fn parsed(&self) -> Option<&T> {
+    pub(crate) fn parsed(&self) -> Option<&T> {
         self.parsed.as_ref()
     }
 }
@@ -175,7 +175,7 @@ pub struct Pattern(regex::Regex);
 
 impl Pattern {
     /// True when the pattern matches somewhere in `text`.
-    pub fn is_match(&self, text: &str) -> bool {
+    pub(crate) fn is_match(&self, text: &str) -> bool {
         self.0.is_match(text)
     }
 }
@@ -271,7 +271,7 @@ impl Grammar for Edit {
 
 /// Separates a message from its help in the text of a deserialization error (serde's errors are
 /// only text); the loader splits it into a diagnostic's message and help.
-pub const HELP: &str = "\n= help: ";
+pub(crate) const HELP: &str = "\n= help: ";
 
 #[cfg(test)]
 mod tests {

@@ -1,7 +1,7 @@
 //! The runbook model (format `meshbook/v1`): what a loaded, well-formed runbook holds.
 
 mod duration;
-pub mod fold;
+pub(crate) mod fold;
 pub mod grammar;
 mod kind;
 pub mod names;
@@ -341,7 +341,7 @@ impl JsonSchema for SandboxStandIn {
 
 impl Step {
     /// The effective retry policy: the step's own, else the runbook default, else one attempt.
-    pub fn retry_policy<'a>(&'a self, defaults: &'a Defaults) -> Option<&'a RetryPolicy> {
+    pub(crate) fn retry_policy<'a>(&'a self, defaults: &'a Defaults) -> Option<&'a RetryPolicy> {
         self.retry.as_ref().or(defaults.retry.as_ref())
     }
 }

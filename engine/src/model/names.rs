@@ -9,7 +9,7 @@ pub fn is_env_name(name: &str) -> bool {
 }
 
 /// Whether `id` can be a step id: letters, digits, `-`, `_` and `.`, starting with a letter or digit.
-pub fn is_step_id(id: &str) -> bool {
+pub(crate) fn is_step_id(id: &str) -> bool {
     let mut chars = id.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
         && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))

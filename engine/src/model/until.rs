@@ -23,7 +23,7 @@ pub enum Until<S: Stage = Written> {
 
 impl Until {
     /// Folds the template fields; `at` is where the condition is written.
-    pub fn fold<F: Folder>(&self, f: &mut F, at: &[Seg]) -> Result<Until<F::Out>, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F, at: &[Seg]) -> Result<Until<F::Out>, F::Error> {
         Ok(match self {
             Until::NonEmpty => Until::NonEmpty,
             Until::Equals(e) => Until::Equals(f.text(&under(at, key("equals")), e)?),

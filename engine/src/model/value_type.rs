@@ -48,7 +48,7 @@ pub struct TypeMismatch {
 
 impl ValueType {
     /// Checks that `value` is of this type.
-    pub fn check(self, value: &str) -> Result<(), TypeMismatch> {
+    pub fn admits(self, value: &str) -> Result<(), TypeMismatch> {
         let fail = |reason| Err(TypeMismatch { ty: self, reason });
         match self {
             ValueType::String | ValueType::Path => Ok(()),
@@ -129,7 +129,7 @@ mod tests {
             (Context, "gke_proj_zone_c1"),
             (String, ""),
         ] {
-            assert!(ty.check(v).is_ok(), "{ty} should accept {v}");
+            assert!(ty.admits(v).is_ok(), "{ty} should accept {v}");
         }
     }
 
@@ -147,7 +147,7 @@ mod tests {
             (Bool, "yes"),
             (Context, ""),
         ] {
-            assert!(ty.check(v).is_err(), "{ty} should reject {v:?}");
+            assert!(ty.admits(v).is_err(), "{ty} should reject {v:?}");
         }
     }
 }

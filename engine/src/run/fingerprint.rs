@@ -10,7 +10,7 @@ use crate::model::Step;
 use crate::values::Values;
 
 /// The fingerprint of `step` given the values it uses, as 32 hex digits.
-pub fn fingerprint(key: &[u8; 32], step: &Step, values: &Values) -> String {
+pub(crate) fn fingerprint(key: &[u8; 32], step: &Step, values: &Values) -> String {
     let mut h = Sha256::new();
     h.update(key);
     h.update(b"meshbook step v2\0");

@@ -2,10 +2,10 @@
 //! fingerprints and resume planning. The engine decides; executors act; sinks record and report.
 
 pub mod executor;
-pub mod fingerprint;
-pub mod policy;
+pub(crate) mod fingerprint;
+pub(crate) mod policy;
 pub mod resume;
-pub mod retry;
+pub(crate) mod retry;
 pub mod scheduler;
 #[cfg(test)]
 pub(crate) mod testkit;

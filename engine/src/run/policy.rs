@@ -14,7 +14,7 @@ use crate::values::Values;
 
 /// What to do after an attempt that produced values.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The step succeeded with these outputs, as they are stored.
     Accept {
         /// The outputs, each knowing whether it is secret.
@@ -35,7 +35,7 @@ pub enum Verdict {
 
 /// Judges an attempt of `step` that produced `produced`, `waited` after its first attempt
 /// started; `until` is the step's `wait.until`, rendered.
-pub fn judge(
+pub(crate) fn judge(
     step: &Step,
     until: Option<&Until<Rendered>>,
     produced: Produced,
@@ -55,7 +55,7 @@ pub fn judge(
         Err(failure) => return Verdict::Fail(failure),
     };
     if let (Some(policy), Some(until)) = (&step.wait, until)
-        && let Err(unmet) = check(until, declared, &outputs)
+        && let Err(unmet) = until_met(until, declared, &outputs)
     {
         let after = policy.interval.get();
         if waited + after > policy.timeout.get() {
@@ -69,7 +69,7 @@ pub fn judge(
             after,
         };
     }
-    if let Err(failure) = check_outputs(declared, &outputs) {
+    if let Err(failure) = outputs_conform(declared, &outputs) {
         return Verdict::Fail(failure);
     }
     let outputs: Values = outputs
@@ -102,7 +102,7 @@ fn decode(name: &str, spec: &OutputSpec, value: String) -> Result<String, StepFa
 
 /// Why a `wait.until` condition is not met (never holding a secret value).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum Unmet {
+pub(crate) enum Unmet {
     /// A value is empty.
     #[error("`{0}` is empty")]
     Empty(String),
@@ -129,7 +129,7 @@ pub enum Unmet {
 }
 
 /// Checks every declared output (or, with none declared, every produced value) against `until`.
-pub fn check(
+pub(crate) fn until_met(
     until: &Until<Rendered>,
     declared: &IndexMap<String, OutputSpec>,
     produced: &IndexMap<String, String>,
@@ -168,7 +168,7 @@ pub fn check(
 
 /// Checks produced values against the declarations: every declared output present and of its
 /// type. Errors name the value unless the output is secret.
-pub fn check_outputs(
+pub(crate) fn outputs_conform(
     declared: &IndexMap<String, OutputSpec>,
     produced: &IndexMap<String, String>,
 ) -> Result<(), StepFailure> {
@@ -176,7 +176,7 @@ pub fn check_outputs(
         let Some(value) = produced.get(name) else {
             return Err(StepFailure::MissingOutput(name.clone()));
         };
-        if let Err(mismatch) = spec.ty.check(value) {
+        if let Err(mismatch) = spec.ty.admits(value) {
             let shown = (!spec.secret).then(|| value.clone());
             return Err(StepFailure::BadOutput {
                 name: name.clone(),
@@ -236,19 +236,23 @@ mod tests {
         );
         let mut produced = IndexMap::new();
         produced.insert("ADDR".to_string(), "pending".to_string());
-        let err = check_outputs(&declared, &produced).unwrap_err().to_string();
+        let err = outputs_conform(&declared, &produced)
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             err,
             r#"output `ADDR` = "pending" is not a valid ip: expected an IPv4 or IPv6 address"#
         );
 
         declared[0].secret = true;
-        let err = check_outputs(&declared, &produced).unwrap_err().to_string();
+        let err = outputs_conform(&declared, &produced)
+            .unwrap_err()
+            .to_string();
         assert!(!err.contains("pending"), "{err}");
 
         produced.clear();
         assert_eq!(
-            check_outputs(&declared, &produced),
+            outputs_conform(&declared, &produced),
             Err(StepFailure::MissingOutput("ADDR".into()))
         );
     }
@@ -258,27 +262,27 @@ mod tests {
         let none = IndexMap::new();
         let matches = |p: &str| Until::Matches(crate::model::Pattern::parse(p).unwrap());
         assert_eq!(
-            check(&Until::NonEmpty, &none, &values(&[("A", " ")])),
+            until_met(&Until::NonEmpty, &none, &values(&[("A", " ")])),
             Err(Unmet::Empty("A".into()))
         );
-        assert!(check(&Until::NonEmpty, &none, &values(&[("A", "1.2.3.4")])).is_ok());
+        assert!(until_met(&Until::NonEmpty, &none, &values(&[("A", "1.2.3.4")])).is_ok());
         assert!(
-            check(
+            until_met(
                 &Until::Equals("Running".into()),
                 &none,
                 &values(&[("P", "Running\n")])
             )
             .is_ok()
         );
-        let err = check(
+        let err = until_met(
             &Until::Equals("Running".into()),
             &none,
             &values(&[("P", "Pending")]),
         )
         .unwrap_err();
         assert_eq!(err.to_string(), r#"`P` is "Pending", not "Running""#);
-        assert!(check(&matches(r"^\d+\."), &none, &values(&[("A", "10.0.0.1")])).is_ok());
-        assert!(check(&matches(r"^\d+\."), &none, &values(&[("A", "x")])).is_err());
+        assert!(until_met(&matches(r"^\d+\."), &none, &values(&[("A", "10.0.0.1")])).is_ok());
+        assert!(until_met(&matches(r"^\d+\."), &none, &values(&[("A", "x")])).is_err());
     }
 
     #[test]
@@ -291,7 +295,7 @@ mod tests {
                 ..Default::default()
             },
         );
-        let err = check(
+        let err = until_met(
             &Until::Equals("x".into()),
             &declared,
             &values(&[("T", "hunter2")]),
@@ -305,7 +309,7 @@ mod tests {
         let mut declared = IndexMap::new();
         declared.insert("T".to_string(), OutputSpec::default());
         assert_eq!(
-            check(&Until::NonEmpty, &declared, &IndexMap::new()),
+            until_met(&Until::NonEmpty, &declared, &IndexMap::new()),
             Err(Unmet::Empty("T".into()))
         );
     }

@@ -54,14 +54,14 @@ impl std::fmt::Display for Decision {
 
 /// The decisions for each step, and the outputs restored for the done ones.
 #[derive(Clone, Debug)]
-pub struct ResumePlan {
+pub struct ResumeDecisions {
     /// Per step, in the runbook's order.
     pub decisions: Vec<Decision>,
     /// Per step: the restored outputs of done steps.
     pub restored: Vec<Option<Values>>,
 }
 
-impl ResumePlan {
+impl ResumeDecisions {
     /// Steps that will run.
     pub fn to_run(&self) -> usize {
         self.decisions
@@ -73,13 +73,13 @@ impl ResumePlan {
 
 /// Plans a resume of `list` with `values` (params, and for cleanup the outputs cleaned up);
 /// `forced` are the `--from` steps.
-pub fn plan(
+pub fn decide(
     list: StepList<'_>,
     record: &RunRecord,
     values: &Values,
     sealer: &Sealer,
     forced: &[usize],
-) -> ResumePlan {
+) -> ResumeDecisions {
     let key = sealer.fingerprint_key();
     let steps = list.steps;
     let mut decisions = vec![Decision::Run; steps.len()];
@@ -115,7 +115,7 @@ pub fn plan(
             }
         };
     }
-    ResumePlan {
+    ResumeDecisions {
         decisions,
         restored,
     }
@@ -187,15 +187,15 @@ mod tests {
         let sealer = Sealer::from_key([5; 32]);
         let record = history(&steps, &sealer);
         let params = values(&[("P", "1"), ("Q", "1")]);
-        let plan = plan(steps.list(), &record, &params, &sealer, &[]);
+        let decided = decide(steps.list(), &record, &params, &sealer, &[]);
         assert_eq!(
-            plan.decisions,
+            decided.decisions,
             [Decision::Done, Decision::Done, Decision::Run]
         );
-        let b = plan.restored[1].as_ref().unwrap();
+        let b = decided.restored[1].as_ref().unwrap();
         assert_eq!(b.get("B"), Some("vb"), "secrets are opened");
         assert_eq!(b.secrets(), ["vb"], "and stay secret");
-        assert_eq!(plan.to_run(), 1);
+        assert_eq!(decided.to_run(), 1);
     }
 
     #[test]
@@ -210,9 +210,9 @@ mod tests {
             ValueType::String,
             false,
         );
-        let plan = plan(steps.list(), &record, &params, &sealer, &[]);
+        let decided = decide(steps.list(), &record, &params, &sealer, &[]);
         assert_eq!(
-            plan.decisions,
+            decided.decisions,
             [
                 Decision::Rerun(Why::Changed),
                 Decision::Rerun(Why::Upstream("a".into())),
@@ -221,16 +221,16 @@ mod tests {
         );
         let steps = setup();
         let changed_param = values(&[("P", "2"), ("Q", "1")]);
-        let plan = super::plan(steps.list(), &record, &changed_param, &sealer, &[]);
+        let decided = super::decide(steps.list(), &record, &changed_param, &sealer, &[]);
         assert_eq!(
-            plan.decisions[0],
+            decided.decisions[0],
             Decision::Rerun(Why::Changed),
             "inputs count"
         );
         let unused_changed = values(&[("P", "1"), ("Q", "2")]);
-        let plan = super::plan(steps.list(), &record, &unused_changed, &sealer, &[]);
+        let decided = super::decide(steps.list(), &record, &unused_changed, &sealer, &[]);
         assert_eq!(
-            plan.decisions,
+            decided.decisions,
             [Decision::Done, Decision::Done, Decision::Run],
             "a value no step uses changes nothing"
         );
@@ -242,17 +242,17 @@ mod tests {
         let sealer = Sealer::from_key([5; 32]);
         let record = history(&steps, &sealer);
         let params = values(&[("P", "1"), ("Q", "1")]);
-        let plan = plan(steps.list(), &record, &params, &sealer, &[1]);
+        let decided = decide(steps.list(), &record, &params, &sealer, &[1]);
         assert_eq!(
-            plan.decisions[..2],
+            decided.decisions[..2],
             [Decision::Done, Decision::Rerun(Why::Forced)]
         );
 
         // Another key changes fingerprints too, so everything looks changed: the point is that a
         // sealed value that does not open is never restored.
         let other = Sealer::from_key([6; 32]);
-        let plan = super::plan(steps.list(), &record, &params, &other, &[]);
-        assert!(plan.restored.iter().all(Option::is_none));
+        let decided = super::decide(steps.list(), &record, &params, &other, &[]);
+        assert!(decided.restored.iter().all(Option::is_none));
         assert!(Values::open(&record.step("b").outputs, &other).is_err());
         assert!(matches!(&record.step("b").outputs["B"], Stored::Sealed(_)));
     }

@@ -8,7 +8,7 @@ use crate::model::RetryPolicy;
 /// The delay before attempt `next` (2 for the first retry), given `jitter` in `[0, 1)`.
 /// "Equal jitter": half of the exponential delay is fixed, the other half random, so a retry
 /// never comes sooner than half the nominal delay.
-pub fn delay(policy: &RetryPolicy, next: u32, jitter: f64) -> Duration {
+pub(crate) fn delay(policy: &RetryPolicy, next: u32, jitter: f64) -> Duration {
     let initial = policy.backoff.initial.get();
     let max = policy.backoff.max.get().max(initial);
     let doublings = next.saturating_sub(2).min(32);
@@ -18,7 +18,7 @@ pub fn delay(policy: &RetryPolicy, next: u32, jitter: f64) -> Duration {
 }
 
 /// True when a failed attempt `attempt` may be followed by another.
-pub fn may_retry(policy: Option<&RetryPolicy>, attempt: u32) -> bool {
+pub(crate) fn may_retry(policy: Option<&RetryPolicy>, attempt: u32) -> bool {
     policy.is_some_and(|p| attempt < p.attempts)
 }
 

@@ -12,10 +12,7 @@ use indexmap::IndexMap;
 use crate::events::{EventSink, RunEvent};
 use crate::graph::Graph;
 use crate::model::{Action, Command, OutputSpec, ShellSpec, Step, ValueType};
-use crate::run::executor::{BoxFuture, Executor, Produced, Site, StepFailure, StepRequest};
-use crate::run::scheduler::Settings;
-use crate::state::RunDir;
-use crate::state::secrets::Sealer;
+use crate::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
 use crate::validate::StepList;
 use crate::values::Values;
 
@@ -97,23 +94,6 @@ pub(crate) fn values(pairs: &[(&str, &str)]) -> Values {
         values.insert(*name, *text, false);
     }
     values
-}
-
-/// Settings of a run `r1` with param `P=p`, its directory nowhere in particular.
-pub(crate) fn settings(concurrency: usize) -> Settings {
-    Settings {
-        site: Site {
-            run_id: "r1".into(),
-            workdir: ".".into(),
-            dir: RunDir::at("run"),
-            grace: Duration::from_secs(1),
-            echo: None,
-        },
-        concurrency,
-        defaults: Default::default(),
-        values: values(&[("P", "p")]),
-        sealer: Sealer::from_key([3; 32]),
-    }
 }
 
 /// What the fake executor does for one attempt.

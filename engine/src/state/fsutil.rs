@@ -14,7 +14,7 @@ pub fn create_private_dir(dir: &Path) -> io::Result<()> {
 }
 
 /// Opens `path` for appending, creating it with mode 0600.
-pub fn open_append(path: &Path) -> io::Result<File> {
+pub(crate) fn open_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .create(true)
         .append(true)
@@ -51,7 +51,7 @@ pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {
 }
 
 /// Syncs a directory so that a rename or a new entry in it survives a crash.
-pub fn sync_dir(dir: &Path) -> io::Result<()> {
+pub(crate) fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()
 }
 

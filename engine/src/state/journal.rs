@@ -80,7 +80,7 @@ impl Journal {
     }
 
     /// Appends one event (not yet durable: see [`Journal::sync`]).
-    pub fn append(&mut self, event: &RunEvent) -> Result<(), JournalError> {
+    pub(crate) fn append(&mut self, event: &RunEvent) -> Result<(), JournalError> {
         let entry = Entry {
             at: now_ms(),
             event: event.clone(),

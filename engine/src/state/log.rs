@@ -9,8 +9,8 @@ use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use crate::mask::mask;
 use crate::state::fsutil;
-use crate::values::mask;
 
 /// Which stream a line of step output came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -88,7 +88,7 @@ impl StepLog {
     }
 
     /// `text` with the secrets masked.
-    pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+    pub(crate) fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
         if self.secrets.is_empty() {
             Cow::Borrowed(text)
         } else {

@@ -129,7 +129,7 @@ impl Sealer {
     }
 
     /// Seals `value`, bound to `name` (a sealed value moved to another name does not open).
-    pub fn seal(&self, name: &str, value: &str) -> String {
+    pub(crate) fn seal(&self, name: &str, value: &str) -> String {
         let nonce: [u8; 24] = rand::random();
         let cipher = XChaCha20Poly1305::new((&self.key).into());
         let sealed = cipher
@@ -170,7 +170,7 @@ impl Sealer {
     }
 
     /// A key for fingerprints, derived from (and not revealing) the sealing key.
-    pub fn fingerprint_key(&self) -> [u8; 32] {
+    pub(crate) fn fingerprint_key(&self) -> [u8; 32] {
         let mut h = Sha256::new();
         h.update(b"meshbook fingerprint key\0");
         h.update(self.key);

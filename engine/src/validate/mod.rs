@@ -78,7 +78,7 @@ pub fn validate(loaded: Loaded) -> Result<Validated, Vec<Diagnostic>> {
         unreadable,
         mut diagnostics,
     } = loaded;
-    let mut v = Checker {
+    let mut v = Validator {
         runbook: &runbook,
         diags: &mut diagnostics,
     };
@@ -132,12 +132,12 @@ pub fn validate(loaded: Loaded) -> Result<Validated, Vec<Diagnostic>> {
     })
 }
 
-struct Checker<'a> {
+struct Validator<'a> {
     runbook: &'a Runbook,
     diags: &'a mut Vec<Diagnostic>,
 }
 
-impl Checker<'_> {
+impl Validator<'_> {
     fn push(&mut self, d: Diagnostic) {
         self.diags.push(d);
     }

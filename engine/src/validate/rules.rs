@@ -5,12 +5,12 @@ use std::collections::{BTreeSet, HashMap};
 
 use indexmap::IndexMap;
 
-use super::{Checker, key, step_path, with};
+use super::{Validator, key, step_path, with};
 use crate::diag::Diagnostic;
 use crate::locate::YamlPath;
 use crate::model::{Action, Instead, RetryPolicy, Step, names};
 
-impl Checker<'_> {
+impl Validator<'_> {
     pub(super) fn params(&mut self) {
         for (name, spec) in &self.runbook.params {
             let path = vec![key("params"), key(name)];
@@ -21,7 +21,7 @@ impl Checker<'_> {
                 );
             }
             if let Some(default) = &spec.default
-                && let Err(e) = spec.ty.check(&default.0)
+                && let Err(e) = spec.ty.admits(&default.0)
             {
                 let shown = if spec.secret {
                     "the default".to_string()

@@ -6,7 +6,7 @@ use std::convert::Infallible;
 
 use indexmap::IndexMap;
 
-use super::{Checker, key, step_path, with};
+use super::{Validator, key, step_path, with};
 use crate::diag::Diagnostic;
 use crate::graph::Graph;
 use crate::locate::{Seg, YamlPath};
@@ -104,7 +104,7 @@ pub(crate) fn names_used(step: &Step) -> BTreeSet<String> {
     uses.found.into_iter().map(|(name, _, _)| name).collect()
 }
 
-impl Checker<'_> {
+impl Validator<'_> {
     /// Finds what each step uses, checks every name, and returns each step's dependencies.
     pub(super) fn dependencies(
         &mut self,

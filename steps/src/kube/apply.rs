@@ -17,17 +17,17 @@ use super::objects::{Selection, Target, resource_version_of};
 use super::request::{ApiFailure, retrying};
 use super::resolve::ResolveError;
 use super::wait::judge;
-use super::watch::until;
+use super::watch::watch_until;
 use super::{Outputs, StepEnv};
 
 /// The field manager of every write meshbook makes.
-pub const FIELD_MANAGER: &str = "meshbook";
+pub(crate) const FIELD_MANAGER: &str = "meshbook";
 
 const CRD_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// What an apply did to one object, in kubectl's words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Change {
+pub(crate) enum Change {
     /// It did not exist.
     Created,
     /// It changed.
@@ -38,7 +38,7 @@ pub enum Change {
 
 impl Change {
     /// `created`, `configured` or `unchanged`.
-    pub fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             Change::Created => "created",
             Change::Configured => "configured",
@@ -47,30 +47,8 @@ impl Change {
     }
 }
 
-/// One applied object.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Applied {
-    /// kubectl's name: `deployment.apps/web`.
-    pub object: String,
-    /// Its namespace, for namespaced objects.
-    pub namespace: Option<String>,
-    /// What happened.
-    pub change: Change,
-}
-
-/// One manifest document, with where it came from.
-#[derive(Debug, Clone)]
-pub struct Document {
-    /// The object.
-    pub object: Value,
-    /// The manifest it came from.
-    pub origin: String,
-    /// 1-based document number.
-    pub index: usize,
-}
-
 /// Reads every object of a multi-document YAML text; `List` documents give their items.
-pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, KubeError> {
+pub(crate) fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, KubeError> {
     let mut out = Vec::new();
     for (i, doc) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let index = i + 1;
@@ -103,18 +81,17 @@ pub fn parse_documents(text: &str, origin: &str) -> Result<Vec<Document>, KubeEr
                     index,
                 });
             }
-            out.push(Document {
-                object,
-                origin: origin.to_string(),
-                index,
-            });
+            out.push(object);
         }
     }
     Ok(out)
 }
 
 /// Every document of the step's manifests, namespaces first, then CRDs, then the rest in order.
-pub fn documents(spec: &KubeApply<Rendered>, workdir: &Path) -> Result<Vec<Document>, KubeError> {
+pub(crate) fn documents(
+    spec: &KubeApply<Rendered>,
+    workdir: &Path,
+) -> Result<Vec<Value>, KubeError> {
     let mut docs = Vec::new();
     let files = match &spec.manifests {
         Manifests::Inline(text) => {
@@ -133,12 +110,12 @@ pub fn documents(spec: &KubeApply<Rendered>, workdir: &Path) -> Result<Vec<Docum
         docs.extend(parse_documents(&text, file)?);
     }
     if let Some(selector) = &spec.selector {
-        docs.retain(|d| selector.matches(&d.object));
+        docs.retain(|d| selector.matches(d));
         if docs.is_empty() {
             return Err(KubeError::NoneSelected(selector.as_str().to_string()));
         }
     }
-    docs.sort_by_key(|d| rank(&d.object));
+    docs.sort_by_key(rank);
     Ok(docs)
 }
 
@@ -158,7 +135,7 @@ fn is_crd(object: &Value) -> bool {
 }
 
 /// Runs a `kube.apply` step.
-pub async fn run(
+pub(crate) async fn run(
     clients: &Clients,
     spec: &KubeApply<Rendered>,
     _outputs: &IndexMap<String, OutputSpec>,
@@ -169,11 +146,11 @@ pub async fn run(
 }
 
 /// Applies every object and reports what happened to each.
-pub async fn apply(
+pub(crate) async fn apply(
     clients: &Clients,
     spec: &KubeApply<Rendered>,
     env: &StepEnv,
-) -> Result<Vec<Applied>, KubeError> {
+) -> Result<(), KubeError> {
     let docs = documents(spec, &env.workdir)?;
     let cluster = clients.cluster(spec.place.context.as_deref()).await?;
     let mut params = PatchParams::apply(FIELD_MANAGER);
@@ -183,21 +160,20 @@ pub async fn apply(
     if env.dry_run {
         params = params.dry_run();
     }
-    let mut report = Vec::new();
     let mut crds = Vec::new();
     let new_kinds: Vec<(String, String)> = docs
         .iter()
-        .filter(|d| is_crd(&d.object))
+        .filter(|d| is_crd(d))
         .map(|d| {
-            let spec = &d.object["spec"];
+            let spec = &d["spec"];
             let text = |v: &Value| v.as_str().unwrap_or_default().to_string();
             (text(&spec["group"]), text(&spec["names"]["kind"]))
         })
         .collect();
     let mut new_namespaces = Vec::new();
     if env.dry_run {
-        for d in docs.iter().filter(|d| d.object["kind"] == "Namespace") {
-            let name = d.object["metadata"]["name"].as_str().unwrap_or_default();
+        for d in docs.iter().filter(|d| d["kind"] == "Namespace") {
+            let name = d["metadata"]["name"].as_str().unwrap_or_default();
             if cluster_lacks_namespace(&cluster, name).await {
                 new_namespaces.push(name.to_string());
             }
@@ -205,12 +181,12 @@ pub async fn apply(
     }
     for doc in docs {
         // The first object after the CRDs: wait for them, then read discovery again.
-        if !crds.is_empty() && !is_crd(&doc.object) {
+        if !crds.is_empty() && !is_crd(&doc) {
             settle_crds(&crds, env).await?;
             crds.clear();
         }
-        let api_version = doc.object["apiVersion"].as_str().unwrap_or_default();
-        let kind = doc.object["kind"].as_str().unwrap_or_default();
+        let api_version = doc["apiVersion"].as_str().unwrap_or_default();
+        let kind = doc["kind"].as_str().unwrap_or_default();
         let resolved = match cluster
             .resolver()
             .resolve_kind(cluster.client(), cluster.context(), api_version, kind)
@@ -223,13 +199,13 @@ pub async fn apply(
             {
                 env.progress.line(&format!(
                     "{kind} {} not checked (server dry run): its CRD is applied by this step",
-                    doc.object["metadata"]["name"].as_str().unwrap_or_default()
+                    doc["metadata"]["name"].as_str().unwrap_or_default()
                 ));
                 continue;
             }
             Err(e) => return Err(e.into()),
         };
-        let mut object = doc.object.clone();
+        let mut object = doc.clone();
         let own_ns = object["metadata"]["namespace"].as_str().map(str::to_string);
         let target = Target::of(
             &cluster,
@@ -295,19 +271,14 @@ pub async fn apply(
             change.as_str(),
             target.place()
         ));
-        report.push(Applied {
-            object: target.resolved.object_name(&name),
-            namespace: target.namespace.clone(),
-            change,
-        });
-        if is_crd(&doc.object) && !env.dry_run {
+        if is_crd(&doc) && !env.dry_run {
             crds.push((target, name));
         }
     }
     if !crds.is_empty() {
         settle_crds(&crds, env).await?;
     }
-    Ok(report)
+    Ok(())
 }
 
 fn defined_here(new_kinds: &[(String, String)], api_version: &str, kind: &str) -> bool {
@@ -315,7 +286,10 @@ fn defined_here(new_kinds: &[(String, String)], api_version: &str, kind: &str) -
     new_kinds.iter().any(|(g, k)| g == group && k == kind)
 }
 
-async fn cluster_lacks_namespace(cluster: &std::sync::Arc<super::Cluster>, name: &str) -> bool {
+async fn cluster_lacks_namespace(
+    cluster: &std::sync::Arc<super::client::Cluster>,
+    name: &str,
+) -> bool {
     let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
         kube::Api::all(cluster.client().clone());
     matches!(retrying(|| api.get_opt(name)).await, Ok(None))
@@ -325,7 +299,7 @@ async fn cluster_lacks_namespace(cluster: &std::sync::Arc<super::Cluster>, name:
 async fn settle_crds(crds: &[(Target, String)], env: &StepEnv) -> Result<(), KubeError> {
     for (target, name) in crds {
         let selection = Selection::Name(name.clone());
-        until(target, &selection, CRD_TIMEOUT, &env.progress, |objects| {
+        watch_until(target, &selection, CRD_TIMEOUT, &env.progress, |objects| {
             judge(&WaitFor::Ready, objects, 1)
         })
         .await
@@ -358,7 +332,7 @@ mod tests {
             documents(&spec(sel), dir.path())
                 .unwrap()
                 .iter()
-                .map(|d| d.object["metadata"]["name"].as_str().unwrap().to_string())
+                .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
                 .collect()
         };
         assert_eq!(names("version=v1"), ["helloworld-v1"]);
@@ -381,10 +355,7 @@ mod tests {
             force: false,
         };
         let docs = documents(&spec, Path::new("/")).unwrap();
-        let kinds: Vec<&str> = docs
-            .iter()
-            .map(|d| d.object["kind"].as_str().unwrap())
-            .collect();
+        let kinds: Vec<&str> = docs.iter().map(|d| d["kind"].as_str().unwrap()).collect();
         assert_eq!(
             kinds,
             ["Namespace", "CustomResourceDefinition", "ConfigMap"]

@@ -16,7 +16,7 @@ use super::resolve::Resolver;
 
 /// Why a client for a context could not be made, or its cluster could not be identified.
 #[derive(Debug, thiserror::Error)]
-pub enum ClientError {
+pub(crate) enum ClientError {
     /// The kubeconfig could not be read or merged.
     #[error("cannot read the kubeconfig {source_name}: {reason}")]
     Kubeconfig {
@@ -70,7 +70,7 @@ pub enum ClientError {
 impl ClientError {
     /// Whether trying again can help: not for a kubeconfig or context that is wrong, nor for a
     /// cluster that changed; reading the identity may pass like any request.
-    pub fn permanence(&self) -> Permanence {
+    pub(crate) fn permanence(&self) -> Permanence {
         match self {
             ClientError::Identity { source, .. } => source.permanence(),
             _ => Permanence::Permanent,
@@ -122,18 +122,6 @@ impl Clients {
             clusters: tokio::sync::Mutex::new(HashMap::new()),
             expected: Mutex::new(IndexMap::new()),
         }
-    }
-
-    /// Clients from an explicit path when given, else from the environment, read now.
-    pub fn load(path: Option<&Path>) -> Result<Clients, ClientError> {
-        let clients = Clients::deferred(path);
-        clients.kubeconfig()?;
-        Ok(clients)
-    }
-
-    /// Clients from an explicit kubeconfig file, read now.
-    pub fn from_path(path: &Path) -> Result<Clients, ClientError> {
-        Clients::load(Some(path))
     }
 
     fn kubeconfig(&self) -> Result<&Kubeconfig, ClientError> {
@@ -193,7 +181,7 @@ impl Clients {
 
     /// The cluster behind `context` (the current context when `None`), identified and checked
     /// against the recorded identity before its first use.
-    pub async fn cluster(&self, context: Option<&str>) -> Result<Arc<Cluster>, ClientError> {
+    pub(crate) async fn cluster(&self, context: Option<&str>) -> Result<Arc<Cluster>, ClientError> {
         let name = self.context_name(context)?;
         let cluster = {
             let mut clusters = self.clusters.lock().await;
@@ -251,7 +239,7 @@ impl Clients {
 }
 
 /// One context's cluster: its client, default namespace, server and resource catalog.
-pub struct Cluster {
+pub(crate) struct Cluster {
     context: String,
     client: Client,
     default_namespace: String,
@@ -271,40 +259,35 @@ impl std::fmt::Debug for Cluster {
 
 impl Cluster {
     /// The kubeconfig context this cluster was reached through.
-    pub fn context(&self) -> &str {
+    pub(crate) fn context(&self) -> &str {
         &self.context
     }
 
     /// The API client.
-    pub fn client(&self) -> &Client {
+    pub(crate) fn client(&self) -> &Client {
         &self.client
     }
 
-    /// The namespace of namespaced objects that name none.
-    pub fn default_namespace(&self) -> &str {
-        &self.default_namespace
-    }
-
     /// A step's namespace, or the context's default.
-    pub fn namespace_or_default<'a>(&'a self, namespace: Option<&'a str>) -> &'a str {
+    pub(crate) fn namespace_or_default<'a>(&'a self, namespace: Option<&'a str>) -> &'a str {
         namespace
             .filter(|n| !n.is_empty())
             .unwrap_or(&self.default_namespace)
     }
 
     /// The API server URL, without a trailing slash.
-    pub fn server(&self) -> &str {
+    pub(crate) fn server(&self) -> &str {
         &self.server
     }
 
     /// The resource catalog (discovery) of this cluster.
-    pub fn resolver(&self) -> &Resolver {
+    pub(crate) fn resolver(&self) -> &Resolver {
         &self.resolver
     }
 
     /// The cluster's identity: the UID of its `kube-system` namespace, read once (or
     /// `server:URL` for an account that may not read it).
-    pub async fn identity(&self) -> Result<&str, ClientError> {
+    pub(crate) async fn identity(&self) -> Result<&str, ClientError> {
         self.identity
             .get_or_try_init(|| async {
                 let api: kube::Api<k8s_openapi::api::core::v1::Namespace> =
@@ -327,7 +310,7 @@ impl Cluster {
 }
 
 /// Resolves a path given in a step against the run's working directory.
-pub fn in_workdir(workdir: &Path, path: &str) -> PathBuf {
+pub(crate) fn in_workdir(workdir: &Path, path: &str) -> PathBuf {
     let p = Path::new(path);
     if p.is_absolute() {
         p.to_path_buf()
@@ -351,15 +334,15 @@ mod tests {
             ),
             "{err}"
         );
-        assert!(Clients::load(Some(Path::new("/nonexistent/kubeconfig"))).is_err());
     }
 
-    #[test]
-    fn malformed_kubeconfigs_are_not_quoted() {
+    #[tokio::test]
+    async fn malformed_kubeconfigs_are_not_quoted() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("kubeconfig");
         std::fs::write(&path, "users:\n- name: u\n  user: {token: sekrit-token\n").unwrap();
-        let err = Clients::load(Some(&path)).unwrap_err().to_string();
+        let clients = Clients::deferred(Some(&path));
+        let err = clients.cluster(None).await.unwrap_err().to_string();
         assert!(
             err.ends_with("it is not a valid kubeconfig YAML document"),
             "{err}"

@@ -9,14 +9,14 @@ use super::client::Clients;
 use super::error::KubeError;
 use super::objects::{Selection, Target, name_of};
 use super::wait::judge;
-use super::watch::until;
+use super::watch::watch_until;
 use super::{Outputs, StepEnv};
 
 /// How long a delete waits for its objects to go.
-pub const GONE_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const GONE_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Runs a `kube.delete` step.
-pub async fn run(
+pub(crate) async fn run(
     clients: &Clients,
     spec: &KubeDelete<Rendered>,
     _outputs: &IndexMap<String, OutputSpec>,
@@ -63,7 +63,7 @@ pub async fn run(
     }
     if spec.wait && deleted > 0 {
         // Only the objects deleted here: a controller may already have made replacements.
-        until(
+        watch_until(
             &target,
             &selection,
             GONE_TIMEOUT,

@@ -12,7 +12,7 @@ use super::resolve::ResolveError;
 
 /// Why a kube step failed.
 #[derive(Debug, thiserror::Error)]
-pub enum KubeError {
+pub(crate) enum KubeError {
     /// The cluster could not be reached or identified.
     #[error(transparent)]
     Client(#[from] ClientError),
@@ -224,7 +224,7 @@ impl KubeError {
     /// Whether trying the step again can help: not for a refusal (403, 422), a kind the cluster
     /// does not serve or a mistake in the step; yes for throttling, server errors, timeouts,
     /// dropped connections and what may change with time (an object not there yet).
-    pub fn permanence(&self) -> Permanence {
+    pub(crate) fn permanence(&self) -> Permanence {
         use Permanence::{Permanent, Transient};
         match self {
             KubeError::Client(e) => e.permanence(),
@@ -258,7 +258,7 @@ impl KubeError {
 }
 
 /// An error and its causes on one line, `outer: inner: innermost`.
-pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+pub(crate) fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(e) = source {

@@ -16,7 +16,7 @@ use super::objects::{Selection, Target, name_of};
 use super::{Outputs, Progress, StepEnv};
 
 /// Runs a `kube.exec` step.
-pub async fn run(
+pub(crate) async fn run(
     clients: &Clients,
     spec: &KubeExec<Rendered>,
     outputs: &IndexMap<String, OutputSpec>,

@@ -16,7 +16,7 @@ use super::{Outputs, StepEnv};
 type Paths<'a> = Vec<(&'a str, &'a JsonPath)>;
 
 /// Runs a `kube.get` step.
-pub async fn run(
+pub(crate) async fn run(
     clients: &Clients,
     spec: &KubeGet<Rendered>,
     outputs: &IndexMap<String, OutputSpec>,

@@ -20,7 +20,7 @@ const TOKEN_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The kubeconfig text: one cluster, one user with a bearer token, one context, all named
 /// `cluster_name`. `ca_data` is base64 already (as stored in the Secret).
-pub fn render(cluster_name: &str, server: &str, ca_data: &str, token: &str) -> String {
+pub(crate) fn render(cluster_name: &str, server: &str, ca_data: &str, token: &str) -> String {
     let doc = json!({
         "apiVersion": "v1",
         "kind": "Config",
@@ -34,7 +34,7 @@ pub fn render(cluster_name: &str, server: &str, ca_data: &str, token: &str) -> S
 }
 
 /// Runs a `kube.kubeconfig` step.
-pub async fn run(
+pub(crate) async fn run(
     clients: &Clients,
     spec: &KubeKubeconfig,
     outputs: &IndexMap<String, OutputSpec>,

@@ -6,75 +6,64 @@
 //! included, goes through one path, and so that kubectl JSONPath and kstatus readiness from
 //! `meshbook-inspect` apply directly.
 
-pub mod apply;
-pub mod client;
-pub mod delete;
-pub mod error;
-pub mod exec;
-pub mod executor;
-pub mod get;
-pub mod kubeconfig;
-pub mod meta;
-pub mod objects;
-pub mod patch;
-pub mod request;
-pub mod resolve;
-pub mod secret;
-pub mod wait;
-pub mod watch;
+mod apply;
+mod client;
+mod delete;
+mod dispatch;
+mod error;
+mod exec;
+mod get;
+mod kubeconfig;
+mod meta;
+mod objects;
+mod patch;
+mod request;
+mod resolve;
+mod secret;
+mod wait;
+mod watch;
 
 use std::path::PathBuf;
 use std::sync::Arc;
 
-pub use client::{Clients, Cluster};
-pub use executor::{KubeExecutor, server_dry_run};
+pub use client::Clients;
+pub use dispatch::{KubeExecutor, server_dry_run};
 
 /// The values a step produced, by output name.
-pub type Outputs = indexmap::IndexMap<String, String>;
+pub(crate) type Outputs = indexmap::IndexMap<String, String>;
 
 /// What every kube step gets besides its spec: where relative paths start and where progress goes.
 #[derive(Debug, Clone)]
-pub struct StepEnv {
+pub(crate) struct StepEnv {
     /// The run's working directory (relative `file`/`files` paths start here).
-    pub workdir: PathBuf,
+    pub(crate) workdir: PathBuf,
     /// Progress lines.
-    pub progress: Progress,
+    pub(crate) progress: Progress,
     /// Send writes with `dryRun=All`: the server validates them and changes nothing.
-    pub dry_run: bool,
-}
-
-impl StepEnv {
-    /// An environment rooted at `workdir`, reporting nowhere, writing for real.
-    pub fn new(workdir: impl Into<PathBuf>) -> StepEnv {
-        StepEnv {
-            workdir: workdir.into(),
-            progress: Progress::none(),
-            dry_run: false,
-        }
-    }
+    pub(crate) dry_run: bool,
 }
 
 /// Receives progress lines (objects applied, statuses observed while waiting). Lines never
 /// hold secret values.
 #[derive(Clone)]
-pub struct Progress(Option<Arc<LineSink>>);
+pub(crate) struct Progress(Option<Arc<LineSink>>);
 
 /// Where progress lines go.
 type LineSink = dyn Fn(&str) + Send + Sync;
 
 impl Progress {
     /// Progress that goes nowhere.
-    pub fn none() -> Progress {
+    pub(crate) fn none() -> Progress {
         Progress(None)
     }
 
     /// Progress handed to `f`, one line at a time.
-    pub fn to(f: impl Fn(&str) + Send + Sync + 'static) -> Progress {
+    pub(crate) fn to(f: impl Fn(&str) + Send + Sync + 'static) -> Progress {
         Progress(Some(Arc::new(f)))
     }
 
     /// Reports one line.
-    pub fn line(&self, text: &str) {
+    pub(crate) fn line(&self, text: &str) {
         if let Some(f) = &self.0 {
             f(text);
         }

@@ -16,7 +16,7 @@ use super::resolve::{ResolveError, Resolved};
 
 /// Which objects of a type a step means.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Selection {
+pub(crate) enum Selection {
     /// One object by name.
     Name(String),
     /// Objects matching a label selector (and optionally a field selector).
@@ -30,7 +30,7 @@ pub enum Selection {
 
 impl Selection {
     /// The objects a step's view names, narrowed by a field selector when it has one.
-    pub fn of(which: WhichRef<'_>, fields: Option<&str>) -> Selection {
+    pub(crate) fn of(which: WhichRef<'_>, fields: Option<&str>) -> Selection {
         let fields = fields.unwrap_or_default().to_string();
         match which {
             WhichRef::Name(n) => Selection::Name(n.to_string()),
@@ -46,7 +46,7 @@ impl Selection {
     }
 
     /// List parameters that select exactly these objects (a name becomes a field selector).
-    pub fn list_params(&self) -> ListParams {
+    pub(crate) fn list_params(&self) -> ListParams {
         match self {
             Selection::Name(n) => ListParams::default().fields(&format!("metadata.name={n}")),
             Selection::Selector { labels, fields } => {
@@ -65,18 +65,18 @@ impl Selection {
 
 /// A resolved resource type in one namespace (or cluster-wide) of one cluster.
 #[derive(Debug, Clone)]
-pub struct Target {
+pub(crate) struct Target {
     /// The cluster.
-    pub cluster: Arc<Cluster>,
+    pub(crate) cluster: Arc<Cluster>,
     /// The type.
-    pub resolved: Resolved,
+    pub(crate) resolved: Resolved,
     /// The namespace, for namespaced types.
-    pub namespace: Option<String>,
+    pub(crate) namespace: Option<String>,
 }
 
 impl Target {
     /// Resolves `resource` on `cluster`, defaulting the namespace to the context's.
-    pub async fn new(
+    pub(crate) async fn new(
         cluster: &Arc<Cluster>,
         resource: &str,
         namespace: Option<&str>,
@@ -89,7 +89,7 @@ impl Target {
     }
 
     /// The type and place a step's view names, and its selection (`fields` narrows a list).
-    pub async fn of_view(
+    pub(crate) async fn of_view(
         clients: &super::Clients,
         view: ObjectRef<'_>,
         fields: Option<&str>,
@@ -100,7 +100,11 @@ impl Target {
     }
 
     /// A target for an already resolved type.
-    pub fn of(cluster: &Arc<Cluster>, resolved: Resolved, namespace: Option<&str>) -> Target {
+    pub(crate) fn of(
+        cluster: &Arc<Cluster>,
+        resolved: Resolved,
+        namespace: Option<&str>,
+    ) -> Target {
         let namespace = resolved
             .namespaced
             .then(|| cluster.namespace_or_default(namespace).to_string());
@@ -112,7 +116,7 @@ impl Target {
     }
 
     /// The dynamic API of this type in this namespace.
-    pub fn api(&self) -> Api<DynamicObject> {
+    pub(crate) fn api(&self) -> Api<DynamicObject> {
         let client = self.cluster.client().clone();
         match &self.namespace {
             Some(ns) => Api::namespaced_with(client, ns, &self.resolved.resource),
@@ -121,7 +125,7 @@ impl Target {
     }
 
     /// Where the objects are, for messages: `in namespace x of context c1`.
-    pub fn place(&self) -> String {
+    pub(crate) fn place(&self) -> String {
         match &self.namespace {
             Some(ns) => format!("in namespace {ns} of context {}", self.cluster.context()),
             None => format!("in context {}", self.cluster.context()),
@@ -129,12 +133,12 @@ impl Target {
     }
 
     /// kubectl's name for one object, with where it is: `deployment.apps/web in namespace x of context c1`.
-    pub fn describe(&self, name: &str) -> String {
+    pub(crate) fn describe(&self, name: &str) -> String {
         format!("{} {}", self.resolved.object_name(name), self.place())
     }
 
     /// What a selection means, for messages.
-    pub fn describe_selection(&self, selection: &Selection) -> String {
+    pub(crate) fn describe_selection(&self, selection: &Selection) -> String {
         match selection {
             Selection::Name(n) => self.describe(n),
             Selection::Selector { labels, fields } => {
@@ -151,7 +155,7 @@ impl Target {
     }
 
     /// Reads one object; `None` when it does not exist.
-    pub async fn get(&self, name: &str) -> Result<Option<Value>, kube::Error> {
+    pub(crate) async fn get(&self, name: &str) -> Result<Option<Value>, kube::Error> {
         let api = self.api();
         match retrying(|| api.get(name)).await {
             Ok(o) => Ok(Some(self.to_value(o))),
@@ -161,7 +165,10 @@ impl Target {
     }
 
     /// Lists the selected objects, in name order, with the list's resourceVersion.
-    pub async fn list(&self, selection: &Selection) -> Result<(Vec<Value>, String), kube::Error> {
+    pub(crate) async fn list(
+        &self,
+        selection: &Selection,
+    ) -> Result<(Vec<Value>, String), kube::Error> {
         let api = self.api();
         let lp = selection.list_params();
         let list: ObjectList<DynamicObject> = retrying(|| api.list(&lp)).await?;
@@ -172,7 +179,11 @@ impl Target {
     }
 
     /// Applies a JSON merge patch to one object and returns it.
-    pub async fn merge_patch(&self, name: &str, patch: &Value) -> Result<Value, kube::Error> {
+    pub(crate) async fn merge_patch(
+        &self,
+        name: &str,
+        patch: &Value,
+    ) -> Result<Value, kube::Error> {
         let api = self.api();
         let pp = PatchParams::default();
         let body = Patch::Merge(patch);
@@ -181,7 +192,7 @@ impl Target {
     }
 
     /// Deletes one object; `false` when it did not exist.
-    pub async fn delete(&self, name: &str) -> Result<bool, kube::Error> {
+    pub(crate) async fn delete(&self, name: &str) -> Result<bool, kube::Error> {
         let api = self.api();
         let dp = DeleteParams::background();
         match retrying(|| api.delete(name, &dp)).await {
@@ -192,7 +203,7 @@ impl Target {
     }
 
     /// The object as JSON, with `apiVersion` and `kind` filled in (list items may lack them).
-    pub fn to_value(&self, object: DynamicObject) -> Value {
+    pub(crate) fn to_value(&self, object: DynamicObject) -> Value {
         let mut v = serde_json::to_value(object).unwrap_or(Value::Null);
         if let Value::Object(map) = &mut v {
             let r = &self.resolved.resource;
@@ -206,19 +217,19 @@ impl Target {
 }
 
 /// An object's `metadata.name` (empty when absent).
-pub fn name_of(object: &Value) -> &str {
+pub(crate) fn name_of(object: &Value) -> &str {
     object["metadata"]["name"].as_str().unwrap_or_default()
 }
 
 /// An object's `metadata.resourceVersion` (empty when absent).
-pub fn resource_version_of(object: &Value) -> &str {
+pub(crate) fn resource_version_of(object: &Value) -> &str {
     object["metadata"]["resourceVersion"]
         .as_str()
         .unwrap_or_default()
 }
 
 /// kubectl's `List` wrapper around list items, as `kubectl get` hands it to JSONPath.
-pub fn as_list(items: Vec<Value>) -> Value {
+pub(crate) fn as_list(items: Vec<Value>) -> Value {
     serde_json::json!({
         "apiVersion": "v1",
         "kind": "List",

@@ -20,7 +20,7 @@ use super::{Outputs, StepEnv};
 const CONFLICT_RETRIES: usize = 5;
 
 /// Runs a `kube.patch` step.
-pub async fn run(
+pub(crate) async fn run(
     clients: &Clients,
     spec: &KubePatch,
     _outputs: &IndexMap<String, OutputSpec>,
@@ -221,7 +221,7 @@ fn segments(path: &str) -> Vec<String> {
 
 /// Sets `value` at the dotted `path` in `doc`, creating maps (or, for a numeric segment,
 /// lists) on the way; an index one past a list's end appends.
-pub fn set_path(doc: &mut Yaml, path: &str, value: Yaml) -> Result<(), String> {
+pub(crate) fn set_path(doc: &mut Yaml, path: &str, value: Yaml) -> Result<(), String> {
     let segs = segments(path);
     if segs.iter().any(String::is_empty) {
         return Err("empty path segment".into());
@@ -273,7 +273,7 @@ pub fn set_path(doc: &mut Yaml, path: &str, value: Yaml) -> Result<(), String> {
 
 /// Applies every `set` edit to a YAML text; errors are `(path, reason)`, with no path when
 /// the text itself does not parse. Unchanged documents come back byte for byte.
-pub fn edit_yaml_text(
+pub(crate) fn edit_yaml_text(
     text: &str,
     set: &IndexMap<String, Value>,
 ) -> Result<String, (Option<String>, String)> {

@@ -10,18 +10,18 @@ use meshbook_engine::run::executor::Permanence;
 /// server's message.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("{summary}")]
-pub struct ApiFailure {
+pub(crate) struct ApiFailure {
     /// The HTTP status code, for answers from the server.
-    pub code: Option<u16>,
+    pub(crate) code: Option<u16>,
     /// The Kubernetes reason (`NotFound`, `Conflict`, ...), when the server gave one.
-    pub reason: String,
+    pub(crate) reason: String,
     summary: String,
 }
 
 impl ApiFailure {
     /// Summarizes a kube error; `quiet` leaves out the server's message (for requests whose
     /// answer may echo secret data).
-    pub fn new(error: &kube::Error, quiet: bool) -> ApiFailure {
+    pub(crate) fn new(error: &kube::Error, quiet: bool) -> ApiFailure {
         match error {
             kube::Error::Api(status) => {
                 let summary = if quiet || status.message.is_empty() {
@@ -46,20 +46,15 @@ impl ApiFailure {
     /// Whether sending the request again can help: throttling, server errors, timeouts and
     /// broken connections may pass; a refusal (403 Forbidden, 422 Invalid, ...) will not. A
     /// missing object (404) or a lost race (409) may be mended by time or by another step.
-    pub fn permanence(&self) -> Permanence {
+    pub(crate) fn permanence(&self) -> Permanence {
         match self.code {
             None | Some(404 | 408 | 409 | 429 | 500..) => Permanence::Transient,
             Some(_) => Permanence::Permanent,
         }
     }
 
-    /// Whether the object (or its namespace) does not exist.
-    pub fn is_not_found(&self) -> bool {
-        self.code == Some(404)
-    }
-
     /// Whether the request lost a race with another writer.
-    pub fn is_conflict(&self) -> bool {
+    pub(crate) fn is_conflict(&self) -> bool {
         self.code == Some(409)
     }
 }
@@ -72,7 +67,7 @@ impl From<kube::Error> for ApiFailure {
 
 /// Whether a failed request may succeed when sent again unchanged: server errors, throttling
 /// and broken connections. kube's own retry layer covers only 429, 503 and 504.
-pub fn is_transient(error: &kube::Error) -> bool {
+pub(crate) fn is_transient(error: &kube::Error) -> bool {
     match error {
         kube::Error::Api(status) => matches!(status.code, 429 | 500 | 502 | 503 | 504),
         kube::Error::HyperError(_) | kube::Error::Service(_) | kube::Error::ReadEvents(_) => true,
@@ -83,7 +78,7 @@ pub fn is_transient(error: &kube::Error) -> bool {
 const RETRIES: u32 = 6;
 
 /// Runs one API request, sending it again after transient failures with a short backoff.
-pub async fn retrying<T, F, Fut>(mut request: F) -> Result<T, kube::Error>
+pub(crate) async fn retrying<T, F, Fut>(mut request: F) -> Result<T, kube::Error>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, kube::Error>>,
@@ -118,7 +113,7 @@ mod tests {
         assert!(is_transient(&status(429)));
         assert!(!is_transient(&status(404)));
         assert!(!is_transient(&status(409)));
-        assert!(ApiFailure::from(status(404)).is_not_found());
+        assert_eq!(ApiFailure::from(status(404)).code, Some(404));
         let permanence = |code| ApiFailure::from(status(code)).permanence();
         assert_eq!(permanence(403), Permanence::Permanent);
         assert_eq!(permanence(422), Permanence::Permanent);

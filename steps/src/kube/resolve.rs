@@ -17,7 +17,7 @@ use super::request::{ApiFailure, retrying};
 
 /// Why a resource type could not be resolved.
 #[derive(Debug, thiserror::Error)]
-pub enum ResolveError {
+pub(crate) enum ResolveError {
     /// Discovery itself failed.
     #[error("cannot read the API resources of context {context:?}")]
     Discovery {
@@ -50,7 +50,7 @@ pub enum ResolveError {
 impl ResolveError {
     /// Whether trying again can help: discovery may pass later; a name or kind the cluster does
     /// not serve stays unserved (a CRD the same run applies is found by the step that applies it).
-    pub fn permanence(&self) -> Permanence {
+    pub(crate) fn permanence(&self) -> Permanence {
         match self {
             ResolveError::Discovery { source, .. } => source.permanence(),
             ResolveError::UnknownName { .. } | ResolveError::UnknownKind { .. } => {
@@ -62,18 +62,18 @@ impl ResolveError {
 
 /// A resolved resource type: how to reach it and whether it lives in namespaces.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Resolved {
+pub(crate) struct Resolved {
     /// Group, version, kind and plural.
-    pub resource: ApiResource,
+    pub(crate) resource: ApiResource,
     /// Namespaced or cluster-scoped.
-    pub namespaced: bool,
+    pub(crate) namespaced: bool,
     /// Singular name, for messages (`deployment.apps/web`).
-    pub singular: String,
+    pub(crate) singular: String,
 }
 
 impl Resolved {
     /// kubectl's name for the type in messages: `deployment.apps`, `service`.
-    pub fn display_name(&self) -> String {
+    pub(crate) fn display_name(&self) -> String {
         let kind = if self.singular.is_empty() {
             self.resource.kind.to_lowercase()
         } else {
@@ -87,7 +87,7 @@ impl Resolved {
     }
 
     /// `deployment.apps/web`, as kubectl names an object.
-    pub fn object_name(&self, name: &str) -> String {
+    pub(crate) fn object_name(&self, name: &str) -> String {
         format!("{}/{name}", self.display_name())
     }
 }
@@ -103,13 +103,13 @@ struct Entry {
 /// A cluster's catalog of resource types, read on first use and again when a name is missing
 /// (new CRDs) or after [`Resolver::invalidate`].
 #[derive(Debug, Default)]
-pub struct Resolver {
+pub(crate) struct Resolver {
     catalog: RwLock<Option<Arc<Vec<Entry>>>>,
 }
 
 impl Resolver {
     /// Forgets the catalog, so that the next lookup reads discovery again (after CRDs are applied).
-    pub async fn invalidate(&self) {
+    pub(crate) async fn invalidate(&self) {
         *self.catalog.write().await = None;
     }
 
@@ -135,7 +135,7 @@ impl Resolver {
     }
 
     /// Resolves a kubectl-style resource name.
-    pub async fn resolve(
+    pub(crate) async fn resolve(
         &self,
         client: &Client,
         context: &str,
@@ -154,7 +154,7 @@ impl Resolver {
     }
 
     /// Resolves a manifest's `apiVersion` and `kind`.
-    pub async fn resolve_kind(
+    pub(crate) async fn resolve_kind(
         &self,
         client: &Client,
         context: &str,

@@ -28,7 +28,7 @@ fn valid_key(key: &str) -> bool {
 }
 
 /// The Secret's `data`, base64-encoded, from the step's files and literals.
-pub fn secret_data(
+pub(crate) fn secret_data(
     spec: &KubeSecret,
     workdir: &Path,
 ) -> Result<BTreeMap<String, String>, KubeError> {
@@ -75,7 +75,7 @@ pub fn secret_data(
 }
 
 /// Runs a `kube.secret` step.
-pub async fn run(
+pub(crate) async fn run(
     clients: &Clients,
     spec: &KubeSecret,
     _outputs: &IndexMap<String, OutputSpec>,
@@ -86,7 +86,7 @@ pub async fn run(
 }
 
 /// Creates or updates the Secret; says which.
-pub async fn write(
+pub(crate) async fn write(
     clients: &Clients,
     spec: &KubeSecret,
     env: &StepEnv,

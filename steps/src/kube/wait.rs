@@ -11,11 +11,11 @@ use serde_json::Value;
 use super::client::Clients;
 use super::error::KubeError;
 use super::objects::{Selection, Target, name_of};
-use super::watch::{Verdict, until};
+use super::watch::{Verdict, watch_until};
 use super::{Outputs, Progress, StepEnv};
 
 /// How long a `kube.wait` waits unless it says otherwise.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
+pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Judges one object: `Ok(())` when it satisfies the goal, else what was observed.
 fn judge_one(goal: &WaitFor<Rendered>, object: &Value) -> Result<(), Verdict> {
@@ -88,7 +88,7 @@ fn judge_one(goal: &WaitFor<Rendered>, object: &Value) -> Result<(), Verdict> {
 }
 
 /// Judges the selected objects: all must satisfy the goal, and at least `min` must exist.
-pub fn judge(goal: &WaitFor<Rendered>, objects: &[&Value], min: usize) -> Verdict {
+pub(crate) fn judge(goal: &WaitFor<Rendered>, objects: &[&Value], min: usize) -> Verdict {
     if matches!(goal, WaitFor::Deleted) {
         return match objects.len() {
             0 => Verdict::Done,
@@ -118,7 +118,7 @@ pub fn judge(goal: &WaitFor<Rendered>, objects: &[&Value], min: usize) -> Verdic
 }
 
 /// Runs a `kube.wait` step.
-pub async fn run(
+pub(crate) async fn run(
     clients: &Clients,
     spec: &KubeWait<Rendered>,
     _outputs: &IndexMap<String, OutputSpec>,
@@ -131,7 +131,7 @@ pub async fn run(
     };
     let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
     let goal = &spec.wait_for;
-    let ready = until(&target, &selection, timeout, &env.progress, |objects| {
+    let ready = watch_until(&target, &selection, timeout, &env.progress, |objects| {
         judge(goal, objects, min)
     });
     let generates_pods = matches!(goal, WaitFor::Ready)
@@ -162,7 +162,7 @@ async fn failed_pods(target: &Target, selection: &Selection, timeout: Duration) 
         }
     };
     let found = async {
-        let owners = until(target, selection, timeout, &quiet, exists)
+        let owners = watch_until(target, selection, timeout, &quiet, exists)
             .await
             .ok()?;
         let owner = owners.first()?;
@@ -180,7 +180,7 @@ async fn failed_pods(target: &Target, selection: &Selection, timeout: Duration) 
             labels,
             fields: String::new(),
         };
-        let failed = until(&pods, &by_labels, timeout, &quiet, |pods| {
+        let failed = watch_until(&pods, &by_labels, timeout, &quiet, |pods| {
             if pods
                 .iter()
                 .any(|p| readiness::compute(p).status == Status::Failed)

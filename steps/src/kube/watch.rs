@@ -15,9 +15,9 @@ use super::error::KubeError;
 use super::objects::{Selection, Target, name_of};
 use super::request::is_transient;
 
-/// What a check makes of the objects currently selected.
+/// What a wait makes of the objects currently selected.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Verdict {
+pub(crate) enum Verdict {
     /// The wait is over.
     Done,
     /// Not yet; what was observed.
@@ -26,18 +26,18 @@ pub enum Verdict {
     Failed(String),
 }
 
-/// Waits until `check` says the selected objects are done: list, then watch from the list's
+/// Waits until `verdict` says the selected objects are done: list, then watch from the list's
 /// resourceVersion, listing again whenever the watch ends or fails. Reports each new observation.
-pub async fn until(
+pub(crate) async fn watch_until(
     target: &Target,
     selection: &Selection,
     timeout: Duration,
     progress: &Progress,
-    check: impl Fn(&[&Value]) -> Verdict,
+    verdict: impl Fn(&[&Value]) -> Verdict,
 ) -> Result<Vec<Value>, KubeError> {
     let what = target.describe_selection(selection);
     let mut last = String::from("nothing observed yet");
-    let watching = watch_loop(target, selection, progress, &check, &what, &mut last);
+    let watching = watch_loop(target, selection, progress, &verdict, &what, &mut last);
     match tokio::time::timeout(timeout, watching).await {
         Ok(result) => result,
         Err(_) => Err(KubeError::Timeout {
@@ -52,7 +52,7 @@ async fn watch_loop(
     target: &Target,
     selection: &Selection,
     progress: &Progress,
-    check: &impl Fn(&[&Value]) -> Verdict,
+    verdict: &impl Fn(&[&Value]) -> Verdict,
     what: &str,
     last: &mut String,
 ) -> Result<Vec<Value>, KubeError> {
@@ -60,7 +60,7 @@ async fn watch_loop(
     let api_error = |e: kube::Error| KubeError::api(format!("watch {what}"), e.into());
     let mut observe = |objects: &IndexMap<String, Value>| -> Option<Result<Vec<Value>, KubeError>> {
         let refs: Vec<&Value> = objects.values().collect();
-        match check(&refs) {
+        match verdict(&refs) {
             Verdict::Done => Some(Ok(objects.values().cloned().collect())),
             Verdict::Failed(reason) => Some(Err(KubeError::Failed {
                 what: what.to_string(),

@@ -35,7 +35,7 @@ pub enum Manifests {
 
 impl KubeApply {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeApply<F::Out>, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeApply<F::Out>, F::Error> {
         Ok(KubeApply {
             place: self.place.fold(f)?,
             manifests: match &self.manifests {

@@ -22,7 +22,7 @@ pub struct KubeDelete<S: Stage = Written> {
 
 impl KubeDelete {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeDelete<F::Out>, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeDelete<F::Out>, F::Error> {
         Ok(KubeDelete {
             objects: self.objects.fold(f)?,
             wait: self.wait,

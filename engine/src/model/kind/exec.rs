@@ -28,7 +28,7 @@ pub struct KubeExec<S: Stage = Written> {
 
 impl KubeExec {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeExec<F::Out>, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeExec<F::Out>, F::Error> {
         Ok(KubeExec {
             place: self.place.fold(f)?,
             pod: self.pod.fold(f, "pod")?,
@@ -94,7 +94,7 @@ impl TryFrom<RawExec> for KubeExec {
         if raw.repeat == 0 {
             problems.push("has `repeat: 0`");
         }
-        problems.check()?;
+        problems.into_result()?;
         Ok(KubeExec {
             place: Place {
                 context: raw.context,

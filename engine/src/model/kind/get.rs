@@ -27,7 +27,7 @@ pub struct KubeGet<S: Stage = Written> {
 
 impl KubeGet {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeGet<F::Out>, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeGet<F::Out>, F::Error> {
         Ok(KubeGet {
             objects: self.objects.fold(f)?,
             field_selector: f.opt_text("field_selector", self.field_selector.as_ref())?,

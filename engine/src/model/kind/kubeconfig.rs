@@ -26,7 +26,7 @@ pub struct KubeKubeconfig {
 
 impl KubeKubeconfig {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeKubeconfig, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeKubeconfig, F::Error> {
         Ok(KubeKubeconfig {
             place: self.place.fold(f)?,
             service_account: f.text(&[key("service_account")], &self.service_account)?,

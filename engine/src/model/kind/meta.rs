@@ -54,7 +54,7 @@ impl MetaEdits {
         if edits.is_empty() {
             problems.push("has nothing to change: give `key=value` or `key-` entries");
         }
-        problems.check()?;
+        problems.into_result()?;
         Ok(MetaEdits {
             objects: Objects {
                 place,
@@ -81,14 +81,14 @@ impl<S: Stage> super::Placed for KubeAnnotate<S> {
 
 impl KubeLabel {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeLabel<F::Out>, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeLabel<F::Out>, F::Error> {
         self.0.fold(f, "labels").map(KubeLabel)
     }
 }
 
 impl KubeAnnotate {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeAnnotate<F::Out>, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeAnnotate<F::Out>, F::Error> {
         self.0.fold(f, "annotations").map(KubeAnnotate)
     }
 }

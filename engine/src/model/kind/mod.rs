@@ -57,7 +57,7 @@ impl Invalid {
         result.map_err(|m| self.push(m)).ok()
     }
 
-    pub(crate) fn check(self) -> Result<(), Invalid> {
+    pub(crate) fn into_result(self) -> Result<(), Invalid> {
         if self.0.is_empty() { Ok(()) } else { Err(self) }
     }
 }
@@ -75,14 +75,14 @@ impl std::fmt::Display for Invalid {
 }
 
 /// Where a step kind acts: every kube kind has a [`Place`]; a shell step has none.
-pub trait Placed {
+pub(crate) trait Placed {
     /// The kind's place.
     fn place(&self) -> Option<&Place>;
 }
 
 /// Why a kind's body could not be read.
 #[derive(Debug)]
-pub enum ReadError {
+pub(crate) enum ReadError {
     /// A field is missing, unknown or of the wrong type (with the path to it).
     Fields(serde_path_to_error::Error<serde_yaml::Error>),
     /// The fields do not go together.
@@ -135,14 +135,14 @@ macro_rules! kinds {
 
         impl Action {
             /// Folds every template field of the action.
-            pub fn fold<F: Folder>(&self, f: &mut F) -> Result<Action<F::Out>, F::Error> {
+            pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<Action<F::Out>, F::Error> {
                 Ok(match self {
                     $( Action::$variant(k) => Action::$variant(k.fold(f)?), )*
                 })
             }
 
             /// Reads the body of kind `key`; `None` when no kind has that key.
-            pub fn read(key: &str, body: serde_yaml::Value) -> Option<Result<Action, ReadError>> {
+            pub(crate) fn read(key: &str, body: serde_yaml::Value) -> Option<Result<Action, ReadError>> {
                 Some(match key {
                     $( $key => serde_path_to_error::deserialize::<_, $raw>(body)
                         .map_err(ReadError::Fields)

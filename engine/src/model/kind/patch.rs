@@ -61,7 +61,7 @@ pub struct YamlIn {
 
 impl KubePatch {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubePatch, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubePatch, F::Error> {
         let change = match &self.change {
             PatchChange::Patch { patch_type, body } => PatchChange::Patch {
                 patch_type: *patch_type,

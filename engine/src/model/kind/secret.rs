@@ -27,7 +27,7 @@ pub struct KubeSecret {
 
 impl KubeSecret {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeSecret, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeSecret, F::Error> {
         Ok(KubeSecret {
             place: self.place.fold(f)?,
             name: f.text(&[key("name")], &self.name)?,

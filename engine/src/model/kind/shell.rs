@@ -41,7 +41,7 @@ impl ShellSpec {
     }
 
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<ShellSpec, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<ShellSpec, F::Error> {
         Ok(ShellSpec {
             command: match &self.command {
                 Command::Script(s) => Command::Script(f.text(&[key("script")], s)?),

@@ -44,7 +44,7 @@ pub enum WaitFor<S: Stage = Written> {
 
 impl KubeWait {
     /// Folds every template field.
-    pub fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeWait<F::Out>, F::Error> {
+    pub(crate) fn fold<F: Folder>(&self, f: &mut F) -> Result<KubeWait<F::Out>, F::Error> {
         let wait_for = match &self.wait_for {
             WaitFor::Ready => WaitFor::Ready,
             WaitFor::Deleted => WaitFor::Deleted,
@@ -149,7 +149,7 @@ impl TryFrom<RawWait> for KubeWait {
                 }
             }
         };
-        problems.check()?;
+        problems.into_result()?;
         Ok(KubeWait {
             objects: Objects {
                 place: Place {

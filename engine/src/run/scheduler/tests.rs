@@ -8,7 +8,26 @@ use tokio::time::Instant;
 
 use super::*;
 use crate::model::{Backoff, Duration as D, RetryPolicy, Until, ValueType, WaitPolicy};
-use crate::run::testkit::{Act, Collect, Fake, Steps, kinds, output, seen, settings, step, unit};
+use crate::run::executor::Site;
+use crate::run::testkit::{Act, Collect, Fake, Steps, kinds, output, seen, step, unit, values};
+use crate::state::RunDir;
+
+/// Settings of a run `r1` with param `P=p`, its directory nowhere in particular.
+fn settings(concurrency: usize) -> Settings {
+    Settings {
+        site: Site {
+            run_id: "r1".into(),
+            workdir: ".".into(),
+            dir: RunDir::at("run"),
+            grace: Duration::from_secs(1),
+            echo: None,
+        },
+        concurrency,
+        defaults: Default::default(),
+        values: values(&[("P", "p")]),
+        sealer: Sealer::from_key([3; 32]),
+    }
+}
 
 async fn go(
     steps: &Steps,
@@ -385,7 +404,7 @@ async fn restored_steps_do_not_run_and_feed_their_outputs() {
         unit(output(step("a", "x"), "A", ValueType::String, false), &[]),
         unit(step("b", "{{A}}"), &[0]),
     ];
-    let restored = vec![Some(crate::run::testkit::values(&[("A", "old")])), None];
+    let restored = vec![Some(values(&[("A", "old")])), None];
     let (summary, events) = go(
         &Steps::new(units),
         restored,

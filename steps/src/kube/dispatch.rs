@@ -20,21 +20,12 @@ use super::{
 #[derive(Debug, Clone)]
 pub struct KubeExecutor {
     clients: Arc<Clients>,
-    dry_run: bool,
 }
 
 impl KubeExecutor {
     /// An executor over the run's clients.
     pub fn new(clients: Arc<Clients>) -> KubeExecutor {
-        KubeExecutor {
-            clients,
-            dry_run: false,
-        }
-    }
-
-    /// The run's clients (for the identities of the clusters used).
-    pub fn clients(&self) -> &Arc<Clients> {
-        &self.clients
+        KubeExecutor { clients }
     }
 }
 
@@ -103,7 +94,7 @@ impl Executor for KubeExecutor {
             let env = StepEnv {
                 workdir: req.workdir.clone(),
                 progress: progress_for(&req),
-                dry_run: self.dry_run,
+                dry_run: false,
             };
             let work = dispatch(&self.clients, &req.action, &req.outputs, &env);
             // Kube steps hold no child process: stopping and killing both drop the work.

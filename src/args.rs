@@ -1,0 +1,83 @@
+//! Flags that several commands share.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use meshbook_engine::state::store::StateDir;
+
+use crate::report::LogFormat;
+
+/// Where run state lives.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct StateArgs {
+    /// The state directory: runs, journals and logs.
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "MESHBOOK_STATE_DIR",
+        default_value = ".meshbook"
+    )]
+    pub(crate) state_dir: PathBuf,
+}
+
+impl StateArgs {
+    /// The state dir these arguments name.
+    pub(crate) fn dir(&self) -> StateDir {
+        StateDir::new(&self.state_dir)
+    }
+}
+
+/// How steps are carried out and reported.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ExecArgs {
+    /// Most steps running at once.
+    #[arg(long, short = 'j', default_value_t = 8, value_parser = clap::value_parser!(u16).range(1..))]
+    pub(crate) concurrency: u16,
+    /// Progress output: a live view on a terminal (auto), plain lines, or JSON lines.
+    #[arg(long, value_enum, default_value_t)]
+    pub(crate) log_format: LogFormat,
+    /// How long stopped steps get to exit before they are killed.
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) grace: Duration,
+}
+
+/// A duration as runbooks write them (`500ms`, `10s`, `5m`).
+pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
+    meshbook_engine::model::Duration::parse(text)
+        .map(|d| d.get())
+        .map_err(|e| e.to_string())
+}
+
+/// Output formats for commands that speak to people or machines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
+pub(crate) enum OutputFormat {
+    /// Text for people.
+    #[default]
+    Text,
+    /// JSON for machines.
+    Json,
+}
+
+/// Graph formats.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum GraphFormatArg {
+    /// Graphviz dot.
+    Dot,
+    /// Mermaid flowchart.
+    Mermaid,
+}
+
+/// `plan --server-dry-run` and where it finds clusters and files.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct ServerDryRun {
+    /// Ask each cluster to validate the writing kube steps whose inputs are known; nothing changes.
+    #[arg(long)]
+    pub(crate) server_dry_run: bool,
+    /// The kubeconfig for `--server-dry-run` (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE", requires = "server_dry_run")]
+    pub(crate) kubeconfig: Option<PathBuf>,
+    /// Where relative manifest paths start, for `--server-dry-run` (default: the current directory).
+    #[arg(long, value_name = "DIR", requires = "server_dry_run")]
+    pub(crate) workdir: Option<PathBuf>,
+}
