@@ -28,6 +28,17 @@ impl StateArgs {
     }
 }
 
+/// Where a run is kept and how it is carried out: what `run`, `resume` and `cleanup` share.
+#[derive(Debug, Clone, Args)]
+pub(crate) struct DriveArgs {
+    /// Where run state lives.
+    #[command(flatten)]
+    pub(crate) state: StateArgs,
+    /// How steps are carried out and reported.
+    #[command(flatten)]
+    pub(crate) exec: ExecArgs,
+}
+
 /// How steps are carried out and reported.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ExecArgs {

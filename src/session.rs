@@ -13,7 +13,7 @@ use meshbook_engine::state::store::{OpenRun, RunMeta};
 use meshbook_engine::validate::{List, Validated};
 use meshbook_engine::values::Values;
 
-use crate::args::{ExecArgs, StateArgs};
+use crate::args::DriveArgs;
 use crate::failure::{CmdResult, Failure};
 use crate::report::Reporter;
 use crate::wiring::Wiring;
@@ -32,39 +32,36 @@ pub(crate) struct Session<'a> {
     sealer: Sealer,
     restored: Vec<Option<Values>>,
     reporter: Reporter,
-    exec: &'a ExecArgs,
-    state: &'a StateArgs,
+    args: &'a DriveArgs,
 }
 
 impl<'a> Session<'a> {
     /// A new run described by `meta`, of `validated` with `values` (params, and for a cleanup
     /// the outputs it cleans up).
     pub(crate) fn create(
-        state: &'a StateArgs,
-        exec: &'a ExecArgs,
+        args: &'a DriveArgs,
         verbose: bool,
         meta: RunMeta,
         validated: Validated,
         values: Values,
         sealer: Sealer,
     ) -> Result<Session<'a>, Failure> {
-        let run = state.dir().create(meta)?;
-        Session::with(run, validated, values, sealer, state, exec, verbose)
+        let run = args.state.dir().create(meta)?;
+        Session::with(run, validated, values, sealer, args, verbose)
     }
 
     /// A recorded run, reopened to go on: its runbook read again, its values opened.
     pub(crate) fn reopen(
-        state: &'a StateArgs,
-        exec: &'a ExecArgs,
+        args: &'a DriveArgs,
         verbose: bool,
         id: &str,
     ) -> Result<Session<'a>, Failure> {
-        let run = state.dir().open(id)?;
+        let run = args.state.dir().open(id)?;
         let validated = recorded::runbook(&run.meta)?;
         let sealer = sealer()?;
         let mut values = open_values(&run.meta.params, &sealer)?;
         values.extend(open_values(&run.meta.inputs, &sealer)?);
-        Session::with(run, validated, values, sealer, state, exec, verbose)
+        Session::with(run, validated, values, sealer, args, verbose)
     }
 
     fn with(
@@ -72,8 +69,7 @@ impl<'a> Session<'a> {
         mut validated: Validated,
         values: Values,
         sealer: Sealer,
-        state: &'a StateArgs,
-        exec: &'a ExecArgs,
+        args: &'a DriveArgs,
         verbose: bool,
     ) -> Result<Session<'a>, Failure> {
         if run.meta.sandbox.is_some() {
@@ -82,14 +78,13 @@ impl<'a> Session<'a> {
         }
         let steps = validated.list(recorded::list(&run.meta)).steps.len();
         Ok(Session {
-            reporter: Reporter::new(exec.log_format, steps, verbose),
+            reporter: Reporter::new(args.exec.log_format, steps, verbose),
             restored: vec![None; steps],
             run,
             validated,
             values,
             sealer,
-            exec,
-            state,
+            args,
         })
     }
 
@@ -137,9 +132,9 @@ impl<'a> Session<'a> {
             sealer,
             restored,
             mut reporter,
-            exec,
-            state,
+            args,
         } = self;
+        let exec = &args.exec;
         let runbook = &validated.runbook;
         let wiring = Wiring::new(&run.meta, &run.dir, runbook, &values)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
@@ -178,7 +173,7 @@ impl<'a> Session<'a> {
             conclude(
                 &run_id,
                 &summary,
-                &state.state_dir,
+                &args.state.state_dir,
                 |step| dir.log(step),
                 &reporter,
             )

@@ -8,7 +8,7 @@ use meshbook_engine::state::journal::now_ms;
 use meshbook_engine::state::replay::{RunRecord, StepState};
 use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id};
 
-use crate::args::{ExecArgs, StateArgs};
+use crate::args::DriveArgs;
 use crate::failure::{CmdResult, Failure};
 use crate::recorded;
 use crate::session::{self, Session};
@@ -18,21 +18,18 @@ use crate::session::{self, Session};
 pub(crate) struct CleanupArgs {
     /// The run to clean up after (default: the latest run of steps).
     run_id: Option<String>,
-    /// Where run state lives.
+    /// Where the run is kept and how it is carried out.
     #[command(flatten)]
-    state: StateArgs,
-    /// How steps are carried out and reported.
-    #[command(flatten)]
-    exec: ExecArgs,
+    drive: DriveArgs,
 }
 
 /// Runs `meshbook cleanup`.
 pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
-    let state = args.state.dir();
-    let parent_id = match &args.run_id {
-        Some(id) => id.clone(),
-        None => recorded::latest_of_steps(&state)?,
-    };
+    let state = args.drive.state.dir();
+    let parent_id = args
+        .run_id
+        .clone()
+        .map_or_else(|| recorded::latest_of_steps(&state), Ok)?;
     let parent = state.read_meta(&parent_id)?;
     if parent.kind != RunKind::Steps {
         return Err(Failure::Invalid(format!(
@@ -74,15 +71,7 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         kubeconfig: parent.kubeconfig.clone(),
         sandbox: parent.sandbox.clone(),
     };
-    let session = Session::create(
-        &args.state,
-        &args.exec,
-        verbose > 0,
-        meta,
-        validated,
-        values,
-        sealer,
-    )?;
+    let session = Session::create(&args.drive, verbose > 0, meta, validated, values, sealer)?;
     session.say(&format!(
         "cleanup of run {parent_id}: {finally} finally steps"
     ));

@@ -5,7 +5,7 @@ use clap::Args;
 use meshbook_engine::run::resume::{self, Decision};
 use meshbook_engine::state::replay::RunRecord;
 
-use crate::args::{ExecArgs, StateArgs};
+use crate::args::DriveArgs;
 use crate::failure::{CmdResult, Failure};
 use crate::recorded;
 use crate::session::Session;
@@ -18,22 +18,19 @@ pub(crate) struct ResumeArgs {
     /// Run this step and everything downstream of it again, even if done.
     #[arg(long, value_name = "STEP")]
     from: Option<String>,
-    /// Where run state lives.
+    /// Where the run is kept and how it is carried out.
     #[command(flatten)]
-    state: StateArgs,
-    /// How steps are carried out and reported.
-    #[command(flatten)]
-    exec: ExecArgs,
+    drive: DriveArgs,
 }
 
 /// Runs `meshbook resume`.
 pub(crate) fn resume(args: &ResumeArgs, verbose: u8) -> CmdResult {
-    let state = args.state.dir();
-    let id = match &args.run_id {
-        Some(id) => id.clone(),
-        None => recorded::latest_unfinished(&state)?,
-    };
-    let mut session = Session::reopen(&args.state, &args.exec, verbose > 0, &id)?;
+    let state = args.drive.state.dir();
+    let id = args
+        .run_id
+        .clone()
+        .map_or_else(|| recorded::latest_unfinished(&state), Ok)?;
+    let mut session = Session::reopen(&args.drive, verbose > 0, &id)?;
     let record = RunRecord::replay(&state.history(&id)?);
     let list = session.validated().list(session.list());
     let forced: Vec<usize> = match &args.from {

@@ -7,7 +7,7 @@ use indexmap::IndexMap;
 use meshbook_engine::state::journal::now_ms;
 use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id};
 
-use crate::args::{ExecArgs, StateArgs};
+use crate::args::DriveArgs;
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::{RunbookArgs, prepare};
 use crate::session::{self, Session};
@@ -19,15 +19,12 @@ pub(crate) struct RunArgs {
     /// The runbook and its params.
     #[command(flatten)]
     runbook: RunbookArgs,
-    /// Where run state lives.
+    /// Where the run is kept and how it is carried out.
     #[command(flatten)]
-    state: StateArgs,
+    drive: DriveArgs,
     /// The directory steps run in (default: the current directory).
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
-    /// How steps are carried out and reported.
-    #[command(flatten)]
-    exec: ExecArgs,
     /// The kubeconfig whose contexts the runbook names (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, value_name = "FILE", conflicts_with = "sandbox")]
     kubeconfig: Option<PathBuf>,
@@ -45,7 +42,7 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
     let id = new_run_id();
     let sandbox = args
         .sandbox
-        .then(|| args.state.dir().run_dir(&id).sandbox());
+        .then(|| args.drive.state.dir().run_dir(&id).sandbox());
     let meta = RunMeta {
         kind: RunKind::Steps,
         runbook: runbook_ref(&args.runbook.runbook, &prepared.source),
@@ -59,8 +56,7 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         id,
     };
     Session::create(
-        &args.state,
-        &args.exec,
+        &args.drive,
         verbose > 0,
         meta,
         prepared.validated,

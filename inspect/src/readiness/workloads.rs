@@ -9,6 +9,19 @@ use super::{Assessment, ReadinessError};
 /// The controller-manager's special "no deadline" value of `progressDeadlineSeconds`.
 const NO_PROGRESS_DEADLINE: i64 = i32::MAX as i64;
 
+/// A count that has not reached what it should: `Label: have/want`, in progress.
+fn short(reason: &'static str, label: &str, have: i64, want: i64) -> Option<Assessment> {
+    (want > have).then(|| Assessment::in_progress(reason, format!("{label}: {have}/{want}")))
+}
+
+/// More pods than wanted: the extra ones are still being terminated.
+fn extra_pods(replicas: i64, spec: i64) -> Option<Assessment> {
+    (replicas > spec).then(|| {
+        let extra = replicas.wrapping_sub(spec);
+        Assessment::in_progress("ExtraPods", format!("Pending termination: {extra}"))
+    })
+}
+
 pub(crate) fn deployment(obj: &Value) -> Result<Assessment, ReadinessError> {
     // Without a deadline the controller never sets Progressing, so assume progress.
     let mut progressing = int(
@@ -40,34 +53,15 @@ pub(crate) fn deployment(obj: &Value) -> Result<Assessment, ReadinessError> {
     let ready = int(obj, &["status", "readyReplicas"], 0);
     let available_replicas = int(obj, &["status", "availableReplicas"], 0);
 
-    if spec > replicas {
-        return Ok(Assessment::in_progress(
-            "LessReplicas",
-            format!("Replicas: {replicas}/{spec}"),
-        ));
-    }
-    if spec > updated {
-        return Ok(Assessment::in_progress(
-            "LessUpdated",
-            format!("Updated: {updated}/{spec}"),
-        ));
-    }
-    if replicas > spec {
-        let extra = replicas.wrapping_sub(spec);
-        return Ok(Assessment::in_progress(
-            "ExtraPods",
-            format!("Pending termination: {extra}"),
-        ));
-    }
-    if updated > available_replicas {
-        let message = format!("Available: {available_replicas}/{updated}");
-        return Ok(Assessment::in_progress("LessAvailable", message));
-    }
-    if spec > ready {
-        return Ok(Assessment::in_progress(
-            "LessReady",
-            format!("Ready: {ready}/{spec}"),
-        ));
+    let counts = [
+        short("LessReplicas", "Replicas", replicas, spec),
+        short("LessUpdated", "Updated", updated, spec),
+        extra_pods(replicas, spec),
+        short("LessAvailable", "Available", available_replicas, updated),
+        short("LessReady", "Ready", ready, spec),
+    ];
+    if let Some(short) = counts.into_iter().flatten().next() {
+        return Ok(short);
     }
     if !progressing {
         return Ok(Assessment::in_progress(
@@ -101,30 +95,14 @@ pub(crate) fn replica_set(obj: &Value) -> Result<Assessment, ReadinessError> {
     let available = int(obj, &["status", "availableReplicas"], 0);
     let labelled = int(obj, &["status", "fullyLabeledReplicas"], 0);
 
-    if spec > labelled {
-        return Ok(Assessment::in_progress(
-            "LessLabelled",
-            format!("Labelled: {labelled}/{spec}"),
-        ));
-    }
-    if spec > available {
-        return Ok(Assessment::in_progress(
-            "LessAvailable",
-            format!("Available: {available}/{spec}"),
-        ));
-    }
-    if spec > ready {
-        return Ok(Assessment::in_progress(
-            "LessReady",
-            format!("Ready: {ready}/{spec}"),
-        ));
-    }
-    if replicas > spec {
-        let extra = replicas.wrapping_sub(spec);
-        return Ok(Assessment::in_progress(
-            "ExtraPods",
-            format!("Pending termination: {extra}"),
-        ));
+    let counts = [
+        short("LessLabelled", "Labelled", labelled, spec),
+        short("LessAvailable", "Available", available, spec),
+        short("LessReady", "Ready", ready, spec),
+        extra_pods(replicas, spec),
+    ];
+    if let Some(short) = counts.into_iter().flatten().next() {
+        return Ok(short);
     }
     Ok(Assessment::current(format!(
         "ReplicaSet is available. Replicas: {replicas}"
@@ -148,15 +126,13 @@ pub(crate) fn stateful_set(obj: &Value) -> Assessment {
         -1,
     );
 
-    if spec > replicas {
-        return Assessment::in_progress("LessReplicas", format!("Replicas: {replicas}/{spec}"));
-    }
-    if spec > ready {
-        return Assessment::in_progress("LessReady", format!("Ready: {ready}/{spec}"));
-    }
-    if replicas > spec {
-        let extra = replicas.wrapping_sub(spec);
-        return Assessment::in_progress("ExtraPods", format!("Pending termination: {extra}"));
+    let counts = [
+        short("LessReplicas", "Replicas", replicas, spec),
+        short("LessReady", "Ready", ready, spec),
+        extra_pods(replicas, spec),
+    ];
+    if let Some(short) = counts.into_iter().flatten().next() {
+        return short;
     }
     if partition != -1 {
         let target = spec.wrapping_sub(partition);
@@ -168,8 +144,8 @@ pub(crate) fn stateful_set(obj: &Value) -> Assessment {
         }
         return Assessment::current(format!("Partition rollout complete. updated: {updated}"));
     }
-    if spec > current {
-        return Assessment::in_progress("LessCurrent", format!("current: {current}/{spec}"));
+    if let Some(short) = short("LessCurrent", "current", current, spec) {
+        return short;
     }
     let current_revision = object::string(obj, &["status", "currentRevision"], "");
     let update_revision = object::string(obj, &["status", "updateRevision"], "");
@@ -209,29 +185,14 @@ pub(crate) fn daemon_set(obj: &Value) -> Result<Assessment, ReadinessError> {
             "Missing .status.desiredNumberScheduled",
         ));
     }
-    if desired > current {
-        return Ok(Assessment::in_progress(
-            "LessCurrent",
-            format!("Current: {current}/{desired}"),
-        ));
-    }
-    if desired > updated {
-        return Ok(Assessment::in_progress(
-            "LessUpdated",
-            format!("Updated: {updated}/{desired}"),
-        ));
-    }
-    if desired > available {
-        return Ok(Assessment::in_progress(
-            "LessAvailable",
-            format!("Available: {available}/{desired}"),
-        ));
-    }
-    if desired > ready {
-        return Ok(Assessment::in_progress(
-            "LessReady",
-            format!("Ready: {ready}/{desired}"),
-        ));
+    let counts = [
+        short("LessCurrent", "Current", current, desired),
+        short("LessUpdated", "Updated", updated, desired),
+        short("LessAvailable", "Available", available, desired),
+        short("LessReady", "Ready", ready, desired),
+    ];
+    if let Some(short) = counts.into_iter().flatten().next() {
+        return Ok(short);
     }
     Ok(Assessment::current(format!(
         "All replicas scheduled as expected. Replicas: {desired}"

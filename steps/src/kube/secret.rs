@@ -145,7 +145,8 @@ mod tests {
             literals: [("mode".to_string(), "x".to_string())]
                 .into_iter()
                 .collect(),
-            place: Default::default(),
+            context: None,
+            namespace: None,
             secret_type: None,
             labels: IndexMap::new(),
         };

@@ -1,11 +1,13 @@
 //! `kube.apply`: server-side apply of manifests from inline text, a file, or files.
 
 use meshbook_inspect::labels::Selector;
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Invalid;
 use super::objects::Place;
+use super::{Flat, Invalid};
 use crate::model::fold::{Folder, key};
 use crate::model::grammar::{Stage, Templated, Written};
 
@@ -50,42 +52,37 @@ impl KubeApply {
 }
 
 impl<S: Stage> super::Placed for KubeApply<S> {
-    fn place(&self) -> Option<&Place> {
-        Some(&self.place)
+    fn context(&self) -> Option<&str> {
+        self.place.context.as_deref()
     }
 }
 
-/// `kube.apply` as written.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "KubeApply")]
-pub(crate) struct RawApply {
-    /// Kubeconfig context; the current context when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    context: Option<String>,
-    /// Namespace for namespaced objects that name none.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-    /// Inline YAML, one or many documents (an output can be spliced in with a template).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    manifest: Option<String>,
-    /// A manifest file, relative to the working directory.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    file: Option<String>,
-    /// Several manifest files, applied in order (CRDs first).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    files: Vec<String>,
-    /// Apply only the objects whose labels match this selector (`kubectl apply -f F -l app=web`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    selector: Option<Templated<Selector>>,
-    /// Take ownership of fields other managers own.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    force: bool,
+raw_kind! {
+    /// `kube.apply` as written.
+    RawApply as "KubeApply", place {
+        /// Inline YAML, one or many documents (an output can be spliced in with a template).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        manifest: Option<String>,
+        /// A manifest file, relative to the working directory.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        file: Option<String>,
+        /// Several manifest files, applied in order (CRDs first).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        files: Vec<String>,
+        /// Apply only the objects whose labels match this selector (`kubectl apply -f F -l app=web`).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selector: Option<Templated<Selector>>,
+        /// Take ownership of fields other managers own.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        force: bool,
+    }
 }
 
-impl TryFrom<RawApply> for KubeApply {
-    type Error = Invalid;
-    fn try_from(raw: RawApply) -> Result<Self, Invalid> {
+impl Flat for KubeApply {
+    type Flat = RawApply;
+
+    fn from_flat(mut raw: RawApply) -> Result<Self, Invalid> {
+        let place = raw.take_place();
         let manifests = match (raw.manifest, raw.file, raw.files.is_empty()) {
             (Some(m), None, true) => Manifests::Inline(m),
             (None, Some(f), true) => Manifests::File(f),
@@ -97,31 +94,24 @@ impl TryFrom<RawApply> for KubeApply {
             }
         };
         Ok(KubeApply {
-            place: Place {
-                context: raw.context,
-                namespace: raw.namespace,
-            },
+            place,
             manifests,
             selector: raw.selector,
             force: raw.force,
         })
     }
-}
 
-impl From<&KubeApply> for RawApply {
-    fn from(k: &KubeApply) -> Self {
+    fn to_flat(&self) -> Cow<'_, RawApply> {
         let mut raw = RawApply {
-            context: k.place.context.clone(),
-            namespace: k.place.namespace.clone(),
-            selector: k.selector.clone(),
-            force: k.force,
-            ..RawApply::default()
+            selector: self.selector.clone(),
+            force: self.force,
+            ..RawApply::at(&self.place)
         };
-        match &k.manifests {
+        match &self.manifests {
             Manifests::Inline(m) => raw.manifest = Some(m.clone()),
             Manifests::File(f) => raw.file = Some(f.clone()),
             Manifests::Files(fs) => raw.files = fs.clone(),
         }
-        raw
+        Cow::Owned(raw)
     }
 }

@@ -1,11 +1,13 @@
 //! `kube.exec`: run a command in a pod chosen by name or selector.
 
 use meshbook_inspect::labels::Selector;
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::objects::{ObjectRef, Place, Which};
-use super::{Invalid, is_one, one};
+use super::{Flat, Invalid, is_one, one};
 use crate::model::fold::Folder;
 use crate::model::grammar::{Rendered, Stage, Templated, Written};
 
@@ -48,44 +50,39 @@ impl KubeExec<Rendered> {
 }
 
 impl<S: Stage> super::Placed for KubeExec<S> {
-    fn place(&self) -> Option<&Place> {
-        Some(&self.place)
+    fn context(&self) -> Option<&str> {
+        self.place.context.as_deref()
     }
 }
 
-/// `kube.exec` as written.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "KubeExec")]
-pub(crate) struct RawExec {
-    /// Kubeconfig context; the current context when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    context: Option<String>,
-    /// Namespace of the pod.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-    /// The pod by name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pod: Option<String>,
-    /// The first running pod matching this label selector.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    selector: Option<Templated<Selector>>,
-    /// Container name, when the pod has several.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    container: Option<String>,
-    /// The command and its arguments.
-    command: Vec<String>,
-    /// Run the command this many times (default 1); all outputs are captured.
-    #[serde(default = "one", skip_serializing_if = "is_one")]
-    repeat: u32,
-    /// Each of these texts must appear in the combined output.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    contains: Vec<String>,
+raw_kind! {
+    /// `kube.exec` as written.
+    RawExec as "KubeExec", place {
+        /// The pod by name.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        pod: Option<String>,
+        /// The first running pod matching this label selector.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        selector: Option<Templated<Selector>>,
+        /// Container name, when the pod has several.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        container: Option<String>,
+        /// The command and its arguments.
+        command: Vec<String>,
+        /// Run the command this many times (default 1); all outputs are captured.
+        #[serde(default = "one", skip_serializing_if = "is_one")]
+        repeat: u32,
+        /// Each of these texts must appear in the combined output.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        contains: Vec<String>,
+    }
 }
 
-impl TryFrom<RawExec> for KubeExec {
-    type Error = Invalid;
-    fn try_from(raw: RawExec) -> Result<Self, Invalid> {
+impl Flat for KubeExec {
+    type Flat = RawExec;
+
+    fn from_flat(mut raw: RawExec) -> Result<Self, Invalid> {
+        let place = raw.take_place();
         let mut problems = Invalid::default();
         let pod = problems.take(Which::one_of(raw.pod, raw.selector, "pod"));
         if raw.command.is_empty() {
@@ -96,10 +93,7 @@ impl TryFrom<RawExec> for KubeExec {
         }
         problems.into_result()?;
         Ok(KubeExec {
-            place: Place {
-                context: raw.context,
-                namespace: raw.namespace,
-            },
+            place,
             pod: pod.unwrap_or(Which::All),
             container: raw.container,
             command: raw.command,
@@ -107,20 +101,17 @@ impl TryFrom<RawExec> for KubeExec {
             contains: raw.contains,
         })
     }
-}
 
-impl From<&KubeExec> for RawExec {
-    fn from(k: &KubeExec) -> Self {
-        let (pod, selector) = k.pod.fields();
-        RawExec {
-            context: k.place.context.clone(),
-            namespace: k.place.namespace.clone(),
+    fn to_flat(&self) -> Cow<'_, RawExec> {
+        let (pod, selector) = self.pod.fields();
+        Cow::Owned(RawExec {
             pod,
             selector,
-            container: k.container.clone(),
-            command: k.command.clone(),
-            repeat: k.repeat,
-            contains: k.contains.clone(),
-        }
+            container: self.container.clone(),
+            command: self.command.clone(),
+            repeat: self.repeat,
+            contains: self.contains.clone(),
+            ..RawExec::at(&self.place)
+        })
     }
 }

@@ -3,11 +3,13 @@
 use indexmap::IndexMap;
 use meshbook_inspect::jsonpath::JsonPath;
 use meshbook_inspect::labels::Selector;
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Invalid;
 use super::objects::{Objects, Place, Which};
+use super::{Flat, Invalid};
 use crate::model::OutputSpec;
 use crate::model::fold::Folder;
 use crate::model::grammar::{Rendered, Stage, Templated, Written};
@@ -56,39 +58,24 @@ impl KubeGet<Rendered> {
 }
 
 impl<S: Stage> super::Placed for KubeGet<S> {
-    fn place(&self) -> Option<&Place> {
-        Some(&self.objects.place)
+    fn context(&self) -> Option<&str> {
+        self.objects.place.context.as_deref()
     }
 }
 
-/// `kube.get` as written.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "KubeGet")]
-pub(crate) struct RawGet {
-    /// Kubeconfig context; the current context when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    context: Option<String>,
-    /// Namespace of the objects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-    /// Resource type, as kubectl accepts it.
-    resource: String,
-    /// One object by name (the JSONPath sees the object).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    /// Objects by label selector (the JSONPath sees a List with `items`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    selector: Option<Templated<Selector>>,
-    /// Objects by field selector.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    field_selector: Option<String>,
-    /// The JSONPath of the step's single output; several outputs give one each.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    jsonpath: Option<Templated<JsonPath>>,
-    /// Print nothing, rather than fail, for a missing key (kubectl's `--allow-missing-template-keys`, on by default).
-    #[serde(default = "yes", skip_serializing_if = "is_true")]
-    allow_missing_keys: bool,
+raw_kind! {
+    /// `kube.get` as written.
+    RawGet as "KubeGet", objects {
+        /// Objects by field selector.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        field_selector: Option<String>,
+        /// The JSONPath of the step's single output; several outputs give one each.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jsonpath: Option<Templated<JsonPath>>,
+        /// Print nothing, rather than fail, for a missing key (kubectl's `--allow-missing-template-keys`, on by default).
+        #[serde(default = "yes", skip_serializing_if = "is_true")]
+        allow_missing_keys: bool,
+    }
 }
 
 fn yes() -> bool {
@@ -99,38 +86,24 @@ fn is_true(b: &bool) -> bool {
     *b
 }
 
-impl TryFrom<RawGet> for KubeGet {
-    type Error = Invalid;
-    fn try_from(raw: RawGet) -> Result<Self, Invalid> {
-        let which = Which::at_most_one(raw.name, raw.selector).map_err(Invalid::from)?;
+impl Flat for KubeGet {
+    type Flat = RawGet;
+
+    fn from_flat(mut raw: RawGet) -> Result<Self, Invalid> {
         Ok(KubeGet {
-            objects: Objects {
-                place: Place {
-                    context: raw.context,
-                    namespace: raw.namespace,
-                },
-                resource: raw.resource,
-                which,
-            },
+            objects: raw.take_objects(Which::at_most_one)?,
             field_selector: raw.field_selector,
             jsonpath: raw.jsonpath,
             allow_missing_keys: raw.allow_missing_keys,
         })
     }
-}
 
-impl From<&KubeGet> for RawGet {
-    fn from(k: &KubeGet) -> Self {
-        let (name, selector) = k.objects.which.fields();
-        RawGet {
-            context: k.objects.place.context.clone(),
-            namespace: k.objects.place.namespace.clone(),
-            resource: k.objects.resource.clone(),
-            name,
-            selector,
-            field_selector: k.field_selector.clone(),
-            jsonpath: k.jsonpath.clone(),
-            allow_missing_keys: k.allow_missing_keys,
-        }
+    fn to_flat(&self) -> Cow<'_, RawGet> {
+        Cow::Owned(RawGet {
+            field_selector: self.field_selector.clone(),
+            jsonpath: self.jsonpath.clone(),
+            allow_missing_keys: self.allow_missing_keys,
+            ..RawGet::of(&self.objects)
+        })
     }
 }

@@ -1,11 +1,13 @@
 //! `kube.label` and `kube.annotate`: `kubectl label` / `kubectl annotate` as steps.
 
+use std::borrow::Cow;
+
 use meshbook_inspect::labels::Selector;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Invalid;
 use super::objects::{Objects, Place, Which};
+use super::{Flat, Invalid};
 use crate::model::fold::{Folder, key};
 use crate::model::grammar::{Edit, Stage, Templated, Written};
 
@@ -43,24 +45,18 @@ impl MetaEdits {
     }
 
     fn from_fields(
-        place: Place,
-        resource: String,
-        which: (Option<String>, Option<Templated<Selector>>),
+        objects: Result<Objects, String>,
         edits: Vec<Templated<Edit>>,
         overwrite: bool,
     ) -> Result<Self, Invalid> {
         let mut problems = Invalid::default();
-        let which = problems.take(Which::one_of(which.0, which.1, "name"));
+        let objects = problems.take(objects);
         if edits.is_empty() {
             problems.push("has nothing to change: give `key=value` or `key-` entries");
         }
         problems.into_result()?;
         Ok(MetaEdits {
-            objects: Objects {
-                place,
-                resource,
-                which: which.unwrap_or(Which::All),
-            },
+            objects: objects.ok_or_else(Invalid::default)?,
             edits,
             overwrite,
         })
@@ -68,14 +64,14 @@ impl MetaEdits {
 }
 
 impl<S: Stage> super::Placed for KubeLabel<S> {
-    fn place(&self) -> Option<&Place> {
-        Some(&self.0.objects.place)
+    fn context(&self) -> Option<&str> {
+        self.0.objects.place.context.as_deref()
     }
 }
 
 impl<S: Stage> super::Placed for KubeAnnotate<S> {
-    fn place(&self) -> Option<&Place> {
-        Some(&self.0.objects.place)
+    fn context(&self) -> Option<&str> {
+        self.0.objects.place.context.as_deref()
     }
 }
 
@@ -96,62 +92,31 @@ impl KubeAnnotate {
 /// The written form of one of the two kinds: the same fields, the edits under `$field`.
 macro_rules! raw_meta {
     ($raw:ident, $kind:ident, $name:literal, $schema:literal, $field:ident, $what:literal) => {
-        #[doc = concat!("`", $name, "` as written.")]
-        #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-        #[serde(deny_unknown_fields)]
-        #[schemars(rename = $schema)]
-        pub(crate) struct $raw {
-            /// Kubeconfig context; the current context when absent.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            context: Option<String>,
-            /// Namespace of the objects.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            namespace: Option<String>,
-            /// Resource type, as kubectl accepts it.
-            resource: String,
-            /// One object by name.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            name: Option<String>,
-            /// Objects by label selector.
-            #[serde(default, skip_serializing_if = "Option::is_none")]
-            selector: Option<Templated<Selector>>,
-            #[doc = concat!("`key=value` to set, `key-` to remove ", $what, ".")]
-            $field: Vec<Templated<Edit>>,
-            /// Replace values that differ (kubectl refuses without `--overwrite`).
-            #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-            overwrite: bool,
-        }
-
-        impl TryFrom<$raw> for $kind {
-            type Error = Invalid;
-            fn try_from(raw: $raw) -> Result<Self, Invalid> {
-                let place = Place {
-                    context: raw.context,
-                    namespace: raw.namespace,
-                };
-                MetaEdits::from_fields(
-                    place,
-                    raw.resource,
-                    (raw.name, raw.selector),
-                    raw.$field,
-                    raw.overwrite,
-                )
-                .map($kind)
+        raw_kind! {
+            #[doc = concat!("`", $name, "` as written.")]
+            $raw as $schema, objects {
+                #[doc = concat!("`key=value` to set, `key-` to remove ", $what, ".")]
+                $field: Vec<Templated<Edit>>,
+                /// Replace values that differ (kubectl refuses without `--overwrite`).
+                #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+                overwrite: bool,
             }
         }
 
-        impl From<&$kind> for $raw {
-            fn from(k: &$kind) -> Self {
-                let (name, selector) = k.0.objects.which.fields();
-                $raw {
-                    context: k.0.objects.place.context.clone(),
-                    namespace: k.0.objects.place.namespace.clone(),
-                    resource: k.0.objects.resource.clone(),
-                    name,
-                    selector,
-                    $field: k.0.edits.clone(),
-                    overwrite: k.0.overwrite,
-                }
+        impl Flat for $kind {
+            type Flat = $raw;
+
+            fn from_flat(mut raw: $raw) -> Result<Self, Invalid> {
+                let objects = raw.take_objects(|n, s| Which::one_of(n, s, "name"));
+                MetaEdits::from_fields(objects, raw.$field, raw.overwrite).map($kind)
+            }
+
+            fn to_flat(&self) -> Cow<'_, $raw> {
+                Cow::Owned($raw {
+                    $field: self.0.edits.clone(),
+                    overwrite: self.0.overwrite,
+                    ..$raw::of(&self.0.objects)
+                })
             }
         }
     };

@@ -7,6 +7,113 @@
 //! Adding a kind: its file here, one line in `kinds!` below, its executor (see
 //! `docs/architecture.md`).
 
+/// A kind's flat YAML form, spelled out field by field as `deny_unknown_fields` needs (serde's
+/// `flatten` does not combine with it): the fields of every kube kind (`context`, `namespace`),
+/// with `objects` those of kinds that choose objects (`resource`, `name`, `selector`), then its
+/// own. The JSON Schema is generated from it.
+macro_rules! raw_kind {
+    ($(#[$m:meta])* $raw:ident as $schema:literal, objects { $($body:tt)* }) => {
+        raw_kind! {
+            $(#[$m])* $raw as $schema, place {
+                /// Resource type, as kubectl accepts it: `deployment`, `pods`, `svc`, `gateways.networking.istio.io`.
+                resource: String,
+                /// One object by name.
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                name: Option<String>,
+                /// Objects by label selector.
+                #[serde(default, skip_serializing_if = "Option::is_none")]
+                selector: Option<Templated<Selector>>,
+                $($body)*
+            }
+        }
+
+        impl $raw {
+            /// The written form of `objects`, the kind's own fields left to fill.
+            fn of(objects: &Objects) -> Self {
+                let (name, selector) = objects.which.fields();
+                $raw {
+                    resource: objects.resource.clone(),
+                    name,
+                    selector,
+                    ..Self::at(&objects.place)
+                }
+            }
+
+            /// The objects these fields choose, by `which` of `name` and `selector`.
+            fn take_objects(
+                &mut self,
+                which: impl FnOnce(Option<String>, Option<Templated<Selector>>) -> Result<Which, String>,
+            ) -> Result<Objects, String> {
+                Ok(Objects {
+                    place: self.take_place(),
+                    resource: std::mem::take(&mut self.resource),
+                    which: which(self.name.take(), self.selector.take())?,
+                })
+            }
+        }
+    };
+    ($(#[$m:meta])* $raw:ident as $schema:literal, place { $($body:tt)* }) => {
+        $(#[$m])*
+        #[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+        #[serde(deny_unknown_fields)]
+        #[schemars(rename = $schema)]
+        pub(crate) struct $raw {
+            /// Kubeconfig context; the current context when absent.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            context: Option<String>,
+            /// Namespace of the objects; for namespaced objects that name none, the context's default when absent.
+            #[serde(default, skip_serializing_if = "Option::is_none")]
+            namespace: Option<String>,
+            $($body)*
+        }
+
+        impl $raw {
+            /// The written form of `place`, the kind's own fields left to fill.
+            fn at(place: &Place) -> Self {
+                $raw {
+                    context: place.context.clone(),
+                    namespace: place.namespace.clone(),
+                    ..Self::default()
+                }
+            }
+
+            /// The place these fields name.
+            fn take_place(&mut self) -> Place {
+                Place {
+                    context: self.context.take(),
+                    namespace: self.namespace.take(),
+                }
+            }
+        }
+    };
+}
+
+/// A kind without alternatives is its own flat form: its fields are the ones written, with
+/// `context` among them; `check` says whether they go together.
+macro_rules! own_flat_form {
+    ($kind:ident, $check:expr) => {
+        impl super::Placed for $kind {
+            fn context(&self) -> Option<&str> {
+                self.context.as_deref()
+            }
+        }
+
+        impl super::Flat for $kind {
+            type Flat = $kind;
+
+            fn from_flat(flat: $kind) -> Result<Self, super::Invalid> {
+                let check: fn(&$kind) -> Result<(), super::Invalid> = $check;
+                check(&flat)?;
+                Ok(flat)
+            }
+
+            fn to_flat(&self) -> std::borrow::Cow<'_, $kind> {
+                std::borrow::Cow::Borrowed(self)
+            }
+        }
+    };
+}
+
 mod apply;
 mod delete;
 mod exec;
@@ -74,10 +181,11 @@ impl std::fmt::Display for Invalid {
     }
 }
 
-/// Where a step kind acts: every kube kind has a [`Place`]; a shell step has none.
+/// Where a step kind acts: every kube kind names a kubeconfig context (or means the current
+/// one); a shell step names none.
 pub(crate) trait Placed {
-    /// The kind's place.
-    fn place(&self) -> Option<&Place>;
+    /// The context.
+    fn context(&self) -> Option<&str>;
 }
 
 /// Why a kind's body could not be read.
@@ -105,9 +213,34 @@ fn is_one(n: &u32) -> bool {
     *n == 1
 }
 
+/// How a kind is written in a runbook: its flat YAML form (from which the JSON Schema is made)
+/// and the conversions both ways. A kind without alternatives is its own flat form.
+pub(crate) trait Flat: Sized {
+    /// The flat form.
+    type Flat: Clone + Serialize + serde::de::DeserializeOwned + schemars::JsonSchema;
+    /// The kind its flat form describes, or why the fields do not go together.
+    fn from_flat(flat: Self::Flat) -> Result<Self, Invalid>;
+    /// The flat form of the kind.
+    fn to_flat(&self) -> Cow<'_, Self::Flat>;
+}
+
+/// Reads the body of one kind; `wrap` (the kind's `Action` variant) names the kind.
+fn read_flat<K: Flat>(wrap: fn(K) -> Action, body: serde_yaml::Value) -> Result<Action, ReadError> {
+    let flat = serde_path_to_error::deserialize::<_, K::Flat>(body).map_err(ReadError::Fields)?;
+    K::from_flat(flat).map(wrap).map_err(ReadError::Shape)
+}
+
+/// The schema of one kind's flat form.
+fn schema_of<K: Flat>(
+    _wrap: fn(K) -> Action,
+    g: &mut schemars::SchemaGenerator,
+) -> schemars::Schema {
+    g.subschema_for::<K::Flat>()
+}
+
 /// Declares the kinds: the [`Action`] enum, its keys, and what dispatches on the kind.
 macro_rules! kinds {
-    ($( $(#[doc = $doc:literal])* $key:literal => $variant:ident($ty:ty, $raw:ty) ),* $(,)?) => {
+    ($( $(#[doc = $doc:literal])* $key:literal => $variant:ident($ty:ty) ),* $(,)?) => {
         /// What a step does: exactly one of the step kinds.
         #[derive(Clone, Debug, PartialEq)]
         pub enum Action<S: Stage = Written> {
@@ -125,10 +258,11 @@ macro_rules! kinds {
                 }
             }
 
-            /// Where a kube step acts (`None` for shell steps).
-            pub fn place(&self) -> Option<&Place> {
+            /// The kubeconfig context a kube step targets (`None` for shell steps, or the
+            /// current context).
+            pub fn context(&self) -> Option<&str> {
                 match self {
-                    $( Action::$variant(k) => k.place(), )*
+                    $( Action::$variant(k) => k.context(), )*
                 }
             }
         }
@@ -144,9 +278,7 @@ macro_rules! kinds {
             /// Reads the body of kind `key`; `None` when no kind has that key.
             pub(crate) fn read(key: &str, body: serde_yaml::Value) -> Option<Result<Action, ReadError>> {
                 Some(match key {
-                    $( $key => serde_path_to_error::deserialize::<_, $raw>(body)
-                        .map_err(ReadError::Fields)
-                        .and_then(|raw| raw.try_into().map(Action::$variant).map_err(ReadError::Shape)), )*
+                    $( $key => read_flat(Action::$variant, body), )*
                     _ => return None,
                 })
             }
@@ -162,7 +294,7 @@ macro_rules! kinds {
         impl Serialize for Body<'_> {
             fn serialize<Z: serde::Serializer>(&self, s: Z) -> Result<Z::Ok, Z::Error> {
                 match self.0 {
-                    $( Action::$variant(k) => <$raw>::from(k).serialize(s), )*
+                    $( Action::$variant(k) => k.to_flat().serialize(s), )*
                 }
             }
         }
@@ -187,7 +319,7 @@ macro_rules! kinds {
                     serde_json::json!({
                         "description": description,
                         "type": "object",
-                        "properties": { $key: generator.subschema_for::<$raw>() },
+                        "properties": { $key: schema_of(Action::$variant, generator) },
                         "required": [$key],
                         "additionalProperties": false,
                     })
@@ -200,34 +332,27 @@ macro_rules! kinds {
 
 kinds! {
     /// Run a script under `bash -euo pipefail`, or an argv without a shell.
-    "shell" => Shell(ShellSpec, shell::RawShell),
+    "shell" => Shell(ShellSpec),
     /// Server-side apply of one or many manifests.
-    "kube.apply" => KubeApply(KubeApply<S>, apply::RawApply),
+    "kube.apply" => KubeApply(KubeApply<S>),
     /// Wait until objects are ready, match a condition or value, or are gone.
-    "kube.wait" => KubeWait(KubeWait<S>, wait::RawWait),
+    "kube.wait" => KubeWait(KubeWait<S>),
     /// Read objects and extract values by kubectl JSONPath into outputs.
-    "kube.get" => KubeGet(KubeGet<S>, get::RawGet),
+    "kube.get" => KubeGet(KubeGet<S>),
     /// Create or update a Secret from files and literals.
-    "kube.secret" => KubeSecret(KubeSecret, secret::RawSecret),
+    "kube.secret" => KubeSecret(KubeSecret),
     /// Add, overwrite or remove labels.
-    "kube.label" => KubeLabel(KubeLabel<S>, meta::RawLabel),
+    "kube.label" => KubeLabel(KubeLabel<S>),
     /// Add, overwrite or remove annotations.
-    "kube.annotate" => KubeAnnotate(KubeAnnotate<S>, meta::RawAnnotate),
+    "kube.annotate" => KubeAnnotate(KubeAnnotate<S>),
     /// Merge, JSON or strategic patch, or an edit of YAML held in a ConfigMap key.
-    "kube.patch" => KubePatch(KubePatch, patch::RawPatch),
+    "kube.patch" => KubePatch(KubePatch),
     /// Delete objects by name or selector and wait until they are gone.
-    "kube.delete" => KubeDelete(KubeDelete<S>, delete::RawDelete),
+    "kube.delete" => KubeDelete(KubeDelete<S>),
     /// Run a command in a pod chosen by name or selector.
-    "kube.exec" => KubeExec(KubeExec<S>, exec::RawExec),
+    "kube.exec" => KubeExec(KubeExec<S>),
     /// Build a kubeconfig for a service account.
-    "kube.kubeconfig" => KubeKubeconfig(KubeKubeconfig, kubeconfig::RawKubeconfig),
-}
-
-impl<S: Stage> Action<S> {
-    /// The kubeconfig context a kube step targets (`None` for shell steps, or the current context).
-    pub fn context(&self) -> Option<&str> {
-        self.place().and_then(|p| p.context.as_deref())
-    }
+    "kube.kubeconfig" => KubeKubeconfig(KubeKubeconfig),
 }
 
 #[cfg(test)]

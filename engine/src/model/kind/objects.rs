@@ -161,11 +161,16 @@ impl<'a> ObjectRef<'a> {
         }
     }
 
-    /// One named object of `resource` in `place`.
-    pub fn named(place: &'a Place, resource: &'a str, name: &'a str) -> Self {
+    /// One named object of `resource` in a context and namespace.
+    pub fn named(
+        context: Option<&'a str>,
+        namespace: Option<&'a str>,
+        resource: &'a str,
+        name: &'a str,
+    ) -> Self {
         ObjectRef {
-            context: place.context.as_deref(),
-            namespace: place.namespace.as_deref(),
+            context,
+            namespace,
             resource,
             which: WhichRef::Name(name),
         }

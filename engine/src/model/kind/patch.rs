@@ -1,11 +1,13 @@
 //! `kube.patch`: patch one object, or edit YAML held inside one of its data keys.
 
 use indexmap::IndexMap;
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Invalid;
 use super::objects::{ObjectRef, Place};
+use super::{Flat, Invalid};
 use crate::locate::Seg;
 use crate::model::fold::{Folder, key};
 
@@ -89,45 +91,46 @@ impl KubePatch {
 
     /// The object, as the view every kube kind gives.
     pub fn view(&self) -> ObjectRef<'_> {
-        ObjectRef::named(&self.place, &self.resource, &self.name)
+        let place = &self.place;
+        ObjectRef::named(
+            place.context.as_deref(),
+            place.namespace.as_deref(),
+            &self.resource,
+            &self.name,
+        )
     }
 }
 
 impl super::Placed for KubePatch {
-    fn place(&self) -> Option<&Place> {
-        Some(&self.place)
+    fn context(&self) -> Option<&str> {
+        self.place.context.as_deref()
     }
 }
 
-/// `kube.patch` as written.
-#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "KubePatch")]
-pub(crate) struct RawPatch {
-    /// Kubeconfig context; the current context when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    context: Option<String>,
-    /// Namespace of the object.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-    /// Resource type, as kubectl accepts it.
-    resource: String,
-    /// Name of the object.
-    name: String,
-    /// Patch type (default `merge`).
-    #[serde(default, rename = "type")]
-    patch_type: PatchType,
-    /// The patch body, as YAML.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    patch: Option<serde_json::Value>,
-    /// Edit YAML stored as text under `data.<key>` (e.g. meshNetworks in the `istio` ConfigMap).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    yaml_in: Option<YamlIn>,
+raw_kind! {
+    /// `kube.patch` as written.
+    RawPatch as "KubePatch", place {
+        /// Resource type, as kubectl accepts it.
+        resource: String,
+        /// Name of the object.
+        name: String,
+        /// Patch type (default `merge`).
+        #[serde(default, rename = "type")]
+        patch_type: PatchType,
+        /// The patch body, as YAML.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        patch: Option<serde_json::Value>,
+        /// Edit YAML stored as text under `data.<key>` (e.g. meshNetworks in the `istio` ConfigMap).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        yaml_in: Option<YamlIn>,
+    }
 }
 
-impl TryFrom<RawPatch> for KubePatch {
-    type Error = Invalid;
-    fn try_from(raw: RawPatch) -> Result<Self, Invalid> {
+impl Flat for KubePatch {
+    type Flat = RawPatch;
+
+    fn from_flat(mut raw: RawPatch) -> Result<Self, Invalid> {
+        let place = raw.take_place();
         let change = match (raw.patch, raw.yaml_in) {
             (Some(body), None) if raw.patch_type == PatchType::Json && !body.is_array() => {
                 return Err(Invalid::one(
@@ -142,31 +145,25 @@ impl TryFrom<RawPatch> for KubePatch {
             _ => return Err(Invalid::one("needs exactly one of `patch` or `yaml_in`")),
         };
         Ok(KubePatch {
-            place: Place {
-                context: raw.context,
-                namespace: raw.namespace,
-            },
+            place,
             resource: raw.resource,
             name: raw.name,
             change,
         })
     }
-}
 
-impl From<&KubePatch> for RawPatch {
-    fn from(k: &KubePatch) -> Self {
-        let (patch_type, patch, yaml_in) = match &k.change {
+    fn to_flat(&self) -> Cow<'_, RawPatch> {
+        let (patch_type, patch, yaml_in) = match &self.change {
             PatchChange::Patch { patch_type, body } => (*patch_type, Some(body.clone()), None),
             PatchChange::YamlIn(y) => (PatchType::default(), None, Some(y.clone())),
         };
-        RawPatch {
-            context: k.place.context.clone(),
-            namespace: k.place.namespace.clone(),
-            resource: k.resource.clone(),
-            name: k.name.clone(),
+        Cow::Owned(RawPatch {
+            resource: self.resource.clone(),
+            name: self.name.clone(),
             patch_type,
             patch,
             yaml_in,
-        }
+            ..RawPatch::at(&self.place)
+        })
     }
 }

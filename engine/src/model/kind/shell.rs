@@ -1,10 +1,12 @@
 //! `shell`: a script under `bash -euo pipefail`, or an argv without a shell.
 
 use indexmap::IndexMap;
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
 
-use super::Invalid;
+use super::{Flat, Invalid};
 use crate::locate::Seg;
 use crate::model::fold::{Folder, key};
 
@@ -60,7 +62,7 @@ impl ShellSpec {
 }
 
 impl super::Placed for ShellSpec {
-    fn place(&self) -> Option<&super::objects::Place> {
+    fn context(&self) -> Option<&str> {
         None
     }
 }
@@ -81,9 +83,10 @@ pub(crate) struct RawShell {
     env: IndexMap<String, String>,
 }
 
-impl TryFrom<RawShell> for ShellSpec {
-    type Error = Invalid;
-    fn try_from(raw: RawShell) -> Result<Self, Invalid> {
+impl Flat for ShellSpec {
+    type Flat = RawShell;
+
+    fn from_flat(raw: RawShell) -> Result<Self, Invalid> {
         let command = match (raw.script, raw.argv) {
             (Some(s), None) => Command::Script(s),
             (None, Some(mut argv)) if !argv.is_empty() => Command::Argv {
@@ -107,22 +110,20 @@ impl TryFrom<RawShell> for ShellSpec {
             env: raw.env,
         })
     }
-}
 
-impl From<&ShellSpec> for RawShell {
-    fn from(spec: &ShellSpec) -> Self {
-        let (script, argv) = match &spec.command {
+    fn to_flat(&self) -> Cow<'_, RawShell> {
+        let (script, argv) = match &self.command {
             Command::Script(s) => (Some(s.clone()), None),
             Command::Argv { program, args } => (
                 None,
                 Some(std::iter::once(program).chain(args).cloned().collect()),
             ),
         };
-        RawShell {
+        Cow::Owned(RawShell {
             script,
             argv,
-            env: spec.env.clone(),
-        }
+            env: self.env.clone(),
+        })
     }
 }
 

@@ -2,11 +2,13 @@
 
 use meshbook_inspect::jsonpath::JsonPath;
 use meshbook_inspect::labels::Selector;
+use std::borrow::Cow;
+
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::Invalid;
 use super::objects::{Objects, Place, Which};
+use super::{Flat, Invalid};
 use crate::model::fold::{Folder, key};
 use crate::model::grammar::{Condition, Pattern, Stage, Templated, Written};
 use crate::model::{Duration, Until};
@@ -64,58 +66,44 @@ impl KubeWait {
 }
 
 impl<S: Stage> super::Placed for KubeWait<S> {
-    fn place(&self) -> Option<&Place> {
-        Some(&self.objects.place)
+    fn context(&self) -> Option<&str> {
+        self.objects.place.context.as_deref()
     }
 }
 
-/// `kube.wait` as written.
-#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
-#[serde(deny_unknown_fields)]
-#[schemars(rename = "KubeWait")]
-pub(crate) struct RawWait {
-    /// Kubeconfig context; the current context when absent.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    context: Option<String>,
-    /// Namespace of the objects.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    namespace: Option<String>,
-    /// Resource type, as kubectl accepts it: `deployment`, `pods`, `svc`, `gateways.networking.istio.io`.
-    resource: String,
-    /// One object by name.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    name: Option<String>,
-    /// Objects by label selector.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    selector: Option<Templated<Selector>>,
-    /// `Type` or `Type=Status`, as in `kubectl wait --for=condition=...`.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    condition: Option<Templated<Condition>>,
-    /// A kubectl JSONPath whose value is tested with `equals`, `matches`, or (by default) non-empty.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    jsonpath: Option<Templated<JsonPath>>,
-    /// The JSONPath value must equal this.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    equals: Option<String>,
-    /// The JSONPath value must match this regular expression.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    matches: Option<Templated<Pattern>>,
-    /// Wait until the objects are gone.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
-    deleted: bool,
-    /// With a selector: at least this many objects must exist and be ready (default: 1, and all that exist).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    min: Option<u32>,
-    /// How long to wait (default 5m).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    timeout: Option<Duration>,
+raw_kind! {
+    /// `kube.wait` as written.
+    RawWait as "KubeWait", objects {
+        /// `Type` or `Type=Status`, as in `kubectl wait --for=condition=...`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        condition: Option<Templated<Condition>>,
+        /// A kubectl JSONPath whose value is tested with `equals`, `matches`, or (by default) non-empty.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        jsonpath: Option<Templated<JsonPath>>,
+        /// The JSONPath value must equal this.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        equals: Option<String>,
+        /// The JSONPath value must match this regular expression.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        matches: Option<Templated<Pattern>>,
+        /// Wait until the objects are gone.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        deleted: bool,
+        /// With a selector: at least this many objects must exist and be ready (default: 1, and all that exist).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        min: Option<u32>,
+        /// How long to wait (default 5m).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        timeout: Option<Duration>,
+    }
 }
 
-impl TryFrom<RawWait> for KubeWait {
-    type Error = Invalid;
-    fn try_from(raw: RawWait) -> Result<Self, Invalid> {
+impl Flat for KubeWait {
+    type Flat = RawWait;
+
+    fn from_flat(mut raw: RawWait) -> Result<Self, Invalid> {
         let mut problems = Invalid::default();
-        let which = problems.take(Which::one_of(raw.name, raw.selector, "name"));
+        let objects = problems.take(raw.take_objects(|n, s| Which::one_of(n, s, "name")));
         let modes =
             raw.condition.is_some() as u8 + raw.jsonpath.is_some() as u8 + raw.deleted as u8;
         if modes > 1 {
@@ -151,35 +139,20 @@ impl TryFrom<RawWait> for KubeWait {
         };
         problems.into_result()?;
         Ok(KubeWait {
-            objects: Objects {
-                place: Place {
-                    context: raw.context,
-                    namespace: raw.namespace,
-                },
-                resource: raw.resource,
-                which: which.unwrap_or(Which::All),
-            },
+            objects: objects.ok_or_else(Invalid::default)?,
             wait_for,
             min: raw.min,
             timeout: raw.timeout,
         })
     }
-}
 
-impl From<&KubeWait> for RawWait {
-    fn from(k: &KubeWait) -> Self {
-        let (name, selector) = k.objects.which.fields();
+    fn to_flat(&self) -> Cow<'_, RawWait> {
         let mut raw = RawWait {
-            context: k.objects.place.context.clone(),
-            namespace: k.objects.place.namespace.clone(),
-            resource: k.objects.resource.clone(),
-            name,
-            selector,
-            min: k.min,
-            timeout: k.timeout,
-            ..RawWait::default()
+            min: self.min,
+            timeout: self.timeout,
+            ..RawWait::of(&self.objects)
         };
-        match &k.wait_for {
+        match &self.wait_for {
             WaitFor::Ready => {}
             WaitFor::Deleted => raw.deleted = true,
             WaitFor::Condition(c) => raw.condition = Some(c.clone()),
@@ -192,6 +165,6 @@ impl From<&KubeWait> for RawWait {
                 }
             }
         }
-        raw
+        Cow::Owned(raw)
     }
 }
