@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use meshbook_engine::plan::Plan;
+use meshbook_engine::plan::{NotRendered, Plan};
 use meshbook_steps::kube::Clients;
 use meshbook_steps::kube::server_dry_run;
 use serde::Serialize;
@@ -58,13 +58,13 @@ pub(crate) fn ask_clusters(
         }
         let action = match &step.rendered {
             Ok(action) => action,
-            Err(unknown) if unknown.starts_with('⟨') => {
+            Err(NotRendered::Unknown(unknown)) => {
                 out.push(not_checked(format!(
                     "needs {unknown}, known only during a run"
                 )));
                 continue;
             }
-            Err(why) => {
+            Err(NotRendered::Invalid(why)) => {
                 out.push(not_checked(format!("cannot be rendered: {why}")));
                 continue;
             }

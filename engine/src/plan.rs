@@ -56,10 +56,18 @@ pub struct PlannedStep {
     /// What a sandbox rehearsal does instead.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<SandboxStandIn>,
-    /// The action as a run would render it, or the value only a run can know (`⟨X from s⟩`)
-    /// or why it does not render: what a server-side dry run sends.
+    /// The action as a run would render it: what a server-side dry run sends.
     #[serde(skip)]
-    pub rendered: Result<Action<Rendered>, String>,
+    pub rendered: Result<Action<Rendered>, NotRendered>,
+}
+
+/// Why a planned step has no rendered action.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NotRendered {
+    /// It uses a value only a run can know; this is how the plan shows it (`⟨X from s⟩`).
+    Unknown(String),
+    /// Its templates do not render, or what they render to does not parse.
+    Invalid(String),
 }
 
 fn kind_body<S: serde::Serializer>(action: &Action, s: S) -> Result<S::Ok, S::Error> {
@@ -132,10 +140,12 @@ pub fn plan(validated: &Validated, params: &Values) -> Plan {
                 };
                 let Ok(fields) = step.action.fold(&mut lenient);
                 let rendered = match list.uses[i].iter().find(|n| unknown.contains(n.as_str())) {
-                    Some(name) => Err(data[name].as_str().unwrap_or_default().to_string()),
+                    Some(name) => Err(NotRendered::Unknown(
+                        data[name].as_str().unwrap_or(name).to_string(),
+                    )),
                     None => Render::new(&renderer, &data)
                         .action(&step.action)
-                        .map_err(|e| e.to_string()),
+                        .map_err(|e| NotRendered::Invalid(e.to_string())),
                 };
                 PlannedStep {
                     id: step.id.clone(),

@@ -5,6 +5,8 @@
 //! go to sinks; the durable ones are synced before any dependant of a finished step starts.
 
 mod attempt;
+mod record;
+mod settle;
 mod slot;
 #[cfg(test)]
 mod tests;
@@ -12,16 +14,14 @@ mod tests;
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use indexmap::IndexMap;
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::events::{EventSink, Outcome, RunEvent, SkipReason, Stored};
+use crate::events::{EventSink, Outcome, RunEvent, SkipReason};
 use crate::model::Defaults;
-use crate::run::executor::{Controls, Executor, Permanence, Site, StepFailure};
-use crate::run::policy::{self, Verdict};
-use crate::run::{fingerprint, retry};
+use crate::run::executor::{Controls, Executor, Permanence, Site};
+use crate::run::fingerprint;
 use crate::state::secrets::Sealer;
 use crate::validate::StepList;
 use crate::values::Values;
@@ -255,112 +255,6 @@ impl<'j, 'a, 's> Dispatcher<'j, 'a, 's> {
         }
     }
 
-    fn finish(&mut self, started: Instant) -> Result<Summary, SchedulerError> {
-        let count = |s: State| self.slots.iter().filter(|x| x.state == s).count();
-        let failed: Vec<Failed> = self
-            .slots
-            .iter()
-            .enumerate()
-            .filter_map(|(i, slot)| {
-                let (error, permanence) = slot.error.clone()?;
-                (slot.state == State::Failed).then(|| Failed {
-                    step: self.id(i),
-                    error,
-                    permanence,
-                })
-            })
-            .collect();
-        let outcome = if self.stopping {
-            Outcome::Interrupted
-        } else if failed.is_empty() {
-            Outcome::Succeeded
-        } else {
-            Outcome::Failed
-        };
-        let summary = Summary {
-            outcome,
-            succeeded: count(State::Succeeded),
-            failed,
-            blocked: count(State::Blocked),
-            interrupted: count(State::Interrupted),
-            not_started: count(State::Waiting) + count(State::Ready),
-        };
-        self.emit(
-            None,
-            RunEvent::RunFinished {
-                outcome,
-                succeeded: summary.succeeded,
-                failed: summary.failed.len(),
-                blocked: summary.blocked,
-                interrupted: summary.interrupted,
-                duration_ms: started.elapsed().as_millis() as u64,
-            },
-        );
-        self.dirty = true;
-        self.sync();
-        match self.fatal.take() {
-            Some(e) => Err(SchedulerError(e)),
-            None => Ok(summary),
-        }
-    }
-
-    /// Sends an event to every sink; texts of step `i`'s events are masked with the secret
-    /// values the step could see (error and wait texts can quote a field or a server's answer).
-    fn emit(&mut self, i: Option<usize>, mut event: RunEvent) {
-        if let Some(i) = i {
-            let values = &self.slots[i].values;
-            match &mut event {
-                RunEvent::WaitPending { reason: text, .. }
-                | RunEvent::AttemptFailed { error: text, .. }
-                | RunEvent::StepFailed { error: text, .. } => *text = values.mask(text),
-                _ => {}
-            }
-        }
-        let mut failure = None;
-        for sink in self.sinks.iter_mut() {
-            if let Err(e) = sink.event(&event) {
-                failure.get_or_insert(e);
-            }
-        }
-        if let Some(e) = failure {
-            self.fail_fatally(e);
-        }
-    }
-
-    fn sync(&mut self) {
-        if !std::mem::take(&mut self.dirty) {
-            return;
-        }
-        for i in 0..self.sinks.len() {
-            if let Err(e) = self.sinks[i].sync() {
-                self.fail_fatally(e);
-            }
-        }
-    }
-
-    fn fail_fatally(&mut self, e: std::io::Error) {
-        if self.fatal.is_none() {
-            self.fatal = Some(e);
-        }
-        if !self.stopping {
-            self.controls.stop.cancel();
-        }
-    }
-
-    fn begin_stop(&mut self) {
-        self.stopping = true;
-        for i in 0..self.slots.len() {
-            if self.slots[i].state == State::Delayed {
-                self.slots[i].state = State::Interrupted;
-                self.delayed -= 1;
-                let (step, attempt) = (self.id(i), self.slots[i].attempts);
-                self.emit(Some(i), RunEvent::StepInterrupted { step, attempt });
-            }
-        }
-        self.dirty = true;
-        self.sync();
-    }
-
     /// Starts the next attempt of step `i` with the values it uses.
     fn launch(&mut self, i: usize) {
         let step = &self.list.steps[i];
@@ -401,154 +295,6 @@ impl<'j, 'a, 's> Dispatcher<'j, 'a, 's> {
                     index: i,
                     result: Err(failure),
                 });
-            }
-        }
-    }
-
-    fn handle(&mut self, report: Report) {
-        match report {
-            Report::Due { index } => {
-                if self.slots[index].state == State::Delayed {
-                    self.delayed -= 1;
-                    if self.stopping {
-                        return;
-                    }
-                    self.slots[index].state = State::Ready;
-                    // A retry goes ahead of steps that never ran: it already holds partial work.
-                    self.ready.push_front(index);
-                }
-            }
-            Report::Finished { index, result } => {
-                self.running -= 1;
-                let slot = &self.slots[index];
-                let waited = slot
-                    .first_start
-                    .map_or_else(Default::default, |t| t.elapsed());
-                let verdict = match result {
-                    Ok(produced) => policy::judge(
-                        &self.list.steps[index],
-                        slot.until.as_ref(),
-                        produced,
-                        waited,
-                        &self.settings.sealer,
-                    ),
-                    Err(failure) => Verdict::Fail(failure),
-                };
-                match verdict {
-                    Verdict::Accept { outputs, stored } => self.succeed(index, outputs, stored),
-                    Verdict::Again { .. } | Verdict::Fail(_) if self.stopping => {
-                        self.interrupt(index)
-                    }
-                    Verdict::Again { reason, after } => {
-                        let (step, attempt) = (self.id(index), self.slots[index].attempts);
-                        self.emit(
-                            Some(index),
-                            RunEvent::WaitPending {
-                                step,
-                                attempt,
-                                reason,
-                                next_in_ms: after.as_millis() as u64,
-                            },
-                        );
-                        self.delay(index, after);
-                    }
-                    Verdict::Fail(failure) => self.fail(index, failure),
-                }
-            }
-        }
-    }
-
-    fn delay(&mut self, i: usize, after: std::time::Duration) {
-        self.slots[i].state = State::Delayed;
-        self.delayed += 1;
-        attempt::wake(&mut self.tasks, i, after, self.tx.clone());
-    }
-
-    fn succeed(&mut self, i: usize, outputs: Values, stored: IndexMap<String, Stored>) {
-        let event = RunEvent::StepSucceeded {
-            step: self.id(i),
-            attempt: self.slots[i].attempts,
-            outputs: stored,
-            duration_ms: self.slots[i].elapsed_ms(),
-            fingerprint: self.slots[i].fingerprint.clone(),
-        };
-        self.emit(Some(i), event);
-        self.dirty = true;
-        self.slots[i].state = State::Succeeded;
-        self.known.extend(outputs);
-        for &j in self.list.graph.dependants(i) {
-            let slot = &mut self.slots[j];
-            slot.waiting_on -= 1;
-            if slot.waiting_on == 0 && slot.state == State::Waiting {
-                slot.state = State::Ready;
-                self.unsynced_ready.push(j);
-            }
-        }
-    }
-
-    fn interrupt(&mut self, i: usize) {
-        self.slots[i].state = State::Interrupted;
-        let (step, attempt) = (self.id(i), self.slots[i].attempts);
-        self.emit(Some(i), RunEvent::StepInterrupted { step, attempt });
-        self.dirty = true;
-    }
-
-    fn fail(&mut self, i: usize, failure: StepFailure) {
-        let step = self.id(i);
-        let attempt = self.slots[i].attempts;
-        let permanence = failure.permanence();
-        // A permanent failure is not retried: the same request would fail the same way.
-        if permanence == Permanence::Transient {
-            self.slots[i].failures += 1;
-            let failures = self.slots[i].failures;
-            if let Some(policy) = self.list.steps[i].retry_policy(&self.settings.defaults)
-                && retry::may_retry(Some(policy), failures)
-            {
-                let after = retry::delay(policy, failures + 1, rand::random::<f64>());
-                self.emit(
-                    Some(i),
-                    RunEvent::AttemptFailed {
-                        step,
-                        attempt,
-                        error: failure.to_string(),
-                        retry_in_ms: after.as_millis() as u64,
-                    },
-                );
-                self.delay(i, after);
-                return;
-            }
-        }
-        let error = self.slots[i].values.mask(&failure.to_string());
-        self.emit(
-            Some(i),
-            RunEvent::StepFailed {
-                step: step.clone(),
-                attempt,
-                error: error.clone(),
-                permanent: permanence == Permanence::Permanent,
-                duration_ms: self.slots[i].elapsed_ms(),
-            },
-        );
-        self.slots[i].error = Some((error, permanence));
-        self.slots[i].state = State::Failed;
-        self.dirty = true;
-        let mut stack = self.list.graph.dependants(i).to_vec();
-        while let Some(j) = stack.pop() {
-            if matches!(self.slots[j].state, State::Waiting | State::Ready) {
-                self.slots[j].state = State::Blocked;
-                self.ready.retain(|&r| r != j);
-                self.unsynced_ready.retain(|&r| r != j);
-                let blocked = self.id(j);
-                self.emit(
-                    Some(j),
-                    RunEvent::StepSkipped {
-                        step: blocked,
-                        reason: SkipReason::Blocked {
-                            dependency: step.clone(),
-                        },
-                    },
-                );
-                stack.extend_from_slice(self.list.graph.dependants(j));
             }
         }
     }

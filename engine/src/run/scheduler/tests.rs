@@ -7,6 +7,7 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::*;
+use crate::events::Stored;
 use crate::model::{Backoff, Duration as D, RetryPolicy, Until, ValueType, WaitPolicy};
 use crate::run::executor::Site;
 use crate::run::testkit::{Act, Collect, Fake, Steps, kinds, output, seen, step, unit, values};
