@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::cluster::Cluster;
 use crate::resources::ResourceType;
 use crate::status::ApiError;
-use crate::util::{name_of, now_rfc3339, obj_mut, random_hex, str_at, uid_of};
+use crate::util::{name_of, now_rfc3339, obj_mut, str_at, uid_of};
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -244,16 +244,21 @@ fn secret(cluster: &Cluster, obj: &mut Value) {
                 obj_mut(&mut obj["metadata"], "annotations")
                     .insert("kubernetes.io/service-account.uid".into(), json!(uid));
             }
+            let secret_name = name_of(obj).to_string();
             let data = obj_mut(obj, "data");
             if data
                 .get("token")
                 .and_then(Value::as_str)
                 .is_none_or(str::is_empty)
             {
-                data.insert(
-                    "token".into(),
-                    json!(b64.encode(format!("sa-{}", random_hex(24)))),
-                );
+                // A long-lived token bound to this Secret, as the token controller mints it.
+                let token = cluster.minter.mint(&crate::tokens::Claims {
+                    namespace: ns.clone(),
+                    account: sa_name,
+                    expires: None,
+                    secret: Some(secret_name),
+                });
+                data.insert("token".into(), json!(b64.encode(token)));
             }
             data.insert("ca.crt".into(), json!(b64.encode(&cluster.ca_pem)));
             data.insert("namespace".into(), json!(b64.encode(&ns)));

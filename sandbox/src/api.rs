@@ -208,7 +208,7 @@ pub fn create(r: &Req) -> Reply {
             .get(&r.key(), r.ns(), r.name())
             .ok_or_else(|| r.not_found())?;
         let request = decode_body(r).unwrap_or(Value::Null);
-        return Ok((201, crate::tokens::token_request(&r.cluster, &sa, &request)));
+        return Ok((201, token_request(&r.cluster, &sa, &request)));
     }
     if r.sub.is_some() || r.name.is_some() {
         return Err(ApiError::method_not_allowed(
@@ -217,6 +217,25 @@ pub fn create(r: &Req) -> Reply {
     }
     let mut obj = decode_body(r)?;
     create_object(r, &mut obj, None)
+}
+
+/// The TokenRequest answer for a service account: a bound token (10 minutes to 48 hours).
+fn token_request(cluster: &Cluster, sa: &Value, request: &Value) -> Value {
+    let ns = crate::util::namespace_of(sa);
+    let name = name_of(sa);
+    let seconds = request["spec"]["expirationSeconds"]
+        .as_u64()
+        .unwrap_or(3600)
+        .clamp(600, 48 * 3600);
+    let (token, exp) = cluster.minter.bound(ns, name, seconds);
+    let audiences = match &request["spec"]["audiences"] {
+        Value::Array(a) if !a.is_empty() => Value::Array(a.clone()),
+        _ => json!(["https://kubernetes.default.svc.cluster.local"]),
+    };
+    json!({"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+           "metadata": {"name": name, "namespace": ns, "creationTimestamp": null},
+           "spec": {"audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": null},
+           "status": {"token": token, "expirationTimestamp": crate::util::format_rfc3339(exp)}})
 }
 
 /// Creates `obj`; `applied` is the configuration when the create comes from server-side apply.

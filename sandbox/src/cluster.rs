@@ -2,15 +2,15 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::Faults;
 use crate::resources::{self, ResourceType};
 use crate::store::Store;
+use crate::tokens::{Minter, constant_eq};
 use crate::util::{name_of, now_rfc3339, short_hash, str_at};
 
 /// A running simulated cluster.
@@ -35,6 +35,11 @@ pub struct Cluster {
     pub scratch: PathBuf,
     /// Addresses handed out by this process, so concurrent writers never get the same one.
     pub allocated: Mutex<BTreeSet<String>>,
+    /// Mints and checks service-account tokens.
+    pub minter: Minter,
+    /// Bearer tokens accepted besides the admin token (for example a simulated cloud's
+    /// access token).
+    pub extra_tokens: RwLock<Vec<String>>,
 }
 
 const BASE_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -49,9 +54,10 @@ impl Cluster {
         format!("{}-node-1", self.name)
     }
 
-    /// The node's IP, reported as every pod's hostIP.
+    /// The node's IP, reported as every pod's hostIP. Loopback, so a host tool that dials it
+    /// never leaves the machine.
     pub fn host_ip(&self) -> String {
-        format!("192.168.{}.10", self.octet() + 1)
+        format!("127.168.{}.10", self.octet() + 1)
     }
 
     /// All served resource types: built-ins plus CRD-defined ones.
@@ -71,25 +77,40 @@ impl Cluster {
         resources::find(&self.types(), group, version, plural).cloned()
     }
 
-    /// Whether `token` authenticates: the admin token or a service-account token Secret's token.
-    pub fn token_valid(&self, token: &str) -> bool {
+    /// Whether `token` authenticates: the admin token, an extra accepted token, or a token
+    /// this cluster minted whose service account (and, for legacy tokens, Secret) still exists.
+    /// Tokens written into Secrets by clients never authenticate.
+    pub fn authenticates(&self, token: &str) -> bool {
         if token.is_empty() {
             return false;
         }
         if constant_eq(token.as_bytes(), self.token.as_bytes())
-            || crate::tokens::verify(self, token)
+            || self
+                .extra_tokens
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|t| constant_eq(t.as_bytes(), token.as_bytes()))
         {
             return true;
         }
-        self.store
-            .map_list("secrets", |s| {
-                str_at(s, "type") == Some("kubernetes.io/service-account-token")
-                    && str_at(s, "data.token")
-                        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
-                        .is_some_and(|t| constant_eq(&t, token.as_bytes()))
+        let Some(claims) = self.minter.verify(token) else {
+            return false;
+        };
+        let account_exists = self
+            .store
+            .get("serviceaccounts", &claims.namespace, &claims.account)
+            .is_some();
+        account_exists
+            && claims.secret.is_none_or(|name| {
+                self.store
+                    .get("secrets", &claims.namespace, &name)
+                    .is_some_and(|s| {
+                        str_at(&s, "type") == Some("kubernetes.io/service-account-token")
+                            && s["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+                                == claims.account.as_str()
+                    })
             })
-            .into_iter()
-            .any(|ok| ok)
     }
 
     fn used(&self, key: &str, path: &str) -> BTreeSet<String> {
@@ -122,7 +143,8 @@ impl Cluster {
         })
     }
 
-    /// A free LoadBalancer ingress IP from this cluster's pool.
+    /// A free LoadBalancer ingress IP from this cluster's pool (in 127.0.0.0/8, like every
+    /// address a host tool could dial).
     pub fn alloc_lb_ip(&self) -> String {
         let (svcs, _) = self.store.list("services", None);
         let used: BTreeSet<String> = svcs
@@ -132,7 +154,7 @@ impl Cluster {
             })
             .collect();
         self.pick(&used, |n| {
-            format!("172.18.{}.{}", self.octet() + 1, n % 240 + 10)
+            format!("127.18.{}.{}", self.octet() + 1, n % 240 + 10)
         })
     }
 
@@ -213,10 +235,6 @@ impl Cluster {
         mine.insert(ip.clone());
         ip
     }
-}
-
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A uid derived from a seed, so it is the same every time the cluster is created.

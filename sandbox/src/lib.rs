@@ -13,6 +13,7 @@ mod discovery;
 mod exec;
 mod gc;
 mod http;
+mod isolation;
 mod patch;
 mod protobuf;
 mod resources;
@@ -23,6 +24,8 @@ mod ssa;
 mod status;
 mod store;
 mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tls;
 mod tokens;
 mod util;
@@ -132,6 +135,22 @@ pub enum Error {
         #[source]
         source: std::io::Error,
     },
+}
+
+/// Options of one cluster added with [`Sandbox::add_cluster_with`].
+#[derive(Clone, Default)]
+pub struct ClusterOptions {
+    /// Bearer tokens accepted with full access besides the cluster's admin token.
+    pub extra_tokens: Vec<String>,
+}
+
+// Tokens are credentials: keep them out of debug output.
+impl std::fmt::Debug for ClusterOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterOptions")
+            .field("extra_tokens", &self.extra_tokens.len())
+            .finish()
+    }
 }
 
 /// How to reach one simulated cluster.
@@ -270,6 +289,15 @@ impl Sandbox {
     /// Starts one more cluster (a simulated `clusters create`); with a state directory its
     /// objects, token and port are kept like those of the configured clusters.
     pub async fn add_cluster(&self, name: &str) -> Result<ClusterInfo, Error> {
+        self.add_cluster_with(name, ClusterOptions::default()).await
+    }
+
+    /// [`Sandbox::add_cluster`] with options (extra accepted bearer tokens).
+    pub async fn add_cluster_with(
+        &self,
+        name: &str,
+        options: ClusterOptions,
+    ) -> Result<ClusterInfo, Error> {
         let running = self.running();
         if !valid_cluster_name(name) || running.iter().any(|c| c.cluster.name == name) {
             return Err(Error::InvalidName(name.to_string()));
@@ -309,7 +337,6 @@ impl Sandbox {
         let cluster = Arc::new(Cluster {
             name: name.to_string(),
             index,
-            token,
             ca_pem: self.ca_pem.clone(),
             store,
             pod_ready_delay: self.config.pod_ready_delay,
@@ -317,6 +344,9 @@ impl Sandbox {
             faults: self.config.faults.clone(),
             scratch: self.scratch.clone(),
             allocated: Mutex::new(Default::default()),
+            minter: tokens::Minter::new(&token, name),
+            extra_tokens: std::sync::RwLock::new(options.extra_tokens),
+            token,
         });
         cluster.bootstrap();
         let mut tasks = vec![
@@ -355,6 +385,24 @@ impl Sandbox {
             .iter()
             .find(|c| c.cluster.name == name)
             .map(info)
+    }
+
+    /// Makes cluster `name` accept `token` as a bearer token with full access, besides its
+    /// admin token (a simulated cloud hands out such access tokens). Returns false when there
+    /// is no such cluster. Extra tokens are not persisted: add them again after a restart.
+    pub fn accept_token(&self, name: &str, token: &str) -> bool {
+        let Some(c) = self.running().into_iter().find(|c| c.cluster.name == name) else {
+            return false;
+        };
+        let mut extra = c
+            .cluster
+            .extra_tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if !token.is_empty() && !extra.iter().any(|t| t == token) {
+            extra.push(token.to_string());
+        }
+        true
     }
 
     /// PEM of the CA that signed the clusters' serving certificate.
@@ -396,6 +444,22 @@ impl Sandbox {
             c.cluster.store.save_if_dirty()?;
         }
         Ok(())
+    }
+}
+
+// A sandbox dropped without `shutdown` (a panicking test, an early return) stops serving at
+// once: listeners, controllers and exec sessions end with their tasks.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
     }
 }
 

@@ -21,18 +21,20 @@ pub async fn handle(
     if !cluster.faults.latency.is_zero() {
         tokio::time::sleep(cluster.faults.latency).await;
     }
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    if !cluster.token_valid(&token) {
+    let token = bearer(&req).unwrap_or_default();
+    if !cluster.authenticates(&token) {
         return Ok(error(&ApiError::unauthorized()));
     }
     Ok(route(cluster, req).await.unwrap_or_else(|e| error(&e)))
+}
+
+/// The bearer token of a request; the scheme is case-insensitive, as the API server reads it.
+fn bearer<B>(req: &Request<B>) -> Option<String> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 fn segments(path: &str) -> Vec<String> {
