@@ -31,6 +31,8 @@ pub struct Cluster {
     pub lb_ip_delay: Duration,
     /// Injected faults.
     pub faults: Faults,
+    /// Request, connection and history limits.
+    pub limits: crate::Limits,
     /// Root of the per-pod scratch directories used by exec.
     pub scratch: PathBuf,
     /// Addresses handed out by this process, so concurrent writers never get the same one.

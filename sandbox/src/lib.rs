@@ -14,6 +14,7 @@ mod exec;
 mod gc;
 mod http;
 mod isolation;
+mod limits;
 mod patch;
 mod protobuf;
 mod resources;
@@ -44,6 +45,7 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::cluster::Cluster;
+pub use crate::limits::Limits;
 pub use crate::store::StoreError;
 pub use crate::tls::TlsError;
 
@@ -91,6 +93,8 @@ pub struct SandboxConfig {
     pub lb_ip_delay: Duration,
     /// Injected faults.
     pub faults: Faults,
+    /// Request, connection and history limits.
+    pub limits: Limits,
 }
 
 impl Default for SandboxConfig {
@@ -101,6 +105,7 @@ impl Default for SandboxConfig {
             pod_ready_delay: Duration::from_millis(500),
             lb_ip_delay: Duration::from_millis(500),
             faults: Faults::default(),
+            limits: Limits::default(),
         }
     }
 }
@@ -333,7 +338,10 @@ impl Sandbox {
             let doc = json!({"token": token, "port": addr.port(), "index": index});
             store::write_atomic(p, doc.to_string().as_bytes())?;
         }
-        let store = store::Store::open(dir.as_ref().map(|d| d.join("objects.json")))?;
+        let store = store::Store::open(
+            dir.as_ref().map(|d| d.join("objects.json")),
+            self.config.limits.history_bytes,
+        )?;
         let cluster = Arc::new(Cluster {
             name: name.to_string(),
             index,
@@ -342,6 +350,7 @@ impl Sandbox {
             pod_ready_delay: self.config.pod_ready_delay,
             lb_ip_delay: self.config.lb_ip_delay,
             faults: self.config.faults.clone(),
+            limits: self.config.limits.clone(),
             scratch: self.scratch.clone(),
             allocated: Mutex::new(Default::default()),
             minter: tokens::Minter::new(&token, name),

@@ -157,12 +157,16 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| ApiError::bad_request("failed to read the request body"))?
-        .to_bytes();
+    let limits = &cluster.limits;
+    let body = read_body(req.into_body(), limits.max_body_bytes).await?;
+    if !content_type.starts_with("application/vnd.kubernetes.protobuf")
+        && crate::limits::depth_exceeds(&body, limits.max_depth)
+    {
+        return Err(ApiError::bad_request(format!(
+            "the request body is nested more than {} levels deep",
+            limits.max_depth
+        )));
+    }
     let r = Req {
         cluster,
         rt,
@@ -174,15 +178,53 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         body,
         accept,
     };
+    if verb == "watch" {
+        return crate::watch::watch(r);
+    }
+    // Handlers decode, patch and store synchronously: they run off the async workers, so one
+    // costly request never stalls the others.
+    tokio::task::spawn_blocking(move || answer(verb, &r))
+        .await
+        .map_err(|_| ApiError::internal("the request handler failed"))?
+}
+
+/// Reads a request body of at most `max` bytes. A larger one gets 413 once the rest was read
+/// and dropped (up to a bound), so the client, still writing, sees the answer rather than a
+/// broken connection.
+async fn read_body(mut body: Incoming, max: usize) -> Result<bytes::Bytes, ApiError> {
+    use hyper::body::Body as _;
+    if body.size_hint().lower() > 16 * max as u64 {
+        return Err(ApiError::too_large(max));
+    }
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::bad_request("failed to read the request body"))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= max {
+                buf.extend_from_slice(&data);
+            } else if seen > 16 * max {
+                break;
+            }
+        }
+    }
+    if seen > max {
+        return Err(ApiError::too_large(max));
+    }
+    Ok(buf.freeze())
+}
+
+/// Runs a resource verb and renders its result as the client asked (object, Table, metadata).
+fn answer(verb: &str, r: &Req) -> Result<Response<Body>, ApiError> {
     let result = match verb {
-        "get" => api::get(&r),
-        "list" => api::list(&r),
-        "watch" => return crate::watch::watch(r),
-        "create" => api::create(&r),
-        "update" => api::update(&r),
-        "patch" => api::patch(&r),
-        "delete" => api::delete(&r),
-        "deletecollection" => api::delete_collection(&r),
+        "get" => api::get(r),
+        "list" => api::list(r),
+        "create" => api::create(r),
+        "update" => api::update(r),
+        "patch" => api::patch(r),
+        "delete" => api::delete(r),
+        "deletecollection" => api::delete_collection(r),
         _ => Err(ApiError::method_not_allowed(
             "the server does not allow this method on the requested resource",
         )),

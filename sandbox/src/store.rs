@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use bytes::Bytes;
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -72,6 +74,35 @@ pub struct Event {
     pub obj: Value,
     /// The object before a modification, so filtered watches can tell it entered or left.
     pub prev: Option<Value>,
+    /// `obj` as JSON, encoded once and shared by every watch that sends it.
+    encoded: OnceLock<Bytes>,
+}
+
+impl Event {
+    /// An event; its encoding is made when first needed.
+    pub fn new(rv: u64, kind: EventType, key: String, obj: Value, prev: Option<Value>) -> Self {
+        Event {
+            rv,
+            kind,
+            key,
+            obj,
+            prev,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    /// The object as JSON, shared (not copied) between watches.
+    pub fn encoded(&self) -> Bytes {
+        self.encoded
+            .get_or_init(|| Bytes::from(self.obj.to_string()))
+            .clone()
+    }
+
+    /// Roughly what the event holds in memory, for the history's byte limit.
+    fn weight(&self) -> usize {
+        let prev = self.prev.as_ref().map_or(0, |p| p.to_string().len());
+        2 * self.encoded().len() + prev
+    }
 }
 
 type ObjKey = (String, String, String);
@@ -79,7 +110,9 @@ type ObjKey = (String, String, String);
 struct Inner {
     rv: u64,
     objects: BTreeMap<ObjKey, Value>,
-    history: VecDeque<Arc<Event>>,
+    history: VecDeque<(Arc<Event>, usize)>,
+    /// Sum of the history's event weights.
+    history_weight: usize,
     /// Oldest resourceVersion a watch may resume from.
     floor: u64,
 }
@@ -100,6 +133,7 @@ pub enum WriteError<E> {
 /// Thread-safe object store.
 pub struct Store {
     inner: Mutex<Inner>,
+    history_bytes: usize,
     tx: watch::Sender<u64>,
     path: Option<PathBuf>,
     dirty: AtomicBool,
@@ -132,7 +166,7 @@ fn without_rv(v: &Value) -> Value {
 
 impl Store {
     /// An empty in-memory store, or one loaded from `path` if that file exists.
-    pub fn open(path: Option<PathBuf>) -> Result<Self, StoreError> {
+    pub fn open(path: Option<PathBuf>, history_bytes: usize) -> Result<Self, StoreError> {
         let mut rv = 0;
         let mut objects = BTreeMap::new();
         if let Some(p) = &path
@@ -161,8 +195,10 @@ impl Store {
                 rv,
                 objects,
                 history: VecDeque::new(),
+                history_weight: 0,
                 floor: rv,
             }),
+            history_bytes,
             tx,
             path,
             dirty: AtomicBool::new(false),
@@ -183,16 +219,17 @@ impl Store {
         prev: Option<Value>,
     ) {
         let rv = inner.rv;
-        inner.history.push_back(Arc::new(Event {
-            rv,
-            kind,
-            key: key.to_string(),
-            obj,
-            prev,
-        }));
-        while inner.history.len() > HISTORY {
-            if let Some(e) = inner.history.pop_front() {
+        let event = Arc::new(Event::new(rv, kind, key.to_string(), obj, prev));
+        let weight = event.weight();
+        inner.history.push_back((event, weight));
+        inner.history_weight += weight;
+        // Bounded by count and by bytes; the newest event always stays.
+        while inner.history.len() > HISTORY
+            || (inner.history_weight > self.history_bytes && inner.history.len() > 1)
+        {
+            if let Some((e, w)) = inner.history.pop_front() {
                 inner.floor = e.rv;
+                inner.history_weight -= w;
             }
         }
         self.dirty.store(true, Ordering::Release);
@@ -270,8 +307,8 @@ impl Store {
             inner
                 .history
                 .iter()
-                .filter(|e| e.rv > rv)
-                .cloned()
+                .filter(|(e, _)| e.rv > rv)
+                .map(|(e, _)| Arc::clone(e))
                 .collect(),
         )
     }
@@ -453,7 +490,7 @@ mod tests {
 
     #[test]
     fn create_modify_delete_and_history() {
-        let s = Store::open(None).unwrap();
+        let s = Store::open(None, 1 << 20).unwrap();
         let o = s
             .create(
                 "configmaps",
@@ -496,14 +533,42 @@ mod tests {
     }
 
     #[test]
+    fn history_is_bounded_by_bytes() {
+        let s = Store::open(None, 1 << 20).unwrap();
+        let big = "x".repeat(100 * 1024);
+        s.create(
+            "configmaps",
+            json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"k": big}}),
+            false,
+        )
+        .unwrap();
+        for i in 0..50 {
+            s.modify::<()>("configmaps", "n", "a", false, |c| {
+                let mut c = c.clone();
+                c["data"]["i"] = json!(i.to_string());
+                Ok(c)
+            })
+            .unwrap();
+        }
+        s.delete("configmaps", "n", "a");
+        let inner = s.lock();
+        assert!(inner.history_weight <= 1 << 20, "{}", inner.history_weight);
+        assert!(inner.history.len() < 10, "{}", inner.history.len());
+        drop(inner);
+        // Watches from before the kept history are told to relist.
+        assert!(s.events_since(1).is_none());
+        assert!(s.events_since(s.current_rv() - 1).is_some());
+    }
+
+    #[test]
     fn persists_and_reloads() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("objects.json");
-        let s = Store::open(Some(p.clone())).unwrap();
+        let s = Store::open(Some(p.clone()), 1 << 20).unwrap();
         s.create("namespaces", json!({"metadata": {"name": "x"}}), false)
             .unwrap();
         s.save_if_dirty().unwrap();
-        let t = Store::open(Some(p)).unwrap();
+        let t = Store::open(Some(p), 1 << 20).unwrap();
         assert!(t.get("namespaces", "", "x").is_some());
         assert_eq!(t.current_rv(), 1);
         assert!(t.events_since(0).is_none());

@@ -41,6 +41,15 @@ impl Printer {
     }
 }
 
+/// An event line around an object already encoded: the object's bytes are shared, not copied.
+fn shared_line(kind: &str, encoded: Bytes) -> [Bytes; 3] {
+    [
+        Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":")),
+        encoded,
+        Bytes::from_static(b"}\n"),
+    ]
+}
+
 fn line(kind: &str, obj: &Value) -> Bytes {
     let mut s = json!({"type": kind, "object": obj}).to_string();
     s.push('\n');
@@ -141,8 +150,18 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
                     (_, true, _) => e.kind,
                     _ => continue,
                 };
-                if sent >= limit || tx.send(printer.line(kind.as_str(), &e.obj)).await.is_err() {
+                if sent >= limit {
                     return;
+                }
+                let frames = if printer.table.is_none() && !printer.metadata_only {
+                    shared_line(kind.as_str(), e.encoded()).to_vec()
+                } else {
+                    vec![printer.line(kind.as_str(), &e.obj)]
+                };
+                for f in frames {
+                    if tx.send(f).await.is_err() {
+                        return;
+                    }
                 }
                 sent += 1;
             }

@@ -28,10 +28,19 @@ async fn running_pod(env: &Env) {
 }
 
 fn alive(pid: i32) -> bool {
-    std::path::Path::new(&format!("/proc/{pid}")).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
-            .unwrap_or_default()
-            .contains(") Z ")
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .is_ok_and(|s| !s.contains(") Z ") && !s.contains(") X "))
+}
+
+/// Whether `pid` ends within a few seconds (a killed process takes a moment to be reaped).
+async fn ends(pid: i32) -> bool {
+    for _ in 0..50 {
+        if !alive(pid) {
+            return true;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    false
 }
 
 /// The status of `GET /api/v1/namespaces` with `Authorization: SCHEME TOKEN`, through curl.
@@ -131,7 +140,7 @@ async fn exec_processes_end_with_the_exec_and_the_pod() {
     // The pid printed is the one inside the namespace only when pid namespaces are used;
     // here the exec shares the host's pid namespace, so it can be checked from outside.
     let pid: i32 = out.stdout.trim().parse().expect("a pid");
-    assert!(!alive(pid), "sleep {pid} outlived its exec");
+    assert!(ends(pid).await, "sleep {pid} outlived its exec");
 
     // A process still running when the pod is deleted ends with the pod.
     let kc = env.kubeconfig.clone();
@@ -166,7 +175,7 @@ async fn exec_processes_end_with_the_exec_and_the_pod() {
         .await
         .unwrap();
     assert_ne!(ended.code, 0, "{ended:?}");
-    assert!(!alive(pid), "exec'd process {pid} outlived its pod");
+    assert!(ends(pid).await, "exec'd process {pid} outlived its pod");
     env.shutdown().await;
 }
 

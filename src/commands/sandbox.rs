@@ -115,6 +115,7 @@ fn up(args: UpArgs) -> Result<()> {
             watch_drop_after: args.watch_drop_after,
             ..Faults::default()
         },
+        ..SandboxConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
     runtime.block_on(async move {

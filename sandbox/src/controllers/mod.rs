@@ -147,13 +147,7 @@ impl Controllers {
 
     fn resync(&self) {
         for (key, obj) in self.store().all() {
-            self.on_event(&Event {
-                rv: 0,
-                kind: EventType::Added,
-                key,
-                obj,
-                prev: None,
-            });
+            self.on_event(&Event::new(0, EventType::Added, key, obj, None));
         }
     }
 
