@@ -11,7 +11,7 @@ use crate::Faults;
 use crate::resources::{self, ResourceType};
 use crate::store::Store;
 use crate::tokens::{Minter, constant_eq};
-use crate::util::{name_of, now_rfc3339, short_hash, str_at};
+use crate::util::{name_of, now_rfc3339, short_hash, str_at, uid_of};
 
 /// A running simulated cluster.
 pub struct Cluster {
@@ -42,6 +42,41 @@ pub struct Cluster {
     /// Bearer tokens accepted besides the admin token (for example a simulated cloud's
     /// access token).
     pub extra_tokens: RwLock<Vec<String>>,
+}
+
+/// An authenticated client, as SelfSubjectReview reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// User name.
+    pub name: String,
+    /// The user's uid (service accounts).
+    pub uid: String,
+    /// Groups.
+    pub groups: Vec<String>,
+}
+
+impl User {
+    /// The cluster administrator (the kubeconfig's user).
+    pub fn admin() -> Self {
+        User {
+            name: "kubernetes-admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        }
+    }
+
+    /// A service account.
+    pub fn service_account(ns: &str, name: &str, uid: &str) -> Self {
+        User {
+            name: format!("system:serviceaccount:{ns}:{name}"),
+            uid: uid.to_string(),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{ns}"),
+                "system:authenticated".into(),
+            ],
+        }
+    }
 }
 
 const BASE_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -79,12 +114,12 @@ impl Cluster {
         resources::find(&self.types(), group, version, plural).cloned()
     }
 
-    /// Whether `token` authenticates: the admin token, an extra accepted token, or a token
-    /// this cluster minted whose service account (and, for legacy tokens, Secret) still exists.
-    /// Tokens written into Secrets by clients never authenticate.
-    pub fn authenticates(&self, token: &str) -> bool {
+    /// Who `token` authenticates as: the admin token or an extra accepted token (an
+    /// administrator), or a token this cluster minted whose service account (and, for legacy
+    /// tokens, Secret) still exists. Tokens written into Secrets by clients never authenticate.
+    pub fn authenticate(&self, token: &str) -> Option<User> {
         if token.is_empty() {
-            return false;
+            return None;
         }
         if constant_eq(token.as_bytes(), self.token.as_bytes())
             || self
@@ -94,25 +129,23 @@ impl Cluster {
                 .iter()
                 .any(|t| constant_eq(t.as_bytes(), token.as_bytes()))
         {
-            return true;
+            return Some(User::admin());
         }
-        let Some(claims) = self.minter.verify(token) else {
-            return false;
-        };
-        let account_exists = self
+        let claims = self.minter.verify(token)?;
+        let account = self
             .store
-            .get("serviceaccounts", &claims.namespace, &claims.account)
-            .is_some();
-        account_exists
-            && claims.secret.is_none_or(|name| {
-                self.store
-                    .get("secrets", &claims.namespace, &name)
-                    .is_some_and(|s| {
-                        str_at(&s, "type") == Some("kubernetes.io/service-account-token")
-                            && s["metadata"]["annotations"]["kubernetes.io/service-account.name"]
-                                == claims.account.as_str()
-                    })
-            })
+            .get("serviceaccounts", &claims.namespace, &claims.account)?;
+        let secret_ok = claims.secret.as_ref().is_none_or(|name| {
+            self.store
+                .get("secrets", &claims.namespace, name)
+                .is_some_and(|s| {
+                    str_at(&s, "type") == Some("kubernetes.io/service-account-token")
+                        && s["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+                            == claims.account.as_str()
+                })
+        });
+        secret_ok
+            .then(|| User::service_account(&claims.namespace, &claims.account, uid_of(&account)))
     }
 
     fn used(&self, key: &str, path: &str) -> BTreeSet<String> {
@@ -200,9 +233,16 @@ impl Cluster {
                                            "lastHeartbeatTime": now, "lastTransitionTime": now}],
                            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
                            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-                           "nodeInfo": {"kubeletVersion": crate::discovery::GIT_VERSION,
-                                        "architecture": "amd64", "operatingSystem": "linux"}}});
+                           "nodeInfo": self.node_info()}});
             self.store.insert_raw("nodes", obj);
+        } else {
+            // Nodes saved by an older sandbox get every field the API declares required.
+            let info = self.node_info();
+            let _ = self.store.modify::<()>("nodes", "", &node, false, |c| {
+                let mut c = c.clone();
+                c["status"]["nodeInfo"] = info;
+                Ok(c)
+            });
         }
         if self
             .store
@@ -219,6 +259,16 @@ impl Cluster {
                 "status": {"loadBalancer": {}}});
             self.store.insert_raw("services", obj);
         }
+    }
+
+    /// `status.nodeInfo` with all ten fields the API declares required.
+    fn node_info(&self) -> Value {
+        let id = short_hash(&json!(self.name));
+        json!({"machineID": format!("{id}{id}{id}"), "systemUUID": stable_uid(&format!("node/{}", self.name)),
+               "bootID": stable_uid(&format!("boot/{}", self.name)), "kernelVersion": "6.1.0-sandbox",
+               "osImage": "Sandbox Linux", "containerRuntimeVersion": "containerd://1.7.0",
+               "kubeletVersion": crate::discovery::GIT_VERSION, "kubeProxyVersion": crate::discovery::GIT_VERSION,
+               "operatingSystem": "linux", "architecture": "amd64"})
     }
 
     /// The scratch directory of one pod, used as the working directory of exec.

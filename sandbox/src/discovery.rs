@@ -12,17 +12,6 @@ use crate::util::short_hash;
 /// dispatcher runs; 32 selects the dispatcher's own kubectl.
 pub const GIT_VERSION: &str = "v1.32.0";
 
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-
 /// `GET /version`.
 pub fn version() -> Value {
     json!({"major": "1", "minor": "32", "gitVersion": GIT_VERSION,
@@ -88,7 +77,7 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
     let mut resources = Vec::new();
     for t in mine {
         let mut r = json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
-                           "kind": t.kind, "verbs": VERBS});
+                           "kind": t.kind, "verbs": t.verbs});
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
         }
@@ -103,7 +92,7 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
         if t.status_sub {
             resources.push(sub("status", &t.kind, &["get", "patch", "update"]));
         }
-        if t.scale_sub {
+        if t.scale.is_some() {
             let mut s = sub("scale", "Scale", &["get", "patch", "update"]);
             s["group"] = json!("autoscaling");
             s["version"] = json!("v1");

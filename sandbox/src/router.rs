@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::api::{self, Req};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, User};
 use crate::discovery;
 use crate::http::{Body, Query, error, json};
 use crate::status::ApiError;
@@ -22,10 +22,12 @@ pub async fn handle(
         tokio::time::sleep(cluster.faults.latency).await;
     }
     let token = bearer(&req).unwrap_or_default();
-    if !cluster.authenticates(&token) {
+    let Some(user) = cluster.authenticate(&token) else {
         return Ok(error(&ApiError::unauthorized()));
-    }
-    Ok(route(cluster, req).await.unwrap_or_else(|e| error(&e)))
+    };
+    Ok(route(cluster, user, req)
+        .await
+        .unwrap_or_else(|e| error(&e)))
 }
 
 /// The bearer token of a request; the scheme is case-insensitive, as the API server reads it.
@@ -44,7 +46,11 @@ fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn route(
+    cluster: Arc<Cluster>,
+    user: User,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_string();
     let segs = segments(&path);
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
@@ -120,6 +126,11 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
     }
     let query = Query::parse(req.uri().query());
     let verb = verb_of(req.method(), name.is_some(), query.flag("watch"));
+    if !rt.serves(verb) && sub.is_none() {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
     inject_fault(&cluster, verb)?;
     if rt.kind == "Pod" && matches!(sub.as_deref(), Some("exec" | "attach")) {
         let name = name.unwrap_or_default();
@@ -136,6 +147,8 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
             content_type: String::new(),
             body: Default::default(),
             accept: String::new(),
+            user: user.clone(),
+            agent: String::new(),
         };
         api::get(&r)?;
         let mut resp = Response::new(crate::http::full(""));
@@ -148,6 +161,12 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
     let accept = req
         .headers()
         .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string();
+    let agent = req
+        .headers()
+        .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
@@ -177,6 +196,8 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         content_type,
         body,
         accept,
+        user,
+        agent,
     };
     if verb == "watch" {
         return crate::watch::watch(r);
@@ -217,6 +238,13 @@ async fn read_body(mut body: Incoming, max: usize) -> Result<bytes::Bytes, ApiEr
 
 /// Runs a resource verb and renders its result as the client asked (object, Table, metadata).
 fn answer(verb: &str, r: &Req) -> Result<Response<Body>, ApiError> {
+    for v in r.query.all("dryRun") {
+        if v != "All" {
+            return Err(ApiError::bad_request(format!(
+                "dryRun: Unsupported value: \"{v}\": supported values: \"All\""
+            )));
+        }
+    }
     let result = match verb {
         "get" => api::get(r),
         "list" => api::list(r),
@@ -236,7 +264,12 @@ fn answer(verb: &str, r: &Req) -> Result<Response<Body>, ApiError> {
             let rv = v["metadata"]["resourceVersion"]
                 .as_str()
                 .unwrap_or_default();
-            let t = crate::table::table(&r.rt.kind, &items, rv, full, true);
+            let mut t = crate::table::table(&r.rt.kind, &items, rv, full, true);
+            for k in ["continue", "remainingItemCount"] {
+                if let Some(x) = v["metadata"].get(k) {
+                    t["metadata"][k] = x.clone();
+                }
+            }
             Ok(crate::http::json_typed(
                 code,
                 &t,

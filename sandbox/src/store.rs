@@ -159,7 +159,6 @@ fn without_rv(v: &Value) -> Value {
     let mut c = v.clone();
     if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
-        m.remove("managedFields");
     }
     c
 }
@@ -239,6 +238,12 @@ impl Store {
     /// Receives the latest resourceVersion on every change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.tx.subscribe()
+    }
+
+    /// The oldest resourceVersion the history can still serve (watches and continue tokens
+    /// from before it get 410 Expired).
+    pub fn floor(&self) -> u64 {
+        self.lock().floor
     }
 
     /// The current resourceVersion.
@@ -331,7 +336,11 @@ impl Store {
         let meta = obj_mut(&mut obj, "metadata");
         meta.insert("uid".into(), Value::String(new_uid()));
         meta.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
-        meta.insert("generation".into(), json!(1));
+        if crate::resources::tracks_generation(key) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
         meta.remove("deletionTimestamp");
         if dry_run {
             meta.insert("resourceVersion".into(), rv_str(inner.rv));
@@ -354,7 +363,9 @@ impl Store {
             .or_insert_with(|| Value::String(new_uid()));
         meta.entry("creationTimestamp")
             .or_insert_with(|| Value::String(now_rfc3339()));
-        meta.entry("generation").or_insert(json!(1));
+        if crate::resources::tracks_generation(key) {
+            meta.entry("generation").or_insert(json!(1));
+        }
         meta.insert("resourceVersion".into(), rv_str(rv));
         let ns = crate::util::namespace_of(&obj).to_string();
         let name = crate::util::name_of(&obj).to_string();
@@ -408,10 +419,13 @@ impl Store {
             if let Some(v) = cur["metadata"].get("deletionTimestamp") {
                 meta.insert("deletionTimestamp".into(), v.clone());
             }
-            meta.insert("generation".into(), cur["metadata"]["generation"].clone());
+            match cur["metadata"].get("generation") {
+                Some(g) => meta.insert("generation".into(), g.clone()),
+                None => meta.remove("generation"),
+            };
             meta.insert("resourceVersion".into(), Value::String(cur_rv.clone()));
         }
-        if spec_part(&new) != spec_part(&cur) {
+        if cur["metadata"].get("generation").is_some() && spec_part(&new) != spec_part(&cur) {
             let g = cur["metadata"]["generation"].as_u64().unwrap_or(1) + 1;
             obj_mut(&mut new, "metadata").insert("generation".into(), json!(g));
         }
@@ -493,7 +507,7 @@ mod tests {
         let s = Store::open(None, 1 << 20).unwrap();
         let o = s
             .create(
-                "configmaps",
+                "deployments.apps",
                 json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"k": "1"}}),
                 false,
             )
@@ -501,12 +515,12 @@ mod tests {
         assert_eq!(o["metadata"]["resourceVersion"], "1");
         // No-op keeps the version.
         let (same, changed) = s
-            .modify::<()>("configmaps", "n", "a", false, |c| Ok(c.clone()))
+            .modify::<()>("deployments.apps", "n", "a", false, |c| Ok(c.clone()))
             .unwrap();
         assert!(!changed);
         assert_eq!(same["metadata"]["resourceVersion"], "1");
         let (m, changed) = s
-            .modify::<()>("configmaps", "n", "a", false, |c| {
+            .modify::<()>("deployments.apps", "n", "a", false, |c| {
                 let mut c = c.clone();
                 c["data"]["k"] = json!("2");
                 Ok(c)
@@ -515,14 +529,14 @@ mod tests {
         assert!(changed);
         assert_eq!(m["metadata"]["generation"], 2);
         // A stale resourceVersion conflicts.
-        let stale = s.modify::<()>("configmaps", "n", "a", false, |c| {
+        let stale = s.modify::<()>("deployments.apps", "n", "a", false, |c| {
             let mut c = c.clone();
             c["metadata"]["resourceVersion"] = json!("1");
             c["data"]["k"] = json!("3");
             Ok(c)
         });
         assert!(matches!(stale, Err(WriteError::Conflict)));
-        assert!(s.delete("configmaps", "n", "a").is_some());
+        assert!(s.delete("deployments.apps", "n", "a").is_some());
         let evs = s.events_since(0).unwrap();
         let kinds: Vec<_> = evs.iter().map(|e| e.kind).collect();
         assert_eq!(

@@ -59,7 +59,8 @@ fn line(kind: &str, obj: &Value) -> Bytes {
 /// Starts a watch for a collection request and returns the streaming response.
 pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
     let labels = LabelSelector::parse(r.query.get("labelSelector").unwrap_or_default())?;
-    let fields = FieldSelector::parse(r.query.get("fieldSelector").unwrap_or_default())?;
+    let fields =
+        FieldSelector::parse_for(&r.rt.kind, r.query.get("fieldSelector").unwrap_or_default())?;
     let from = match r.query.get("resourceVersion") {
         None | Some("" | "0") => None,
         Some(v) => Some(
