@@ -15,6 +15,7 @@ mod gc;
 mod http;
 mod isolation;
 mod limits;
+mod openapi_v2;
 mod patch;
 mod protobuf;
 mod resources;

@@ -82,6 +82,24 @@ async fn route(
                 .map(|d| json(200, &d))
                 .ok_or_else(ApiError::no_route);
         }
+        ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] if get => {
+            let types = cluster.types();
+            let wants_pb = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("protobuf"))
+                || s.as_slice() == ["swagger-2.0.0.pb-v1"];
+            if wants_pb {
+                let mut r = Response::new(crate::http::full(crate::openapi_v2::protobuf(&types)));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(crate::openapi_v2::PROTOBUF),
+                );
+                return Ok(r);
+            }
+            return Ok(json(200, &crate::openapi_v2::json(&types)));
+        }
         ["openapi", "v3"] if get => {
             return Ok(json(200, &discovery::openapi_root(&cluster.types())));
         }
