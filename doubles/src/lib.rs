@@ -192,6 +192,15 @@ pub fn main(tool: &str, args: &[String]) -> i32 {
     run(tool, args, &env, &mut io)
 }
 
+/// Runs a future on a runtime of its own: doubles are short-lived processes.
+pub(crate) fn block_on<F: std::future::Future>(f: F) -> Result<F::Output, Exit> {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| Exit::new(1, format!("cannot start a runtime: {e}")))?;
+    Ok(rt.block_on(f))
+}
+
 #[cfg(test)]
 pub(crate) mod testing {
     use super::*;

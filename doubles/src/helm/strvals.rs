@@ -17,6 +17,19 @@ pub fn apply(values: &mut Value, arg: &str, typed: bool) -> Result<(), String> {
     Ok(())
 }
 
+/// Sets one `path=value` (the whole text after the first `=` is the value, as istioctl's
+/// `--set` takes it), typed as `--set` types values.
+pub fn set_one(values: &mut Value, assignment: &str) -> Result<(), String> {
+    let Some((key, text)) = assignment.split_once('=') else {
+        return Err(format!(
+            "\"{assignment}\": --set must have the form path=value"
+        ));
+    };
+    let path = parse_path(key)?;
+    set(values, &path, typed_value(text, true));
+    Ok(())
+}
+
 enum Raw {
     One(String),
     List(Vec<String>),
