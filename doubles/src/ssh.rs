@@ -335,8 +335,7 @@ fn copy(from: &Path, to: &Path, recursive: bool) -> Result<(), String> {
 }
 
 /// Runs `scp ARGS`.
-pub fn run_scp(args: &[String], env: &Env, io: &mut Io<'_>, call: &mut Call) -> Outcome {
-    let _ = io;
+pub fn run_scp(args: &[String], env: &Env, _io: &mut Io<'_>, call: &mut Call) -> Outcome {
     let g = getopt(args, SCP_BOOL, SCP_VALUE)
         .map_err(|c| Exit::new(1, format!("scp: unknown option -- {c}\n{SCP_USAGE}")))?;
     call.flags = g.flags.iter().map(|(c, _)| format!("-{c}")).collect();
@@ -355,11 +354,10 @@ pub fn run_scp(args: &[String], env: &Env, io: &mut Io<'_>, call: &mut Call) -> 
         match s {
             Side::Local(p) => Ok(p.clone()),
             Side::Remote { host, user, path } => {
-                let (vm, root) = reach(env, host, &port)
+                let (_, root) = reach(env, host, &port)
                     .map_err(|e| Exit::new(255, format!("{e}\r\nscp: Connection closed")))?;
                 let user = login(env, user.clone(), &g.flags);
                 prepare_root(&root, &user).map_err(|e| Exit::new(1, format!("scp: {e}")))?;
-                let _ = vm;
                 Ok(vm_path(&root, &user, path))
             }
         }

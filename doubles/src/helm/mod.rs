@@ -224,11 +224,9 @@ fn v3_tree() -> Cmd {
     ])
 }
 
-/// A real command the double does not perform: any flags pass the parser, the run refuses.
+/// A real command the double does not perform: refused before its flags are parsed.
 fn other(name: &'static str) -> Cmd {
-    let mut c = Cmd::run(name, Vec::new());
-    c.runnable = true;
-    c
+    Cmd::run(name, Vec::new())
 }
 
 /// Runs `helm ARGS` as the given version (default: helm 3).
@@ -257,7 +255,7 @@ pub fn run(
         && tree
             .subs
             .iter()
-            .any(|c| c.name == first.as_str() && c.flags.is_empty() && c.name != "version")
+            .any(|c| c.name == first.as_str() && c.flags.is_empty())
     {
         call.command = first.clone();
         return Err(Exit::new(
