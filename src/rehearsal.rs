@@ -14,7 +14,7 @@ use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure,
 use meshbook_engine::template::Renderer;
 use meshbook_sandbox::{Sandbox, SandboxConfig, Saver};
 
-use crate::source::RunbookSource;
+use crate::source::{Origin, RunbookSource};
 
 /// The simulated clusters of one rehearsal, served on their own runtime for the run's length.
 pub struct Rehearsal {
@@ -117,6 +117,48 @@ impl Rehearsal {
         }
         Ok(())
     }
+}
+
+/// Sets up the run's tool doubles in `sandbox_dir/doubles` (docs/doubles.md) and returns the
+/// variables shell steps get: the doubles' `bin` first on `PATH`, and `MESHBOOK_DOUBLES`. What
+/// the doubles play comes from the runbook's `sandbox/doubles.yaml`; a built-in runbook's
+/// `sandbox/` is copied there first, so downloads can be served from its files.
+pub fn doubles_env(
+    sandbox_dir: &Path,
+    source: &RunbookSource,
+    kubeconfig: &Path,
+) -> Result<Vec<(String, String)>> {
+    let dir = sandbox_dir.join("doubles");
+    let spec = source.read_sibling("sandbox/doubles.yaml").ok();
+    let base = match &source.origin {
+        Origin::Disk(d) => std::path::absolute(d).unwrap_or_else(|_| d.clone()),
+        Origin::Builtin(rb) => {
+            let root = dir.join("runbook");
+            if let Some(files) = rb.get_dir(rb.path().join("sandbox")) {
+                std::fs::create_dir_all(root.join(files.path()))?;
+                files.extract(&root).with_context(|| {
+                    format!(
+                        "failed to copy the runbook's sandbox/ to {}",
+                        root.display()
+                    )
+                })?;
+            }
+            root.join(rb.path())
+        }
+    };
+    let exe = std::env::current_exe().context("cannot find the meshbook binary for the doubles")?;
+    let bin = meshbook_doubles::install(&dir, &exe, kubeconfig, spec.as_deref(), &base)?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![bin];
+    paths.extend(std::env::split_paths(&path));
+    let joined = std::env::join_paths(paths).context("a PATH entry holds a `:`")?;
+    Ok(vec![
+        ("PATH".to_string(), joined.to_string_lossy().into_owned()),
+        (
+            meshbook_doubles::setup::DIR_VAR.to_string(),
+            dir.to_string_lossy().into_owned(),
+        ),
+    ])
 }
 
 /// Names each context after the runbook's value (the sandbox names them after its clusters).

@@ -152,3 +152,37 @@ fn killed_then_resumed(name: &str) {
         assert_eq!(state, "succeeded", "{name}: step {id}");
     }
 }
+
+#[test]
+fn a_double_given_a_flag_its_tool_lacks_fails_the_step_in_the_tools_words() {
+    let s = Scratch::new();
+    let runbook = s.runbook(
+        "bad-flag.yaml",
+        "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {name: bad-flag}\nparams:\n  CTX: {type: context, default: c1}\nsteps:\n  - id: version\n    shell: istioctl version --remote=false\n    outputs:\n      ISTIOCTL_VERSION: {}\n  - id: render\n    needs: [version]\n    shell: helm template --bogus chart\n",
+    );
+    let done = s.run(&runbook, &["--sandbox"]);
+    assert_eq!(done.code, 1, "{}", done.all());
+    let states = s.states(None);
+    assert!(
+        states.contains(&("version".to_string(), "succeeded".to_string())),
+        "{states:?}"
+    );
+    assert!(
+        states.contains(&("render".to_string(), "failed".to_string())),
+        "{states:?}"
+    );
+    let runs = s.state().join("runs");
+    let run = std::fs::read_dir(&runs)
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let log = std::fs::read_to_string(run.join("logs/render.log")).unwrap();
+    assert!(log.contains("Error: unknown flag: --bogus"), "{log}");
+    let calls = std::fs::read_to_string(run.join("sandbox/doubles/calls.jsonl")).unwrap();
+    assert!(
+        calls.contains("\"step\":\"render\"") && calls.contains("\"exit\":1"),
+        "{calls}"
+    );
+}

@@ -154,21 +154,29 @@ impl Wiring {
         if let Some(k) = &kubeconfig {
             env.insert("KUBECONFIG".to_string(), k.to_string_lossy().into_owned());
         }
-        if rehearsal.is_some() {
-            env.insert("MESHBOOK_SANDBOX".to_string(), "1".to_string());
-        }
+        let source = match (&rehearsal, &meta.sandbox) {
+            (Some(r), Some(dir)) => {
+                let source =
+                    source::resolve(&meta.runbook.to_string_lossy()).map_err(Failure::Other)?;
+                env.insert("MESHBOOK_SANDBOX".to_string(), "1".to_string());
+                env.extend(
+                    rehearsal::doubles_env(dir, &source, &r.kubeconfig).map_err(Failure::Other)?,
+                );
+                Some(source)
+            }
+            _ => None,
+        };
         let router: Arc<dyn Executor> = Arc::new(StepRouter {
             shell: ShellExecutor,
             kube: Some(kube.clone()),
             env,
         });
-        let Some(rehearsal) = rehearsal else {
+        let (Some(rehearsal), Some(source)) = (rehearsal, source) else {
             return Ok(Wiring {
                 executor: router,
                 rehearsal: None,
             });
         };
-        let source = source::resolve(&meta.runbook.to_string_lossy()).map_err(Failure::Other)?;
         let stand_ins =
             RehearsalExecutor::new(rehearsal.saver.clone(), router, kube, runbook, source);
         let done = stand_ins.substitutes();
