@@ -222,6 +222,7 @@ pub fn create(r: &Req) -> Reply {
 /// Creates `obj`; `applied` is the configuration when the create comes from server-side apply.
 fn create_object(r: &Req, obj: &mut Value, applied: Option<&Value>) -> Reply {
     prepare(r, obj, true)?;
+    crate::version::convert::to_storage(&r.rt, obj);
     check_namespace(r)?;
     if r.rt.status_sub
         && let Some(m) = obj.as_object_mut()
@@ -318,6 +319,7 @@ fn merge_sub(r: &Req, cur: &Value, mut new: Value) -> Result<Value, ApiError> {
         Some(_) => Err(ApiError::no_route()),
         None => {
             prepare(r, &mut new, false)?;
+            crate::version::convert::to_storage(&r.rt, &mut new);
             if r.rt.status_sub {
                 match cur.get("status") {
                     Some(s) => new["status"] = s.clone(),
@@ -378,7 +380,7 @@ pub fn patch(r: &Req) -> Reply {
         let base = if r.sub.as_deref() == Some("scale") {
             scale_of(cur)
         } else {
-            cur.clone()
+            crate::version::convert::to_served(&r.rt, cur.clone())
         };
         let patched = match ct.as_str() {
             "application/merge-patch+json" => merge_patch(&base, &doc),
@@ -442,8 +444,9 @@ fn apply(r: &Req) -> Reply {
             }
         }
         let res = write(r, |cur| {
-            let mut merged =
-                strategic_merge(cur, &applied).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let view = crate::version::convert::to_served(&r.rt, cur.clone());
+            let mut merged = strategic_merge(&view, &applied)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             let rv = json!(
                 str_at(&applied, "metadata.resourceVersion").unwrap_or_else(|| str_at(
                     cur,

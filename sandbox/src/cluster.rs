@@ -12,6 +12,7 @@ use crate::Faults;
 use crate::resources::{self, ResourceType};
 use crate::store::Store;
 use crate::util::{name_of, now_rfc3339, short_hash, str_at};
+use crate::version::KubeVersion;
 
 /// A running simulated cluster.
 pub struct Cluster {
@@ -35,6 +36,8 @@ pub struct Cluster {
     pub scratch: PathBuf,
     /// Addresses handed out by this process, so concurrent writers never get the same one.
     pub allocated: Mutex<BTreeSet<String>>,
+    /// The Kubernetes minor the cluster simulates.
+    pub version: KubeVersion,
 }
 
 const BASE_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -54,9 +57,9 @@ impl Cluster {
         format!("192.168.{}.10", self.octet() + 1)
     }
 
-    /// All served resource types: built-ins plus CRD-defined ones.
+    /// All served resource types: the built-in ones this cluster's minor serves plus CRD-defined ones.
     pub fn types(&self) -> Vec<ResourceType> {
-        let mut t = resources::builtins();
+        let mut t = crate::version::registry::served_types(self.version);
         // CRDs can be large (schemas); read the few fields needed without copying them.
         let defined = self.store.map_list(
             "customresourcedefinitions.apiextensions.k8s.io",
@@ -152,8 +155,11 @@ impl Cluster {
                 continue;
             }
             let mut obj = json!({"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                "metadata": {"name": ns},
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            if crate::version::labels_namespace_names(self.version) {
+                obj["metadata"]["labels"] = json!({"kubernetes.io/metadata.name": ns});
+            }
             if *ns == "kube-system" {
                 // A stable uid: some tools derive a cluster id from it.
                 obj["metadata"]["uid"] = json!(stable_uid(&format!("kube-system/{}", self.name)));
@@ -176,7 +182,7 @@ impl Cluster {
                                            "lastHeartbeatTime": now, "lastTransitionTime": now}],
                            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
                            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-                           "nodeInfo": {"kubeletVersion": crate::discovery::GIT_VERSION,
+                           "nodeInfo": {"kubeletVersion": crate::version::git_version(self.version),
                                         "architecture": "amd64", "operatingSystem": "linux"}}});
             self.store.insert_raw("nodes", obj);
         }

@@ -39,9 +39,11 @@ impl ResourceType {
         }
     }
 
-    /// Store key prefix, `deployments.apps` or `pods`.
+    /// Store key prefix, `deployments.apps` or `pods`; every version of a kind shares it
+    /// (`extensions/v1beta1` Deployments are `deployments.apps`).
     pub fn key(&self) -> String {
-        crate::status::qualified(&self.group, &self.plural)
+        let group = crate::version::registry::storage_group(&self.group, &self.kind);
+        crate::status::qualified(group, &self.plural)
     }
 }
 

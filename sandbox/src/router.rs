@@ -47,8 +47,16 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
     let segs = segments(&path);
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let get = req.method() == Method::GET;
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if let Some(answer) = crate::version::gate::answer(&cluster, &s, get, accept) {
+        return Ok(answer);
+    }
     match s.as_slice() {
-        ["version"] if get => return Ok(json(200, &discovery::version())),
+        ["version"] if get => return Ok(json(200, &crate::version::version_info(cluster.version))),
         ["healthz" | "readyz" | "livez"] if get => {
             let mut r = Response::new(crate::http::full("ok"));
             r.headers_mut().insert(
@@ -73,6 +81,9 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
             return discovery::resource_list(&cluster.types(), g, v)
                 .map(|d| json(200, &d))
                 .ok_or_else(ApiError::no_route);
+        }
+        ["openapi", "v2"] if get => {
+            return Ok(crate::version::gate::openapi_v2(cluster.version, accept));
         }
         ["openapi", "v3"] if get => {
             return Ok(json(200, &discovery::openapi_root(&cluster.types())));
@@ -186,6 +197,7 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         )),
     };
     let (code, v) = result?;
+    let v = crate::version::convert::to_served(&r.rt, v);
     match (r.table(), verb) {
         (Some(full), "list") => {
             let items = v["items"].as_array().cloned().unwrap_or_default();
