@@ -111,6 +111,17 @@ fn read_partial(text: &str, at: usize, wildcards: bool) -> Result<(Partial, usiz
     Ok((Partial { parts, given }, i))
 }
 
+/// Reads all of `text` (surrounding spaces aside) as one version without wildcards; returns it
+/// and the byte where it starts.
+fn read_whole(text: &str) -> Result<(Partial, usize), VersionError> {
+    let lead = text.len() - text.trim_start().len();
+    let (p, end) = read_partial(text, lead, false)?;
+    if end != text.trim_end().len() {
+        return Err(error(text, end, "unexpected text after the version"));
+    }
+    Ok((p, lead))
+}
+
 impl Version {
     /// A version from its parts.
     pub const fn new(major: u64, minor: u64, patch: u64) -> Version {
@@ -123,17 +134,7 @@ impl Version {
 
     /// Parses `1`, `1.13`, `v1.13.12`, `1.27.3-gke.100` (missing parts are 0).
     pub fn parse(text: &str) -> Result<Version, VersionError> {
-        let trimmed = text.trim();
-        let lead = text.len() - text.trim_start().len();
-        let (p, end) = read_partial(text, lead, false)?;
-        if end != lead + trimmed.len() {
-            return Err(error(text, end, "unexpected text after the version"));
-        }
-        Ok(Version::new(
-            p.parts[0].unwrap_or(0),
-            p.parts[1].unwrap_or(0),
-            p.parts[2].unwrap_or(0),
-        ))
+        read_whole(text).map(|(p, _)| floor(p))
     }
 
     /// The first version-looking word in a tool's output, e.g. `3.14.2` in
@@ -192,12 +193,8 @@ impl KubeVersion {
 
     /// Parses `1.13`, `v1.13.12`, `1.27.3-gke.100`; the major must be 1.
     pub fn parse(text: &str) -> Result<KubeVersion, VersionError> {
-        let t = text.trim();
-        let lead = text.len() - text.trim_start().len();
-        let (p, end) = read_partial(text, lead, false)?;
-        if end != lead + t.len() {
-            return Err(error(text, end, "unexpected text after the version"));
-        }
+        let (p, lead) = read_whole(text)?;
+        let end = text.trim_end().len();
         if p.parts[0] != Some(1) {
             return Err(error(
                 text,

@@ -154,12 +154,7 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         );
         return Ok(resp);
     }
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let accept = accept.to_string();
     let content_type = req
         .headers()
         .get(header::CONTENT_TYPE)

@@ -40,16 +40,24 @@ fn metric_id(name: Option<&Value>, selector: Option<&Value>) -> Value {
     m
 }
 
-/// One `v2beta1` metric in `v2` form.
-fn metric_up(m: &Value) -> Value {
-    let ty = m["type"].as_str().unwrap_or_default();
+/// The metric type and the key of its source (`Pods` → `pods`).
+fn source(m: &Value) -> Option<(&str, &'static str)> {
+    let ty = m["type"].as_str()?;
     let key = match ty {
         "Resource" => "resource",
         "Pods" => "pods",
         "Object" => "object",
         "External" => "external",
         "ContainerResource" => "containerResource",
-        _ => return m.clone(),
+        _ => return None,
+    };
+    Some((ty, key))
+}
+
+/// One `v2beta1` metric in `v2` form.
+fn metric_up(m: &Value) -> Value {
+    let Some((ty, key)) = source(m) else {
+        return m.clone();
     };
     let Some(src) = m[key].as_object() else {
         return m.clone();
@@ -72,14 +80,8 @@ fn metric_up(m: &Value) -> Value {
 
 /// One `v2` metric in `v2beta1` form.
 fn metric_down(m: &Value) -> Value {
-    let ty = m["type"].as_str().unwrap_or_default();
-    let key = match ty {
-        "Resource" => "resource",
-        "Pods" => "pods",
-        "Object" => "object",
-        "External" => "external",
-        "ContainerResource" => "containerResource",
-        _ => return m.clone(),
+    let Some((ty, key)) = source(m) else {
+        return m.clone();
     };
     let src = &m[key];
     let t = &src["target"];

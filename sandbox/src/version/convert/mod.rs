@@ -37,9 +37,10 @@ pub fn to_storage(rt: &ResourceType, obj: &mut Value) {
     obj["apiVersion"] = json!(hub);
 }
 
-/// Shows a stored object, or every item of a list of them, as the addressed type `rt`.
+/// Shows a stored object, or every item of a list of them, as the addressed type `rt`. Anything
+/// else (a `Status`, a subresource's `Scale`) is left as it is.
 pub fn to_served(rt: &ResourceType, mut v: Value) -> Value {
-    if storage_version(rt).is_none() || v["kind"] == "Status" {
+    if storage_version(rt).is_none() {
         return v;
     }
     let target = rt.api_version();
@@ -53,12 +54,12 @@ pub fn to_served(rt: &ResourceType, mut v: Value) -> Value {
     v
 }
 
-/// One stored object as `target`.
+/// One stored object of `kind` as `target`.
 fn down(kind: &str, target: &str, obj: &mut Value) {
     let Some(from) = obj["apiVersion"].as_str().map(str::to_string) else {
         return;
     };
-    if from == target || !obj.is_object() {
+    if from == target || obj["kind"] != kind {
         return;
     }
     match kind {
@@ -194,6 +195,9 @@ mod tests {
         assert_eq!(out["items"][0]["apiVersion"], "extensions/v1beta1");
         let status = json!({"kind": "Status", "apiVersion": "v1", "status": "Success"});
         assert_eq!(to_served(&ext, status.clone()), status);
+        let scale =
+            json!({"kind": "Scale", "apiVersion": "autoscaling/v1", "spec": {"replicas": 2}});
+        assert_eq!(to_served(&ext, scale.clone()), scale);
         // Malformed client bodies are left alone rather than panicking.
         let mut weird = json!("a string");
         to_storage(&ext, &mut weird);
