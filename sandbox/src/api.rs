@@ -369,6 +369,7 @@ pub fn patch(r: &Req) -> Reply {
         .trim()
         .to_string();
     if ct == "application/apply-patch+yaml" {
+        crate::version::check_server_side_apply(r.cluster.version)?;
         return apply(r);
     }
     let doc: Value = serde_json::from_slice(&r.body).map_err(|e| {

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, ServiceAccount};
-use kube::api::{Api, ApiResource, DynamicObject, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::discovery::Discovery;
@@ -92,7 +92,19 @@ async fn old_minor_serves_legacy_versions_and_converts_between_them() {
         assert_eq!(same.types.unwrap().api_version, format!("apps/{version}"));
         assert_eq!(same.metadata.uid, created.metadata.uid);
     }
-    // apps/v1 is not yet served in 1.13 for CRDs; v1beta1 is.
+    // Server-side apply arrived in 1.16.
+    let apply = PatchParams::apply("meshbook-test");
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "ssa"}});
+    let cms: Api<ConfigMap> = Api::namespaced(old.clone(), "default");
+    let err = cms
+        .patch("ssa", &apply, &Patch::Apply(&cm))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, kube::Error::Api(ref e) if e.code == 415),
+        "{err:?}"
+    );
+    // CRDs are served as apiextensions.k8s.io/v1beta1 only in 1.13.
     let crd_v1 = Api::<DynamicObject>::all_with(
         old.clone(),
         &ApiResource::from_gvk_with_plural(
@@ -131,7 +143,6 @@ async fn old_minor_serves_legacy_versions_and_converts_between_them() {
         token.type_.as_deref(),
         Some("kubernetes.io/service-account-token")
     );
-    let cms: Api<ConfigMap> = Api::namespaced(old.clone(), "default");
     assert!(cms.get_opt("kube-root-ca.crt").await.unwrap().is_none());
     sandbox.shutdown().await.unwrap();
 }

@@ -110,6 +110,17 @@ pub fn publishes_root_ca(v: KubeVersion) -> bool {
     v.minor() >= 20
 }
 
+/// Server-side apply (`application/apply-patch+yaml`) is served from 1.16 (beta, on by default);
+/// before, the patch handler knows only the three other patch types.
+pub fn check_server_side_apply(v: KubeVersion) -> Result<(), crate::status::ApiError> {
+    if v.minor() >= 16 {
+        return Ok(());
+    }
+    Err(crate::status::ApiError::unsupported_media(
+        "the body of the request was in an unknown format - accepted media types include: application/json-patch+json, application/merge-patch+json, application/strategic-merge-patch+json",
+    ))
+}
+
 /// Namespaces carry the `kubernetes.io/metadata.name` label from 1.21 (NamespaceDefaultLabelName).
 pub fn labels_namespace_names(v: KubeVersion) -> bool {
     v.minor() >= 21
