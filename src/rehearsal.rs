@@ -12,7 +12,7 @@ use meshbook_engine::model::{Action, KubeApply, Runbook, SandboxStandIn, ValueTy
 use meshbook_engine::params::ParamValues;
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
 use meshbook_engine::template::Renderer;
-use meshbook_sandbox::{Sandbox, SandboxConfig, Saver};
+use meshbook_sandbox::{KubeVersion, Sandbox, SandboxConfig, Saver};
 
 use crate::source::{Origin, RunbookSource};
 
@@ -67,6 +67,11 @@ fn cluster_name(context: &str, taken: &[String]) -> String {
     name
 }
 
+/// The Kubernetes minor rehearsals simulate until runbooks declare theirs: the newest that
+/// still creates a token Secret per ServiceAccount (the named runbooks read them) and already
+/// serves the apiVersions the stand-ins use (`apiextensions.k8s.io/v1`, `policy/v1`, ...).
+const REHEARSAL_VERSION: KubeVersion = KubeVersion::new(23);
+
 impl Rehearsal {
     /// Starts (or restarts, from `dir`) one simulated cluster per context.
     pub fn start(contexts: &[String], dir: &Path) -> Result<Rehearsal> {
@@ -89,6 +94,7 @@ impl Rehearsal {
         let config = SandboxConfig {
             clusters: clusters.iter().map(|(_, c)| c.clone()).collect(),
             state_dir: Some(dir.join("clusters")),
+            kube_version: REHEARSAL_VERSION,
             ..SandboxConfig::default()
         };
         let sandbox = runtime

@@ -50,6 +50,14 @@ fn done_steps(s: &Scratch) -> HashSet<String> {
         .collect()
 }
 
+/// Whether `run` got as far as recording the run before it was killed.
+fn run_created(s: &Scratch) -> bool {
+    std::fs::read_dir(s.state().join("runs")).is_ok_and(|runs| {
+        runs.flatten()
+            .any(|run| run.path().join("run.json").exists())
+    })
+}
+
 fn trial(rng: &mut Rng) {
     let s = Scratch::new();
     let rb = s.runbook("kill.yaml", &runbook());
@@ -93,7 +101,15 @@ fn trial(rng: &mut Rng) {
         kills += 1;
         // Steps live in their own process groups and outlive a killed meshbook: let them end.
         std::thread::sleep(Duration::from_millis(300));
+        if !run_created(&s) {
+            // Killed before the run existed: there is nothing to resume, so start it again.
+            continue;
+        }
         let done = done_steps(&s);
+        if done.len() == 300 {
+            // Killed after the run finished but before the process exited.
+            break;
+        }
         let before = s.lines("ran").len();
         // The next invocation must not run any of these again.
         let argv = ["resume", "--log-format", "plain"];
@@ -121,7 +137,7 @@ fn trial(rng: &mut Rng) {
                 "step {again} was recorded done, yet ran again"
             );
         }
-        if finished {
+        if finished || done_steps(&s).len() == 300 {
             break;
         }
         args = ["resume", "--log-format", "plain"]

@@ -18,7 +18,7 @@ fn up(dir: &Path) -> Child {
             "sandbox",
             "up",
             "--clusters",
-            "east,west",
+            "east=1.13,west",
             "--state",
             "state",
         ],
@@ -40,6 +40,9 @@ fn up(dir: &Path) -> Child {
 }
 
 fn kubectl(dir: &Path, context: &str, args: &[&str]) -> Output {
+    // A fresh cache per call: kubectl caches /version and discovery per server address.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     Command::new("kubectl")
         .args([
             "--kubeconfig",
@@ -48,6 +51,8 @@ fn kubectl(dir: &Path, context: &str, args: &[&str]) -> Output {
             context,
             "--request-timeout",
             "20s",
+            "--cache-dir",
+            &format!("kubectl-cache-{n}"),
         ])
         .args(args)
         .current_dir(dir)
@@ -86,6 +91,12 @@ fn kubectl_drives_the_sandbox_and_objects_survive_a_restart() {
     );
     assert!(text.contains("certificate-authority-data"), "{text}");
 
+    for (context, minor) in [("east", "13"), ("west", "33")] {
+        let version = kubectl(dir, context, &["version", "-o", "json"]);
+        let info: serde_json::Value = serde_json::from_slice(&version.stdout).unwrap();
+        assert_eq!(info["serverVersion"]["minor"], minor, "{context}");
+    }
+
     let created = kubectl(dir, "east", &["create", "namespace", "kept"]);
     assert!(
         created.status.success(),
@@ -109,4 +120,20 @@ fn kubectl_drives_the_sandbox_and_objects_survive_a_restart() {
         String::from_utf8_lossy(&again.stderr)
     );
     down(dir, child);
+}
+
+#[test]
+fn unsupported_kubernetes_versions_are_refused_before_anything_starts() {
+    let tmp = tempfile::tempdir().unwrap();
+    for args in [
+        &["sandbox", "up", "--kube-version", "1.8"][..],
+        &["sandbox", "up", "--clusters", "east=1.34"][..],
+        &["sandbox", "up", "--clusters", "east=v2"][..],
+    ] {
+        let out = meshbook(tmp.path(), args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("Kubernetes"), "{args:?}: {err}");
+    }
+    assert!(!tmp.path().join(".meshbook").exists());
 }

@@ -147,8 +147,10 @@ fn builtin(
                 obj_mut(obj, "spec").insert("finalizers".into(), json!(["kubernetes"]));
             }
             obj_mut(obj, "metadata");
-            let labels = obj_mut(&mut obj["metadata"], "labels");
-            labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+            if crate::version::labels_namespace_names(cluster.version) {
+                let labels = obj_mut(&mut obj["metadata"], "labels");
+                labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+            }
             if str_at(obj, "status.phase").is_none() {
                 obj["status"] = json!({"phase": "Active"});
             }

@@ -336,6 +336,7 @@ fn token_request(cluster: &Cluster, sa: &Value, request: &Value) -> Value {
 /// Creates `obj`; `applied` is the configuration when the create comes from server-side apply.
 fn create_object(r: &Req, obj: &mut Value, applied: Option<&Value>) -> Reply {
     prepare(r, obj, true)?;
+    crate::version::convert::to_storage(&r.rt, obj);
     check_namespace(r)?;
     if r.rt.status_sub
         && let Some(m) = obj.as_object_mut()
@@ -446,6 +447,7 @@ fn merge_sub(r: &Req, cur: &Value, mut new: Value) -> Result<Value, ApiError> {
         Some(_) => Err(ApiError::no_route()),
         None => {
             prepare(r, &mut new, false)?;
+            crate::version::convert::to_storage(&r.rt, &mut new);
             if r.rt.status_sub {
                 match cur.get("status") {
                     Some(s) => new["status"] = s.clone(),
@@ -505,6 +507,7 @@ pub fn patch(r: &Req) -> Reply {
         .trim()
         .to_string();
     if ct == "application/apply-patch+yaml" {
+        crate::version::check_server_side_apply(r.cluster.version)?;
         return apply(r);
     }
     let doc: Value = serde_json::from_slice(&r.body).map_err(|e| {
@@ -516,7 +519,7 @@ pub fn patch(r: &Req) -> Reply {
         let base = if r.sub.as_deref() == Some("scale") {
             scale_of(&r.rt, cur)
         } else {
-            cur.clone()
+            crate::version::convert::to_served(&r.rt, cur.clone())
         };
         let patched = match ct.as_str() {
             "application/merge-patch+json" => merge_patch(&base, &doc),
@@ -580,8 +583,9 @@ fn apply(r: &Req) -> Reply {
             }
         }
         let res = write(r, |cur| {
-            let mut merged =
-                strategic_merge(cur, &applied).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let view = crate::version::convert::to_served(&r.rt, cur.clone());
+            let mut merged = strategic_merge(&view, &applied)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             let rv = json!(
                 str_at(&applied, "metadata.resourceVersion").unwrap_or_else(|| str_at(
                     cur,

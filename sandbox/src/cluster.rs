@@ -12,6 +12,7 @@ use crate::resources::{self, ResourceType};
 use crate::store::Store;
 use crate::tokens::{Minter, constant_eq};
 use crate::util::{name_of, now_rfc3339, short_hash, str_at, uid_of};
+use crate::version::KubeVersion;
 
 /// A running simulated cluster.
 pub struct Cluster {
@@ -42,6 +43,8 @@ pub struct Cluster {
     /// Bearer tokens accepted besides the admin token (for example a simulated cloud's
     /// access token).
     pub extra_tokens: RwLock<Vec<String>>,
+    /// The Kubernetes minor the cluster simulates.
+    pub version: KubeVersion,
 }
 
 /// An authenticated client, as SelfSubjectReview reports it.
@@ -97,9 +100,9 @@ impl Cluster {
         format!("127.168.{}.10", self.octet() + 1)
     }
 
-    /// All served resource types: built-ins plus CRD-defined ones.
+    /// All served resource types: the built-in ones this cluster's minor serves plus CRD-defined ones.
     pub fn types(&self) -> Vec<ResourceType> {
-        let mut t = resources::builtins();
+        let mut t = crate::version::registry::served_types(self.version);
         // CRDs can be large (schemas); read the few fields needed without copying them.
         let defined = self.store.map_list(
             "customresourcedefinitions.apiextensions.k8s.io",
@@ -209,8 +212,11 @@ impl Cluster {
                 continue;
             }
             let mut obj = json!({"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                "metadata": {"name": ns},
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            if crate::version::labels_namespace_names(self.version) {
+                obj["metadata"]["labels"] = json!({"kubernetes.io/metadata.name": ns});
+            }
             if *ns == "kube-system" {
                 // A stable uid: some tools derive a cluster id from it.
                 obj["metadata"]["uid"] = json!(stable_uid(&format!("kube-system/{}", self.name)));
@@ -267,7 +273,7 @@ impl Cluster {
         json!({"machineID": format!("{id}{id}{id}"), "systemUUID": stable_uid(&format!("node/{}", self.name)),
                "bootID": stable_uid(&format!("boot/{}", self.name)), "kernelVersion": "6.1.0-sandbox",
                "osImage": "Sandbox Linux", "containerRuntimeVersion": "containerd://1.7.0",
-               "kubeletVersion": crate::discovery::GIT_VERSION, "kubeProxyVersion": crate::discovery::GIT_VERSION,
+               "kubeletVersion": crate::version::git_version(self.version), "kubeProxyVersion": crate::version::git_version(self.version),
                "operatingSystem": "linux", "architecture": "amd64"})
     }
 

@@ -31,6 +31,7 @@ pub mod testing;
 mod tls;
 mod tokens;
 mod util;
+mod version;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -49,6 +50,17 @@ use crate::cluster::Cluster;
 pub use crate::limits::Limits;
 pub use crate::store::StoreError;
 pub use crate::tls::TlsError;
+pub use crate::version::KubeVersion;
+
+/// The Kubernetes minors a simulated cluster can have, oldest first (1.9 to 1.33).
+pub fn supported_versions() -> impl DoubleEndedIterator<Item = KubeVersion> {
+    version::supported()
+}
+
+/// The minor clusters have unless told otherwise: the newest supported.
+pub fn default_version() -> KubeVersion {
+    version::newest()
+}
 
 /// Faults injected into resource requests, for testing clients under stress.
 #[derive(Debug, Clone)]
@@ -86,6 +98,11 @@ impl Default for Faults {
 pub struct SandboxConfig {
     /// Cluster names; each becomes a kubeconfig context.
     pub clusters: Vec<String>,
+    /// The Kubernetes minor every cluster simulates unless `cluster_versions` names another.
+    pub kube_version: KubeVersion,
+    /// Per-cluster minors, by cluster name (also for clusters added later with
+    /// [`Sandbox::add_cluster`]).
+    pub cluster_versions: BTreeMap<String, KubeVersion>,
     /// Where objects, ports, tokens and certificates persist; `None` keeps everything in memory.
     pub state_dir: Option<PathBuf>,
     /// Delay before a new Pod becomes Running and Ready.
@@ -102,11 +119,32 @@ impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             clusters: vec!["cluster1".to_string()],
+            kube_version: version::newest(),
+            cluster_versions: BTreeMap::new(),
             state_dir: None,
             pod_ready_delay: Duration::from_millis(500),
             lb_ip_delay: Duration::from_millis(500),
             faults: Faults::default(),
             limits: Limits::default(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The minor cluster `name` simulates, if the sandbox supports it.
+    pub fn version_of(&self, name: &str) -> Result<KubeVersion, Error> {
+        let version = self
+            .cluster_versions
+            .get(name)
+            .copied()
+            .unwrap_or(self.kube_version);
+        if version::is_supported(version) {
+            Ok(version)
+        } else {
+            Err(Error::UnsupportedVersion {
+                name: name.to_string(),
+                version,
+            })
         }
     }
 }
@@ -117,6 +155,16 @@ pub enum Error {
     /// A cluster name is empty, repeated or not a valid DNS label.
     #[error("invalid cluster name {0:?}: use lowercase letters, digits and '-', each name once")]
     InvalidName(String),
+    /// A cluster was asked to simulate a Kubernetes minor the sandbox does not support.
+    #[error(
+        "Kubernetes {version} is not supported (cluster {name}): the sandbox simulates 1.9 to 1.33"
+    )]
+    UnsupportedVersion {
+        /// The cluster.
+        name: String,
+        /// The minor asked for.
+        version: KubeVersion,
+    },
     /// Certificates could not be made or loaded.
     #[error(transparent)]
     Tls(#[from] TlsError),
@@ -168,6 +216,8 @@ pub struct ClusterInfo {
     pub server: String,
     /// Administrator bearer token.
     pub token: String,
+    /// The Kubernetes minor it simulates.
+    pub kube_version: KubeVersion,
 }
 
 // The token is a credential: keep it out of debug output and test failure messages.
@@ -176,6 +226,7 @@ impl std::fmt::Debug for ClusterInfo {
         f.debug_struct("ClusterInfo")
             .field("name", &self.name)
             .field("server", &self.server)
+            .field("kube_version", &self.kube_version)
             .field("token", &"<redacted>")
             .finish()
     }
@@ -252,6 +303,7 @@ impl Sandbox {
             if !valid_cluster_name(n) || !seen.insert(n.clone()) {
                 return Err(Error::InvalidName(n.clone()));
             }
+            config.version_of(n)?;
         }
         let material = match &config.state_dir {
             Some(dir) => tls::load_or_generate(&dir.join("tls"))?,
@@ -308,6 +360,7 @@ impl Sandbox {
         if !valid_cluster_name(name) || running.iter().any(|c| c.cluster.name == name) {
             return Err(Error::InvalidName(name.to_string()));
         }
+        let version = self.config.version_of(name)?;
         let dir = self
             .config
             .state_dir
@@ -336,7 +389,8 @@ impl Sandbox {
             source,
         })?;
         if let Some(p) = &meta_path {
-            let doc = json!({"token": token, "port": addr.port(), "index": index});
+            let doc = json!({"token": token, "port": addr.port(), "index": index,
+                             "kubeVersion": version.to_string()});
             store::write_atomic(p, doc.to_string().as_bytes())?;
         }
         let store = store::Store::open(
@@ -357,6 +411,7 @@ impl Sandbox {
             minter: tokens::Minter::new(&token, name),
             extra_tokens: std::sync::RwLock::new(options.extra_tokens),
             token,
+            version,
         });
         cluster.bootstrap();
         let mut tasks = vec![
@@ -497,6 +552,10 @@ pub fn kubeconfig_from_state(state_dir: &Path) -> Result<String, Error> {
                     name,
                     server: format!("https://127.0.0.1:{port}"),
                     token: token.to_string(),
+                    kube_version: meta["kubeVersion"]
+                        .as_str()
+                        .and_then(|v| KubeVersion::parse(v).ok())
+                        .unwrap_or_else(version::newest),
                 },
             ));
         }
@@ -551,6 +610,7 @@ fn info(c: &Running) -> ClusterInfo {
         name: c.cluster.name.clone(),
         server: format!("https://127.0.0.1:{}", c.addr.port()),
         token: c.cluster.token.clone(),
+        kube_version: c.cluster.version,
     }
 }
 

@@ -59,9 +59,11 @@ impl ResourceType {
         }
     }
 
-    /// Store key prefix, `deployments.apps` or `pods`.
+    /// Store key prefix, `deployments.apps` or `pods`; every version of a kind shares it
+    /// (`extensions/v1beta1` Deployments are `deployments.apps`).
     pub fn key(&self) -> String {
-        crate::status::qualified(&self.group, &self.plural)
+        let group = crate::version::registry::storage_group(&self.group, &self.kind);
+        crate::status::qualified(group, &self.plural)
     }
 
     /// Whether `verb` is served.
@@ -142,7 +144,6 @@ const BUILTINS: &[Builtin] = &[
     Builtin("autoscaling", "v1", "horizontalpodautoscalers", "HorizontalPodAutoscaler", &["hpa"], NS | ALL | STATUS),
     Builtin("coordination.k8s.io", "v1", "leases", "Lease", &[], NS),
     Builtin("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", &[], NS),
-    Builtin("events.k8s.io", "v1", "events", "Event", &["ev"], NS),
     Builtin("storage.k8s.io", "v1", "storageclasses", "StorageClass", &["sc"], 0),
     Builtin("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", &["pc"], 0),
     Builtin("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", &[], REVIEW),

@@ -55,8 +55,16 @@ async fn route(
     let segs = segments(&path);
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let get = req.method() == Method::GET;
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if let Some(answer) = crate::version::gate::answer(&cluster, &s, get, accept) {
+        return Ok(answer);
+    }
     match s.as_slice() {
-        ["version"] if get => return Ok(json(200, &discovery::version())),
+        ["version"] if get => return Ok(json(200, &crate::version::version_info(cluster.version))),
         ["healthz" | "readyz" | "livez"] if get => {
             let mut r = Response::new(crate::http::full("ok"));
             r.headers_mut().insert(
@@ -176,12 +184,7 @@ async fn route(
         );
         return Ok(resp);
     }
-    let accept = req
-        .headers()
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default()
-        .to_string();
+    let accept = accept.to_string();
     let agent = req
         .headers()
         .get(header::USER_AGENT)
@@ -276,6 +279,7 @@ fn answer(verb: &str, r: &Req) -> Result<Response<Body>, ApiError> {
         )),
     };
     let (code, v) = result?;
+    let v = crate::version::convert::to_served(&r.rt, v);
     match (r.table(), verb) {
         (Some(full), "list") => {
             let items = v["items"].as_array().cloned().unwrap_or_default();

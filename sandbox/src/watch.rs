@@ -19,6 +19,8 @@ use crate::store::EventType;
 
 /// Renders events as plain objects or, when asked, as one-row Tables.
 struct Printer {
+    /// The addressed type, whose version events are shown in.
+    rt: crate::resources::ResourceType,
     table: Option<(String, bool)>,
     metadata_only: bool,
     first: bool,
@@ -26,6 +28,8 @@ struct Printer {
 
 impl Printer {
     fn line(&mut self, kind: &str, obj: &Value) -> Bytes {
+        let served = crate::version::convert::to_served(&self.rt, obj.clone());
+        let obj = &served;
         match &self.table {
             Some((k, full)) if kind != "ERROR" => {
                 let rv = obj["metadata"]["resourceVersion"]
@@ -96,6 +100,7 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
     };
     let metadata_only = crate::table::metadata_wanted(&r.accept);
     let mut printer = Printer {
+        rt: r.rt.clone(),
         table,
         metadata_only,
         first: true,

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::{Env, config};
-use meshbook_sandbox::SandboxConfig;
+use meshbook_sandbox::{KubeVersion, SandboxConfig};
 
 async fn sa_token(env: &Env, ctx: &str, ns: &str, sa: &str) -> String {
     let mut secret = String::new();
@@ -62,7 +62,12 @@ async fn sa_token(env: &Env, ctx: &str, ns: &str, sa: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn service_account_token_authenticates_and_bogus_token_is_refused() {
-    let env = Env::start(&["c1"]).await;
+    // Token Secrets for every ServiceAccount are a Kubernetes 1.23-and-older behaviour.
+    let env = Env::with_config(SandboxConfig {
+        kube_version: KubeVersion::new(23),
+        ..config(&["c1"])
+    })
+    .await;
     env.kubectl("c1", &["create", "namespace", "istio-system"])
         .await
         .ok();

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
 use meshbook_engine::model::Duration as MbDuration;
-use meshbook_sandbox::{Faults, Sandbox, SandboxConfig};
+use meshbook_sandbox::{Faults, KubeVersion, Sandbox, SandboxConfig};
 
 use crate::failure::{CmdResult, Failure};
 
@@ -33,9 +33,14 @@ pub struct DirArgs {
 /// Flags of `meshbook sandbox up`.
 #[derive(Debug, Args)]
 pub struct UpArgs {
-    /// Cluster names, comma-separated; each becomes a kubeconfig context.
-    #[arg(long, value_delimiter = ',', default_value = "cluster1")]
-    pub clusters: Vec<String>,
+    /// Cluster names, comma-separated; each becomes a kubeconfig context. `NAME=1.13` gives a
+    /// cluster its own Kubernetes minor, e.g. `east=1.13,west=1.32`.
+    #[arg(long, value_delimiter = ',', default_value = "cluster1", value_name = "NAME[=1.MINOR]", value_parser = parse_cluster)]
+    pub clusters: Vec<(String, Option<KubeVersion>)>,
+    /// The Kubernetes minor the clusters simulate: what `/version` reports and which API versions
+    /// are served (1.9 to 1.33; default: the newest).
+    #[arg(long, value_name = "1.MINOR", value_parser = parse_kube_version)]
+    pub kube_version: Option<KubeVersion>,
     /// Write the kubeconfig here too (mode 0600).
     #[arg(long, value_name = "FILE")]
     pub kubeconfig: Option<PathBuf>,
@@ -68,6 +73,25 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     MbDuration::parse(text)
         .map(MbDuration::get)
         .map_err(|e| e.to_string())
+}
+
+fn parse_kube_version(text: &str) -> Result<KubeVersion, String> {
+    let v = KubeVersion::parse(text).map_err(|e| e.to_string())?;
+    if meshbook_sandbox::supported_versions().any(|s| s == v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "Kubernetes {v} is not simulated: choose 1.9 to {}",
+            meshbook_sandbox::default_version()
+        ))
+    }
+}
+
+fn parse_cluster(text: &str) -> Result<(String, Option<KubeVersion>), String> {
+    match text.split_once('=') {
+        Some((name, version)) => Ok((name.to_string(), Some(parse_kube_version(version)?))),
+        None => Ok((text.to_string(), None)),
+    }
 }
 
 fn parse_rate(text: &str) -> Result<(String, f64), String> {
@@ -104,7 +128,15 @@ pub fn run(command: SandboxCommand) -> CmdResult {
 
 fn up(args: UpArgs) -> Result<()> {
     let config = SandboxConfig {
-        clusters: args.clusters.clone(),
+        clusters: args.clusters.iter().map(|(name, _)| name.clone()).collect(),
+        kube_version: args
+            .kube_version
+            .unwrap_or_else(meshbook_sandbox::default_version),
+        cluster_versions: args
+            .clusters
+            .iter()
+            .filter_map(|(name, v)| v.map(|v| (name.clone(), v)))
+            .collect(),
         state_dir: args.state.clone(),
         pod_ready_delay: args.pod_ready_delay,
         lb_ip_delay: args.lb_ip_delay,
@@ -132,7 +164,12 @@ fn up(args: UpArgs) -> Result<()> {
         let pid_file = args.dir.dir.join("sandbox.pid");
         std::fs::write(&pid_file, std::process::id().to_string())?;
         for c in sandbox.clusters() {
-            outln!("cluster {} at {}", c.name, c.server);
+            outln!(
+                "cluster {} at {} (Kubernetes {})",
+                c.name,
+                c.server,
+                c.kube_version
+            );
         }
         outln!(
             "kubeconfig: {}",

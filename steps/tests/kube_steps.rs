@@ -546,7 +546,12 @@ async fn exec_runs_in_a_selected_pod_repeats_and_checks_output() {
 
 #[tokio::test]
 async fn a_service_account_kubeconfig_reaches_the_cluster() {
-    let env = Env::start(&["c1"]).await;
+    // The step reads the account's token Secret, which Kubernetes made by itself before 1.24.
+    let env = Env::with_config(meshbook_sandbox::SandboxConfig {
+        kube_version: meshbook_sandbox::KubeVersion::new(23),
+        ..kube_support::config(&["c1"])
+    })
+    .await;
     let sa = "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: default}\n";
     apply::run(&env.clients, &manifest(sa), &none(), &env.env)
         .await
@@ -824,10 +829,13 @@ async fn a_wait_ends_when_the_watched_value_changes() {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let cluster = env.clients.cluster(None).await.unwrap();
         let cms = Target::new(&cluster, "cm", None).await.unwrap();
+        // Taken before the patch is sent: the watch event may reach the wait before the
+        // patch's own answer reaches this task.
+        let flipping_at = std::time::Instant::now();
         cms.merge_patch("flag", &json!({"data": {"state": "on"}}))
             .await
             .unwrap();
-        std::time::Instant::now()
+        flipping_at
     };
     let (done, flipped) = tokio::join!(waiting, flipping);
     // How fast it reacts is measured by `cargo bench -p meshbook-steps --bench wait_reaction`.

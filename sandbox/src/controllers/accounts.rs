@@ -6,20 +6,6 @@ use super::*;
 
 impl Controllers {
     pub(super) fn ensure_default_sa(&self, ns: &str) {
-        // The root CA bundle every namespace gets (kube-root-ca.crt publisher).
-        if self
-            .store()
-            .get("configmaps", ns, "kube-root-ca.crt")
-            .is_none()
-        {
-            self.create(
-                "configmaps",
-                json!({"apiVersion": "v1", "kind": "ConfigMap",
-                       "metadata": {"name": "kube-root-ca.crt", "namespace": ns,
-                                    "annotations": {"kubernetes.io/description": "Contains a CA bundle that can be used to verify the kube-apiserver when using internal endpoints such as the internal service IP or kubernetes.default.svc. No other usage is guaranteed across distributions of Kubernetes clusters."}},
-                       "data": {"ca.crt": self.cluster.ca_pem}}),
-            );
-        }
         if self.store().get("serviceaccounts", ns, "default").is_none() {
             self.create(
                 "serviceaccounts",
