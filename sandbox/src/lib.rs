@@ -317,6 +317,7 @@ impl Sandbox {
             faults: self.config.faults.clone(),
             scratch: self.scratch.clone(),
             allocated: Mutex::new(Default::default()),
+            extra_token: Mutex::new(None),
         });
         cluster.bootstrap();
         let mut tasks = vec![
@@ -342,6 +343,23 @@ impl Sandbox {
             .unwrap_or_else(|e| e.into_inner())
             .push(r);
         Ok(out)
+    }
+
+    /// Makes cluster `name` accept `token` as an administrator bearer token besides its own, or
+    /// (with `None`) stop accepting the one set before. A simulated cloud hands its access token
+    /// to the clients of the clusters it creates this way. Not persisted: the caller sets it again
+    /// after a restart. Returns false when there is no such cluster.
+    pub fn set_extra_token(&self, name: &str, token: Option<&str>) -> bool {
+        let running = self.running();
+        let Some(c) = running.iter().find(|c| c.cluster.name == name) else {
+            return false;
+        };
+        *c.cluster
+            .extra_token
+            .lock()
+            .unwrap_or_else(|e| e.into_inner()) =
+            token.filter(|t| !t.is_empty()).map(str::to_string);
+        true
     }
 
     /// Connection details of every cluster, in the order they were started.
