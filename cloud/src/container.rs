@@ -587,6 +587,48 @@ fn backend_name(svc: &Service, state: &State, name: &str) -> String {
     candidate
 }
 
+/// Makes a provisioned cluster RUNNING: its nodes, endpoint and CA.
+fn finish_create(
+    svc: &Service,
+    state: &mut State,
+    project: &str,
+    location: &str,
+    name: &str,
+    endpoint: &crate::host::Endpoint,
+) -> ApiResult<()> {
+    let cluster = state
+        .get(Kind::Cluster, project, location, name)
+        .cloned()
+        .ok_or_else(|| ApiError::internal("the new cluster vanished"))?;
+    let pools = cluster.body["nodePools"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    let mut total = 0;
+    for pool in &pools {
+        let count = pool["initialNodeCount"].as_u64().unwrap_or(0) as usize;
+        total += size_nodes(svc, state, project, &cluster, pool, count)?;
+    }
+    let groups: Vec<Value> = pools
+        .iter()
+        .flat_map(|p| {
+            p["instanceGroupUrls"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .collect();
+    if let Some(rec) = state.get_mut(Kind::Cluster, project, location, name) {
+        rec.body["endpoint"] = json!(endpoint.address);
+        rec.body["masterAuth"]["clusterCaCertificate"] =
+            json!(base64::engine::general_purpose::STANDARD.encode(&endpoint.ca_pem));
+        rec.body["status"] = json!("RUNNING");
+        rec.body["currentNodeCount"] = json!(total);
+        rec.body["instanceGroupUrls"] = json!(groups);
+    }
+    Ok(())
+}
+
 async fn create_cluster(
     svc: &Service,
     project: &str,
@@ -611,40 +653,7 @@ async fn create_cluster(
     let target = format!("clusters/{name}");
     let op = match started {
         Ok(endpoint) => {
-            let cluster = state
-                .get(Kind::Cluster, project, location, &name)
-                .cloned()
-                .ok_or_else(|| ApiError::internal("the new cluster vanished"))?;
-            let mut total = 0;
-            for pool in cluster.body["nodePools"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-            {
-                let count = pool["initialNodeCount"].as_u64().unwrap_or(0) as usize;
-                total += size_nodes(svc, &mut state, project, &cluster, &pool, count)?;
-            }
-            let groups: Vec<Value> = cluster.body["nodePools"]
-                .as_array()
-                .map(|p| {
-                    p.iter()
-                        .flat_map(|p| {
-                            p["instanceGroupUrls"]
-                                .as_array()
-                                .cloned()
-                                .unwrap_or_default()
-                        })
-                        .collect()
-                })
-                .unwrap_or_default();
-            if let Some(rec) = state.get_mut(Kind::Cluster, project, location, &name) {
-                rec.body["endpoint"] = json!(endpoint.address);
-                rec.body["masterAuth"]["clusterCaCertificate"] =
-                    json!(base64::engine::general_purpose::STANDARD.encode(&endpoint.ca_pem));
-                rec.body["status"] = json!("RUNNING");
-                rec.body["currentNodeCount"] = json!(total);
-                rec.body["instanceGroupUrls"] = json!(groups);
-            }
+            finish_create(svc, &mut state, project, location, &name, &endpoint)?;
             operation(
                 svc,
                 &mut state,
@@ -903,15 +912,18 @@ fn set_pool_size(
     Ok(op)
 }
 
-/// Starts again the simulated clusters of every RUNNING cluster (after a restart), and records
-/// where each now answers.
+/// Starts again the simulated clusters of every RUNNING cluster (after a restart), records
+/// where each now answers, and finishes creates a restart interrupted.
 pub async fn restore(svc: &Service) -> Result<(), String> {
     let (clusters, token) = {
         let state = svc.lock();
         let list: Vec<Record> = state
             .list(Kind::Cluster)
             .iter()
-            .filter(|r| r.body["status"] == "RUNNING" && r.backend.is_some())
+            .filter(|r| {
+                (r.body["status"] == "RUNNING" || r.body["status"] == "PROVISIONING")
+                    && r.backend.is_some()
+            })
             .cloned()
             .collect();
         (list, state.token.clone())
@@ -927,7 +939,18 @@ pub async fn restore(svc: &Service) -> Result<(), String> {
             .await
             .map_err(|e| format!("cluster {}: {e}", rec.name))?;
         let mut state = svc.lock();
-        if let Some(r) = state.get_mut(Kind::Cluster, &rec.project, &rec.scope, &rec.name) {
+        if rec.body["status"] == "PROVISIONING" {
+            // Interrupted while creating: the service finishes what it accepted.
+            finish_create(
+                svc,
+                &mut state,
+                &rec.project,
+                &rec.scope,
+                &rec.name,
+                &endpoint,
+            )
+            .map_err(|e| e.message)?;
+        } else if let Some(r) = state.get_mut(Kind::Cluster, &rec.project, &rec.scope, &rec.name) {
             r.body["endpoint"] = json!(endpoint.address);
         }
     }
