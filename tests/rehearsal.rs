@@ -195,7 +195,7 @@ fn killed_then_resumed(name: &str) {
     ]);
     // Kill -9 once a third of the steps are done: the simulated clusters die with the process.
     // The bound is generous: gcloud (a Python program) is slow on a loaded machine.
-    let deadline = Instant::now() + Duration::from_secs(300);
+    let deadline = Instant::now() + Duration::from_secs(600);
     let mut progressed = false;
     let mut total = 0;
     while !progressed && Instant::now() < deadline {
