@@ -21,6 +21,7 @@ macro_rules! out {
 mod cli;
 mod commands;
 mod failure;
+mod gcp;
 mod identities;
 mod prepare;
 mod rehearsal;

@@ -196,6 +196,9 @@ pub enum Error {
 pub struct ClusterOptions {
     /// Bearer tokens accepted with full access besides the cluster's admin token.
     pub extra_tokens: Vec<String>,
+    /// The Kubernetes minor to simulate, overriding the configuration and what a state
+    /// directory recorded (a simulated cloud creating a cluster of a requested version).
+    pub kube_version: Option<KubeVersion>,
 }
 
 // Tokens are credentials: keep them out of debug output.
@@ -360,7 +363,6 @@ impl Sandbox {
         if !valid_cluster_name(name) || running.iter().any(|c| c.cluster.name == name) {
             return Err(Error::InvalidName(name.to_string()));
         }
-        let version = self.config.version_of(name)?;
         let dir = self
             .config
             .state_dir
@@ -368,6 +370,20 @@ impl Sandbox {
             .map(|d| d.join("clusters").join(name));
         let meta_path = dir.as_ref().map(|d| d.join("cluster.json"));
         let meta = meta_path.as_deref().map(read_meta).unwrap_or(Value::Null);
+        // Asked for, configured for this cluster, recorded when it was first made, or the default.
+        let version = match options.kube_version.or_else(|| {
+            let configured = self.config.cluster_versions.get(name).copied();
+            configured.or_else(|| meta["kubeVersion"].as_str()?.parse().ok())
+        }) {
+            Some(v) if version::is_supported(v) => v,
+            Some(v) => {
+                return Err(Error::UnsupportedVersion {
+                    name: name.to_string(),
+                    version: v,
+                });
+            }
+            None => self.config.version_of(name)?,
+        };
         let token = meta["token"]
             .as_str()
             .map(str::to_string)
@@ -439,6 +455,26 @@ impl Sandbox {
         Ok(out)
     }
 
+    /// Makes cluster `name` accept `token` as an administrator bearer token besides its own, or
+    /// (with `None`) stop accepting the one set before. A simulated cloud hands its access token
+    /// to the clients of the clusters it creates this way. Not persisted: the caller sets it again
+    /// after a restart. Returns false when there is no such cluster.
+    pub fn set_extra_token(&self, name: &str, token: Option<&str>) -> bool {
+        let running = self.running();
+        let Some(c) = running.iter().find(|c| c.cluster.name == name) else {
+            return false;
+        };
+        *c.cluster
+            .extra_tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = token
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        true
+    }
+
     /// Connection details of every cluster, in the order they were started.
     pub fn clusters(&self) -> Vec<ClusterInfo> {
         self.running().iter().map(info).collect()
@@ -450,24 +486,6 @@ impl Sandbox {
             .iter()
             .find(|c| c.cluster.name == name)
             .map(info)
-    }
-
-    /// Makes cluster `name` accept `token` as a bearer token with full access, besides its
-    /// admin token (a simulated cloud hands out such access tokens). Returns false when there
-    /// is no such cluster. Extra tokens are not persisted: add them again after a restart.
-    pub fn accept_token(&self, name: &str, token: &str) -> bool {
-        let Some(c) = self.running().into_iter().find(|c| c.cluster.name == name) else {
-            return false;
-        };
-        let mut extra = c
-            .cluster
-            .extra_tokens
-            .write()
-            .unwrap_or_else(|e| e.into_inner());
-        if !token.is_empty() && !extra.iter().any(|t| t == token) {
-            extra.push(token.to_string());
-        }
-        true
     }
 
     /// PEM of the CA that signed the clusters' serving certificate.

@@ -6,11 +6,13 @@ use std::time::{Duration, Instant};
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::discovery::Discovery;
 use kube::runtime::{WatchStreamExt, watcher};
+use kube::{Client, Config};
 use meshbook_sandbox::testing::TestEnv;
-use meshbook_sandbox::{Faults, SandboxConfig};
+use meshbook_sandbox::{Faults, Sandbox, SandboxConfig};
 use serde_json::json;
 
 fn cfg(faults: Faults) -> SandboxConfig {
@@ -274,4 +276,61 @@ async fn metadata_only_lists_gets_and_watches() {
         .unwrap();
     assert!(first.metadata.name.is_some());
     sandbox.shutdown().await;
+}
+
+/// A client of cluster `ctx` that authenticates with `token` instead of the admin token.
+async fn client_with_token(sandbox: &Sandbox, ctx: &str, token: &str) -> Client {
+    let mut kc = Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).unwrap();
+    for user in &mut kc.auth_infos {
+        if let Some(info) = user.auth_info.as_mut() {
+            info.token = Some(token.to_string().into());
+        }
+    }
+    let opts = KubeConfigOptions {
+        context: Some(ctx.to_string()),
+        ..Default::default()
+    };
+    let mut cfg = Config::from_custom_kubeconfig(kc, &opts).await.unwrap();
+    cfg.default_retry = false;
+    Client::try_from(cfg).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_extra_token_is_accepted_until_withdrawn_and_only_by_its_cluster() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        clusters: vec!["k1".to_string(), "k2".to_string()],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let ns = |c: Client| async move {
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(c)
+            .list(&Default::default())
+            .await
+    };
+    let token = "cloud-access-token-0123456789";
+    assert!(
+        ns(client_with_token(&sandbox, "k1", token).await)
+            .await
+            .is_err()
+    );
+    assert!(sandbox.set_extra_token("k1", Some(token)));
+    assert!(
+        ns(client_with_token(&sandbox, "k1", token).await)
+            .await
+            .is_ok()
+    );
+    assert!(
+        ns(client_with_token(&sandbox, "k2", token).await)
+            .await
+            .is_err()
+    );
+    assert!(sandbox.set_extra_token("k1", None));
+    assert!(
+        ns(client_with_token(&sandbox, "k1", token).await)
+            .await
+            .is_err()
+    );
+    assert!(!sandbox.set_extra_token("nope", Some(token)));
+    sandbox.shutdown().await.unwrap();
 }

@@ -116,8 +116,11 @@ async fn only_minted_tokens_authenticate() {
     assert_eq!(status_with_token(&env, &token, "Bearer").await, 401);
 
     // An extra token accepted through the API authenticates on that cluster only.
-    assert!(env.sandbox.accept_token("c1", "cloud-access-token"));
-    assert!(!env.sandbox.accept_token("nope", "x"));
+    assert!(
+        env.sandbox
+            .set_extra_token("c1", Some("cloud-access-token"))
+    );
+    assert!(!env.sandbox.set_extra_token("nope", Some("x")));
     assert_eq!(
         status_with_token(&env, "cloud-access-token", "Bearer").await,
         200

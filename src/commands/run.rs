@@ -128,8 +128,12 @@ impl Wiring {
     ) -> Result<Wiring, Failure> {
         let rehearsal = match &meta.sandbox {
             Some(dir) => Some(
-                Rehearsal::start(&rehearsal::contexts(runbook, values), dir)
-                    .map_err(Failure::Other)?,
+                Rehearsal::start(
+                    &rehearsal::contexts(runbook, values),
+                    dir,
+                    crate::gcp::plan(runbook),
+                )
+                .map_err(Failure::Other)?,
             ),
             None => None,
         };
@@ -137,7 +141,12 @@ impl Wiring {
             .as_ref()
             .map(|r| r.kubeconfig.clone())
             .or_else(|| meta.kubeconfig.clone());
-        let clients = Arc::new(Clients::deferred(kubeconfig.as_deref()));
+        let cloud_env = rehearsal
+            .as_ref()
+            .map(|r| r.env.clone())
+            .unwrap_or_default();
+        let clients =
+            Arc::new(Clients::deferred(kubeconfig.as_deref()).with_exec_env(cloud_env.clone()));
         let ids = identities::file(run_dir);
         clients.expect_identities(identities::load(&ids));
         if let RunKind::Cleanup { of } = &meta.kind
@@ -154,6 +163,8 @@ impl Wiring {
         if let Some(k) = &kubeconfig {
             env.insert("KUBECONFIG".to_string(), k.to_string_lossy().into_owned());
         }
+        // The simulated cloud's environment first, so the doubles' PATH comes last and wins.
+        env.extend(cloud_env);
         let source = match (&rehearsal, &meta.sandbox) {
             (Some(r), Some(dir)) => {
                 let source =
@@ -177,8 +188,11 @@ impl Wiring {
                 rehearsal: None,
             });
         };
+        let sandbox = rehearsal
+            .sandbox()
+            .ok_or_else(|| Failure::Other(anyhow::anyhow!("the sandbox is not running")))?;
         let stand_ins =
-            RehearsalExecutor::new(rehearsal.saver.clone(), router, kube, runbook, source);
+            RehearsalExecutor::new(sandbox, router, kube, runbook, source, &rehearsal.plan);
         let done = stand_ins.substitutes();
         Ok(Wiring {
             executor: Arc::new(stand_ins),
@@ -191,6 +205,9 @@ impl Wiring {
         if let Some((rehearsal, done)) = self.rehearsal {
             let done = done.lock().map(|d| d.clone()).unwrap_or_default();
             out!("{}", rehearsal::report(runbook, &done, &rehearsal.clusters));
+            if let Some(note) = rehearsal.cloud_note() {
+                outln!("{note}");
+            }
             rehearsal.stop().map_err(Failure::Other)?;
         }
         result

@@ -15,7 +15,7 @@ use crate::failure::{CmdResult, Failure};
 #[derive(Debug, Subcommand)]
 pub enum SandboxCommand {
     /// Start simulated clusters and serve them until interrupted (Ctrl-C or `meshbook sandbox down`).
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Print the kubeconfig of the running sandbox.
     Kubeconfig(DirArgs),
     /// Stop the running sandbox.
@@ -67,6 +67,17 @@ pub struct UpArgs {
     /// Close watches after this many events.
     #[arg(long, value_name = "N")]
     pub watch_drop_after: Option<usize>,
+    /// Also start a simulated Google Cloud and print the environment that points gcloud at it.
+    #[arg(long)]
+    pub gcp: bool,
+    /// The project gcloud starts with (with --gcp).
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value = "meshbook-sandbox",
+        requires = "gcp"
+    )]
+    pub project: String,
 }
 
 fn parse_duration(text: &str) -> Result<Duration, String> {
@@ -110,7 +121,7 @@ fn parse_rate(text: &str) -> Result<(String, f64), String> {
 /// Runs a sandbox subcommand.
 pub fn run(command: SandboxCommand) -> CmdResult {
     match command {
-        SandboxCommand::Up(args) => up(args).map_err(Failure::Other),
+        SandboxCommand::Up(args) => up(*args).map_err(Failure::Other),
         SandboxCommand::Kubeconfig(dir) => {
             let path = dir.dir.join("kubeconfig");
             let text = std::fs::read_to_string(&path).with_context(|| {
@@ -151,9 +162,11 @@ fn up(args: UpArgs) -> Result<()> {
     };
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
     runtime.block_on(async move {
-        let sandbox = Sandbox::start(config)
-            .await
-            .context("failed to start the sandbox")?;
+        let sandbox = std::sync::Arc::new(
+            Sandbox::start(config)
+                .await
+                .context("failed to start the sandbox")?,
+        );
         std::fs::create_dir_all(&args.dir.dir)
             .with_context(|| format!("failed to create {}", args.dir.dir.display()))?;
         let own = args.dir.dir.join("kubeconfig");
@@ -161,42 +174,114 @@ fn up(args: UpArgs) -> Result<()> {
         if let Some(path) = &args.kubeconfig {
             sandbox.write_kubeconfig(path)?;
         }
+        let kubeconfig = args.kubeconfig.as_deref().unwrap_or(&own);
+        let cloud = match args.gcp {
+            true => Some(gcp::start(&args, sandbox.clone(), kubeconfig).await?),
+            false => None,
+        };
+        // With --gcp stdout is a shell script (`eval` or `source` it): the rest are comments.
+        let note = if args.gcp { "# " } else { "" };
+        if let Some((_, script)) = &cloud {
+            out!("{script}");
+        }
         let pid_file = args.dir.dir.join("sandbox.pid");
         std::fs::write(&pid_file, std::process::id().to_string())?;
         for c in sandbox.clusters() {
             outln!(
-                "cluster {} at {} (Kubernetes {})",
+                "{note}cluster {} at {} (Kubernetes {})",
                 c.name,
                 c.server,
                 c.kube_version
             );
         }
+        outln!("{note}kubeconfig: {}", kubeconfig.display());
         outln!(
-            "kubeconfig: {}",
-            args.kubeconfig.as_deref().unwrap_or(&own).display()
-        );
-        outln!(
-            "try: kubectl --kubeconfig {} get namespaces",
-            args.kubeconfig.as_deref().unwrap_or(&own).display()
+            "{note}try: kubectl --kubeconfig {} get namespaces",
+            kubeconfig.display()
         );
         if let Some(state) = &args.state {
-            outln!("objects are kept in {}", state.display());
+            outln!("{note}objects are kept in {}", state.display());
         }
-        outln!("serving until Ctrl-C or `meshbook sandbox down`");
+        outln!("{note}serving until Ctrl-C or `meshbook sandbox down`");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        sandbox
-            .serve_until(async move {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            })
-            .await?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        if let Some((cloud, _)) = cloud {
+            cloud.shutdown().await;
+        }
+        let sandbox = std::sync::Arc::try_unwrap(sandbox)
+            .map_err(|_| anyhow::anyhow!("the sandbox is still in use"))?;
+        sandbox.shutdown().await?;
         let _ = std::fs::remove_file(&pid_file);
         let _ = std::fs::remove_file(&own);
-        outln!("sandbox stopped");
+        let _ = std::fs::remove_file(args.dir.dir.join(gcp::ENV_FILE));
+        outln!("{note}sandbox stopped");
         Ok(())
     })
+}
+
+/// The simulated Google Cloud beside the clusters of `sandbox up --gcp`.
+mod gcp {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use anyhow::{Context, Result};
+    use meshbook_cloud::{Cloud, CloudConfig, export_line};
+    use meshbook_sandbox::Sandbox;
+
+    use super::UpArgs;
+
+    /// The script of exports, kept beside the kubeconfig for `source`.
+    pub const ENV_FILE: &str = "gcp.env";
+
+    /// Starts the cloud (its state under `--state` when given, else fresh under `--dir`) and
+    /// returns it with the shell script that exports its environment.
+    pub async fn start(
+        args: &UpArgs,
+        sandbox: Arc<Sandbox>,
+        kubeconfig: &Path,
+    ) -> Result<(Cloud, String)> {
+        let dir = match &args.state {
+            Some(state) => state.join("gcp"),
+            None => {
+                let dir = args.dir.dir.join("gcp");
+                // Without --state the clusters start empty, so the cloud does too.
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .with_context(|| format!("failed to clear {}", dir.display()))?;
+                }
+                dir
+            }
+        };
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        let config = CloudConfig {
+            dir,
+            project: args.project.clone(),
+            pinned_version: None,
+        };
+        let cloud = Cloud::start(config, sandbox)
+            .await
+            .context("failed to start the simulated Google Cloud")?;
+        let kubeconfig = std::path::absolute(kubeconfig).unwrap_or(kubeconfig.to_path_buf());
+        let mut script = String::new();
+        for (name, value) in cloud.environment() {
+            script.push_str(&export_line(&name, &value));
+            script.push('\n');
+        }
+        script.push_str(&export_line("CLOUDSDK_CORE_PROJECT", cloud.project()));
+        script.push('\n');
+        script.push_str(&export_line(
+            "KUBECONFIG",
+            &kubeconfig.display().to_string(),
+        ));
+        script.push('\n');
+        let file = args.dir.dir.join(ENV_FILE);
+        crate::identities::write_private(&file, &script)
+            .with_context(|| format!("failed to write {}", file.display()))?;
+        Ok((cloud, script))
+    }
 }
 
 fn down(dir: &Path) -> Result<()> {
