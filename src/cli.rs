@@ -64,4 +64,14 @@ pub(crate) enum Command {
     /// Simulated clusters that speak the Kubernetes API, for kubectl and experiments.
     #[command(subcommand)]
     Sandbox(sandbox::SandboxCommand),
+    /// Play a rehearsal's double of a tool: `meshbook double helm@2.16.12 template …`
+    /// (docs/doubles.md). A rehearsal calls them by the tool's name on `PATH`.
+    Double {
+        /// helm, istioctl, asmcli, generate_cert, ssh, scp, curl, wget or git, with an
+        /// optional `@VERSION`.
+        tool: String,
+        /// The tool's own arguments.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
 }

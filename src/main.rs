@@ -25,6 +25,7 @@ mod cli;
 mod commands;
 mod dry_run;
 mod failure;
+mod gcp;
 mod identities;
 mod prepare;
 mod recorded;
@@ -48,7 +49,22 @@ use crate::failure::CmdResult;
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> ExitCode {
+    // Called by a tool's name (a rehearsal's link to this binary): play that tool's double.
+    let argv: Vec<String> = std::env::args_os()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect();
+    let called = argv
+        .first()
+        .and_then(|a| std::path::Path::new(a).file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if meshbook_doubles::is_tool(&called) {
+        return double_exit(meshbook_doubles::main(&called, &argv[1..]));
+    }
     let cli = Cli::parse();
+    if let Command::Double { tool, args } = &cli.command {
+        return double_exit(meshbook_doubles::main(tool, args));
+    }
     init_diagnostics(cli.verbose);
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
@@ -62,6 +78,11 @@ fn main() -> ExitCode {
             failure.exit_code()
         }
     }
+}
+
+/// A double's exit status as the process's (`os.Exit(-1)` of a Go tool is 255).
+fn double_exit(code: i32) -> ExitCode {
+    ExitCode::from((code & 0xff) as u8)
 }
 
 /// Internal diagnostics on stderr: the Kubernetes API requests kube steps make (method and path,
@@ -103,5 +124,6 @@ fn dispatch(cli: Cli) -> CmdResult {
         Command::Runs(args) => runs::runs(&args),
         Command::Status(args) => runs::status(&args),
         Command::Cleanup(args) => cleanup::cleanup(&args, verbose),
+        Command::Double { .. } => Ok(()),
     }
 }

@@ -1,6 +1,7 @@
 //! Rehearsals (`run --sandbox`): simulated clusters for every context the runbook names, and an
 //! executor that honours the runbook's `sandbox:` stand-ins. The clusters keep their objects in
-//! the run's folder, so `resume` of a rehearsal continues against the same clusters.
+//! the run's folder, so `resume` of a rehearsal continues against the same clusters. When the
+//! runbook's steps call gcloud, a simulated Google Cloud runs beside them (see `crate::gcp`).
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -8,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use indexmap::IndexMap;
+use meshbook_cloud::{Cloud, CloudConfig};
 use meshbook_engine::model::{
     Action, Instead, KubeApply, Manifests, Place, Runbook, SandboxStandIn, ValueType,
 };
@@ -16,20 +18,26 @@ use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure,
 use meshbook_engine::template::{self, renderer};
 use meshbook_engine::validate::{List, Validated};
 use meshbook_engine::values::Values;
-use meshbook_sandbox::{Sandbox, SandboxConfig, Saver};
+use meshbook_sandbox::KubeVersion;
+use meshbook_sandbox::{Sandbox, SandboxConfig};
 
-use crate::source::RunbookSource;
+use crate::gcp;
+use crate::source::{Origin, RunbookSource};
 
-/// The simulated clusters of one rehearsal, served on their own runtime for the run's length.
+/// The simulated clusters (and cloud) of one rehearsal, served on their own runtime for the
+/// run's length.
 pub(crate) struct Rehearsal {
     runtime: tokio::runtime::Runtime,
-    sandbox: Option<Sandbox>,
+    sandbox: Option<Arc<Sandbox>>,
+    cloud: Option<Cloud>,
     /// The kubeconfig whose contexts are named after the runbook's context values.
     pub(crate) kubeconfig: PathBuf,
     /// Context value and the simulated cluster serving it.
     pub(crate) clusters: Vec<(String, String)>,
-    /// Makes the clusters' objects durable on demand.
-    pub(crate) saver: Saver,
+    /// The simulated cloud's environment for steps and exec credential plugins (empty without).
+    pub(crate) env: Vec<(String, String)>,
+    /// What the rehearsal does with gcloud steps.
+    pub(crate) plan: gcp::Plan,
 }
 
 /// The distinct values of the runbook's `context` params, in declaration order.
@@ -117,10 +125,21 @@ fn cluster_name(context: &str, taken: &[String]) -> String {
     name
 }
 
+/// The Kubernetes minor rehearsals simulate until runbooks declare theirs: the newest that
+/// still creates a token Secret per ServiceAccount (the named runbooks read them) and already
+/// serves the apiVersions the stand-ins use (`apiextensions.k8s.io/v1`, `policy/v1`, ...).
+const REHEARSAL_VERSION: KubeVersion = KubeVersion::new(23);
+
 impl Rehearsal {
-    /// Starts (or restarts, from `dir`) one simulated cluster per context.
-    pub(crate) fn start(contexts: &[String], dir: &Path) -> Result<Rehearsal> {
-        if contexts.is_empty() {
+    /// Starts (or restarts, from `dir`) one simulated cluster per context, unless the runbook
+    /// makes its clusters with gcloud, and the simulated cloud when its steps call gcloud.
+    pub(crate) fn start(contexts: &[String], dir: &Path, plan: gcp::Plan) -> Result<Rehearsal> {
+        let contexts = if plan.starts_clusters() {
+            contexts
+        } else {
+            &[]
+        };
+        if contexts.is_empty() && !plan.starts_cloud() {
             anyhow::bail!(
                 "the runbook has no `context` params, so there is no cluster to simulate"
             );
@@ -139,34 +158,151 @@ impl Rehearsal {
         let config = SandboxConfig {
             clusters: clusters.iter().map(|(_, c)| c.clone()).collect(),
             state_dir: Some(dir.join("clusters")),
+            kube_version: REHEARSAL_VERSION,
             ..SandboxConfig::default()
         };
-        let sandbox = runtime
-            .block_on(Sandbox::start(config))
-            .context("failed to start the sandbox")?;
+        let sandbox = Arc::new(
+            runtime
+                .block_on(Sandbox::start(config))
+                .context("failed to start the sandbox")?,
+        );
         let kubeconfig = dir.join("kubeconfig");
-        let text = rename_contexts(&sandbox.kubeconfig_yaml(), &clusters)?;
+        let ours = rename_contexts(&sandbox.kubeconfig_yaml(), &clusters)?;
+        // gcloud adds its entries to this file during the run: a restart keeps them.
+        let text = match std::fs::read_to_string(&kubeconfig) {
+            Ok(earlier) => merge_kubeconfig(&earlier, &ours)?,
+            Err(_) => ours,
+        };
         crate::identities::write_private(&kubeconfig, &text)
             .with_context(|| format!("failed to write {}", kubeconfig.display()))?;
-        let saver = sandbox.saver();
+        let cloud = match plan.starts_cloud() {
+            true => {
+                let config = CloudConfig {
+                    dir: std::path::absolute(dir.join("gcp")).unwrap_or_else(|_| dir.join("gcp")),
+                    project: gcp::PROJECT.to_string(),
+                    pinned_version: None,
+                };
+                let host: Arc<dyn meshbook_cloud::ClusterHost> = sandbox.clone();
+                Some(
+                    runtime
+                        .block_on(Cloud::start(config, host))
+                        .context("failed to start the simulated Google Cloud")?,
+                )
+            }
+            false => None,
+        };
+        let env = cloud.as_ref().map(Cloud::environment).unwrap_or_default();
         Ok(Rehearsal {
             runtime,
             sandbox: Some(sandbox),
+            cloud,
             kubeconfig,
             clusters,
-            saver,
+            env,
+            plan,
         })
     }
 
-    /// Stops the clusters, saving their objects.
+    /// The running sandbox (saved after every step).
+    pub(crate) fn sandbox(&self) -> Option<Arc<Sandbox>> {
+        self.sandbox.clone()
+    }
+
+    /// A line about the simulated Google Cloud, when one ran.
+    pub(crate) fn cloud_note(&self) -> Option<String> {
+        self.cloud.as_ref().map(|c| {
+            format!(
+                "simulated Google Cloud at {} (state, gcloud configuration and VM folders in {})",
+                c.origin(),
+                c.dir().display()
+            )
+        })
+    }
+
+    /// Stops the cloud and the clusters, saving their state.
     pub(crate) fn stop(mut self) -> Result<()> {
+        if let Some(cloud) = self.cloud.take() {
+            self.runtime.block_on(cloud.shutdown());
+        }
         if let Some(sandbox) = self.sandbox.take() {
+            let sandbox = Arc::try_unwrap(sandbox)
+                .map_err(|_| anyhow::anyhow!("the sandbox is still in use"))?;
             self.runtime
                 .block_on(sandbox.shutdown())
                 .context("failed to stop the sandbox")?;
         }
         Ok(())
     }
+}
+
+/// Sets up the run's tool doubles in `sandbox_dir/doubles` (docs/doubles.md) and returns the
+/// variables shell steps get: the doubles' `bin` first on `PATH`, and `MESHBOOK_DOUBLES`. What
+/// the doubles play comes from the runbook's `sandbox/doubles.yaml`; a built-in runbook's
+/// `sandbox/` is copied there first, so downloads can be served from its files.
+pub(crate) fn doubles_env(
+    sandbox_dir: &Path,
+    source: &RunbookSource,
+    kubeconfig: &Path,
+) -> Result<Vec<(String, String)>> {
+    let dir = sandbox_dir.join("doubles");
+    let spec = source.read_sibling("sandbox/doubles.yaml").ok();
+    let base = match &source.origin {
+        Origin::Disk(d) => std::path::absolute(d).unwrap_or_else(|_| d.clone()),
+        Origin::Builtin(rb) => {
+            let root = dir.join("runbook");
+            if let Some(files) = rb.get_dir(rb.path().join("sandbox")) {
+                std::fs::create_dir_all(root.join(files.path()))?;
+                files.extract(&root).with_context(|| {
+                    format!(
+                        "failed to copy the runbook's sandbox/ to {}",
+                        root.display()
+                    )
+                })?;
+            }
+            root.join(rb.path())
+        }
+    };
+    let exe = std::env::current_exe().context("cannot find the meshbook binary for the doubles")?;
+    let bin = meshbook_doubles::install(&dir, &exe, kubeconfig, spec.as_deref(), &base)?;
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    let mut paths = vec![bin];
+    paths.extend(std::env::split_paths(&path));
+    let joined = std::env::join_paths(paths).context("a PATH entry holds a `:`")?;
+    Ok(vec![
+        ("PATH".to_string(), joined.to_string_lossy().into_owned()),
+        (
+            meshbook_doubles::setup::DIR_VAR.to_string(),
+            dir.to_string_lossy().into_owned(),
+        ),
+    ])
+}
+
+/// `earlier` (the kubeconfig of an interrupted rehearsal, with gcloud's entries) with the
+/// sandbox's own entries of `ours` put back.
+fn merge_kubeconfig(earlier: &str, ours: &str) -> Result<String> {
+    let mut doc: serde_yaml::Value = serde_yaml::from_str(earlier).unwrap_or_default();
+    let new: serde_yaml::Value =
+        serde_yaml::from_str(ours).context("the sandbox wrote an unreadable kubeconfig")?;
+    if !doc.is_mapping() {
+        return Ok(ours.to_string());
+    }
+    for key in ["clusters", "users", "contexts"] {
+        let fresh = new
+            .get(key)
+            .and_then(|v| v.as_sequence())
+            .cloned()
+            .unwrap_or_default();
+        let names: Vec<&serde_yaml::Value> = fresh.iter().filter_map(|e| e.get("name")).collect();
+        let mut list = doc
+            .get(key)
+            .and_then(|v| v.as_sequence())
+            .cloned()
+            .unwrap_or_default();
+        list.retain(|e| e.get("name").is_none_or(|n| !names.contains(&n)));
+        list.extend(fresh.iter().cloned());
+        doc[key] = serde_yaml::Value::Sequence(list);
+    }
+    Ok(serde_yaml::to_string(&doc)?)
 }
 
 /// Names each context after the runbook's value (the sandbox names them after its clusters).
@@ -211,24 +347,118 @@ pub(crate) enum Substitute {
 /// Runs steps as a rehearsal: stand-ins instead of the steps that declare one, everything else
 /// through `inner`; the stand-in manifests go through `kube`. After every step the clusters are
 /// saved, before the run records the step as done: a rehearsal killed at any moment resumes
-/// against clusters that hold everything its finished steps made.
+/// against clusters that hold everything its finished steps made. Without gcloud on the
+/// machine, gcloud steps are skipped, and so are the steps that need them or their outputs.
 pub(crate) struct RehearsalExecutor {
-    saver: Saver,
+    // Weak: the rehearsal owns the sandbox and must get it back to shut it down.
+    sandbox: std::sync::Weak<Sandbox>,
     inner: Arc<dyn Executor>,
     kube: Arc<dyn Executor>,
     stand_ins: BTreeMap<String, SandboxStandIn>,
     source: RunbookSource,
     done: Arc<Mutex<Vec<Substitute>>>,
+    /// Without gcloud: the gcloud steps, and per step what it needs and the outputs it uses.
+    without_gcloud: Option<WithoutGcloud>,
+}
+
+/// What a rehearsal on a machine without gcloud skips.
+struct WithoutGcloud {
+    gcloud_steps: std::collections::BTreeSet<String>,
+    /// Step id → ids of the steps it needs or whose outputs it names.
+    deps: BTreeMap<String, Vec<String>>,
+}
+
+impl WithoutGcloud {
+    fn new(runbook: &Runbook, plan: &gcp::Plan) -> Option<WithoutGcloud> {
+        if plan.installed || plan.steps.is_empty() {
+            return None;
+        }
+        let steps: Vec<&meshbook_engine::model::Step> =
+            runbook.steps.iter().chain(&runbook.finally).collect();
+        let producers: BTreeMap<&str, &str> = steps
+            .iter()
+            .flat_map(|s| s.outputs.keys().map(move |o| (o.as_str(), s.id.as_str())))
+            .collect();
+        let deps = steps
+            .iter()
+            .map(|s| {
+                let text = serde_json::to_string(&s.action).unwrap_or_default();
+                let mut d: Vec<String> = s.needs.clone();
+                d.extend(
+                    producers
+                        .iter()
+                        .filter(|(o, p)| **p != s.id && names(&text, o))
+                        .map(|(_, p)| p.to_string()),
+                );
+                (s.id.clone(), d)
+            })
+            .collect();
+        Some(WithoutGcloud {
+            gcloud_steps: plan.steps.clone(),
+            deps,
+        })
+    }
+
+    /// Why `step` is skipped, given the steps skipped so far.
+    fn reason(&self, step: &str, skipped: &[Substitute]) -> Option<String> {
+        if self.gcloud_steps.contains(step) {
+            return Some(gcp::MISSING.to_string());
+        }
+        // Steps a stand-in skipped gave their outputs; only those skipped for gcloud did not.
+        let skipped_ids: Vec<&str> = skipped
+            .iter()
+            .filter_map(|s| match s {
+                Substitute::Skipped { step, reason } if reason.ends_with(gcp::MISSING) => {
+                    Some(step.as_str())
+                }
+                _ => None,
+            })
+            .collect();
+        self.deps
+            .get(step)?
+            .iter()
+            .find(|d| skipped_ids.contains(&d.as_str()))
+            .map(|d| format!("needs `{d}`, skipped: {}", gcp::MISSING))
+    }
+}
+
+/// Values of the declared types for a step skipped without gcloud: every step that uses them is
+/// skipped too, so they only satisfy the output checks.
+fn placeholders(declared: &IndexMap<String, meshbook_engine::model::OutputSpec>) -> Produced {
+    const CANDIDATES: [&str; 8] = ["", "0", "1", "0.0.0.0", "0.0.0.0/32", "null", "false", "x"];
+    declared
+        .iter()
+        .map(|(name, spec)| {
+            let value = CANDIDATES
+                .iter()
+                .find(|c| spec.ty.admits(c).is_ok())
+                .unwrap_or(&"");
+            (name.clone(), value.to_string())
+        })
+        .collect()
+}
+
+/// Whether `text` names `var` as `$var`, `${var}` or `{{var}}`.
+fn names(text: &str, var: &str) -> bool {
+    let word = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    text.match_indices(var).any(|(i, _)| {
+        let before = &text[..i];
+        let after = text[i + var.len()..].chars().next();
+        let opened =
+            before.ends_with('$') || before.ends_with("${") || before.trim_end().ends_with("{{");
+        opened && !after.is_some_and(word)
+    })
 }
 
 impl RehearsalExecutor {
     /// Wraps `inner` for the stand-ins of `runbook` (steps and `finally` steps alike).
     pub(crate) fn new(
-        saver: Saver,
+        sandbox: Arc<Sandbox>,
         inner: Arc<dyn Executor>,
         kube: Arc<dyn Executor>,
         runbook: &Runbook,
         source: RunbookSource,
+        plan: &gcp::Plan,
     ) -> Self {
         let stand_ins = runbook
             .steps
@@ -237,12 +467,13 @@ impl RehearsalExecutor {
             .filter_map(|s| s.sandbox.clone().map(|sb| (s.id.clone(), sb)))
             .collect();
         RehearsalExecutor {
-            saver,
+            sandbox: Arc::downgrade(&sandbox),
             inner,
             kube,
             stand_ins,
             source,
             done: Arc::default(),
+            without_gcloud: WithoutGcloud::new(runbook, plan),
         }
     }
 
@@ -311,13 +542,30 @@ impl RehearsalExecutor {
 impl Executor for RehearsalExecutor {
     fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
         Box::pin(async move {
-            let produced = match self.stand_ins.get(&request.step).cloned() {
-                Some(sb) => self.stand_in(sb, request).await,
-                None => self.inner.execute(request).await,
+            let skip = self.without_gcloud.as_ref().and_then(|w| {
+                let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
+                w.reason(&request.step, &done)
+            });
+            let produced = match (self.stand_ins.get(&request.step).cloned(), skip) {
+                (Some(sb), _) => self.stand_in(sb, request).await,
+                (None, Some(reason)) => {
+                    self.done
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .push(Substitute::Skipped {
+                            step: request.step.clone(),
+                            reason,
+                        });
+                    Ok(placeholders(&request.outputs))
+                }
+                (None, None) => self.inner.execute(request).await,
             };
-            self.saver.save().map_err(|e| {
-                StepFailure::transient(format!("failed to save the simulated clusters: {e}"))
-            })?;
+            // Clusters a step created (gcloud) are saved too: ask the sandbox for all of them.
+            if let Some(sandbox) = self.sandbox.upgrade() {
+                sandbox.saver().save().map_err(|e| {
+                    StepFailure::transient(format!("failed to save the simulated clusters: {e}"))
+                })?;
+            }
             produced
         })
     }
@@ -354,6 +602,18 @@ pub(crate) fn report(
                 stand_ins.push(format!("  {} → applied {file}{note}", s.id))
             }
             Instead::Skip(reason) => skips.push(format!("  {} → skipped: {reason}{note}", s.id)),
+        }
+    }
+    // Steps skipped by the rehearsal itself (gcloud missing), not by a stand-in.
+    for d in done {
+        if let Substitute::Skipped { step, reason } = d
+            && !runbook
+                .steps
+                .iter()
+                .chain(&runbook.finally)
+                .any(|s| &s.id == step && s.sandbox.is_some())
+        {
+            skips.push(format!("  {step} → skipped: {reason}"));
         }
     }
     out.push_str(&format!("{} stand-ins:\n", stand_ins.len()));

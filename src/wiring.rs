@@ -67,6 +67,7 @@ impl Wiring {
             Some(folder) => Some(Rehearsal::start(
                 &rehearsal::contexts(runbook, params),
                 folder,
+                crate::gcp::plan(runbook),
             )?),
             None => None,
         };
@@ -74,7 +75,12 @@ impl Wiring {
             .as_ref()
             .map(|r| r.kubeconfig.clone())
             .or_else(|| meta.kubeconfig.clone());
-        let clients = Arc::new(Clients::deferred(kubeconfig.as_deref()));
+        let cloud_env = rehearsal
+            .as_ref()
+            .map(|r| r.env.clone())
+            .unwrap_or_default();
+        let clients =
+            Arc::new(Clients::deferred(kubeconfig.as_deref()).with_exec_env(cloud_env.clone()));
         clients.expect_identities(identities::load(&dir.identities()));
         if let RunKind::Cleanup { of } = &meta.kind
             && let Some(runs) = dir.path().parent()
@@ -91,23 +97,37 @@ impl Wiring {
         if let Some(k) = &kubeconfig {
             env.insert("KUBECONFIG", k.to_string_lossy(), false);
         }
-        if rehearsal.is_some() {
-            env.insert("MESHBOOK_SANDBOX", "1", false);
+        // The simulated cloud's environment first, so the doubles' PATH comes last and wins.
+        for (k, v) in &cloud_env {
+            env.insert(k, v, false);
         }
+        let source = match (&rehearsal, &meta.sandbox) {
+            (Some(r), Some(folder)) => {
+                let source = source::resolve(&meta.runbook.to_string_lossy())?;
+                env.insert("MESHBOOK_SANDBOX", "1", false);
+                for (k, v) in rehearsal::doubles_env(folder, &source, &r.kubeconfig)? {
+                    env.insert(k, v, false);
+                }
+                Some(source)
+            }
+            _ => None,
+        };
         let router: Arc<dyn Executor> = Arc::new(StepRouter {
             shell: ShellExecutor,
             kube: kube.clone(),
             env,
         });
-        let Some(rehearsal) = rehearsal else {
+        let (Some(rehearsal), Some(source)) = (rehearsal, source) else {
             return Ok(Wiring {
                 executor: router,
                 rehearsal: None,
             });
         };
-        let source = source::resolve(&meta.runbook.to_string_lossy())?;
+        let sandbox = rehearsal
+            .sandbox()
+            .ok_or_else(|| anyhow::anyhow!("the sandbox is not running"))?;
         let stand_ins =
-            RehearsalExecutor::new(rehearsal.saver.clone(), router, kube, runbook, source);
+            RehearsalExecutor::new(sandbox, router, kube, runbook, source, &rehearsal.plan);
         let done = stand_ins.substitutes();
         Ok(Wiring {
             executor: Arc::new(stand_ins),
@@ -120,6 +140,9 @@ impl Wiring {
         if let Some((rehearsal, done)) = self.rehearsal {
             let done = done.lock().map(|d| d.clone()).unwrap_or_default();
             out!("{}", rehearsal::report(runbook, &done, &rehearsal.clusters));
+            if let Some(note) = rehearsal.cloud_note() {
+                outln!("{note}");
+            }
             rehearsal.stop()?;
         }
         result

@@ -6,7 +6,7 @@ use serde_json::{Map, Value, json};
 use crate::cluster::Cluster;
 use crate::resources::ResourceType;
 use crate::status::ApiError;
-use crate::util::{name_of, now_rfc3339, obj_mut, random_hex, str_at, uid_of};
+use crate::util::{name_of, now_rfc3339, obj_mut, str_at, uid_of};
 
 fn valid_name(name: &str) -> bool {
     !name.is_empty()
@@ -39,6 +39,86 @@ pub fn admit(
     }
     if rt.group.is_empty() || !rt.group.contains('.') || rt.group.ends_with(".k8s.io") {
         builtin(cluster, rt, obj, old)?;
+        if let Some(old) = old {
+            immutable(rt, obj, old)?;
+        }
+    }
+    Ok(())
+}
+
+/// Fields the API server refuses to change once set (422 `field is immutable`).
+fn immutable(rt: &ResourceType, obj: &Value, old: &Value) -> Result<(), ApiError> {
+    let name = name_of(obj).to_string();
+    let refuse = |field: &str, value: &Value, detail: &str| {
+        Err(ApiError::invalid(
+            &rt.group,
+            &rt.kind,
+            &name,
+            field,
+            &format!("Invalid value: {value}: {detail}"),
+        ))
+    };
+    match rt.kind.as_str() {
+        "ConfigMap" | "Secret" if old["immutable"] == true => {
+            for f in ["data", "binaryData", "immutable"] {
+                if obj.get(f) != old.get(f) {
+                    return refuse(
+                        f,
+                        obj.get(f).unwrap_or(&Value::Null),
+                        "field is immutable when `immutable` is set",
+                    );
+                }
+            }
+        }
+        "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet"
+            if rt.group == "apps" && obj["spec"]["selector"] != old["spec"]["selector"] =>
+        {
+            return refuse(
+                "spec.selector",
+                &obj["spec"]["selector"],
+                "field is immutable",
+            );
+        }
+        "Service" => {
+            let (new_ip, old_ip) = (&obj["spec"]["clusterIP"], &old["spec"]["clusterIP"]);
+            let same_type = obj["spec"]["type"] == old["spec"]["type"];
+            if same_type && old_ip.is_string() && new_ip != old_ip {
+                return refuse("spec.clusterIPs[0]", new_ip, "may not change once set");
+            }
+        }
+        "Job"
+            if obj["spec"]["template"] != old["spec"]["template"]
+                && old["spec"]["template"].is_object() =>
+        {
+            return refuse(
+                "spec.template",
+                &obj["spec"]["template"],
+                "field is immutable",
+            );
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+/// Keys of ConfigMap and Secret data: alphanumerics, `-`, `_` and `.`, at most 253 bytes.
+fn config_keys(obj: &Value) -> Result<(), (String, String)> {
+    for field in ["data", "binaryData", "stringData"] {
+        for key in obj[field].as_object().into_iter().flat_map(|m| m.keys()) {
+            let ok = !key.is_empty()
+                && key.len() <= 253
+                && key
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+            if !ok {
+                return Err((
+                    format!("{field}[{key}]"),
+                    format!(
+                        "Invalid value: \"{key}\": a valid config key must consist of alphanumeric characters, '-', '_' or '.' (e.g. 'key.name',  or 'KEY_NAME',  or 'key-name', regex used for validation is '[-._a-zA-Z0-9]+')"
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }
@@ -55,9 +135,22 @@ fn builtin(
     match rt.kind.as_str() {
         "Namespace" => {
             let name = name_of(obj).to_string();
+            if name.len() > 63 || name.contains('.') {
+                return Err(invalid(
+                    "metadata.name",
+                    &format!(
+                        "Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (must be no more than 63 characters)"
+                    ),
+                ));
+            }
+            if !obj["spec"]["finalizers"].is_array() {
+                obj_mut(obj, "spec").insert("finalizers".into(), json!(["kubernetes"]));
+            }
             obj_mut(obj, "metadata");
-            let labels = obj_mut(&mut obj["metadata"], "labels");
-            labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+            if crate::version::labels_namespace_names(cluster.version) {
+                let labels = obj_mut(&mut obj["metadata"], "labels");
+                labels.insert("kubernetes.io/metadata.name".into(), json!(name));
+            }
             if str_at(obj, "status.phase").is_none() {
                 obj["status"] = json!({"phase": "Active"});
             }
@@ -70,14 +163,18 @@ fn builtin(
                 return Err(invalid("spec.containers", "Required value"));
             }
             let spec = obj_mut(obj, "spec");
+            pod_spec_defaults(spec);
             spec.entry("nodeName").or_insert(json!(cluster.node_name()));
-            spec.entry("restartPolicy").or_insert(json!("Always"));
-            spec.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
             spec.entry("serviceAccountName").or_insert(json!("default"));
-            spec.entry("schedulerName")
-                .or_insert(json!("default-scheduler"));
-            spec.entry("terminationGracePeriodSeconds")
-                .or_insert(json!(30));
+            let account = spec_value(spec, "serviceAccountName");
+            spec.entry("serviceAccount").or_insert(account);
+            spec.entry("enableServiceLinks").or_insert(json!(true));
+            spec.entry("priority").or_insert(json!(0));
+            spec.entry("preemptionPolicy")
+                .or_insert(json!("PreemptLowerPriority"));
+            if old.is_none() {
+                pod_admission(spec);
+            }
             if old.is_none() && str_at(obj, "status.podIP").is_none() {
                 let ip = cluster.alloc_pod_ip();
                 let host = cluster.host_ip();
@@ -89,8 +186,11 @@ fn builtin(
             }
         }
         "Service" => service(cluster, obj, old).map_err(|m| invalid("spec.ports", &m))?,
-        "Secret" => secret(cluster, obj),
-        "ConfigMap" => {}
+        "Secret" => {
+            secret(cluster, obj);
+            config_keys(obj).map_err(|(f, m)| invalid(&f, &m))?;
+        }
+        "ConfigMap" => config_keys(obj).map_err(|(f, m)| invalid(&f, &m))?,
         "Deployment" | "ReplicaSet" | "StatefulSet" => {
             let replicas = obj["spec"]["replicas"].as_i64();
             if replicas.is_some_and(|r| r < 0) {
@@ -112,6 +212,7 @@ fn builtin(
                     "Invalid value: `selector` does not match template `labels`",
                 ));
             }
+            template_defaults(obj);
             let spec = obj_mut(obj, "spec");
             spec.entry("replicas").or_insert(json!(1));
             spec.entry("revisionHistoryLimit").or_insert(json!(10));
@@ -136,17 +237,127 @@ fn builtin(
             if !obj["spec"]["selector"].is_object() {
                 return Err(invalid("spec.selector", "Required value"));
             }
+            template_defaults(obj);
             let spec = obj_mut(obj, "spec");
             spec.entry("revisionHistoryLimit").or_insert(json!(10));
             spec.entry("updateStrategy")
                 .or_insert(json!({"type": "RollingUpdate",
                 "rollingUpdate": {"maxUnavailable": 1, "maxSurge": 0}}));
         }
-        "Job" => job(obj, old),
+        "Job" => {
+            template_defaults(obj);
+            job(obj, old);
+        }
         "CustomResourceDefinition" => crd(obj).map_err(|m| invalid("spec", &m))?,
         _ => {}
     }
     Ok(())
+}
+
+fn spec_value(spec: &Map<String, Value>, key: &str) -> Value {
+    spec.get(key).cloned().unwrap_or(Value::Null)
+}
+
+/// The defaults the API server gives every pod spec (also inside workload templates).
+fn pod_spec_defaults(spec: &mut Map<String, Value>) {
+    spec.entry("restartPolicy").or_insert(json!("Always"));
+    spec.entry("dnsPolicy").or_insert(json!("ClusterFirst"));
+    spec.entry("schedulerName")
+        .or_insert(json!("default-scheduler"));
+    spec.entry("terminationGracePeriodSeconds")
+        .or_insert(json!(30));
+    spec.entry("securityContext").or_insert(json!({}));
+    for list in ["containers", "initContainers"] {
+        let Some(Value::Array(cs)) = spec.get_mut(list) else {
+            continue;
+        };
+        for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+            let image = c.get("image").and_then(Value::as_str).unwrap_or_default();
+            // `:latest` or no tag pulls always; a tag or digest pulls if not present.
+            let last = image.rsplit('/').next().unwrap_or_default();
+            let policy =
+                if image.contains('@') || (last.contains(':') && !last.ends_with(":latest")) {
+                    "IfNotPresent"
+                } else {
+                    "Always"
+                };
+            c.entry("imagePullPolicy").or_insert(json!(policy));
+            c.entry("terminationMessagePath")
+                .or_insert(json!("/dev/termination-log"));
+            c.entry("terminationMessagePolicy").or_insert(json!("File"));
+            c.entry("resources").or_insert(json!({}));
+            if let Some(Value::Array(ports)) = c.get_mut("ports") {
+                for p in ports.iter_mut().filter_map(Value::as_object_mut) {
+                    p.entry("protocol").or_insert(json!("TCP"));
+                }
+            }
+        }
+    }
+}
+
+/// What admission plugins add to a new pod: the projected service-account token volume and
+/// its mount (ServiceAccount), and the not-ready/unreachable tolerations (DefaultTolerationSeconds).
+fn pod_admission(spec: &mut Map<String, Value>) {
+    let automount = spec.get("automountServiceAccountToken") != Some(&json!(false));
+    let volume = format!("kube-api-access-{}", crate::util::random_suffix(5));
+    if automount {
+        let vol = json!({"name": volume, "projected": {"defaultMode": 420, "sources": [
+            {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
+            {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
+            {"downwardAPI": {"items": [{"path": "namespace",
+                "fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}]}}]}});
+        match spec.get_mut("volumes") {
+            Some(Value::Array(v)) => v.push(vol),
+            _ => {
+                spec.insert("volumes".into(), json!([vol]));
+            }
+        }
+        if let Some(Value::Array(cs)) = spec.get_mut("containers") {
+            for c in cs.iter_mut().filter_map(Value::as_object_mut) {
+                let mount = json!({"name": volume, "readOnly": true,
+                                   "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"});
+                match c.get_mut("volumeMounts") {
+                    Some(Value::Array(m)) => m.push(mount),
+                    _ => {
+                        c.insert("volumeMounts".into(), json!([mount]));
+                    }
+                }
+            }
+        }
+    }
+    let tolerations = match spec.get_mut("tolerations") {
+        Some(Value::Array(t)) => t,
+        _ => {
+            spec.insert("tolerations".into(), json!([]));
+            match spec.get_mut("tolerations") {
+                Some(Value::Array(t)) => t,
+                _ => return,
+            }
+        }
+    };
+    for key in [
+        "node.kubernetes.io/not-ready",
+        "node.kubernetes.io/unreachable",
+    ] {
+        if !tolerations.iter().any(|t| t["key"] == key) {
+            tolerations.push(
+                json!({"key": key, "operator": "Exists", "effect": "NoExecute",
+                                    "tolerationSeconds": 300}),
+            );
+        }
+    }
+}
+
+/// Pod-spec defaults inside a workload's `spec.template`.
+fn template_defaults(obj: &mut Value) {
+    if let Some(spec) = obj
+        .get_mut("spec")
+        .and_then(|s| s.get_mut("template"))
+        .and_then(|t| t.get_mut("spec"))
+        .and_then(Value::as_object_mut)
+    {
+        pod_spec_defaults(spec);
+    }
 }
 
 fn service(cluster: &Cluster, obj: &mut Value, old: Option<&Value>) -> Result<(), String> {
@@ -179,6 +390,16 @@ fn service(cluster: &Cluster, obj: &mut Value, old: Option<&Value>) -> Result<()
         .and_then(|o| o["spec"]["ports"].as_array().cloned())
         .unwrap_or_default();
     let wants_node_ports = ty == "NodePort" || ty == "LoadBalancer";
+    let headless = spec.get("clusterIP").and_then(Value::as_str) == Some("None");
+    if ty != "ExternalName"
+        && !headless
+        && spec
+            .get("ports")
+            .and_then(Value::as_array)
+            .is_none_or(|p| p.is_empty())
+    {
+        return Err("Required value".into());
+    }
     if let Some(Value::Array(ports)) = spec.get_mut("ports") {
         for p in ports.iter_mut() {
             let Some(pm) = p.as_object_mut() else {
@@ -215,8 +436,12 @@ fn service(cluster: &Cluster, obj: &mut Value, old: Option<&Value>) -> Result<()
         spec.entry("allocateLoadBalancerNodePorts")
             .or_insert(json!(true));
     }
-    if !obj["status"].is_object() || ty != "LoadBalancer" {
-        obj["status"] = json!({"loadBalancer": {}});
+    // The status keeps what clients wrote (conditions); only LoadBalancers have ingress.
+    let status = obj_mut(obj, "status");
+    if ty != "LoadBalancer" {
+        status.insert("loadBalancer".into(), json!({}));
+    } else {
+        status.entry("loadBalancer").or_insert(json!({}));
     }
     Ok(())
 }
@@ -244,16 +469,21 @@ fn secret(cluster: &Cluster, obj: &mut Value) {
                 obj_mut(&mut obj["metadata"], "annotations")
                     .insert("kubernetes.io/service-account.uid".into(), json!(uid));
             }
+            let secret_name = name_of(obj).to_string();
             let data = obj_mut(obj, "data");
             if data
                 .get("token")
                 .and_then(Value::as_str)
                 .is_none_or(str::is_empty)
             {
-                data.insert(
-                    "token".into(),
-                    json!(b64.encode(format!("sa-{}", random_hex(24)))),
-                );
+                // A long-lived token bound to this Secret, as the token controller mints it.
+                let token = cluster.minter.mint(&crate::tokens::Claims {
+                    namespace: ns.clone(),
+                    account: sa_name,
+                    expires: None,
+                    secret: Some(secret_name),
+                });
+                data.insert("token".into(), json!(b64.encode(token)));
             }
             data.insert("ca.crt".into(), json!(b64.encode(&cluster.ca_pem)));
             data.insert("namespace".into(), json!(b64.encode(&ns)));

@@ -36,6 +36,10 @@ pub struct Req {
     pub body: Bytes,
     /// Request `Accept` header.
     pub accept: String,
+    /// Who sent the request.
+    pub user: crate::cluster::User,
+    /// The client's `User-Agent`.
+    pub agent: String,
 }
 
 impl Req {
@@ -57,6 +61,21 @@ impl Req {
     fn dry_run(&self) -> bool {
         self.query.get("dryRun") == Some("All")
     }
+    /// The field manager of a write: `fieldManager`, else the client's name from its
+    /// User-Agent, as the API server derives it.
+    fn manager(&self) -> String {
+        match self.query.get("fieldManager").filter(|m| !m.is_empty()) {
+            Some(m) => m.to_string(),
+            None => self
+                .agent
+                .split('/')
+                .next()
+                .filter(|a| !a.is_empty())
+                .unwrap_or("unknown")
+                .to_string(),
+        }
+    }
+
     fn not_found(&self) -> ApiError {
         ApiError::not_found(&self.rt.group, &self.rt.plural, self.name())
     }
@@ -170,7 +189,7 @@ pub fn get(r: &Req) -> Reply {
         .ok_or_else(|| r.not_found())?;
     match r.sub.as_deref() {
         None | Some("status") => Ok((200, obj)),
-        Some("scale") if r.rt.scale_sub => Ok((200, scale_of(&obj))),
+        Some("scale") if r.rt.scale.is_some() => Ok((200, scale_of(&r.rt, &obj))),
         _ => Err(ApiError::no_route()),
     }
 }
@@ -178,7 +197,8 @@ pub fn get(r: &Req) -> Reply {
 /// Objects of a request's type in scope that match the selectors.
 pub fn select(r: &Req) -> Result<(Vec<Value>, u64), ApiError> {
     let labels = LabelSelector::parse(r.query.get("labelSelector").unwrap_or_default())?;
-    let fields = FieldSelector::parse(r.query.get("fieldSelector").unwrap_or_default())?;
+    let fields =
+        FieldSelector::parse_for(&r.rt.kind, r.query.get("fieldSelector").unwrap_or_default())?;
     let (items, rv) = r.cluster.store.list(&r.key(), r.ns.as_deref());
     Ok((
         items
@@ -189,13 +209,48 @@ pub fn select(r: &Req) -> Result<(Vec<Value>, u64), ApiError> {
     ))
 }
 
-/// LIST of a collection.
+/// LIST of a collection, a page at a time when the client gives `limit` (then `continue`
+/// names where the next page starts, as the API server's continue tokens do).
 pub fn list(r: &Req) -> Reply {
-    let (items, rv) = select(r)?;
+    let (mut items, rv) = select(r)?;
+    let key = |o: &Value| format!("{}/{}", crate::util::namespace_of(o), name_of(o));
+    if let Some(token) = r.query.get("continue").filter(|t| !t.is_empty()) {
+        let bad = || ApiError::bad_request("continue key is not valid: the token is malformed");
+        let doc: Value = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, token)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(bad)?;
+        let (Some(from_rv), Some(start)) = (doc["rv"].as_u64(), doc["start"].as_str()) else {
+            return Err(bad());
+        };
+        if from_rv < r.cluster.store.floor() {
+            return Err(ApiError::gone(
+                "The provided continue parameter is too old to display a consistent list result. You can start a new list without the continue parameter.",
+            ));
+        }
+        items.retain(|o| key(o).as_str() > start);
+    }
+    let mut meta = json!({"resourceVersion": rv.to_string()});
+    let limit = match r.query.get("limit").filter(|l| !l.is_empty()) {
+        Some(l) => l
+            .parse::<usize>()
+            .map_err(|_| ApiError::bad_request(format!("invalid limit {l:?}")))?,
+        None => 0,
+    };
+    if limit > 0 && items.len() > limit {
+        let rest = items.split_off(limit);
+        let last = items.last().map(key).unwrap_or_default();
+        let token = json!({"rv": rv, "start": last}).to_string();
+        meta["continue"] = json!(base64::Engine::encode(
+            &base64::engine::general_purpose::STANDARD,
+            token
+        ));
+        meta["remainingItemCount"] = json!(rest.len());
+    }
     Ok((
         200,
         json!({"kind": format!("{}List", r.rt.kind), "apiVersion": r.rt.api_version(),
-               "metadata": {"resourceVersion": rv.to_string()}, "items": items}),
+               "metadata": meta, "items": items}),
     ))
 }
 
@@ -208,7 +263,10 @@ pub fn create(r: &Req) -> Reply {
             .get(&r.key(), r.ns(), r.name())
             .ok_or_else(|| r.not_found())?;
         let request = decode_body(r).unwrap_or(Value::Null);
-        return Ok((201, crate::tokens::token_request(&r.cluster, &sa, &request)));
+        return Ok((201, token_request(&r.cluster, &sa, &request)));
+    }
+    if !r.rt.serves("get") {
+        return review(r);
     }
     if r.sub.is_some() || r.name.is_some() {
         return Err(ApiError::method_not_allowed(
@@ -219,9 +277,66 @@ pub fn create(r: &Req) -> Reply {
     create_object(r, &mut obj, None)
 }
 
+/// Answers a review (SelfSubjectAccessReview, SelfSubjectReview): computed, never stored.
+/// There is no authorization in the sandbox, so every access is allowed.
+fn review(r: &Req) -> Reply {
+    // kubectl 1.32+ sends reviews as protobuf; the answer does not depend on their content
+    // (every access is allowed, and a SelfSubjectReview has none), so an undecodable body
+    // counts as an empty review.
+    let mut obj = match decode_body(r) {
+        Ok(v) => v,
+        Err(_)
+            if r.content_type
+                .starts_with("application/vnd.kubernetes.protobuf") =>
+        {
+            json!({})
+        }
+        Err(e) => return Err(e),
+    };
+    if !obj.is_object() {
+        return Err(ApiError::bad_request("the body must be a JSON object"));
+    }
+    obj["apiVersion"] = json!(r.rt.api_version());
+    obj["kind"] = json!(r.rt.kind);
+    obj["metadata"] = json!({"creationTimestamp": null});
+    obj["status"] = match r.rt.kind.as_str() {
+        "SelfSubjectAccessReview" => {
+            json!({"allowed": true, "reason": "the sandbox authorizes every request"})
+        }
+        _ => {
+            let mut info = json!({"username": r.user.name, "groups": r.user.groups});
+            if !r.user.uid.is_empty() {
+                info["uid"] = json!(r.user.uid);
+            }
+            json!({"userInfo": info})
+        }
+    };
+    Ok((201, obj))
+}
+
+/// The TokenRequest answer for a service account: a bound token (10 minutes to 48 hours).
+fn token_request(cluster: &Cluster, sa: &Value, request: &Value) -> Value {
+    let ns = crate::util::namespace_of(sa);
+    let name = name_of(sa);
+    let seconds = request["spec"]["expirationSeconds"]
+        .as_u64()
+        .unwrap_or(3600)
+        .clamp(600, 48 * 3600);
+    let (token, exp) = cluster.minter.bound(ns, name, seconds);
+    let audiences = match &request["spec"]["audiences"] {
+        Value::Array(a) if !a.is_empty() => Value::Array(a.clone()),
+        _ => json!(["https://kubernetes.default.svc.cluster.local"]),
+    };
+    json!({"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
+           "metadata": {"name": name, "namespace": ns, "creationTimestamp": null},
+           "spec": {"audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": null},
+           "status": {"token": token, "expirationTimestamp": crate::util::format_rfc3339(exp)}})
+}
+
 /// Creates `obj`; `applied` is the configuration when the create comes from server-side apply.
 fn create_object(r: &Req, obj: &mut Value, applied: Option<&Value>) -> Reply {
     prepare(r, obj, true)?;
+    crate::version::convert::to_storage(&r.rt, obj);
     check_namespace(r)?;
     if r.rt.status_sub
         && let Some(m) = obj.as_object_mut()
@@ -241,15 +356,24 @@ fn create_object(r: &Req, obj: &mut Value, applied: Option<&Value>) -> Reply {
         }
     }
     admit(&r.cluster, &r.rt, obj, None)?;
-    if let Some(applied) = applied {
-        let manager = r.query.get("fieldManager").unwrap_or_default();
-        crate::ssa::on_create(obj, applied, manager, &r.rt.api_version());
+    match applied {
+        Some(applied) => {
+            let manager = r.query.get("fieldManager").unwrap_or_default();
+            crate::ssa::on_create(obj, applied, manager, &r.rt.api_version());
+        }
+        None => crate::ssa::on_update(None, obj, &r.manager(), &r.rt.api_version()),
     }
-    let created = r
+    let mut created = r
         .cluster
         .store
         .create(&r.key(), obj.clone(), r.dry_run())
         .map_err(|_| ApiError::already_exists(&r.rt.group, &r.rt.plural, name_of(obj)))?;
+    if r.dry_run()
+        && let Some(m) = created["metadata"].as_object_mut()
+    {
+        // Nothing was stored, so there is no version to report.
+        m.remove("resourceVersion");
+    }
     Ok((201, created))
 }
 
@@ -304,10 +428,15 @@ fn merge_sub(r: &Req, cur: &Value, mut new: Value) -> Result<Value, ApiError> {
             out["metadata"]["resourceVersion"] = new["metadata"]["resourceVersion"].clone();
             Ok(out)
         }
-        Some("scale") if r.rt.scale_sub => {
+        Some("scale") if r.rt.scale.is_some() => {
             let replicas = new["spec"]["replicas"].as_i64().unwrap_or(0);
             let mut out = cur.clone();
-            set_at(&mut out, &["spec", "replicas"], json!(replicas));
+            let path =
+                r.rt.scale
+                    .as_ref()
+                    .map_or(".spec.replicas", |s| s.spec_replicas.as_str());
+            let segs: Vec<&str> = path.trim_start_matches('.').split('.').collect();
+            set_at(&mut out, &segs, json!(replicas));
             set_at(
                 &mut out,
                 &["metadata", "resourceVersion"],
@@ -318,6 +447,7 @@ fn merge_sub(r: &Req, cur: &Value, mut new: Value) -> Result<Value, ApiError> {
         Some(_) => Err(ApiError::no_route()),
         None => {
             prepare(r, &mut new, false)?;
+            crate::version::convert::to_storage(&r.rt, &mut new);
             if r.rt.status_sub {
                 match cur.get("status") {
                     Some(s) => new["status"] = s.clone(),
@@ -329,10 +459,16 @@ fn merge_sub(r: &Req, cur: &Value, mut new: Value) -> Result<Value, ApiError> {
                 }
             }
             // Server-owned metadata is not the client's to change.
-            for k in ["managedFields"] {
-                if let Some(v) = cur["metadata"].get(k) {
-                    new["metadata"][k] = v.clone();
+            match cur["metadata"].get("managedFields") {
+                Some(v) => new["metadata"]["managedFields"] = v.clone(),
+                None => {
+                    if let Some(m) = new["metadata"].as_object_mut() {
+                        m.remove("managedFields");
+                    }
                 }
+            }
+            if !is_apply(r) {
+                crate::ssa::on_update(Some(cur), &mut new, &r.manager(), &r.rt.api_version());
             }
             Ok(new)
         }
@@ -341,16 +477,20 @@ fn merge_sub(r: &Req, cur: &Value, mut new: Value) -> Result<Value, ApiError> {
 
 fn respond(r: &Req, obj: Value) -> Value {
     if r.sub.as_deref() == Some("scale") {
-        scale_of(&obj)
+        scale_of(&r.rt, &obj)
     } else {
         obj
     }
 }
 
+fn is_apply(r: &Req) -> bool {
+    r.content_type.starts_with("application/apply-patch")
+}
+
 /// PUT of a whole object or subresource.
 pub fn update(r: &Req) -> Reply {
     let body = decode_body(r)?;
-    if r.sub.as_deref() == Some("scale") && !r.rt.scale_sub {
+    if r.sub.as_deref() == Some("scale") && r.rt.scale.is_none() {
         return Err(ApiError::no_route());
     }
     let obj = write(r, |cur| merge_sub(r, cur, body.clone()))?;
@@ -367,6 +507,7 @@ pub fn patch(r: &Req) -> Reply {
         .trim()
         .to_string();
     if ct == "application/apply-patch+yaml" {
+        crate::version::check_server_side_apply(r.cluster.version)?;
         return apply(r);
     }
     let doc: Value = serde_json::from_slice(&r.body).map_err(|e| {
@@ -376,9 +517,9 @@ pub fn patch(r: &Req) -> Reply {
     })?;
     let obj = write(r, |cur| {
         let base = if r.sub.as_deref() == Some("scale") {
-            scale_of(cur)
+            scale_of(&r.rt, cur)
         } else {
-            cur.clone()
+            crate::version::convert::to_served(&r.rt, cur.clone())
         };
         let patched = match ct.as_str() {
             "application/merge-patch+json" => merge_patch(&base, &doc),
@@ -442,8 +583,9 @@ fn apply(r: &Req) -> Reply {
             }
         }
         let res = write(r, |cur| {
-            let mut merged =
-                strategic_merge(cur, &applied).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let view = crate::version::convert::to_served(&r.rt, cur.clone());
+            let mut merged = strategic_merge(&view, &applied)
+                .map_err(|e| ApiError::bad_request(e.to_string()))?;
             let rv = json!(
                 str_at(&applied, "metadata.resourceVersion").unwrap_or_else(|| str_at(
                     cur,
@@ -497,16 +639,50 @@ pub fn delete(r: &Req) -> Reply {
         .store
         .get(&r.key(), r.ns(), r.name())
         .ok_or_else(|| r.not_found())?;
+    check_preconditions(r, &cur)?;
     if dry {
         return Ok((200, cur));
     }
     match gc::delete(&r.cluster, &r.key(), r.ns(), r.name(), how) {
         Some(marked) => Ok((200, marked)),
+        // Some kinds answer with the deleted object, as their API server storage does.
+        None if r.rt.delete_returns_object => Ok((200, cur)),
         None => Ok((
             200,
             status::success(&r.rt.group, &r.rt.plural, r.name(), uid_of(&cur)),
         )),
     }
+}
+
+/// DeleteOptions `preconditions`: a uid or resourceVersion that no longer matches is a 409.
+fn check_preconditions(r: &Req, cur: &Value) -> Result<(), ApiError> {
+    let opts: Value = serde_json::from_slice(&r.body).unwrap_or(Value::Null);
+    let pre = &opts["preconditions"];
+    for (field, have) in [
+        ("UID", uid_of(cur)),
+        (
+            "ResourceVersion",
+            str_at(cur, "metadata.resourceVersion").unwrap_or_default(),
+        ),
+    ] {
+        let key = if field == "UID" {
+            "uid"
+        } else {
+            "resourceVersion"
+        };
+        if let Some(want) = pre[key].as_str()
+            && want != have
+        {
+            let mut e = ApiError::conflict(&r.rt.group, &r.rt.plural, r.name());
+            e.message = format!(
+                "Operation cannot be fulfilled on {} \"{}\": Precondition failed: {field} in precondition: {want}, {field} in object meta: {have}",
+                crate::status::qualified(&r.rt.group, &r.rt.plural),
+                r.name()
+            );
+            return Err(e);
+        }
+    }
+    Ok(())
 }
 
 /// DELETE of a collection (with selectors).
@@ -531,17 +707,41 @@ pub fn delete_collection(r: &Req) -> Reply {
     ))
 }
 
-/// The `autoscaling/v1` Scale view of an object with `spec.replicas`.
-pub fn scale_of(obj: &Value) -> Value {
-    let selector = if obj["spec"]["selector"].is_object() {
-        LabelSelector::from_object(&obj["spec"]["selector"]).to_query()
+/// The `autoscaling/v1` Scale view of an object, read where its type keeps replicas and
+/// selector (for custom resources, the CRD's scale paths).
+pub fn scale_of(rt: &ResourceType, obj: &Value) -> Value {
+    let at = |path: &str| {
+        let segs: Vec<&str> = path.trim_start_matches('.').split('.').collect();
+        segs.iter().try_fold(obj, |v, s| v.get(*s)).cloned()
+    };
+    let paths = rt.scale.clone().unwrap_or_default();
+    let selector = match &paths.label_selector {
+        Some(p) => at(p)
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default(),
+        None => match &obj["spec"]["selector"] {
+            s if s.get("matchLabels").is_some() || s.get("matchExpressions").is_some() => {
+                LabelSelector::from_object(s).to_query()
+            }
+            // ReplicationControllers select with a plain map.
+            s if s.is_object() => LabelSelector::from_map(s).to_query(),
+            _ => String::new(),
+        },
+    };
+    let spec_path = if paths.spec_replicas.is_empty() {
+        ".spec.replicas"
     } else {
-        String::new()
+        &paths.spec_replicas
+    };
+    let status_path = if paths.status_replicas.is_empty() {
+        ".status.replicas"
+    } else {
+        &paths.status_replicas
     };
     let m = &obj["metadata"];
     json!({"kind": "Scale", "apiVersion": "autoscaling/v1",
            "metadata": {"name": m["name"], "namespace": m["namespace"], "uid": m["uid"],
                         "resourceVersion": m["resourceVersion"], "creationTimestamp": m["creationTimestamp"]},
-           "spec": {"replicas": obj["spec"]["replicas"].as_i64().unwrap_or(0)},
-           "status": {"replicas": obj["status"]["replicas"].as_i64().unwrap_or(0), "selector": selector}})
+           "spec": {"replicas": at(spec_path).and_then(|v| v.as_i64()).unwrap_or(0)},
+           "status": {"replicas": at(status_path).and_then(|v| v.as_i64()).unwrap_or(0), "selector": selector}})
 }

@@ -2,16 +2,17 @@
 
 use std::collections::BTreeSet;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Mutex, RwLock};
 use std::time::Duration;
 
-use base64::Engine;
 use serde_json::{Value, json};
 
 use crate::Faults;
 use crate::resources::{self, ResourceType};
 use crate::store::Store;
-use crate::util::{name_of, now_rfc3339, short_hash, str_at};
+use crate::tokens::{Minter, constant_eq};
+use crate::util::{name_of, now_rfc3339, short_hash, str_at, uid_of};
+use crate::version::KubeVersion;
 
 /// A running simulated cluster.
 pub struct Cluster {
@@ -31,10 +32,54 @@ pub struct Cluster {
     pub lb_ip_delay: Duration,
     /// Injected faults.
     pub faults: Faults,
+    /// Request, connection and history limits.
+    pub limits: crate::Limits,
     /// Root of the per-pod scratch directories used by exec.
     pub scratch: PathBuf,
     /// Addresses handed out by this process, so concurrent writers never get the same one.
     pub allocated: Mutex<BTreeSet<String>>,
+    /// Mints and checks service-account tokens.
+    pub minter: Minter,
+    /// Bearer tokens accepted besides the admin token (for example a simulated cloud's
+    /// access token).
+    pub extra_tokens: RwLock<Vec<String>>,
+    /// The Kubernetes minor the cluster simulates.
+    pub version: KubeVersion,
+}
+
+/// An authenticated client, as SelfSubjectReview reports it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct User {
+    /// User name.
+    pub name: String,
+    /// The user's uid (service accounts).
+    pub uid: String,
+    /// Groups.
+    pub groups: Vec<String>,
+}
+
+impl User {
+    /// The cluster administrator (the kubeconfig's user).
+    pub fn admin() -> Self {
+        User {
+            name: "kubernetes-admin".into(),
+            uid: String::new(),
+            groups: vec!["system:masters".into(), "system:authenticated".into()],
+        }
+    }
+
+    /// A service account.
+    pub fn service_account(ns: &str, name: &str, uid: &str) -> Self {
+        User {
+            name: format!("system:serviceaccount:{ns}:{name}"),
+            uid: uid.to_string(),
+            groups: vec![
+                "system:serviceaccounts".into(),
+                format!("system:serviceaccounts:{ns}"),
+                "system:authenticated".into(),
+            ],
+        }
+    }
 }
 
 const BASE_NAMESPACES: &[&str] = &["default", "kube-system", "kube-public", "kube-node-lease"];
@@ -49,14 +94,15 @@ impl Cluster {
         format!("{}-node-1", self.name)
     }
 
-    /// The node's IP, reported as every pod's hostIP.
+    /// The node's IP, reported as every pod's hostIP. Loopback, so a host tool that dials it
+    /// never leaves the machine.
     pub fn host_ip(&self) -> String {
-        format!("192.168.{}.10", self.octet() + 1)
+        format!("127.168.{}.10", self.octet() + 1)
     }
 
-    /// All served resource types: built-ins plus CRD-defined ones.
+    /// All served resource types: the built-in ones this cluster's minor serves plus CRD-defined ones.
     pub fn types(&self) -> Vec<ResourceType> {
-        let mut t = resources::builtins();
+        let mut t = crate::version::registry::served_types(self.version);
         // CRDs can be large (schemas); read the few fields needed without copying them.
         let defined = self.store.map_list(
             "customresourcedefinitions.apiextensions.k8s.io",
@@ -71,25 +117,38 @@ impl Cluster {
         resources::find(&self.types(), group, version, plural).cloned()
     }
 
-    /// Whether `token` authenticates: the admin token or a service-account token Secret's token.
-    pub fn token_valid(&self, token: &str) -> bool {
+    /// Who `token` authenticates as: the admin token or an extra accepted token (an
+    /// administrator), or a token this cluster minted whose service account (and, for legacy
+    /// tokens, Secret) still exists. Tokens written into Secrets by clients never authenticate.
+    pub fn authenticate(&self, token: &str) -> Option<User> {
         if token.is_empty() {
-            return false;
+            return None;
         }
         if constant_eq(token.as_bytes(), self.token.as_bytes())
-            || crate::tokens::verify(self, token)
+            || self
+                .extra_tokens
+                .read()
+                .unwrap_or_else(|e| e.into_inner())
+                .iter()
+                .any(|t| constant_eq(t.as_bytes(), token.as_bytes()))
         {
-            return true;
+            return Some(User::admin());
         }
-        self.store
-            .map_list("secrets", |s| {
-                str_at(s, "type") == Some("kubernetes.io/service-account-token")
-                    && str_at(s, "data.token")
-                        .and_then(|t| base64::engine::general_purpose::STANDARD.decode(t).ok())
-                        .is_some_and(|t| constant_eq(&t, token.as_bytes()))
-            })
-            .into_iter()
-            .any(|ok| ok)
+        let claims = self.minter.verify(token)?;
+        let account = self
+            .store
+            .get("serviceaccounts", &claims.namespace, &claims.account)?;
+        let secret_ok = claims.secret.as_ref().is_none_or(|name| {
+            self.store
+                .get("secrets", &claims.namespace, name)
+                .is_some_and(|s| {
+                    str_at(&s, "type") == Some("kubernetes.io/service-account-token")
+                        && s["metadata"]["annotations"]["kubernetes.io/service-account.name"]
+                            == claims.account.as_str()
+                })
+        });
+        secret_ok
+            .then(|| User::service_account(&claims.namespace, &claims.account, uid_of(&account)))
     }
 
     fn used(&self, key: &str, path: &str) -> BTreeSet<String> {
@@ -122,7 +181,8 @@ impl Cluster {
         })
     }
 
-    /// A free LoadBalancer ingress IP from this cluster's pool.
+    /// A free LoadBalancer ingress IP from this cluster's pool (in 127.0.0.0/8, like every
+    /// address a host tool could dial).
     pub fn alloc_lb_ip(&self) -> String {
         let (svcs, _) = self.store.list("services", None);
         let used: BTreeSet<String> = svcs
@@ -132,7 +192,7 @@ impl Cluster {
             })
             .collect();
         self.pick(&used, |n| {
-            format!("172.18.{}.{}", self.octet() + 1, n % 240 + 10)
+            format!("127.18.{}.{}", self.octet() + 1, n % 240 + 10)
         })
     }
 
@@ -152,8 +212,11 @@ impl Cluster {
                 continue;
             }
             let mut obj = json!({"apiVersion": "v1", "kind": "Namespace",
-                "metadata": {"name": ns, "labels": {"kubernetes.io/metadata.name": ns}},
+                "metadata": {"name": ns},
                 "spec": {"finalizers": ["kubernetes"]}, "status": {"phase": "Active"}});
+            if crate::version::labels_namespace_names(self.version) {
+                obj["metadata"]["labels"] = json!({"kubernetes.io/metadata.name": ns});
+            }
             if *ns == "kube-system" {
                 // A stable uid: some tools derive a cluster id from it.
                 obj["metadata"]["uid"] = json!(stable_uid(&format!("kube-system/{}", self.name)));
@@ -176,9 +239,16 @@ impl Cluster {
                                            "lastHeartbeatTime": now, "lastTransitionTime": now}],
                            "capacity": {"cpu": "8", "memory": "32Gi", "pods": "110"},
                            "allocatable": {"cpu": "8", "memory": "32Gi", "pods": "110"},
-                           "nodeInfo": {"kubeletVersion": crate::discovery::GIT_VERSION,
-                                        "architecture": "amd64", "operatingSystem": "linux"}}});
+                           "nodeInfo": self.node_info()}});
             self.store.insert_raw("nodes", obj);
+        } else {
+            // Nodes saved by an older sandbox get every field the API declares required.
+            let info = self.node_info();
+            let _ = self.store.modify::<()>("nodes", "", &node, false, |c| {
+                let mut c = c.clone();
+                c["status"]["nodeInfo"] = info;
+                Ok(c)
+            });
         }
         if self
             .store
@@ -197,6 +267,16 @@ impl Cluster {
         }
     }
 
+    /// `status.nodeInfo` with all ten fields the API declares required.
+    fn node_info(&self) -> Value {
+        let id = short_hash(&json!(self.name));
+        json!({"machineID": format!("{id}{id}{id}"), "systemUUID": stable_uid(&format!("node/{}", self.name)),
+               "bootID": stable_uid(&format!("boot/{}", self.name)), "kernelVersion": "6.1.0-sandbox",
+               "osImage": "Sandbox Linux", "containerRuntimeVersion": "containerd://1.7.0",
+               "kubeletVersion": crate::version::git_version(self.version), "kubeProxyVersion": crate::version::git_version(self.version),
+               "operatingSystem": "linux", "architecture": "amd64"})
+    }
+
     /// The scratch directory of one pod, used as the working directory of exec.
     pub fn pod_dir(&self, ns: &str, pod: &Value) -> PathBuf {
         self.scratch.join(&self.name).join(ns).join(name_of(pod))
@@ -213,10 +293,6 @@ impl Cluster {
         mine.insert(ip.clone());
         ip
     }
-}
-
-fn constant_eq(a: &[u8], b: &[u8]) -> bool {
-    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// A uid derived from a seed, so it is the same every time the cluster is created.

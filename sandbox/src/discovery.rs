@@ -1,4 +1,4 @@
-//! Discovery documents (`/version`, `/api`, `/apis`, group versions) and the minimal OpenAPI v3
+//! Discovery documents (`/api`, `/apis`, group versions) and the minimal OpenAPI v3
 //! that `kubectl apply` needs to validate with `fieldValidation=Strict`.
 
 use std::collections::BTreeMap;
@@ -8,28 +8,8 @@ use serde_json::{Value, json};
 use crate::resources::ResourceType;
 use crate::util::short_hash;
 
-/// The Kubernetes version the sandbox reports. The minor decides which kubectl the gcloud
-/// dispatcher runs; 32 selects the dispatcher's own kubectl.
+/// The version named in the OpenAPI documents' `info`.
 pub const GIT_VERSION: &str = "v1.32.0";
-
-const VERBS: &[&str] = &[
-    "create",
-    "delete",
-    "deletecollection",
-    "get",
-    "list",
-    "patch",
-    "update",
-    "watch",
-];
-
-/// `GET /version`.
-pub fn version() -> Value {
-    json!({"major": "1", "minor": "32", "gitVersion": GIT_VERSION,
-           "gitCommit": "0000000000000000000000000000000000000000", "gitTreeState": "clean",
-           "buildDate": "2025-01-01T00:00:00Z", "goVersion": "go1.23.4", "compiler": "gc",
-           "platform": "linux/amd64"})
-}
 
 /// `GET /api`.
 pub fn core_versions() -> Value {
@@ -88,7 +68,7 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
     let mut resources = Vec::new();
     for t in mine {
         let mut r = json!({"name": t.plural, "singularName": t.singular, "namespaced": t.namespaced,
-                           "kind": t.kind, "verbs": VERBS});
+                           "kind": t.kind, "verbs": t.verbs});
         if !t.short_names.is_empty() {
             r["shortNames"] = json!(t.short_names);
         }
@@ -103,7 +83,7 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
         if t.status_sub {
             resources.push(sub("status", &t.kind, &["get", "patch", "update"]));
         }
-        if t.scale_sub {
+        if t.scale.is_some() {
             let mut s = sub("scale", "Scale", &["get", "patch", "update"]);
             s["group"] = json!("autoscaling");
             s["version"] = json!("v1");

@@ -122,7 +122,9 @@ pub fn exec(
             return;
         };
         let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        session(ws, argv, dir, env, stdin).await;
+        let uid = crate::util::uid_of(&pod).to_string();
+        let gone = pod_gone(Arc::clone(&cluster), ns, name, uid);
+        session(ws, argv, dir, env, stdin, gone).await;
     });
     let mut resp = Response::new(full(Bytes::new()));
     *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
@@ -143,6 +145,19 @@ pub fn exec(
         header::HeaderValue::from_static(proto),
     );
     Ok(resp)
+}
+
+/// Completes when the pod (this uid) no longer exists or is being deleted.
+async fn pod_gone(cluster: Arc<Cluster>, ns: String, name: String, uid: String) {
+    let mut changes = cluster.store.subscribe();
+    loop {
+        let alive = cluster.store.get("pods", &ns, &name).is_some_and(|p| {
+            crate::util::uid_of(&p) == uid && !p["metadata"]["deletionTimestamp"].is_string()
+        });
+        if !alive || changes.changed().await.is_err() {
+            return;
+        }
+    }
 }
 
 fn frame(channel: u8, data: &[u8]) -> Message {
@@ -179,6 +194,7 @@ async fn session<S>(
     dir: std::path::PathBuf,
     env: Vec<(String, String)>,
     stdin: bool,
+    pod_gone: impl std::future::Future<Output = ()>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
@@ -194,10 +210,9 @@ async fn session<S>(
         let _ = sink.close().await;
     });
     let _ = tokio::fs::create_dir_all(&dir).await;
-    let mut cmd = tokio::process::Command::new(&argv[0]);
+    let mut cmd = crate::isolation::command(&argv);
     // A container sees its own env, not the host's (which may hold credentials).
-    cmd.args(&argv[1..])
-        .current_dir(&dir)
+    cmd.current_dir(&dir)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &dir)
@@ -205,6 +220,8 @@ async fn session<S>(
         .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
+        // Its own process group, so everything it starts is ended with it.
+        .process_group(0)
         .kill_on_drop(true);
     let status = match cmd.spawn() {
         Err(e) => {
@@ -213,6 +230,7 @@ async fn session<S>(
             exit_status(Some(127), "")
         }
         Ok(mut child) => {
+            let group = child.id().and_then(|id| i32::try_from(id).ok());
             let out = child
                 .stdout
                 .take()
@@ -224,29 +242,42 @@ async fn session<S>(
             let mut child_in = child.stdin.take();
             let mut input = tokio::spawn(async move {
                 while let Some(Ok(msg)) = stream.next().await {
-                    match msg {
-                        Message::Binary(b) if b.first() == Some(&0) => {
+                    // Clients send channel-prefixed frames as binary or (the Python client)
+                    // as text messages.
+                    let data: Vec<u8> = match msg {
+                        Message::Binary(b) => b.to_vec(),
+                        Message::Text(t) => t.as_bytes().to_vec(),
+                        Message::Close(_) => break,
+                        _ => continue,
+                    };
+                    match data.split_first() {
+                        Some((0, rest)) => {
                             if let Some(w) = child_in.as_mut()
-                                && w.write_all(&b[1..]).await.is_err()
+                                && w.write_all(rest).await.is_err()
                             {
                                 child_in = None;
                             }
                         }
                         // v5: a CLOSE signal for the stdin channel.
-                        Message::Binary(b) if b.as_ref() == [255, 0] => child_in = None,
-                        Message::Close(_) => break,
+                        Some((255, [0])) => child_in = None,
                         _ => {}
                     }
                 }
             });
-            // A client that goes away takes its command with it.
+            // A client that goes away, or a pod that is deleted, takes the command with it.
             let code = tokio::select! {
                 status = child.wait() => status.ok().and_then(|s| s.code()),
-                _ = &mut input => {
-                    let _ = child.kill().await;
-                    None
-                }
+                _ = &mut input => None,
+                _ = pod_gone => None,
             };
+            // Whatever the command left running in its group ends with the exec.
+            if let Some(pgid) = group {
+                let _ = nix::sys::signal::killpg(
+                    nix::unistd::Pid::from_raw(pgid),
+                    nix::sys::signal::Signal::SIGKILL,
+                );
+            }
+            let _ = child.kill().await;
             for t in [out, err].into_iter().flatten() {
                 let _ = t.await;
             }

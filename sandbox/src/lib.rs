@@ -13,6 +13,9 @@ mod discovery;
 mod exec;
 mod gc;
 mod http;
+mod isolation;
+mod limits;
+mod openapi_v2;
 mod patch;
 mod protobuf;
 mod resources;
@@ -23,9 +26,12 @@ mod ssa;
 mod status;
 mod store;
 mod table;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod tls;
 mod tokens;
 mod util;
+mod version;
 mod watch;
 
 use std::collections::BTreeMap;
@@ -41,8 +47,20 @@ use tokio::net::TcpListener;
 use tokio::task::JoinHandle;
 
 use crate::cluster::Cluster;
+pub use crate::limits::Limits;
 pub use crate::store::StoreError;
 pub use crate::tls::TlsError;
+pub use crate::version::KubeVersion;
+
+/// The Kubernetes minors a simulated cluster can have, oldest first (1.9 to 1.33).
+pub fn supported_versions() -> impl DoubleEndedIterator<Item = KubeVersion> {
+    version::supported()
+}
+
+/// The minor clusters have unless told otherwise: the newest supported.
+pub fn default_version() -> KubeVersion {
+    version::newest()
+}
 
 /// Faults injected into resource requests, for testing clients under stress.
 #[derive(Debug, Clone)]
@@ -80,6 +98,11 @@ impl Default for Faults {
 pub struct SandboxConfig {
     /// Cluster names; each becomes a kubeconfig context.
     pub clusters: Vec<String>,
+    /// The Kubernetes minor every cluster simulates unless `cluster_versions` names another.
+    pub kube_version: KubeVersion,
+    /// Per-cluster minors, by cluster name (also for clusters added later with
+    /// [`Sandbox::add_cluster`]).
+    pub cluster_versions: BTreeMap<String, KubeVersion>,
     /// Where objects, ports, tokens and certificates persist; `None` keeps everything in memory.
     pub state_dir: Option<PathBuf>,
     /// Delay before a new Pod becomes Running and Ready.
@@ -88,16 +111,40 @@ pub struct SandboxConfig {
     pub lb_ip_delay: Duration,
     /// Injected faults.
     pub faults: Faults,
+    /// Request, connection and history limits.
+    pub limits: Limits,
 }
 
 impl Default for SandboxConfig {
     fn default() -> Self {
         SandboxConfig {
             clusters: vec!["cluster1".to_string()],
+            kube_version: version::newest(),
+            cluster_versions: BTreeMap::new(),
             state_dir: None,
             pod_ready_delay: Duration::from_millis(500),
             lb_ip_delay: Duration::from_millis(500),
             faults: Faults::default(),
+            limits: Limits::default(),
+        }
+    }
+}
+
+impl SandboxConfig {
+    /// The minor cluster `name` simulates, if the sandbox supports it.
+    pub fn version_of(&self, name: &str) -> Result<KubeVersion, Error> {
+        let version = self
+            .cluster_versions
+            .get(name)
+            .copied()
+            .unwrap_or(self.kube_version);
+        if version::is_supported(version) {
+            Ok(version)
+        } else {
+            Err(Error::UnsupportedVersion {
+                name: name.to_string(),
+                version,
+            })
         }
     }
 }
@@ -108,6 +155,16 @@ pub enum Error {
     /// A cluster name is empty, repeated or not a valid DNS label.
     #[error("invalid cluster name {0:?}: use lowercase letters, digits and '-', each name once")]
     InvalidName(String),
+    /// A cluster was asked to simulate a Kubernetes minor the sandbox does not support.
+    #[error(
+        "Kubernetes {version} is not supported (cluster {name}): the sandbox simulates 1.9 to 1.33"
+    )]
+    UnsupportedVersion {
+        /// The cluster.
+        name: String,
+        /// The minor asked for.
+        version: KubeVersion,
+    },
     /// Certificates could not be made or loaded.
     #[error(transparent)]
     Tls(#[from] TlsError),
@@ -134,6 +191,25 @@ pub enum Error {
     },
 }
 
+/// Options of one cluster added with [`Sandbox::add_cluster_with`].
+#[derive(Clone, Default)]
+pub struct ClusterOptions {
+    /// Bearer tokens accepted with full access besides the cluster's admin token.
+    pub extra_tokens: Vec<String>,
+    /// The Kubernetes minor to simulate, overriding the configuration and what a state
+    /// directory recorded (a simulated cloud creating a cluster of a requested version).
+    pub kube_version: Option<KubeVersion>,
+}
+
+// Tokens are credentials: keep them out of debug output.
+impl std::fmt::Debug for ClusterOptions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClusterOptions")
+            .field("extra_tokens", &self.extra_tokens.len())
+            .finish()
+    }
+}
+
 /// How to reach one simulated cluster.
 #[derive(Clone, PartialEq, Eq)]
 pub struct ClusterInfo {
@@ -143,6 +219,8 @@ pub struct ClusterInfo {
     pub server: String,
     /// Administrator bearer token.
     pub token: String,
+    /// The Kubernetes minor it simulates.
+    pub kube_version: KubeVersion,
 }
 
 // The token is a credential: keep it out of debug output and test failure messages.
@@ -151,6 +229,7 @@ impl std::fmt::Debug for ClusterInfo {
         f.debug_struct("ClusterInfo")
             .field("name", &self.name)
             .field("server", &self.server)
+            .field("kube_version", &self.kube_version)
             .field("token", &"<redacted>")
             .finish()
     }
@@ -227,6 +306,7 @@ impl Sandbox {
             if !valid_cluster_name(n) || !seen.insert(n.clone()) {
                 return Err(Error::InvalidName(n.clone()));
             }
+            config.version_of(n)?;
         }
         let material = match &config.state_dir {
             Some(dir) => tls::load_or_generate(&dir.join("tls"))?,
@@ -270,6 +350,15 @@ impl Sandbox {
     /// Starts one more cluster (a simulated `clusters create`); with a state directory its
     /// objects, token and port are kept like those of the configured clusters.
     pub async fn add_cluster(&self, name: &str) -> Result<ClusterInfo, Error> {
+        self.add_cluster_with(name, ClusterOptions::default()).await
+    }
+
+    /// [`Sandbox::add_cluster`] with options (extra accepted bearer tokens).
+    pub async fn add_cluster_with(
+        &self,
+        name: &str,
+        options: ClusterOptions,
+    ) -> Result<ClusterInfo, Error> {
         let running = self.running();
         if !valid_cluster_name(name) || running.iter().any(|c| c.cluster.name == name) {
             return Err(Error::InvalidName(name.to_string()));
@@ -281,6 +370,20 @@ impl Sandbox {
             .map(|d| d.join("clusters").join(name));
         let meta_path = dir.as_ref().map(|d| d.join("cluster.json"));
         let meta = meta_path.as_deref().map(read_meta).unwrap_or(Value::Null);
+        // Asked for, configured for this cluster, recorded when it was first made, or the default.
+        let version = match options.kube_version.or_else(|| {
+            let configured = self.config.cluster_versions.get(name).copied();
+            configured.or_else(|| meta["kubeVersion"].as_str()?.parse().ok())
+        }) {
+            Some(v) if version::is_supported(v) => v,
+            Some(v) => {
+                return Err(Error::UnsupportedVersion {
+                    name: name.to_string(),
+                    version: v,
+                });
+            }
+            None => self.config.version_of(name)?,
+        };
         let token = meta["token"]
             .as_str()
             .map(str::to_string)
@@ -302,21 +405,29 @@ impl Sandbox {
             source,
         })?;
         if let Some(p) = &meta_path {
-            let doc = json!({"token": token, "port": addr.port(), "index": index});
+            let doc = json!({"token": token, "port": addr.port(), "index": index,
+                             "kubeVersion": version.to_string()});
             store::write_atomic(p, doc.to_string().as_bytes())?;
         }
-        let store = store::Store::open(dir.as_ref().map(|d| d.join("objects.json")))?;
+        let store = store::Store::open(
+            dir.as_ref().map(|d| d.join("objects.json")),
+            self.config.limits.history_bytes,
+        )?;
         let cluster = Arc::new(Cluster {
             name: name.to_string(),
             index,
-            token,
             ca_pem: self.ca_pem.clone(),
             store,
             pod_ready_delay: self.config.pod_ready_delay,
             lb_ip_delay: self.config.lb_ip_delay,
             faults: self.config.faults.clone(),
+            limits: self.config.limits.clone(),
             scratch: self.scratch.clone(),
             allocated: Mutex::new(Default::default()),
+            minter: tokens::Minter::new(&token, name),
+            extra_tokens: std::sync::RwLock::new(options.extra_tokens),
+            token,
+            version,
         });
         cluster.bootstrap();
         let mut tasks = vec![
@@ -342,6 +453,26 @@ impl Sandbox {
             .unwrap_or_else(|e| e.into_inner())
             .push(r);
         Ok(out)
+    }
+
+    /// Makes cluster `name` accept `token` as an administrator bearer token besides its own, or
+    /// (with `None`) stop accepting the one set before. A simulated cloud hands its access token
+    /// to the clients of the clusters it creates this way. Not persisted: the caller sets it again
+    /// after a restart. Returns false when there is no such cluster.
+    pub fn set_extra_token(&self, name: &str, token: Option<&str>) -> bool {
+        let running = self.running();
+        let Some(c) = running.iter().find(|c| c.cluster.name == name) else {
+            return false;
+        };
+        *c.cluster
+            .extra_tokens
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = token
+            .filter(|t| !t.is_empty())
+            .map(str::to_string)
+            .into_iter()
+            .collect();
+        true
     }
 
     /// Connection details of every cluster, in the order they were started.
@@ -399,6 +530,22 @@ impl Sandbox {
     }
 }
 
+// A sandbox dropped without `shutdown` (a panicking test, an early return) stops serving at
+// once: listeners, controllers and exec sessions end with their tasks.
+impl Drop for Sandbox {
+    fn drop(&mut self) {
+        self.shutdown.send_replace(true);
+        for t in self
+            .tasks
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain(..)
+        {
+            t.abort();
+        }
+    }
+}
+
 /// The kubeconfig of a sandbox persisted in `state_dir`, for a sandbox started with that
 /// directory (by this or another process). Clusters are listed in the order they were created.
 pub fn kubeconfig_from_state(state_dir: &Path) -> Result<String, Error> {
@@ -423,6 +570,10 @@ pub fn kubeconfig_from_state(state_dir: &Path) -> Result<String, Error> {
                     name,
                     server: format!("https://127.0.0.1:{port}"),
                     token: token.to_string(),
+                    kube_version: meta["kubeVersion"]
+                        .as_str()
+                        .and_then(|v| KubeVersion::parse(v).ok())
+                        .unwrap_or_else(version::newest),
                 },
             ));
         }
@@ -477,6 +628,7 @@ fn info(c: &Running) -> ClusterInfo {
         name: c.cluster.name.clone(),
         server: format!("https://127.0.0.1:{}", c.addr.port()),
         token: c.cluster.token.clone(),
+        kube_version: c.cluster.version,
     }
 }
 

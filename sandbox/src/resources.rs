@@ -4,7 +4,19 @@ use serde_json::Value;
 
 use crate::util::str_at;
 
-/// One served resource type (group, version, plural) and how it behaves.
+/// Where a custom resource keeps what its `scale` subresource reports.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ScalePaths {
+    /// `.spec.replicas` or another JSON path.
+    pub spec_replicas: String,
+    /// `.status.replicas` or another JSON path.
+    pub status_replicas: String,
+    /// The path of the label selector in query form (`.status.selector`), if any.
+    pub label_selector: Option<String>,
+}
+
+/// One served resource type (group, version, plural) and how it behaves: the one registry that
+/// routing, discovery and OpenAPI all read.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ResourceType {
     /// API group, empty for core.
@@ -25,8 +37,16 @@ pub struct ResourceType {
     pub categories: Vec<String>,
     /// Whether `/status` is a separate subresource.
     pub status_sub: bool,
-    /// Whether `/scale` is served.
-    pub scale_sub: bool,
+    /// Whether `/scale` is served, and (custom resources) where its values live.
+    pub scale: Option<ScalePaths>,
+    /// The verbs served.
+    pub verbs: &'static [&'static str],
+    /// Whether objects carry `metadata.generation`.
+    pub generation: bool,
+    /// Whether a DELETE answers with the deleted object rather than a `Status`.
+    pub delete_returns_object: bool,
+    /// Whether this is a built-in type (not defined by a CRD).
+    pub builtin: bool,
 }
 
 impl ResourceType {
@@ -39,100 +59,141 @@ impl ResourceType {
         }
     }
 
-    /// Store key prefix, `deployments.apps` or `pods`.
+    /// Store key prefix, `deployments.apps` or `pods`; every version of a kind shares it
+    /// (`extensions/v1beta1` Deployments are `deployments.apps`).
     pub fn key(&self) -> String {
-        crate::status::qualified(&self.group, &self.plural)
+        let group = crate::version::registry::storage_group(&self.group, &self.kind);
+        crate::status::qualified(group, &self.plural)
+    }
+
+    /// Whether `verb` is served.
+    pub fn serves(&self, verb: &str) -> bool {
+        self.verbs.contains(&verb)
     }
 }
 
-struct Builtin {
-    group: &'static str,
-    version: &'static str,
-    plural: &'static str,
-    kind: &'static str,
-    namespaced: bool,
-    short: &'static [&'static str],
-    all: bool,
-    status: bool,
-    scale: bool,
-}
+/// Every verb of a stored resource.
+pub const ALL_VERBS: &[&str] = &[
+    "create",
+    "delete",
+    "deletecollection",
+    "get",
+    "list",
+    "patch",
+    "update",
+    "watch",
+];
 
-// One row of the built-in table; positional arguments keep the table readable.
-#[allow(clippy::too_many_arguments)]
-const fn b(
-    group: &'static str,
-    version: &'static str,
-    plural: &'static str,
-    kind: &'static str,
-    namespaced: bool,
-    short: &'static [&'static str],
-    all: bool,
-    status: bool,
-    scale: bool,
-) -> Builtin {
-    Builtin {
-        group,
-        version,
-        plural,
-        kind,
-        namespaced,
-        short,
-        all,
-        status,
-        scale,
-    }
-}
+/// Review resources are only created: the answer is computed, nothing is stored.
+const CREATE_ONLY: &[&str] = &["create"];
+
+/// Traits of a built-in row, as flags.
+const NS: u8 = 1; // namespaced
+const ALL: u8 = 2; // in the `all` category
+const STATUS: u8 = 4; // has a status subresource
+const SCALE: u8 = 8; // has a scale subresource
+const GEN: u8 = 16; // carries metadata.generation
+const RET: u8 = 32; // DELETE returns the object
+const REVIEW: u8 = 64; // create-only review resource
+
+struct Builtin(
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [&'static str],
+    u8,
+);
 
 #[rustfmt::skip]
 const BUILTINS: &[Builtin] = &[
-    b("", "v1", "namespaces", "Namespace", false, &["ns"], false, true, false),
-    b("", "v1", "nodes", "Node", false, &["no"], false, true, false),
-    b("", "v1", "pods", "Pod", true, &["po"], true, true, false),
-    b("", "v1", "services", "Service", true, &["svc"], true, true, false),
-    b("", "v1", "endpoints", "Endpoints", true, &["ep"], false, false, false),
-    b("", "v1", "configmaps", "ConfigMap", true, &["cm"], false, false, false),
-    b("", "v1", "secrets", "Secret", true, &[], false, false, false),
-    b("", "v1", "serviceaccounts", "ServiceAccount", true, &["sa"], false, false, false),
-    b("", "v1", "events", "Event", true, &["ev"], false, false, false),
-    b("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true, &["pvc"], false, true, false),
-    b("apps", "v1", "deployments", "Deployment", true, &["deploy"], true, true, true),
-    b("apps", "v1", "statefulsets", "StatefulSet", true, &["sts"], true, true, true),
-    b("apps", "v1", "daemonsets", "DaemonSet", true, &["ds"], true, true, false),
-    b("apps", "v1", "replicasets", "ReplicaSet", true, &["rs"], true, true, true),
-    b("batch", "v1", "jobs", "Job", true, &[], true, true, false),
-    b("rbac.authorization.k8s.io", "v1", "roles", "Role", true, &[], false, false, false),
-    b("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", true, &[], false, false, false),
-    b("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", false, &[], false, false, false),
-    b("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", false, &[], false, false, false),
-    b("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false, &["crd", "crds"], false, true, false),
-    b("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", true, &["netpol"], false, false, false),
-    b("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, &["pdb"], false, true, false),
-    b("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", false, &[], false, false, false),
-    b("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", false, &[], false, false, false),
-    b("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", true, &["hpa"], true, true, false),
+    Builtin("", "v1", "namespaces", "Namespace", &["ns"], STATUS | RET),
+    Builtin("", "v1", "nodes", "Node", &["no"], STATUS),
+    Builtin("", "v1", "pods", "Pod", &["po"], NS | ALL | STATUS | RET),
+    Builtin("", "v1", "services", "Service", &["svc"], NS | ALL | STATUS | RET),
+    Builtin("", "v1", "endpoints", "Endpoints", &["ep"], NS),
+    Builtin("", "v1", "configmaps", "ConfigMap", &["cm"], NS),
+    Builtin("", "v1", "secrets", "Secret", &[], NS),
+    Builtin("", "v1", "serviceaccounts", "ServiceAccount", &["sa"], NS | RET),
+    Builtin("", "v1", "events", "Event", &["ev"], NS),
+    Builtin("", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", &["pvc"], NS | STATUS),
+    Builtin("", "v1", "persistentvolumes", "PersistentVolume", &["pv"], STATUS),
+    Builtin("", "v1", "replicationcontrollers", "ReplicationController", &["rc"], NS | ALL | STATUS | SCALE | GEN),
+    Builtin("", "v1", "resourcequotas", "ResourceQuota", &["quota"], NS | STATUS),
+    Builtin("", "v1", "limitranges", "LimitRange", &["limits"], NS),
+    Builtin("", "v1", "podtemplates", "PodTemplate", &[], NS),
+    Builtin("apps", "v1", "deployments", "Deployment", &["deploy"], NS | ALL | STATUS | SCALE | GEN),
+    Builtin("apps", "v1", "statefulsets", "StatefulSet", &["sts"], NS | ALL | STATUS | SCALE | GEN),
+    Builtin("apps", "v1", "daemonsets", "DaemonSet", &["ds"], NS | ALL | STATUS | GEN),
+    Builtin("apps", "v1", "replicasets", "ReplicaSet", &["rs"], NS | ALL | STATUS | SCALE | GEN),
+    Builtin("apps", "v1", "controllerrevisions", "ControllerRevision", &[], NS),
+    Builtin("batch", "v1", "jobs", "Job", &[], NS | ALL | STATUS | GEN),
+    Builtin("batch", "v1", "cronjobs", "CronJob", &["cj"], NS | ALL | STATUS | GEN),
+    Builtin("rbac.authorization.k8s.io", "v1", "roles", "Role", &[], NS),
+    Builtin("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", &[], NS),
+    Builtin("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", &[], 0),
+    Builtin("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", &[], 0),
+    Builtin("apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", &["crd", "crds"], STATUS | GEN),
+    Builtin("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", &["netpol"], NS | GEN),
+    Builtin("networking.k8s.io", "v1", "ingresses", "Ingress", &["ing"], NS | STATUS | GEN),
+    Builtin("networking.k8s.io", "v1", "ingressclasses", "IngressClass", &[], 0),
+    Builtin("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", &["pdb"], NS | STATUS | GEN),
+    Builtin("admissionregistration.k8s.io", "v1", "mutatingwebhookconfigurations", "MutatingWebhookConfiguration", &[], GEN),
+    Builtin("admissionregistration.k8s.io", "v1", "validatingwebhookconfigurations", "ValidatingWebhookConfiguration", &[], GEN),
+    Builtin("autoscaling", "v2", "horizontalpodautoscalers", "HorizontalPodAutoscaler", &["hpa"], NS | ALL | STATUS),
+    Builtin("autoscaling", "v1", "horizontalpodautoscalers", "HorizontalPodAutoscaler", &["hpa"], NS | ALL | STATUS),
+    Builtin("coordination.k8s.io", "v1", "leases", "Lease", &[], NS),
+    Builtin("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", &[], NS),
+    Builtin("storage.k8s.io", "v1", "storageclasses", "StorageClass", &["sc"], 0),
+    Builtin("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", &["pc"], 0),
+    Builtin("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", &[], REVIEW),
+    Builtin("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", &[], REVIEW),
 ];
 
 /// All built-in resource types.
 pub fn builtins() -> Vec<ResourceType> {
     BUILTINS
         .iter()
-        .map(|x| ResourceType {
-            group: x.group.to_string(),
-            version: x.version.to_string(),
-            plural: x.plural.to_string(),
-            singular: x.kind.to_lowercase(),
-            kind: x.kind.to_string(),
-            namespaced: x.namespaced,
-            short_names: x.short.iter().map(|s| s.to_string()).collect(),
-            categories: if x.all {
-                vec!["all".to_string()]
-            } else {
-                vec![]
-            },
-            status_sub: x.status,
-            scale_sub: x.scale,
+        .map(|Builtin(group, version, plural, kind, short, flags)| {
+            let has = |f: u8| flags & f != 0;
+            ResourceType {
+                group: group.to_string(),
+                version: version.to_string(),
+                plural: plural.to_string(),
+                singular: kind.to_lowercase(),
+                kind: kind.to_string(),
+                namespaced: has(NS),
+                short_names: short.iter().map(|s| s.to_string()).collect(),
+                categories: if has(ALL) {
+                    vec!["all".to_string()]
+                } else {
+                    vec![]
+                },
+                status_sub: has(STATUS),
+                scale: has(SCALE).then(|| ScalePaths {
+                    spec_replicas: ".spec.replicas".into(),
+                    status_replicas: ".status.replicas".into(),
+                    label_selector: None,
+                }),
+                verbs: if has(REVIEW) { CREATE_ONLY } else { ALL_VERBS },
+                generation: has(GEN),
+                delete_returns_object: has(RET),
+                builtin: true,
+            }
         })
         .collect()
+}
+
+/// Whether objects stored under `key` (`deployments.apps`, `widgets.example.com`) carry
+/// `metadata.generation`: built-ins that have it, and every custom resource.
+pub fn tracks_generation(key: &str) -> bool {
+    match BUILTINS
+        .iter()
+        .find(|b| crate::status::qualified(b.0, b.2) == key)
+    {
+        Some(b) => b.5 & GEN != 0,
+        None => key.contains('.') && !key.ends_with(".k8s.io"),
+    }
 }
 
 /// The resource types one CRD object defines (one per served version).
@@ -174,7 +235,26 @@ pub fn from_crd(crd: &Value) -> Vec<ResourceType> {
                         short_names: strings(&spec["names"]["shortNames"]),
                         categories: strings(&spec["names"]["categories"]),
                         status_sub: v["subresources"]["status"].is_object(),
-                        scale_sub: v["subresources"]["scale"].is_object(),
+                        scale: v["subresources"]["scale"].as_object().map(|sc| ScalePaths {
+                            spec_replicas: sc
+                                .get("specReplicasPath")
+                                .and_then(Value::as_str)
+                                .unwrap_or(".spec.replicas")
+                                .to_string(),
+                            status_replicas: sc
+                                .get("statusReplicasPath")
+                                .and_then(Value::as_str)
+                                .unwrap_or(".status.replicas")
+                                .to_string(),
+                            label_selector: sc
+                                .get("labelSelectorPath")
+                                .and_then(Value::as_str)
+                                .map(str::to_string),
+                        }),
+                        verbs: ALL_VERBS,
+                        generation: true,
+                        delete_returns_object: false,
+                        builtin: false,
                     })
                 })
                 .collect()

@@ -8,7 +8,7 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
 use crate::api::{self, Req};
-use crate::cluster::Cluster;
+use crate::cluster::{Cluster, User};
 use crate::discovery;
 use crate::http::{Body, Query, error, json};
 use crate::status::ApiError;
@@ -21,18 +21,22 @@ pub async fn handle(
     if !cluster.faults.latency.is_zero() {
         tokio::time::sleep(cluster.faults.latency).await;
     }
-    let token = req
-        .headers()
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or_default()
-        .trim()
-        .to_string();
-    if !cluster.token_valid(&token) {
+    let token = bearer(&req).unwrap_or_default();
+    let Some(user) = cluster.authenticate(&token) else {
         return Ok(error(&ApiError::unauthorized()));
-    }
-    Ok(route(cluster, req).await.unwrap_or_else(|e| error(&e)))
+    };
+    Ok(route(cluster, user, req)
+        .await
+        .unwrap_or_else(|e| error(&e)))
+}
+
+/// The bearer token of a request; the scheme is case-insensitive, as the API server reads it.
+fn bearer<B>(req: &Request<B>) -> Option<String> {
+    let v = req.headers().get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = v.trim().split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim().to_string())
 }
 
 fn segments(path: &str) -> Vec<String> {
@@ -42,13 +46,25 @@ fn segments(path: &str) -> Vec<String> {
         .collect()
 }
 
-async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response<Body>, ApiError> {
+async fn route(
+    cluster: Arc<Cluster>,
+    user: User,
+    req: Request<Incoming>,
+) -> Result<Response<Body>, ApiError> {
     let path = req.uri().path().to_string();
     let segs = segments(&path);
     let s: Vec<&str> = segs.iter().map(String::as_str).collect();
     let get = req.method() == Method::GET;
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    if let Some(answer) = crate::version::gate::answer(&cluster, &s, get, accept) {
+        return Ok(answer);
+    }
     match s.as_slice() {
-        ["version"] if get => return Ok(json(200, &discovery::version())),
+        ["version"] if get => return Ok(json(200, &crate::version::version_info(cluster.version))),
         ["healthz" | "readyz" | "livez"] if get => {
             let mut r = Response::new(crate::http::full("ok"));
             r.headers_mut().insert(
@@ -73,6 +89,24 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
             return discovery::resource_list(&cluster.types(), g, v)
                 .map(|d| json(200, &d))
                 .ok_or_else(ApiError::no_route);
+        }
+        ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] if get => {
+            let types = cluster.types();
+            let wants_pb = req
+                .headers()
+                .get(header::ACCEPT)
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|a| a.contains("protobuf"))
+                || s.as_slice() == ["swagger-2.0.0.pb-v1"];
+            if wants_pb {
+                let mut r = Response::new(crate::http::full(crate::openapi_v2::protobuf(&types)));
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static(crate::openapi_v2::PROTOBUF),
+                );
+                return Ok(r);
+            }
+            return Ok(json(200, &crate::openapi_v2::json(&types)));
         }
         ["openapi", "v3"] if get => {
             return Ok(json(200, &discovery::openapi_root(&cluster.types())));
@@ -118,6 +152,11 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
     }
     let query = Query::parse(req.uri().query());
     let verb = verb_of(req.method(), name.is_some(), query.flag("watch"));
+    if !rt.serves(verb) && sub.is_none() {
+        return Err(ApiError::method_not_allowed(
+            "the server does not allow this method on the requested resource",
+        ));
+    }
     inject_fault(&cluster, verb)?;
     if rt.kind == "Pod" && matches!(sub.as_deref(), Some("exec" | "attach")) {
         let name = name.unwrap_or_default();
@@ -134,6 +173,8 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
             content_type: String::new(),
             body: Default::default(),
             accept: String::new(),
+            user: user.clone(),
+            agent: String::new(),
         };
         api::get(&r)?;
         let mut resp = Response::new(crate::http::full(""));
@@ -143,9 +184,10 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         );
         return Ok(resp);
     }
-    let accept = req
+    let accept = accept.to_string();
+    let agent = req
         .headers()
-        .get(header::ACCEPT)
+        .get(header::USER_AGENT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
@@ -155,12 +197,16 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         .and_then(|v| v.to_str().ok())
         .unwrap_or_default()
         .to_string();
-    let body = req
-        .into_body()
-        .collect()
-        .await
-        .map_err(|_| ApiError::bad_request("failed to read the request body"))?
-        .to_bytes();
+    let limits = &cluster.limits;
+    let body = read_body(req.into_body(), limits.max_body_bytes).await?;
+    if !content_type.starts_with("application/vnd.kubernetes.protobuf")
+        && crate::limits::depth_exceeds(&body, limits.max_depth)
+    {
+        return Err(ApiError::bad_request(format!(
+            "the request body is nested more than {} levels deep",
+            limits.max_depth
+        )));
+    }
     let r = Req {
         cluster,
         rt,
@@ -171,28 +217,81 @@ async fn route(cluster: Arc<Cluster>, req: Request<Incoming>) -> Result<Response
         content_type,
         body,
         accept,
+        user,
+        agent,
     };
+    if verb == "watch" {
+        return crate::watch::watch(r);
+    }
+    // Handlers decode, patch and store synchronously: they run off the async workers, so one
+    // costly request never stalls the others.
+    tokio::task::spawn_blocking(move || answer(verb, &r))
+        .await
+        .map_err(|_| ApiError::internal("the request handler failed"))?
+}
+
+/// Reads a request body of at most `max` bytes. A larger one gets 413 once the rest was read
+/// and dropped (up to a bound), so the client, still writing, sees the answer rather than a
+/// broken connection.
+async fn read_body(mut body: Incoming, max: usize) -> Result<bytes::Bytes, ApiError> {
+    use hyper::body::Body as _;
+    if body.size_hint().lower() > 16 * max as u64 {
+        return Err(ApiError::too_large(max));
+    }
+    let mut buf = bytes::BytesMut::new();
+    let mut seen = 0usize;
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| ApiError::bad_request("failed to read the request body"))?;
+        if let Ok(data) = frame.into_data() {
+            seen += data.len();
+            if seen <= max {
+                buf.extend_from_slice(&data);
+            } else if seen > 16 * max {
+                break;
+            }
+        }
+    }
+    if seen > max {
+        return Err(ApiError::too_large(max));
+    }
+    Ok(buf.freeze())
+}
+
+/// Runs a resource verb and renders its result as the client asked (object, Table, metadata).
+fn answer(verb: &str, r: &Req) -> Result<Response<Body>, ApiError> {
+    for v in r.query.all("dryRun") {
+        if v != "All" {
+            return Err(ApiError::bad_request(format!(
+                "dryRun: Unsupported value: \"{v}\": supported values: \"All\""
+            )));
+        }
+    }
     let result = match verb {
-        "get" => api::get(&r),
-        "list" => api::list(&r),
-        "watch" => return crate::watch::watch(r),
-        "create" => api::create(&r),
-        "update" => api::update(&r),
-        "patch" => api::patch(&r),
-        "delete" => api::delete(&r),
-        "deletecollection" => api::delete_collection(&r),
+        "get" => api::get(r),
+        "list" => api::list(r),
+        "create" => api::create(r),
+        "update" => api::update(r),
+        "patch" => api::patch(r),
+        "delete" => api::delete(r),
+        "deletecollection" => api::delete_collection(r),
         _ => Err(ApiError::method_not_allowed(
             "the server does not allow this method on the requested resource",
         )),
     };
     let (code, v) = result?;
+    let v = crate::version::convert::to_served(&r.rt, v);
     match (r.table(), verb) {
         (Some(full), "list") => {
             let items = v["items"].as_array().cloned().unwrap_or_default();
             let rv = v["metadata"]["resourceVersion"]
                 .as_str()
                 .unwrap_or_default();
-            let t = crate::table::table(&r.rt.kind, &items, rv, full, true);
+            let mut t = crate::table::table(&r.rt.kind, &items, rv, full, true);
+            for k in ["continue", "remainingItemCount"] {
+                if let Some(x) = v["metadata"].get(k) {
+                    t["metadata"][k] = x.clone();
+                }
+            }
             Ok(crate::http::json_typed(
                 code,
                 &t,

@@ -215,6 +215,20 @@ impl FieldSelector {
         Ok(FieldSelector { reqs })
     }
 
+    /// Parses a field selector for objects of `kind`, refusing fields the API server cannot
+    /// select on for that kind (400 `field label not supported`).
+    pub fn parse_for(kind: &str, s: &str) -> Result<Self, ApiError> {
+        let sel = Self::parse(s)?;
+        for (field, _, _) in &sel.reqs {
+            if !selectable(kind, field) {
+                return Err(ApiError::bad_request(format!(
+                    "field label not supported: {field}"
+                )));
+            }
+        }
+        Ok(sel)
+    }
+
     /// Whether the object satisfies every requirement; missing fields compare as empty.
     pub fn matches(&self, obj: &Value) -> bool {
         self.reqs.iter().all(|(path, eq, want)| {
@@ -226,6 +240,51 @@ impl FieldSelector {
             (got == *want) == *eq
         })
     }
+}
+
+/// The fields the API server indexes for field selectors, per kind.
+fn selectable(kind: &str, field: &str) -> bool {
+    if matches!(field, "metadata.name" | "metadata.namespace") {
+        return true;
+    }
+    let extra: &[&str] = match kind {
+        "Pod" => &[
+            "spec.nodeName",
+            "spec.restartPolicy",
+            "spec.schedulerName",
+            "spec.serviceAccountName",
+            "spec.hostNetwork",
+            "status.phase",
+            "status.podIP",
+            "status.podIPs",
+            "status.nominatedNodeName",
+        ],
+        "Event" => &[
+            "involvedObject.kind",
+            "involvedObject.namespace",
+            "involvedObject.name",
+            "involvedObject.uid",
+            "involvedObject.apiVersion",
+            "involvedObject.resourceVersion",
+            "involvedObject.fieldPath",
+            "reason",
+            "reportingComponent",
+            "source",
+            "type",
+            "regarding.kind",
+            "regarding.namespace",
+            "regarding.name",
+            "regarding.uid",
+            "reportingController",
+        ],
+        "Secret" => &["type"],
+        "Namespace" => &["status.phase"],
+        "Node" => &["spec.unschedulable"],
+        "ReplicaSet" | "ReplicationController" => &["status.replicas"],
+        "Job" => &["status.successful"],
+        _ => &[],
+    };
+    extra.contains(&field)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@ use std::sync::Arc;
 
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
-use hyper_util::rt::TokioIo;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::{JoinHandle, JoinSet};
@@ -30,9 +30,14 @@ pub fn spawn(
                     let acceptor = acceptor.clone();
                     let cluster = Arc::clone(&cluster);
                     conns.spawn(async move {
-                        let Ok(stream) = acceptor.accept(tcp).await else { return };
+                        // A client that never finishes its handshake, or sends no request
+                        // for the idle timeout, loses its connection.
+                        let idle = cluster.limits.idle_timeout;
+                        let Ok(Ok(stream)) = tokio::time::timeout(idle, acceptor.accept(tcp)).await else { return };
                         let svc = service_fn(move |req| crate::router::handle(Arc::clone(&cluster), req));
                         let _ = http1::Builder::new()
+                            .timer(TokioTimer::new())
+                            .header_read_timeout(idle)
                             .serve_connection(TokioIo::new(stream), svc)
                             .with_upgrades()
                             .await;

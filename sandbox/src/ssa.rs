@@ -172,9 +172,7 @@ fn entries(obj: &Value) -> Vec<Entry> {
             a.iter()
                 .map(|e| {
                     let mut fields = BTreeSet::new();
-                    if e["operation"] == "Apply" {
-                        decode(&e["fieldsV1"], &mut Vec::new(), &mut fields);
-                    }
+                    decode(&e["fieldsV1"], &mut Vec::new(), &mut fields);
                     Entry {
                         manager: e["manager"].as_str().unwrap_or_default().to_string(),
                         api_version: e["apiVersion"].as_str().unwrap_or_default().to_string(),
@@ -235,6 +233,10 @@ pub fn on_apply(
     let mut conflicts: Vec<(String, String, Path)> = Vec::new();
     for e in all.iter().filter(|e| e.manager != manager) {
         for p in e.fields.intersection(&mine) {
+            // Owning a list item (`.`) claims its presence, not a value: only leaves conflict.
+            if p.last().is_some_and(|s| s == ".") {
+                continue;
+            }
             if value_at(cur, p) != value_at(applied, p) {
                 conflicts.push((e.manager.clone(), e.api_version.clone(), p.clone()));
             }
@@ -267,23 +269,63 @@ pub fn on_apply(
     for p in dropped {
         remove_at(merged, p);
     }
+    let unchanged = previous == mine;
     let mut out: Vec<Value> = all
         .iter()
-        .filter(|e| !(e.manager == manager && e.raw["operation"] == "Apply"))
-        .filter(|e| e.raw["operation"] != "Apply" || !e.fields.is_empty())
+        .filter(|e| !(e.manager == manager && e.raw["operation"] == "Apply") || unchanged)
+        .filter(|e| !e.fields.is_empty())
         .map(|e| {
-            if e.raw["operation"] == "Apply" {
-                let mut r = e.raw.clone();
-                r["fieldsV1"] = encode(&e.fields);
-                r
-            } else {
-                e.raw.clone()
-            }
+            let mut r = e.raw.clone();
+            r["fieldsV1"] = encode(&e.fields);
+            r
         })
         .collect();
-    out.push(entry_json(manager, api_version, &mine));
+    // The same fields applied again leave the entry (and its time) as it was, so an apply
+    // that changes nothing is a no-op; anything else records the manager's new set.
+    if !unchanged || !out.iter().any(|e| e["manager"] == manager) {
+        out.push(entry_json(manager, api_version, &mine));
+    }
     merged["metadata"]["managedFields"] = Value::Array(out);
     Ok(())
+}
+
+/// Records a create, update or patch (not an apply) by `manager`: it owns every field whose
+/// value it set or changed, taking them from other managers without conflict, as the API
+/// server's field manager does. A write that changes no field leaves managedFields alone.
+pub fn on_update(cur: Option<&Value>, new: &mut Value, manager: &str, api_version: &str) {
+    let empty = Value::Null;
+    let old = cur.unwrap_or(&empty);
+    let changed: BTreeSet<Path> = fields_of(new)
+        .into_iter()
+        .filter(|p| value_at(new, p) != value_at(old, p))
+        .collect();
+    let mut all = entries(old);
+    if changed.is_empty() {
+        return;
+    }
+    for e in all.iter_mut().filter(|e| e.manager != manager) {
+        e.fields.retain(|p| !changed.contains(p));
+    }
+    let mut mine: BTreeSet<Path> = all
+        .iter()
+        .find(|e| e.manager == manager && e.raw["operation"] == "Update")
+        .map(|e| e.fields.clone())
+        .unwrap_or_default();
+    mine.extend(changed);
+    let mut out: Vec<Value> = all
+        .iter()
+        .filter(|e| !(e.manager == manager && e.raw["operation"] == "Update"))
+        .filter(|e| !e.fields.is_empty())
+        .map(|e| {
+            let mut r = e.raw.clone();
+            r["fieldsV1"] = encode(&e.fields);
+            r
+        })
+        .collect();
+    let mut entry = entry_json(manager, api_version, &mine);
+    entry["operation"] = json!("Update");
+    out.push(entry);
+    new["metadata"]["managedFields"] = Value::Array(out);
 }
 
 fn conflict_error(conflicts: &[(String, String, Path)]) -> ApiError {

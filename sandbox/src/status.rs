@@ -126,6 +126,20 @@ impl ApiError {
         Self::new(410, "Expired", message)
     }
 
+    /// 413 for a request body over the limit.
+    pub fn too_large(limit: usize) -> Self {
+        Self::new(
+            413,
+            "RequestEntityTooLarge",
+            format!("the request is too large: limit is {limit}"),
+        )
+    }
+
+    /// 500 for a failure inside the server.
+    pub fn internal(message: impl Into<String>) -> Self {
+        Self::new(500, "InternalError", message)
+    }
+
     /// 415 for a body encoding the server cannot read.
     pub fn unsupported_media(message: impl Into<String>) -> Self {
         Self::new(415, "UnsupportedMediaType", message)

@@ -4,7 +4,9 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+
+use bytes::Bytes;
 
 use serde_json::{Value, json};
 use tokio::sync::watch;
@@ -72,6 +74,35 @@ pub struct Event {
     pub obj: Value,
     /// The object before a modification, so filtered watches can tell it entered or left.
     pub prev: Option<Value>,
+    /// `obj` as JSON, encoded once and shared by every watch that sends it.
+    encoded: OnceLock<Bytes>,
+}
+
+impl Event {
+    /// An event; its encoding is made when first needed.
+    pub fn new(rv: u64, kind: EventType, key: String, obj: Value, prev: Option<Value>) -> Self {
+        Event {
+            rv,
+            kind,
+            key,
+            obj,
+            prev,
+            encoded: OnceLock::new(),
+        }
+    }
+
+    /// The object as JSON, shared (not copied) between watches.
+    pub fn encoded(&self) -> Bytes {
+        self.encoded
+            .get_or_init(|| Bytes::from(self.obj.to_string()))
+            .clone()
+    }
+
+    /// Roughly what the event holds in memory, for the history's byte limit.
+    fn weight(&self) -> usize {
+        let prev = self.prev.as_ref().map_or(0, |p| p.to_string().len());
+        2 * self.encoded().len() + prev
+    }
 }
 
 type ObjKey = (String, String, String);
@@ -79,7 +110,9 @@ type ObjKey = (String, String, String);
 struct Inner {
     rv: u64,
     objects: BTreeMap<ObjKey, Value>,
-    history: VecDeque<Arc<Event>>,
+    history: VecDeque<(Arc<Event>, usize)>,
+    /// Sum of the history's event weights.
+    history_weight: usize,
     /// Oldest resourceVersion a watch may resume from.
     floor: u64,
 }
@@ -100,6 +133,7 @@ pub enum WriteError<E> {
 /// Thread-safe object store.
 pub struct Store {
     inner: Mutex<Inner>,
+    history_bytes: usize,
     tx: watch::Sender<u64>,
     path: Option<PathBuf>,
     dirty: AtomicBool,
@@ -125,14 +159,13 @@ fn without_rv(v: &Value) -> Value {
     let mut c = v.clone();
     if let Some(m) = c.get_mut("metadata").and_then(Value::as_object_mut) {
         m.remove("resourceVersion");
-        m.remove("managedFields");
     }
     c
 }
 
 impl Store {
     /// An empty in-memory store, or one loaded from `path` if that file exists.
-    pub fn open(path: Option<PathBuf>) -> Result<Self, StoreError> {
+    pub fn open(path: Option<PathBuf>, history_bytes: usize) -> Result<Self, StoreError> {
         let mut rv = 0;
         let mut objects = BTreeMap::new();
         if let Some(p) = &path
@@ -161,8 +194,10 @@ impl Store {
                 rv,
                 objects,
                 history: VecDeque::new(),
+                history_weight: 0,
                 floor: rv,
             }),
+            history_bytes,
             tx,
             path,
             dirty: AtomicBool::new(false),
@@ -183,16 +218,17 @@ impl Store {
         prev: Option<Value>,
     ) {
         let rv = inner.rv;
-        inner.history.push_back(Arc::new(Event {
-            rv,
-            kind,
-            key: key.to_string(),
-            obj,
-            prev,
-        }));
-        while inner.history.len() > HISTORY {
-            if let Some(e) = inner.history.pop_front() {
+        let event = Arc::new(Event::new(rv, kind, key.to_string(), obj, prev));
+        let weight = event.weight();
+        inner.history.push_back((event, weight));
+        inner.history_weight += weight;
+        // Bounded by count and by bytes; the newest event always stays.
+        while inner.history.len() > HISTORY
+            || (inner.history_weight > self.history_bytes && inner.history.len() > 1)
+        {
+            if let Some((e, w)) = inner.history.pop_front() {
                 inner.floor = e.rv;
+                inner.history_weight -= w;
             }
         }
         self.dirty.store(true, Ordering::Release);
@@ -202,6 +238,12 @@ impl Store {
     /// Receives the latest resourceVersion on every change.
     pub fn subscribe(&self) -> watch::Receiver<u64> {
         self.tx.subscribe()
+    }
+
+    /// The oldest resourceVersion the history can still serve (watches and continue tokens
+    /// from before it get 410 Expired).
+    pub fn floor(&self) -> u64 {
+        self.lock().floor
     }
 
     /// The current resourceVersion.
@@ -270,8 +312,8 @@ impl Store {
             inner
                 .history
                 .iter()
-                .filter(|e| e.rv > rv)
-                .cloned()
+                .filter(|(e, _)| e.rv > rv)
+                .map(|(e, _)| Arc::clone(e))
                 .collect(),
         )
     }
@@ -294,7 +336,11 @@ impl Store {
         let meta = obj_mut(&mut obj, "metadata");
         meta.insert("uid".into(), Value::String(new_uid()));
         meta.insert("creationTimestamp".into(), Value::String(now_rfc3339()));
-        meta.insert("generation".into(), json!(1));
+        if crate::resources::tracks_generation(key) {
+            meta.insert("generation".into(), json!(1));
+        } else {
+            meta.remove("generation");
+        }
         meta.remove("deletionTimestamp");
         if dry_run {
             meta.insert("resourceVersion".into(), rv_str(inner.rv));
@@ -317,7 +363,9 @@ impl Store {
             .or_insert_with(|| Value::String(new_uid()));
         meta.entry("creationTimestamp")
             .or_insert_with(|| Value::String(now_rfc3339()));
-        meta.entry("generation").or_insert(json!(1));
+        if crate::resources::tracks_generation(key) {
+            meta.entry("generation").or_insert(json!(1));
+        }
         meta.insert("resourceVersion".into(), rv_str(rv));
         let ns = crate::util::namespace_of(&obj).to_string();
         let name = crate::util::name_of(&obj).to_string();
@@ -371,10 +419,13 @@ impl Store {
             if let Some(v) = cur["metadata"].get("deletionTimestamp") {
                 meta.insert("deletionTimestamp".into(), v.clone());
             }
-            meta.insert("generation".into(), cur["metadata"]["generation"].clone());
+            match cur["metadata"].get("generation") {
+                Some(g) => meta.insert("generation".into(), g.clone()),
+                None => meta.remove("generation"),
+            };
             meta.insert("resourceVersion".into(), Value::String(cur_rv.clone()));
         }
-        if spec_part(&new) != spec_part(&cur) {
+        if cur["metadata"].get("generation").is_some() && spec_part(&new) != spec_part(&cur) {
             let g = cur["metadata"]["generation"].as_u64().unwrap_or(1) + 1;
             obj_mut(&mut new, "metadata").insert("generation".into(), json!(g));
         }
@@ -453,10 +504,10 @@ mod tests {
 
     #[test]
     fn create_modify_delete_and_history() {
-        let s = Store::open(None).unwrap();
+        let s = Store::open(None, 1 << 20).unwrap();
         let o = s
             .create(
-                "configmaps",
+                "deployments.apps",
                 json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"k": "1"}}),
                 false,
             )
@@ -464,12 +515,12 @@ mod tests {
         assert_eq!(o["metadata"]["resourceVersion"], "1");
         // No-op keeps the version.
         let (same, changed) = s
-            .modify::<()>("configmaps", "n", "a", false, |c| Ok(c.clone()))
+            .modify::<()>("deployments.apps", "n", "a", false, |c| Ok(c.clone()))
             .unwrap();
         assert!(!changed);
         assert_eq!(same["metadata"]["resourceVersion"], "1");
         let (m, changed) = s
-            .modify::<()>("configmaps", "n", "a", false, |c| {
+            .modify::<()>("deployments.apps", "n", "a", false, |c| {
                 let mut c = c.clone();
                 c["data"]["k"] = json!("2");
                 Ok(c)
@@ -478,14 +529,14 @@ mod tests {
         assert!(changed);
         assert_eq!(m["metadata"]["generation"], 2);
         // A stale resourceVersion conflicts.
-        let stale = s.modify::<()>("configmaps", "n", "a", false, |c| {
+        let stale = s.modify::<()>("deployments.apps", "n", "a", false, |c| {
             let mut c = c.clone();
             c["metadata"]["resourceVersion"] = json!("1");
             c["data"]["k"] = json!("3");
             Ok(c)
         });
         assert!(matches!(stale, Err(WriteError::Conflict)));
-        assert!(s.delete("configmaps", "n", "a").is_some());
+        assert!(s.delete("deployments.apps", "n", "a").is_some());
         let evs = s.events_since(0).unwrap();
         let kinds: Vec<_> = evs.iter().map(|e| e.kind).collect();
         assert_eq!(
@@ -496,14 +547,42 @@ mod tests {
     }
 
     #[test]
+    fn history_is_bounded_by_bytes() {
+        let s = Store::open(None, 1 << 20).unwrap();
+        let big = "x".repeat(100 * 1024);
+        s.create(
+            "configmaps",
+            json!({"metadata": {"name": "a", "namespace": "n"}, "data": {"k": big}}),
+            false,
+        )
+        .unwrap();
+        for i in 0..50 {
+            s.modify::<()>("configmaps", "n", "a", false, |c| {
+                let mut c = c.clone();
+                c["data"]["i"] = json!(i.to_string());
+                Ok(c)
+            })
+            .unwrap();
+        }
+        s.delete("configmaps", "n", "a");
+        let inner = s.lock();
+        assert!(inner.history_weight <= 1 << 20, "{}", inner.history_weight);
+        assert!(inner.history.len() < 10, "{}", inner.history.len());
+        drop(inner);
+        // Watches from before the kept history are told to relist.
+        assert!(s.events_since(1).is_none());
+        assert!(s.events_since(s.current_rv() - 1).is_some());
+    }
+
+    #[test]
     fn persists_and_reloads() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("objects.json");
-        let s = Store::open(Some(p.clone())).unwrap();
+        let s = Store::open(Some(p.clone()), 1 << 20).unwrap();
         s.create("namespaces", json!({"metadata": {"name": "x"}}), false)
             .unwrap();
         s.save_if_dirty().unwrap();
-        let t = Store::open(Some(p)).unwrap();
+        let t = Store::open(Some(p), 1 << 20).unwrap();
         assert!(t.get("namespaces", "", "x").is_some());
         assert_eq!(t.current_rv(), 1);
         assert!(t.events_since(0).is_none());

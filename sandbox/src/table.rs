@@ -97,6 +97,38 @@ fn joined(v: &Value, f: impl Fn(&Value) -> Option<String>) -> String {
     }
 }
 
+/// A label selector as kubectl prints it (`app=web`).
+fn selector(o: &Value) -> String {
+    let sel = &o["spec"]["selector"];
+    let q = if sel.get("matchLabels").is_some() || sel.get("matchExpressions").is_some() {
+        crate::selector::LabelSelector::from_object(sel).to_query()
+    } else {
+        crate::selector::LabelSelector::from_map(sel).to_query()
+    };
+    if q.is_empty() { "<none>".into() } else { q }
+}
+
+/// Readiness gates as `ready/total`, `<none>` without gates.
+fn readiness_gates(o: &Value) -> String {
+    let gates = o["spec"]["readinessGates"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    if gates.is_empty() {
+        return "<none>".into();
+    }
+    let ready = gates
+        .iter()
+        .filter(|g| {
+            o["status"]["conditions"].as_array().is_some_and(|cs| {
+                cs.iter()
+                    .any(|c| c["type"] == g["conditionType"] && c["status"] == "True")
+            })
+        })
+        .count();
+    format!("{ready}/{}", gates.len())
+}
+
 /// Builds the cells after the name of one row.
 type Cells = fn(&Value) -> Vec<Value>;
 
@@ -112,6 +144,8 @@ fn columns(kind: &str) -> (Vec<Value>, Cells) {
                 col("Age", "string", 0),
                 col("IP", "string", 1),
                 col("Node", "string", 1),
+                col("Nominated Node", "string", 1),
+                col("Readiness Gates", "string", 1),
             ],
             |o| {
                 let cs = o["status"]["containerStatuses"]
@@ -137,6 +171,8 @@ fn columns(kind: &str) -> (Vec<Value>, Cells) {
                     json!(age(o)),
                     json!(str_at(o, "status.podIP").unwrap_or("<none>")),
                     json!(str_at(o, "spec.nodeName").unwrap_or("<none>")),
+                    json!(str_at(o, "status.nominatedNodeName").unwrap_or("<none>")),
+                    json!(readiness_gates(o)),
                 ]
             },
         ),
@@ -149,6 +185,7 @@ fn columns(kind: &str) -> (Vec<Value>, Cells) {
                 col("Age", "string", 0),
                 col("Containers", "string", 1),
                 col("Images", "string", 1),
+                col("Selector", "string", 1),
             ],
             |o| {
                 let cs = &o["spec"]["template"]["spec"]["containers"];
@@ -163,6 +200,7 @@ fn columns(kind: &str) -> (Vec<Value>, Cells) {
                     json!(age(o)),
                     json!(joined(cs, |c| c["name"].as_str().map(str::to_string))),
                     json!(joined(cs, |c| c["image"].as_str().map(str::to_string))),
+                    json!(selector(o)),
                 ]
             },
         ),
@@ -173,13 +211,20 @@ fn columns(kind: &str) -> (Vec<Value>, Cells) {
                 col("Current", "integer", 0),
                 col("Ready", "integer", 0),
                 col("Age", "string", 0),
+                col("Containers", "string", 1),
+                col("Images", "string", 1),
+                col("Selector", "string", 1),
             ],
             |o| {
+                let cs = &o["spec"]["template"]["spec"]["containers"];
                 vec![
                     json!(n(&o["spec"]["replicas"])),
                     json!(n(&o["status"]["replicas"])),
                     json!(n(&o["status"]["readyReplicas"])),
                     json!(age(o)),
+                    json!(joined(cs, |c| c["name"].as_str().map(str::to_string))),
+                    json!(joined(cs, |c| c["image"].as_str().map(str::to_string))),
+                    json!(selector(o)),
                 ]
             },
         ),
@@ -378,13 +423,37 @@ fn columns(kind: &str) -> (Vec<Value>, Cells) {
                 col("Roles", "string", 0),
                 col("Age", "string", 0),
                 col("Version", "string", 0),
+                col("Internal-IP", "string", 1),
+                col("External-IP", "string", 1),
+                col("OS-Image", "string", 1),
+                col("Kernel-Version", "string", 1),
+                col("Container-Runtime", "string", 1),
             ],
             |o| {
+                let address = |ty: &str| {
+                    o["status"]["addresses"]
+                        .as_array()
+                        .and_then(|a| a.iter().find(|x| x["type"] == ty))
+                        .and_then(|x| x["address"].as_str())
+                        .unwrap_or("<none>")
+                        .to_string()
+                };
+                let info = |k: &str| {
+                    o["status"]["nodeInfo"][k]
+                        .as_str()
+                        .unwrap_or("<unknown>")
+                        .to_string()
+                };
                 vec![
                     json!("Ready"),
                     json!("<none>"),
                     json!(age(o)),
                     json!(str_at(o, "status.nodeInfo.kubeletVersion").unwrap_or_default()),
+                    json!(address("InternalIP")),
+                    json!(address("ExternalIP")),
+                    json!(info("osImage")),
+                    json!(info("kernelVersion")),
+                    json!(info("containerRuntimeVersion")),
                 ]
             },
         ),

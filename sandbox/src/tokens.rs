@@ -1,77 +1,153 @@
-//! Bound service-account tokens issued through TokenRequest (`kubectl create token`).
+//! Service-account tokens the sandbox mints: bound tokens from TokenRequest (`kubectl create
+//! token`) and the long-lived tokens of legacy token Secrets.
 //!
-//! A token names its service account and expiry and carries a digest keyed by the cluster's
-//! admin token, so it can be checked without storing it and survives restarts.
+//! A token names what it is bound to and carries a digest keyed by a secret only the sandbox
+//! knows, so it is checked without being stored, survives restarts, and cannot be forged by
+//! writing a token into a Secret (only minted tokens authenticate, as with a real API server's
+//! signed JWTs).
 
 use base64::Engine;
-use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::cluster::Cluster;
-use crate::util::{format_rfc3339, unix_seconds};
+use crate::util::unix_seconds;
 
 const PREFIX: &str = "sbx1";
 
-fn digest(cluster: &Cluster, payload: &str) -> String {
-    let mut h = Sha256::new();
-    h.update(cluster.token.as_bytes());
-    h.update(b"\0");
-    h.update(cluster.name.as_bytes());
-    h.update(b"\0");
-    h.update(payload.as_bytes());
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+/// What a minted token is bound to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Claims {
+    /// The service account's namespace.
+    pub namespace: String,
+    /// The service account.
+    pub account: String,
+    /// Unix time after which the token is refused; `None` for legacy Secret tokens.
+    pub expires: Option<u64>,
+    /// The legacy token Secret the token belongs to (it stops working when that is deleted).
+    pub secret: Option<String>,
 }
 
-/// Issues a token for `namespace/name` valid for `seconds`.
-pub fn issue(cluster: &Cluster, namespace: &str, name: &str, seconds: u64) -> (String, u64) {
-    let exp = unix_seconds() + seconds;
-    let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(format!("{namespace}/{name}/{exp}"));
-    let token = format!("{PREFIX}.{payload}.{}", digest(cluster, &payload));
-    (token, exp)
+/// Mints and checks the tokens of one cluster.
+pub struct Minter {
+    key: String,
+    cluster: String,
 }
 
-/// Whether `token` was issued by this cluster, is unexpired, and its account still exists.
-pub fn verify(cluster: &Cluster, token: &str) -> bool {
-    let mut parts = token.split('.');
-    let (Some(PREFIX), Some(payload), Some(mac), None) =
-        (parts.next(), parts.next(), parts.next(), parts.next())
-    else {
-        return false;
-    };
-    if digest(cluster, payload) != mac {
-        return false;
+impl Minter {
+    /// A minter keyed by `key` (never shown to clients) for the cluster `cluster`.
+    pub fn new(key: &str, cluster: &str) -> Self {
+        Minter {
+            key: key.to_string(),
+            cluster: cluster.to_string(),
+        }
     }
-    let Some(text) = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload)
-        .ok()
-        .and_then(|b| String::from_utf8(b).ok())
-    else {
-        return false;
-    };
-    let fields: Vec<&str> = text.split('/').collect();
-    let [ns, name, exp] = fields.as_slice() else {
-        return false;
-    };
-    exp.parse::<u64>().is_ok_and(|e| e > unix_seconds())
-        && cluster.store.get("serviceaccounts", ns, name).is_some()
+
+    fn digest(&self, payload: &str) -> String {
+        let mut h = Sha256::new();
+        for part in [self.key.as_str(), self.cluster.as_str(), payload] {
+            h.update(part.as_bytes());
+            h.update(b"\0");
+        }
+        h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    /// Mints a token for `claims`.
+    pub fn mint(&self, claims: &Claims) -> String {
+        let text = format!(
+            "{}/{}/{}/{}",
+            claims.namespace,
+            claims.account,
+            claims.expires.unwrap_or(0),
+            claims.secret.as_deref().unwrap_or_default()
+        );
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text);
+        format!("{PREFIX}.{payload}.{}", self.digest(&payload))
+    }
+
+    /// A bound token for `namespace/account` valid for `seconds`, and its expiry.
+    pub fn bound(&self, namespace: &str, account: &str, seconds: u64) -> (String, u64) {
+        let exp = unix_seconds() + seconds;
+        let token = self.mint(&Claims {
+            namespace: namespace.to_string(),
+            account: account.to_string(),
+            expires: Some(exp),
+            secret: None,
+        });
+        (token, exp)
+    }
+
+    /// The claims of a token this minter made and that has not expired.
+    pub fn verify(&self, token: &str) -> Option<Claims> {
+        let mut parts = token.split('.');
+        let (Some(PREFIX), Some(payload), Some(mac), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        if !constant_eq(self.digest(payload).as_bytes(), mac.as_bytes()) {
+            return None;
+        }
+        let text = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())?;
+        let fields: Vec<&str> = text.split('/').collect();
+        let [ns, account, exp, secret] = fields.as_slice() else {
+            return None;
+        };
+        let exp: u64 = exp.parse().ok()?;
+        let expires = (exp != 0).then_some(exp);
+        if expires.is_some_and(|e| e <= unix_seconds()) {
+            return None;
+        }
+        Some(Claims {
+            namespace: ns.to_string(),
+            account: account.to_string(),
+            expires,
+            secret: (!secret.is_empty()).then(|| secret.to_string()),
+        })
+    }
 }
 
-/// The TokenRequest answer for a service account.
-pub fn token_request(cluster: &Cluster, sa: &Value, request: &Value) -> Value {
-    let ns = crate::util::namespace_of(sa);
-    let name = crate::util::name_of(sa);
-    let seconds = request["spec"]["expirationSeconds"]
-        .as_u64()
-        .unwrap_or(3600)
-        .clamp(600, 48 * 3600);
-    let (token, exp) = issue(cluster, ns, name, seconds);
-    let audiences = match &request["spec"]["audiences"] {
-        Value::Array(a) if !a.is_empty() => Value::Array(a.clone()),
-        _ => json!(["https://kubernetes.default.svc.cluster.local"]),
-    };
-    json!({"kind": "TokenRequest", "apiVersion": "authentication.k8s.io/v1",
-           "metadata": {"name": name, "namespace": ns, "creationTimestamp": null},
-           "spec": {"audiences": audiences, "expirationSeconds": seconds, "boundObjectRef": null},
-           "status": {"token": token, "expirationTimestamp": format_rfc3339(exp)}})
+/// Compares secrets in time independent of where they differ.
+pub fn constant_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minted_tokens_verify_and_forgeries_do_not() {
+        let m = Minter::new("k", "c1");
+        let (t, _) = m.bound("ns", "sa", 600);
+        let c = m.verify(&t).expect("valid");
+        assert_eq!((c.namespace.as_str(), c.account.as_str()), ("ns", "sa"));
+        assert!(m.verify("a").is_none());
+        // Another cluster's key, or an edited payload, never verifies.
+        assert!(Minter::new("k", "c2").verify(&t).is_none());
+        let parts: Vec<&str> = t.split('.').collect();
+        let forged_payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("ns/admin/0/");
+        assert!(
+            m.verify(&format!("{}.{forged_payload}.{}", parts[0], parts[2]))
+                .is_none()
+        );
+        let legacy = m.mint(&Claims {
+            namespace: "ns".into(),
+            account: "sa".into(),
+            expires: None,
+            secret: Some("sa-token-x".into()),
+        });
+        assert_eq!(
+            m.verify(&legacy).unwrap().secret.as_deref(),
+            Some("sa-token-x")
+        );
+        let expired = m.mint(&Claims {
+            namespace: "ns".into(),
+            account: "sa".into(),
+            expires: Some(1),
+            secret: None,
+        });
+        assert!(m.verify(&expired).is_none());
+    }
 }

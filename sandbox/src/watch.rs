@@ -19,6 +19,8 @@ use crate::store::EventType;
 
 /// Renders events as plain objects or, when asked, as one-row Tables.
 struct Printer {
+    /// The addressed type, whose version events are shown in.
+    rt: crate::resources::ResourceType,
     table: Option<(String, bool)>,
     metadata_only: bool,
     first: bool,
@@ -26,6 +28,8 @@ struct Printer {
 
 impl Printer {
     fn line(&mut self, kind: &str, obj: &Value) -> Bytes {
+        let served = crate::version::convert::to_served(&self.rt, obj.clone());
+        let obj = &served;
         match &self.table {
             Some((k, full)) if kind != "ERROR" => {
                 let rv = obj["metadata"]["resourceVersion"]
@@ -41,6 +45,15 @@ impl Printer {
     }
 }
 
+/// An event line around an object already encoded: the object's bytes are shared, not copied.
+fn shared_line(kind: &str, encoded: Bytes) -> [Bytes; 3] {
+    [
+        Bytes::from(format!("{{\"type\":\"{kind}\",\"object\":")),
+        encoded,
+        Bytes::from_static(b"}\n"),
+    ]
+}
+
 fn line(kind: &str, obj: &Value) -> Bytes {
     let mut s = json!({"type": kind, "object": obj}).to_string();
     s.push('\n');
@@ -50,7 +63,8 @@ fn line(kind: &str, obj: &Value) -> Bytes {
 /// Starts a watch for a collection request and returns the streaming response.
 pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
     let labels = LabelSelector::parse(r.query.get("labelSelector").unwrap_or_default())?;
-    let fields = FieldSelector::parse(r.query.get("fieldSelector").unwrap_or_default())?;
+    let fields =
+        FieldSelector::parse_for(&r.rt.kind, r.query.get("fieldSelector").unwrap_or_default())?;
     let from = match r.query.get("resourceVersion") {
         None | Some("" | "0") => None,
         Some(v) => Some(
@@ -86,6 +100,7 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
     };
     let metadata_only = crate::table::metadata_wanted(&r.accept);
     let mut printer = Printer {
+        rt: r.rt.clone(),
         table,
         metadata_only,
         first: true,
@@ -141,8 +156,18 @@ pub fn watch(r: Req) -> Result<Response<Body>, ApiError> {
                     (_, true, _) => e.kind,
                     _ => continue,
                 };
-                if sent >= limit || tx.send(printer.line(kind.as_str(), &e.obj)).await.is_err() {
+                if sent >= limit {
                     return;
+                }
+                let frames = if printer.table.is_none() && !printer.metadata_only {
+                    shared_line(kind.as_str(), e.encoded()).to_vec()
+                } else {
+                    vec![printer.line(kind.as_str(), &e.obj)]
+                };
+                for f in frames {
+                    if tx.send(f).await.is_err() {
+                        return;
+                    }
                 }
                 sent += 1;
             }

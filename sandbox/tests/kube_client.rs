@@ -5,26 +5,15 @@ use std::time::{Duration, Instant};
 
 use futures::{StreamExt, TryStreamExt};
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
+use kube::api::{Api, ListParams, Patch, PatchParams, PostParams, WatchEvent, WatchParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::discovery::Discovery;
 use kube::runtime::{WatchStreamExt, watcher};
 use kube::{Client, Config};
+use meshbook_sandbox::testing::TestEnv;
 use meshbook_sandbox::{Faults, Sandbox, SandboxConfig};
 use serde_json::json;
-
-async fn client(sandbox: &Sandbox, ctx: &str) -> Client {
-    let kc = Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).unwrap();
-    let opts = KubeConfigOptions {
-        context: Some(ctx.to_string()),
-        ..Default::default()
-    };
-    let mut cfg = Config::from_custom_kubeconfig(kc, &opts).await.unwrap();
-    // Injected faults must reach the test, not be retried away.
-    cfg.default_retry = false;
-    Client::try_from(cfg).unwrap()
-}
 
 fn cfg(faults: Faults) -> SandboxConfig {
     SandboxConfig {
@@ -37,8 +26,8 @@ fn cfg(faults: Faults) -> SandboxConfig {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn discovery_apply_and_watcher() {
-    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
-    let client = client(&sandbox, "k1").await;
+    let sandbox = TestEnv::with_config(cfg(Faults::default())).await;
+    let client = sandbox.client("k1").await;
     let discovery = Discovery::new(client.clone()).run().await.unwrap();
     let (ar, caps) = discovery
         .resolve_gvk(&GroupVersionKind::gvk("apps", "v1", "Deployment"))
@@ -92,7 +81,7 @@ async fn discovery_apply_and_watcher() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    sandbox.shutdown().await.unwrap();
+    sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -103,26 +92,28 @@ async fn injected_errors_latency_and_throttling() {
         latency: Duration::from_millis(150),
         ..Faults::default()
     };
-    let sandbox = Sandbox::start(cfg(faults)).await.unwrap();
-    let client = client(&sandbox, "k1").await;
+    let sandbox = TestEnv::with_config(cfg(faults)).await;
+    let client = sandbox.client("k1").await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
     let started = Instant::now();
     let list = cms.list(&Default::default()).await.unwrap();
     assert!(started.elapsed() >= Duration::from_millis(150));
-    assert!(list.items.is_empty());
+    // Only the root CA bundle every namespace has (from Kubernetes 1.20 on).
+    let names: Vec<_> = list.items.iter().map(|c| c.metadata.name.clone()).collect();
+    assert_eq!(names, vec![Some("kube-root-ca.crt".to_string())]);
     match cms.get("anything").await.unwrap_err() {
         kube::Error::Api(s) => assert_eq!(s.code, 503),
         other => panic!("unexpected {other:?}"),
     }
-    sandbox.shutdown().await.unwrap();
+    sandbox.shutdown().await;
 
     let throttled = Faults {
         throttle_rate: 1.0,
         retry_after: Duration::from_secs(7),
         ..Faults::default()
     };
-    let sandbox = Sandbox::start(cfg(throttled)).await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    let sandbox = TestEnv::with_config(cfg(throttled)).await;
+    let cms: Api<ConfigMap> = Api::namespaced(sandbox.client("k1").await, "default");
     match cms.list(&Default::default()).await.unwrap_err() {
         kube::Error::Api(s) => {
             assert_eq!(s.code, 429);
@@ -130,11 +121,7 @@ async fn injected_errors_latency_and_throttling() {
         }
         other => panic!("unexpected {other:?}"),
     }
-    sandbox.shutdown().await.unwrap();
-}
-
-async fn client_for(sandbox: &Sandbox) -> Client {
-    client(sandbox, "k1").await
+    sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -143,8 +130,8 @@ async fn watches_are_dropped_after_n_events() {
         watch_drop_after: Some(2),
         ..Faults::default()
     };
-    let sandbox = Sandbox::start(cfg(faults)).await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    let sandbox = TestEnv::with_config(cfg(faults)).await;
+    let cms: Api<ConfigMap> = Api::namespaced(sandbox.client("k1").await, "default");
     for i in 0..4 {
         let cm = serde_json::from_value(json!({"metadata": {"name": format!("c{i}")}})).unwrap();
         cms.create(&PostParams::default(), &cm).await.unwrap();
@@ -155,7 +142,7 @@ async fn watches_are_dropped_after_n_events() {
         .expect("the stream ends");
     assert_eq!(events.len(), 2);
     assert!(matches!(events[0], Ok(WatchEvent::Added(_))));
-    sandbox.shutdown().await.unwrap();
+    sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -164,8 +151,8 @@ async fn exec_through_kube_rs() {
     use kube::api::AttachParams;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
-    let pods: Api<Pod> = Api::namespaced(client_for(&sandbox).await, "default");
+    let sandbox = TestEnv::with_config(cfg(Faults::default())).await;
+    let pods: Api<Pod> = Api::namespaced(sandbox.client("k1").await, "default");
     let pod = serde_json::from_value(json!({"metadata": {"name": "p1"},
         "spec": {"containers": [{"name": "c", "image": "example.invalid/c:1"}]}}))
     .unwrap();
@@ -204,13 +191,13 @@ async fn exec_through_kube_rs() {
     let code = status.details.unwrap().causes.unwrap()[0].message.clone();
     assert_eq!(code.as_deref(), Some("4"));
     proc.join().await.unwrap();
-    sandbox.shutdown().await.unwrap();
+    sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn filtered_watches_see_objects_enter_and_leave() {
-    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    let sandbox = TestEnv::with_config(cfg(Faults::default())).await;
+    let cms: Api<ConfigMap> = Api::namespaced(sandbox.client("k1").await, "default");
     let cm = serde_json::from_value(json!({"metadata": {"name": "sel", "labels": {"app": "x"}}}))
         .unwrap();
     let created = cms.create(&PostParams::default(), &cm).await.unwrap();
@@ -238,13 +225,13 @@ async fn filtered_watches_see_objects_enter_and_leave() {
         "{events:?}"
     );
     assert!(matches!(events[1], Ok(WatchEvent::Added(_))), "{events:?}");
-    sandbox.shutdown().await.unwrap();
+    sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn streaming_list_watcher_sees_initial_objects() {
-    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    let sandbox = TestEnv::with_config(cfg(Faults::default())).await;
+    let cms: Api<ConfigMap> = Api::namespaced(sandbox.client("k1").await, "default");
     let cm = serde_json::from_value(json!({"metadata": {"name": "early"}})).unwrap();
     cms.create(&PostParams::default(), &cm).await.unwrap();
     let stream = watcher(cms, watcher::Config::default().streaming_lists()).applied_objects();
@@ -255,19 +242,22 @@ async fn streaming_list_watcher_sees_initial_objects() {
         .unwrap()
         .unwrap();
     assert!(first.metadata.name.is_some());
-    sandbox.shutdown().await.unwrap();
+    sandbox.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn metadata_only_lists_gets_and_watches() {
-    let sandbox = Sandbox::start(cfg(Faults::default())).await.unwrap();
-    let cms: Api<ConfigMap> = Api::namespaced(client_for(&sandbox).await, "default");
+    let sandbox = TestEnv::with_config(cfg(Faults::default())).await;
+    let cms: Api<ConfigMap> = Api::namespaced(sandbox.client("k1").await, "default");
     let cm = serde_json::from_value(
         json!({"metadata": {"name": "m1", "labels": {"k": "v"}}, "data": {"a": "b"}}),
     )
     .unwrap();
     cms.create(&PostParams::default(), &cm).await.unwrap();
-    let list = cms.list_metadata(&Default::default()).await.unwrap();
+    let list = cms
+        .list_metadata(&ListParams::default().labels("k=v"))
+        .await
+        .unwrap();
     assert_eq!(list.items.len(), 1);
     assert_eq!(list.items[0].metadata.name.as_deref(), Some("m1"));
     let one = cms.get_metadata("m1").await.unwrap();
@@ -276,7 +266,7 @@ async fn metadata_only_lists_gets_and_watches() {
         Some("v")
     );
     let metas: Api<kube::core::PartialObjectMeta<ConfigMap>> =
-        Api::namespaced(client_for(&sandbox).await, "default");
+        Api::namespaced(sandbox.client("k1").await, "default");
     let stream = watcher(metas, watcher::Config::default()).applied_objects();
     let mut stream = std::pin::pin!(stream);
     let first = tokio::time::timeout(Duration::from_secs(10), stream.try_next())
@@ -285,5 +275,62 @@ async fn metadata_only_lists_gets_and_watches() {
         .unwrap()
         .unwrap();
     assert!(first.metadata.name.is_some());
+    sandbox.shutdown().await;
+}
+
+/// A client of cluster `ctx` that authenticates with `token` instead of the admin token.
+async fn client_with_token(sandbox: &Sandbox, ctx: &str, token: &str) -> Client {
+    let mut kc = Kubeconfig::from_yaml(&sandbox.kubeconfig_yaml()).unwrap();
+    for user in &mut kc.auth_infos {
+        if let Some(info) = user.auth_info.as_mut() {
+            info.token = Some(token.to_string().into());
+        }
+    }
+    let opts = KubeConfigOptions {
+        context: Some(ctx.to_string()),
+        ..Default::default()
+    };
+    let mut cfg = Config::from_custom_kubeconfig(kc, &opts).await.unwrap();
+    cfg.default_retry = false;
+    Client::try_from(cfg).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_extra_token_is_accepted_until_withdrawn_and_only_by_its_cluster() {
+    let sandbox = Sandbox::start(SandboxConfig {
+        clusters: vec!["k1".to_string(), "k2".to_string()],
+        ..SandboxConfig::default()
+    })
+    .await
+    .unwrap();
+    let ns = |c: Client| async move {
+        Api::<k8s_openapi::api::core::v1::Namespace>::all(c)
+            .list(&Default::default())
+            .await
+    };
+    let token = "cloud-access-token-0123456789";
+    assert!(
+        ns(client_with_token(&sandbox, "k1", token).await)
+            .await
+            .is_err()
+    );
+    assert!(sandbox.set_extra_token("k1", Some(token)));
+    assert!(
+        ns(client_with_token(&sandbox, "k1", token).await)
+            .await
+            .is_ok()
+    );
+    assert!(
+        ns(client_with_token(&sandbox, "k2", token).await)
+            .await
+            .is_err()
+    );
+    assert!(sandbox.set_extra_token("k1", None));
+    assert!(
+        ns(client_with_token(&sandbox, "k1", token).await)
+            .await
+            .is_err()
+    );
+    assert!(!sandbox.set_extra_token("nope", Some(token)));
     sandbox.shutdown().await.unwrap();
 }

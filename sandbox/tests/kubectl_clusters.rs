@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use base64::Engine;
 use common::{Env, config};
-use meshbook_sandbox::{Sandbox, SandboxConfig};
+use meshbook_sandbox::{KubeVersion, SandboxConfig};
 
 async fn sa_token(env: &Env, ctx: &str, ns: &str, sa: &str) -> String {
     let mut secret = String::new();
@@ -62,7 +62,12 @@ async fn sa_token(env: &Env, ctx: &str, ns: &str, sa: &str) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn service_account_token_authenticates_and_bogus_token_is_refused() {
-    let env = Env::start(&["c1"]).await;
+    // Token Secrets for every ServiceAccount are a Kubernetes 1.23-and-older behaviour.
+    let env = Env::with_config(SandboxConfig {
+        kube_version: KubeVersion::new(23),
+        ..config(&["c1"])
+    })
+    .await;
     env.kubectl("c1", &["create", "namespace", "istio-system"])
         .await
         .ok();
@@ -229,43 +234,32 @@ async fn state_survives_restart() {
         .await
         .ok()
         .stdout;
-    let before = env.sandbox.cluster("keep").unwrap();
-    let Env { sandbox, dir, .. } = env;
-    sandbox.shutdown().await.unwrap();
-    let again = Sandbox::start(cfg).await.unwrap();
-    let after = again.cluster("keep").unwrap();
+    let before = env.cluster("keep");
+    let env = env.restart().await;
+    let after = env.cluster("keep");
     assert_eq!(before, after, "same port and token after a restart");
     assert_eq!(
         meshbook_sandbox::kubeconfig_from_state(state.path()).unwrap(),
-        again.kubeconfig_yaml()
+        env.sandbox.kubeconfig_yaml()
     );
     // The kubeconfig written before the restart still works.
-    let cache = dir.path().join("cache-restart");
-    let kc = dir.path().join("kubeconfig");
-    let v = common::run_kubectl(
-        &kc,
-        "keep",
-        &cache,
-        &["get", "cm", "cfg", "-n", "demo", "-o", "jsonpath={.data.k}"],
-        None,
-        Duration::from_secs(60),
-    )
-    .await
-    .ok();
+    let v = env
+        .kubectl(
+            "keep",
+            &["get", "cm", "cfg", "-n", "demo", "-o", "jsonpath={.data.k}"],
+        )
+        .await
+        .ok();
     assert_eq!(v.stdout, "v");
-    let cache = dir.path().join("cache-restart-2");
-    let uid2 = common::run_kubectl(
-        &kc,
-        "keep",
-        &cache,
-        &["get", "ns", "kube-system", "-o", "jsonpath={.metadata.uid}"],
-        None,
-        Duration::from_secs(60),
-    )
-    .await
-    .ok();
+    let uid2 = env
+        .kubectl(
+            "keep",
+            &["get", "ns", "kube-system", "-o", "jsonpath={.metadata.uid}"],
+        )
+        .await
+        .ok();
     assert_eq!(uid, uid2.stdout);
-    again.shutdown().await.unwrap();
+    env.shutdown().await;
 }
 
 #[tokio::test(flavor = "multi_thread")]

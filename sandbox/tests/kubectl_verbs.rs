@@ -809,7 +809,7 @@ async fn edit_replace_annotate_and_restart() {
     .ok();
     let editor = env.write(
         "editor.sh",
-        "#!/bin/sh\nsed -i 's/0.0.0.0/172.18.1.10/' \"$1\"\n",
+        "#!/bin/sh\nsed -i 's/0.0.0.0/127.18.1.10/' \"$1\"\n",
     );
     #[cfg(unix)]
     {
@@ -849,7 +849,7 @@ async fn edit_replace_annotate_and_restart() {
         )
         .await
         .ok();
-    assert_eq!(v.stdout, "gateway: 172.18.1.10");
+    assert_eq!(v.stdout, "gateway: 127.18.1.10");
 
     let out = env
         .kubectl(

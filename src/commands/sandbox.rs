@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use clap::{Args, Subcommand};
-use meshbook_sandbox::{Faults, Sandbox, SandboxConfig};
+use meshbook_sandbox::{Faults, KubeVersion, Sandbox, SandboxConfig};
 
 use crate::args::parse_duration;
 use crate::failure::{CmdResult, Failure};
@@ -15,7 +15,7 @@ use crate::failure::{CmdResult, Failure};
 #[derive(Debug, Subcommand)]
 pub(crate) enum SandboxCommand {
     /// Start simulated clusters and serve them until interrupted (Ctrl-C or `meshbook sandbox down`).
-    Up(UpArgs),
+    Up(Box<UpArgs>),
     /// Print the kubeconfig of the running sandbox.
     Kubeconfig(DirArgs),
     /// Stop the running sandbox.
@@ -33,9 +33,14 @@ pub(crate) struct DirArgs {
 /// Flags of `meshbook sandbox up`.
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
-    /// Cluster names, comma-separated; each becomes a kubeconfig context.
-    #[arg(long, value_delimiter = ',', default_value = "cluster1")]
-    pub(crate) clusters: Vec<String>,
+    /// Cluster names, comma-separated; each becomes a kubeconfig context. `NAME=1.13` gives a
+    /// cluster its own Kubernetes minor, e.g. `east=1.13,west=1.32`.
+    #[arg(long, value_delimiter = ',', default_value = "cluster1", value_name = "NAME[=1.MINOR]", value_parser = parse_cluster)]
+    pub(crate) clusters: Vec<(String, Option<KubeVersion>)>,
+    /// The Kubernetes minor the clusters simulate: what `/version` reports and which API versions
+    /// are served (1.9 to 1.33; default: the newest).
+    #[arg(long, value_name = "1.MINOR", value_parser = parse_kube_version)]
+    pub(crate) kube_version: Option<KubeVersion>,
     /// Write the kubeconfig here too (mode 0600).
     #[arg(long, value_name = "FILE")]
     pub(crate) kubeconfig: Option<PathBuf>,
@@ -62,6 +67,36 @@ pub(crate) struct UpArgs {
     /// Close watches after this many events.
     #[arg(long, value_name = "N")]
     pub(crate) watch_drop_after: Option<usize>,
+    /// Also start a simulated Google Cloud and print the environment that points gcloud at it.
+    #[arg(long)]
+    pub(crate) gcp: bool,
+    /// The project gcloud starts with (with --gcp).
+    #[arg(
+        long,
+        value_name = "ID",
+        default_value = "meshbook-sandbox",
+        requires = "gcp"
+    )]
+    pub(crate) project: String,
+}
+
+fn parse_kube_version(text: &str) -> Result<KubeVersion, String> {
+    let v = KubeVersion::parse(text).map_err(|e| e.to_string())?;
+    if meshbook_sandbox::supported_versions().any(|s| s == v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "Kubernetes {v} is not simulated: choose 1.9 to {}",
+            meshbook_sandbox::default_version()
+        ))
+    }
+}
+
+fn parse_cluster(text: &str) -> Result<(String, Option<KubeVersion>), String> {
+    match text.split_once('=') {
+        Some((name, version)) => Ok((name.to_string(), Some(parse_kube_version(version)?))),
+        None => Ok((text.to_string(), None)),
+    }
 }
 
 fn parse_rate(text: &str) -> Result<(String, f64), String> {
@@ -80,7 +115,7 @@ fn parse_rate(text: &str) -> Result<(String, f64), String> {
 /// Runs a sandbox subcommand.
 pub(crate) fn run(command: SandboxCommand) -> CmdResult {
     match command {
-        SandboxCommand::Up(args) => up(args).map_err(Failure::Other),
+        SandboxCommand::Up(args) => up(*args).map_err(Failure::Other),
         SandboxCommand::Kubeconfig(dir) => {
             let path = dir.dir.join("kubeconfig");
             let text = std::fs::read_to_string(&path).with_context(|| {
@@ -98,7 +133,15 @@ pub(crate) fn run(command: SandboxCommand) -> CmdResult {
 
 fn up(args: UpArgs) -> Result<()> {
     let config = SandboxConfig {
-        clusters: args.clusters.clone(),
+        clusters: args.clusters.iter().map(|(name, _)| name.clone()).collect(),
+        kube_version: args
+            .kube_version
+            .unwrap_or_else(meshbook_sandbox::default_version),
+        cluster_versions: args
+            .clusters
+            .iter()
+            .filter_map(|(name, v)| v.map(|v| (name.clone(), v)))
+            .collect(),
         state_dir: args.state.clone(),
         pod_ready_delay: args.pod_ready_delay,
         lb_ip_delay: args.lb_ip_delay,
@@ -109,12 +152,15 @@ fn up(args: UpArgs) -> Result<()> {
             watch_drop_after: args.watch_drop_after,
             ..Faults::default()
         },
+        ..SandboxConfig::default()
     };
     let runtime = tokio::runtime::Runtime::new().context("failed to start the async runtime")?;
     runtime.block_on(async move {
-        let sandbox = Sandbox::start(config)
-            .await
-            .context("failed to start the sandbox")?;
+        let sandbox = std::sync::Arc::new(
+            Sandbox::start(config)
+                .await
+                .context("failed to start the sandbox")?,
+        );
         std::fs::create_dir_all(&args.dir.dir)
             .with_context(|| format!("failed to create {}", args.dir.dir.display()))?;
         let own = args.dir.dir.join("kubeconfig");
@@ -122,37 +168,114 @@ fn up(args: UpArgs) -> Result<()> {
         if let Some(path) = &args.kubeconfig {
             sandbox.write_kubeconfig(path)?;
         }
+        let kubeconfig = args.kubeconfig.as_deref().unwrap_or(&own);
+        let cloud = match args.gcp {
+            true => Some(gcp::start(&args, sandbox.clone(), kubeconfig).await?),
+            false => None,
+        };
+        // With --gcp stdout is a shell script (`eval` or `source` it): the rest are comments.
+        let note = if args.gcp { "# " } else { "" };
+        if let Some((_, script)) = &cloud {
+            out!("{script}");
+        }
         let pid_file = args.dir.dir.join("sandbox.pid");
         std::fs::write(&pid_file, std::process::id().to_string())?;
         for c in sandbox.clusters() {
-            outln!("cluster {} at {}", c.name, c.server);
+            outln!(
+                "{note}cluster {} at {} (Kubernetes {})",
+                c.name,
+                c.server,
+                c.kube_version
+            );
         }
+        outln!("{note}kubeconfig: {}", kubeconfig.display());
         outln!(
-            "kubeconfig: {}",
-            args.kubeconfig.as_deref().unwrap_or(&own).display()
-        );
-        outln!(
-            "try: kubectl --kubeconfig {} get namespaces",
-            args.kubeconfig.as_deref().unwrap_or(&own).display()
+            "{note}try: kubectl --kubeconfig {} get namespaces",
+            kubeconfig.display()
         );
         if let Some(state) = &args.state {
-            outln!("objects are kept in {}", state.display());
+            outln!("{note}objects are kept in {}", state.display());
         }
-        outln!("serving until Ctrl-C or `meshbook sandbox down`");
+        outln!("{note}serving until Ctrl-C or `meshbook sandbox down`");
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-        sandbox
-            .serve_until(async move {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
-                }
-            })
-            .await?;
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        if let Some((cloud, _)) = cloud {
+            cloud.shutdown().await;
+        }
+        let sandbox = std::sync::Arc::try_unwrap(sandbox)
+            .map_err(|_| anyhow::anyhow!("the sandbox is still in use"))?;
+        sandbox.shutdown().await?;
         let _ = std::fs::remove_file(&pid_file);
         let _ = std::fs::remove_file(&own);
-        outln!("sandbox stopped");
+        let _ = std::fs::remove_file(args.dir.dir.join(gcp::ENV_FILE));
+        outln!("{note}sandbox stopped");
         Ok(())
     })
+}
+
+/// The simulated Google Cloud beside the clusters of `sandbox up --gcp`.
+mod gcp {
+    use std::path::Path;
+    use std::sync::Arc;
+
+    use anyhow::{Context, Result};
+    use meshbook_cloud::{Cloud, CloudConfig, export_line};
+    use meshbook_sandbox::Sandbox;
+
+    use super::UpArgs;
+
+    /// The script of exports, kept beside the kubeconfig for `source`.
+    pub(crate) const ENV_FILE: &str = "gcp.env";
+
+    /// Starts the cloud (its state under `--state` when given, else fresh under `--dir`) and
+    /// returns it with the shell script that exports its environment.
+    pub(crate) async fn start(
+        args: &UpArgs,
+        sandbox: Arc<Sandbox>,
+        kubeconfig: &Path,
+    ) -> Result<(Cloud, String)> {
+        let dir = match &args.state {
+            Some(state) => state.join("gcp"),
+            None => {
+                let dir = args.dir.dir.join("gcp");
+                // Without --state the clusters start empty, so the cloud does too.
+                if dir.exists() {
+                    std::fs::remove_dir_all(&dir)
+                        .with_context(|| format!("failed to clear {}", dir.display()))?;
+                }
+                dir
+            }
+        };
+        let dir = std::path::absolute(&dir).unwrap_or(dir);
+        let config = CloudConfig {
+            dir,
+            project: args.project.clone(),
+            pinned_version: None,
+        };
+        let cloud = Cloud::start(config, sandbox)
+            .await
+            .context("failed to start the simulated Google Cloud")?;
+        let kubeconfig = std::path::absolute(kubeconfig).unwrap_or(kubeconfig.to_path_buf());
+        let mut script = String::new();
+        for (name, value) in cloud.environment() {
+            script.push_str(&export_line(&name, &value));
+            script.push('\n');
+        }
+        script.push_str(&export_line("CLOUDSDK_CORE_PROJECT", cloud.project()));
+        script.push('\n');
+        script.push_str(&export_line(
+            "KUBECONFIG",
+            &kubeconfig.display().to_string(),
+        ));
+        script.push('\n');
+        let file = args.dir.dir.join(ENV_FILE);
+        crate::identities::write_private(&file, &script)
+            .with_context(|| format!("failed to write {}", file.display()))?;
+        Ok((cloud, script))
+    }
 }
 
 fn down(dir: &Path) -> Result<()> {

@@ -376,7 +376,12 @@ async fn exec_runs_in_a_selected_pod_repeats_and_checks_output() {
 
 #[tokio::test]
 async fn a_service_account_kubeconfig_reaches_the_cluster() {
-    let env = Env::start(&["c1"]).await;
+    // The step reads the account's token Secret, which Kubernetes made by itself before 1.24.
+    let env = Env::with_config(meshbook_sandbox::SandboxConfig {
+        kube_version: meshbook_sandbox::KubeVersion::new(23),
+        ..support::config(&["c1"])
+    })
+    .await;
     env.apply(
         "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: default}\n",
     )
@@ -611,6 +616,8 @@ async fn a_wait_ends_when_the_watched_value_changes() {
     let flipping = async {
         // Long enough for the wait to be watching.
         tokio::time::sleep(Duration::from_millis(500)).await;
+        // Taken before the patch is sent: the watch event may reach the wait before the
+        // patch's own answer reaches this task.
         let sent = std::time::Instant::now();
         env.merge_patch(
             "/api/v1/namespaces/default/configmaps/flag",

@@ -87,8 +87,15 @@ pub fn wait(child: &mut Child, limit: Duration) -> Option<std::process::ExitStat
 
 /// `kubectl --kubeconfig KUBECONFIG --context CONTEXT ARGS...` in `dir`, with a request timeout.
 pub fn kubectl(dir: &Path, kubeconfig: &str, context: Option<&str>, args: &[&str]) -> Done {
+    // A fresh cache per call: kubectl caches discovery per server address, and a restarted
+    // sandbox may serve other API versions at the same address.
+    static CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let n = CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    let cache = dir.join(format!(".kubectl-cache-{n}"));
     let mut c = Command::new("kubectl");
-    c.args(["--kubeconfig", kubeconfig, "--request-timeout", "20s"]);
+    c.args(["--kubeconfig", kubeconfig, "--request-timeout", "20s"])
+        .arg("--cache-dir")
+        .arg(&cache);
     if let Some(ctx) = context {
         c.args(["--context", ctx]);
     }

@@ -23,6 +23,7 @@ const DS: &str = "daemonsets.apps";
 const JOB: &str = "jobs.batch";
 
 mod accounts;
+mod root_ca;
 mod services;
 mod timers;
 mod workloads;
@@ -147,13 +148,7 @@ impl Controllers {
 
     fn resync(&self) {
         for (key, obj) in self.store().all() {
-            self.on_event(&Event {
-                rv: 0,
-                kind: EventType::Added,
-                key,
-                obj,
-                prev: None,
-            });
+            self.on_event(&Event::new(0, EventType::Added, key, obj, None));
         }
     }
 
@@ -202,8 +197,16 @@ impl Controllers {
                     }
                 }
             }
-            "serviceaccounts" if !deleted => self.ensure_sa_token(&e.obj),
-            "namespaces" if !deleted && !is_deleting(&e.obj) => self.ensure_default_sa(&name),
+            "serviceaccounts"
+                if !deleted && crate::version::auto_creates_token_secrets(self.cluster.version) =>
+            {
+                self.ensure_sa_token(&e.obj)
+            }
+            "namespaces" if !deleted && !is_deleting(&e.obj) => {
+                self.ensure_default_sa(&name);
+                self.ensure_root_ca(&name);
+            }
+            "configmaps" if name == root_ca::NAME => self.ensure_root_ca(&ns),
             _ => {}
         }
     }

@@ -81,6 +81,7 @@ impl Controllers {
         } else {
             json!([subset])
         };
+        self.reconcile_slice(svc, &pods, &ports);
         let labels = svc["metadata"]["labels"].clone();
         if self.store().get("endpoints", &ns, &name).is_some() {
             self.set_field("endpoints", &ns, &name, |c| {
@@ -96,6 +97,45 @@ impl Controllers {
                 ep["metadata"]["labels"] = labels;
             }
             self.create("endpoints", ep);
+        }
+    }
+
+    /// The Service's EndpointSlice (`discovery.k8s.io/v1`), as the EndpointSlice controller
+    /// keeps it: one slice per Service, owned by it.
+    fn reconcile_slice(&self, svc: &Value, pods: &[Value], ports: &[Value]) {
+        const SLICES: &str = "endpointslices.discovery.k8s.io";
+        let ns = namespace_of(svc).to_string();
+        let svc_name = name_of(svc).to_string();
+        let name = format!("{svc_name}-{}", &short_hash(&json!(uid_of(svc)))[..5]);
+        let endpoints: Vec<Value> = pods
+            .iter()
+            .map(|p| {
+                let ready = is_ready(p);
+                json!({"addresses": [p["status"]["podIP"]],
+                       "conditions": {"ready": ready, "serving": ready, "terminating": false},
+                       "nodeName": p["spec"]["nodeName"],
+                       "targetRef": {"kind": "Pod", "namespace": ns, "name": p["metadata"]["name"],
+                                     "uid": p["metadata"]["uid"]}})
+            })
+            .collect();
+        let mut labels = svc["metadata"]["labels"].clone();
+        if !labels.is_object() {
+            labels = json!({});
+        }
+        labels["kubernetes.io/service-name"] = json!(svc_name);
+        labels["endpointslice.kubernetes.io/managed-by"] = json!("endpointslice-controller.k8s.io");
+        if self.store().get(SLICES, &ns, &name).is_some() {
+            self.set_field(SLICES, &ns, &name, |c| {
+                c["endpoints"] = json!(endpoints);
+                c["ports"] = json!(ports);
+                c["metadata"]["labels"] = labels;
+            });
+        } else {
+            let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                "metadata": {"name": name, "namespace": ns, "labels": labels,
+                             "ownerReferences": [owner_ref(svc)]},
+                "addressType": "IPv4", "endpoints": endpoints, "ports": ports});
+            self.create(SLICES, slice);
         }
     }
 }

@@ -83,9 +83,10 @@ impl ClientError {
 pub struct Clients {
     path: Option<PathBuf>,
     source_name: String,
-    kubeconfig: std::sync::OnceLock<Kubeconfig>,
+    kubeconfig: Mutex<Option<Arc<Kubeconfig>>>,
     clusters: tokio::sync::Mutex<HashMap<String, Arc<Cluster>>>,
     expected: Mutex<IndexMap<String, String>>,
+    exec_env: Vec<(String, String)>,
 }
 
 impl std::fmt::Debug for Clients {
@@ -118,25 +119,43 @@ impl Clients {
         Clients {
             path: path.map(Path::to_path_buf),
             source_name,
-            kubeconfig: std::sync::OnceLock::new(),
+            kubeconfig: Mutex::new(None),
             clusters: tokio::sync::Mutex::new(HashMap::new()),
             expected: Mutex::new(IndexMap::new()),
+            exec_env: Vec::new(),
         }
     }
 
-    fn kubeconfig(&self) -> Result<&Kubeconfig, ClientError> {
-        if let Some(k) = self.kubeconfig.get() {
-            return Ok(k);
+    /// Variables given to every exec credential plugin the kubeconfig names (for example
+    /// `gke-gcloud-auth-plugin`, which needs the run's gcloud environment, not this process's).
+    pub fn with_exec_env(mut self, env: Vec<(String, String)>) -> Clients {
+        self.exec_env = env;
+        self
+    }
+
+    /// The kubeconfig, read on first use and again by [`Clients::reread`].
+    fn kubeconfig(&self) -> Result<Arc<Kubeconfig>, ClientError> {
+        let mut cached = self.kubeconfig.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(k) = cached.as_ref() {
+            return Ok(Arc::clone(k));
         }
         let read = match &self.path {
             Some(p) => Kubeconfig::read_from(p),
             None => Kubeconfig::read(),
         };
-        let k = read.map_err(|e| ClientError::Kubeconfig {
+        let k = Arc::new(read.map_err(|e| ClientError::Kubeconfig {
             reason: describe(&e),
             source_name: self.source_name.clone(),
-        })?;
-        Ok(self.kubeconfig.get_or_init(|| k))
+        })?);
+        *cached = Some(Arc::clone(&k));
+        Ok(k)
+    }
+
+    /// Forgets the kubeconfig read so far: steps of the run (`gcloud container clusters
+    /// get-credentials`, `kubectl config rename-context`) add contexts to it while it runs.
+    fn reread(&self) -> Result<Arc<Kubeconfig>, ClientError> {
+        *self.kubeconfig.lock().unwrap_or_else(|e| e.into_inner()) = None;
+        self.kubeconfig()
     }
 
     /// Identities recorded by an earlier invocation of the run: a context whose cluster now
@@ -159,9 +178,12 @@ impl Clients {
     }
 
     fn context_name(&self, context: Option<&str>) -> Result<String, ClientError> {
-        let kubeconfig = self.kubeconfig()?;
+        let mut kubeconfig = self.kubeconfig()?;
         match context.filter(|c| !c.is_empty()) {
             Some(c) => {
+                if !kubeconfig.contexts.iter().any(|n| n.name == c) {
+                    kubeconfig = self.reread()?;
+                }
                 if kubeconfig.contexts.iter().any(|n| n.name == c) {
                     Ok(c.to_string())
                 } else {
@@ -221,7 +243,25 @@ impl Clients {
             context: context.to_string(),
             reason,
         };
-        let config = Config::from_custom_kubeconfig(self.kubeconfig()?.clone(), &options)
+        let mut kubeconfig = (*self.kubeconfig()?).clone();
+        if !self.exec_env.is_empty() {
+            for user in &mut kubeconfig.auth_infos {
+                if let Some(exec) = user.auth_info.as_mut().and_then(|a| a.exec.as_mut()) {
+                    let env = exec.env.get_or_insert_with(Vec::new);
+                    for (name, value) in &self.exec_env {
+                        env.push(
+                            [
+                                ("name".to_string(), name.clone()),
+                                ("value".to_string(), value.clone()),
+                            ]
+                            .into_iter()
+                            .collect(),
+                        );
+                    }
+                }
+            }
+        }
+        let config = Config::from_custom_kubeconfig(kubeconfig, &options)
             .await
             .map_err(|e| connect_error(describe(&e)))?;
         let server = config.cluster_url.to_string();
@@ -322,6 +362,35 @@ pub(crate) fn in_workdir(workdir: &Path, path: &str) -> PathBuf {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn kubeconfig_with(contexts: &[&str]) -> String {
+        let mut text = String::from(
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: c\n  cluster: {server: 'https://127.0.0.1:1'}\nusers:\n- name: u\n  user: {token: t}\ncontexts:\n",
+        );
+        for c in contexts {
+            text.push_str(&format!(
+                "- name: {c}\n  context: {{cluster: c, user: u}}\n"
+            ));
+        }
+        text
+    }
+
+    #[test]
+    fn contexts_added_during_the_run_are_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("kubeconfig");
+        std::fs::write(&path, kubeconfig_with(&["a"])).unwrap();
+        let clients = Clients::deferred(Some(&path));
+        assert_eq!(clients.context_name(Some("a")).unwrap(), "a");
+        // A later step (get-credentials) adds a context to the same file.
+        std::fs::write(&path, kubeconfig_with(&["a", "gke_p_z_b"])).unwrap();
+        assert_eq!(
+            clients.context_name(Some("gke_p_z_b")).unwrap(),
+            "gke_p_z_b"
+        );
+        let missing = clients.context_name(Some("nope")).unwrap_err().to_string();
+        assert!(missing.contains("nope"), "{missing}");
+    }
 
     #[tokio::test]
     async fn a_missing_kubeconfig_matters_only_when_a_cluster_is_needed() {
