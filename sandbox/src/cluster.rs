@@ -97,6 +97,11 @@ impl Cluster {
         format!("127.168.{}.10", self.octet() + 1)
     }
 
+    /// The Kubernetes minor this cluster reports; it picks the API's schemas.
+    pub fn minor(&self) -> u32 {
+        crate::discovery::MINOR
+    }
+
     /// All served resource types: built-ins plus CRD-defined ones.
     pub fn types(&self) -> Vec<ResourceType> {
         let mut t = resources::builtins();
