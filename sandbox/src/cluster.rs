@@ -42,6 +42,17 @@ pub struct Cluster {
     /// Bearer tokens accepted besides the admin token (for example a simulated cloud's
     /// access token).
     pub extra_tokens: RwLock<Vec<String>>,
+    /// Faults injected so far.
+    pub injected: Injected,
+}
+
+/// Counters of injected faults.
+#[derive(Debug, Default)]
+pub struct Injected {
+    /// Error answers.
+    pub errors: std::sync::atomic::AtomicU64,
+    /// 429 answers.
+    pub throttled: std::sync::atomic::AtomicU64,
 }
 
 /// An authenticated client, as SelfSubjectReview reports it.

@@ -87,6 +87,15 @@ impl Default for Faults {
     }
 }
 
+/// How many faults a cluster injected so far, so a test can check that its faults happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Requests answered with `error_status`.
+    pub errors: u64,
+    /// Requests answered 429.
+    pub throttled: u64,
+}
+
 /// How to start a sandbox.
 #[derive(Debug, Clone)]
 pub struct SandboxConfig {
@@ -362,6 +371,7 @@ impl Sandbox {
             allocated: Mutex::new(Default::default()),
             minter: tokens::Minter::new(&token, name),
             extra_tokens: std::sync::RwLock::new(options.extra_tokens),
+            injected: Default::default(),
             token,
         });
         cluster.bootstrap();
@@ -419,6 +429,19 @@ impl Sandbox {
             extra.push(token.to_string());
         }
         true
+    }
+
+    /// The faults cluster `name` injected so far (`None` when there is no such cluster).
+    pub fn faults_injected(&self, name: &str) -> Option<FaultCounts> {
+        let c = self
+            .running()
+            .into_iter()
+            .find(|c| c.cluster.name == name)?;
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        Some(FaultCounts {
+            errors: n(&c.cluster.injected.errors),
+            throttled: n(&c.cluster.injected.throttled),
+        })
     }
 
     /// PEM of the CA that signed the clusters' serving certificate.

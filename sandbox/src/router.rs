@@ -182,8 +182,13 @@ async fn route(
             agent: String::new(),
             warnings: Default::default(),
         };
-        api::get(&r)?;
-        let mut resp = Response::new(crate::http::full(""));
+        let pod = api::get(&r)?.1;
+        let body = if r.query.flag("follow") {
+            follow(Arc::clone(&r.cluster), pod)
+        } else {
+            crate::http::full("")
+        };
+        let mut resp = Response::new(body);
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("text/plain"),
@@ -250,6 +255,30 @@ async fn route(
     })
     .await
     .map_err(|_| ApiError::internal("the request handler failed"))?
+}
+
+/// The body of `logs -f`: the simulated containers write nothing, so it stays open, empty,
+/// until the pod ends (deleted, or Succeeded/Failed), the client goes away or the sandbox
+/// stops, as a real follow ends with its container.
+fn follow(cluster: Arc<Cluster>, pod: serde_json::Value) -> Body {
+    use http_body_util::BodyExt;
+    let uid = crate::util::uid_of(&pod).to_string();
+    let ns = crate::util::namespace_of(&pod).to_string();
+    let name = crate::util::name_of(&pod).to_string();
+    let ended = async move {
+        let mut changes = cluster.store.subscribe();
+        loop {
+            let running = cluster.store.get("pods", &ns, &name).is_some_and(|p| {
+                crate::util::uid_of(&p) == uid
+                    && !p["metadata"]["deletionTimestamp"].is_string()
+                    && !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+            });
+            if !running || changes.changed().await.is_err() {
+                return Ok::<_, Infallible>(hyper::body::Frame::data(bytes::Bytes::new()));
+            }
+        }
+    };
+    http_body_util::StreamBody::new(futures::stream::once(ended)).boxed()
 }
 
 /// Reads a request body of at most `max` bytes. A larger one gets 413 once the rest was read
@@ -365,13 +394,16 @@ fn verb_of(m: &Method, named: bool, watch: bool) -> &'static str {
 
 fn inject_fault(cluster: &Cluster, verb: &str) -> Result<(), ApiError> {
     let f = &cluster.faults;
+    use std::sync::atomic::Ordering::Relaxed;
     if f.throttle_rate > 0.0 && rand::random::<f64>() < f.throttle_rate {
+        cluster.injected.throttled.fetch_add(1, Relaxed);
         return Err(ApiError::too_many_requests(f.retry_after.as_secs().max(1)));
     }
     if let Some(rate) = f.error_rate.get(verb).or_else(|| f.error_rate.get("*"))
         && *rate > 0.0
         && rand::random::<f64>() < *rate
     {
+        cluster.injected.errors.fetch_add(1, Relaxed);
         return Err(ApiError::injected(f.error_status));
     }
     Ok(())
