@@ -7,6 +7,7 @@ use serde_json::{Value, json};
 
 use crate::admission::admit;
 use crate::cluster::Cluster;
+use crate::fields::{self, Schema, Validation};
 use crate::gc::{self, Propagation};
 use crate::http::Query;
 use crate::patch::{json_patch, merge_patch, strategic_merge};
@@ -40,6 +41,8 @@ pub struct Req {
     pub user: crate::cluster::User,
     /// The client's `User-Agent`.
     pub agent: String,
+    /// Warnings for the client (`Warning` headers), such as unknown fields.
+    pub warnings: std::sync::Mutex<Vec<String>>,
 }
 
 impl Req {
@@ -78,6 +81,88 @@ impl Req {
 
     fn not_found(&self) -> ApiError {
         ApiError::not_found(&self.rt.group, &self.rt.plural, self.name())
+    }
+
+    fn warn(&self, messages: impl IntoIterator<Item = String>) {
+        self.warnings
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(messages);
+    }
+
+    /// Runs `f` with the schema of the addressed type: the built-in definition of the
+    /// cluster's Kubernetes minor, or the CRD's structural schema. `None` when the type has
+    /// none (a CRD without a schema, or one that keeps unknown fields).
+    fn with_schema<T>(&self, f: impl FnOnce(&Schema) -> T) -> Option<T> {
+        let defs = crate::schemas::builtin(self.cluster.minor());
+        let lookup = |n: &str| defs.get(n);
+        if self.rt.builtin {
+            let root =
+                defs.get(defs.of_kind(&self.rt.group, &self.rt.version, &self.rt.kind)?)?;
+            return Some(f(&Schema {
+                root,
+                lookup: &lookup,
+            }));
+        }
+        let crd = self.cluster.store.get(
+            "customresourcedefinitions.apiextensions.k8s.io",
+            "",
+            &format!("{}.{}", self.rt.plural, self.rt.group),
+        )?;
+        if crd["spec"]["preserveUnknownFields"] == true {
+            return None;
+        }
+        let root = crate::schemas::custom_schema(&crd, &self.rt)?;
+        Some(f(&Schema {
+            root: &root,
+            lookup: &lookup,
+        }))
+    }
+
+    /// Drops the fields of `obj` that its type does not declare and reports them as the
+    /// request's `fieldValidation` asks: `Strict` fails with `error(message)`, `Warn` (the
+    /// default) adds a warning per field, `Ignore` says nothing.
+    fn check_fields(
+        &self,
+        obj: &mut Value,
+        error: impl FnOnce(String) -> ApiError,
+    ) -> Result<(), ApiError> {
+        let how = Validation::parse(self.query.get("fieldValidation"))?;
+        if self.sub.as_deref() == Some("scale") {
+            return Ok(());
+        }
+        let found = self.with_schema(|s| s.prune(obj)).unwrap_or_default();
+        self.report_unknown(how, found, error)
+    }
+
+    fn report_unknown(
+        &self,
+        how: Validation,
+        found: Vec<String>,
+        error: impl FnOnce(String) -> ApiError,
+    ) -> Result<(), ApiError> {
+        if found.is_empty() {
+            return Ok(());
+        }
+        match how {
+            Validation::Strict => Err(error(fields::strict_error(&found))),
+            Validation::Warn => {
+                self.warn(found.iter().map(|p| fields::warning(p)));
+                Ok(())
+            }
+            Validation::Ignore => Ok(()),
+        }
+    }
+
+    /// [`Req::check_fields`] for a body decoded as a whole object (create, update).
+    fn check_decoded(&self, obj: &mut Value) -> Result<(), ApiError> {
+        let kind = self.rt.kind.clone();
+        let version = self.rt.version.clone();
+        self.check_fields(obj, |m| {
+            ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: {m}"
+            ))
+        })
     }
 }
 
@@ -274,6 +359,7 @@ pub fn create(r: &Req) -> Reply {
         ));
     }
     let mut obj = decode_body(r)?;
+    r.check_decoded(&mut obj)?;
     create_object(r, &mut obj, None)
 }
 
@@ -489,7 +575,8 @@ fn is_apply(r: &Req) -> bool {
 
 /// PUT of a whole object or subresource.
 pub fn update(r: &Req) -> Reply {
-    let body = decode_body(r)?;
+    let mut body = decode_body(r)?;
+    r.check_decoded(&mut body)?;
     if r.sub.as_deref() == Some("scale") && r.rt.scale.is_none() {
         return Err(ApiError::no_route());
     }
@@ -515,6 +602,9 @@ pub fn patch(r: &Req) -> Reply {
             "the body of the request was in an unknown format: {e}"
         ))
     })?;
+    let how = Validation::parse(r.query.get("fieldValidation"))?;
+    // The unknown fields of the last attempt (a retried write recomputes them).
+    let unknown = std::sync::Mutex::new(Vec::new());
     let obj = write(r, |cur| {
         let base = if r.sub.as_deref() == Some("scale") {
             scale_of(&r.rt, cur)
@@ -546,8 +636,28 @@ pub fn patch(r: &Req) -> Reply {
             patched["metadata"]["resourceVersion"] =
                 json!(str_at(cur, "metadata.resourceVersion").unwrap_or_default());
         }
+        if r.sub.as_deref() != Some("scale") {
+            let before = patched.to_string();
+            let found = r.with_schema(|s| s.prune(&mut patched)).unwrap_or_default();
+            if how == Validation::Strict && !found.is_empty() {
+                // As the API server words it: an Invalid error about the patch, with no kind.
+                return Err(ApiError::invalid(
+                    "",
+                    "",
+                    "",
+                    "patch",
+                    &format!(
+                        "Invalid value: {before:?}: {}",
+                        fields::strict_error(&found)
+                    ),
+                ));
+            }
+            *unknown.lock().unwrap_or_else(|e| e.into_inner()) = found;
+        }
         merge_sub(r, cur, patched)
     })?;
+    let found = std::mem::take(&mut *unknown.lock().unwrap_or_else(|e| e.into_inner()));
+    r.report_unknown(how, found, ApiError::bad_request)?;
     Ok((200, respond(r, obj)))
 }
 
@@ -571,6 +681,29 @@ fn apply(r: &Req) -> Reply {
     if r.sub.is_some() && r.sub.as_deref() != Some("status") {
         return Err(ApiError::no_route());
     }
+    let mut applied = applied;
+    let found = r.with_schema(|s| s.prune(&mut applied)).unwrap_or_default();
+    // A built-in type's apply converts to its typed schema, which has no place for an
+    // unknown field whatever `fieldValidation` says; a custom resource's is pruned.
+    if r.rt.builtin && !found.is_empty() {
+        let errors: Vec<String> = found
+            .iter()
+            .map(|p| format!(".{p}: field not declared in schema"))
+            .collect();
+        let ns = r.ns.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
+        return Err(ApiError::bad_request(format!(
+            "failed to create typed patch object ({ns}{}; {}, Kind={}): {}",
+            r.name(),
+            r.rt.api_version(),
+            r.rt.kind,
+            if errors.len() == 1 {
+                errors[0].clone()
+            } else {
+                format!("errors:\n  {}", errors.join("\n  "))
+            }
+        )));
+    }
+    let applied = applied;
     for _ in 0..4 {
         if r.cluster.store.get(&r.key(), r.ns(), r.name()).is_none() {
             if r.sub.is_some() {

@@ -45,6 +45,17 @@ pub struct Cluster {
     pub extra_tokens: RwLock<Vec<String>>,
     /// The Kubernetes minor the cluster simulates.
     pub version: KubeVersion,
+    /// Faults injected so far.
+    pub injected: Injected,
+}
+
+/// Counters of injected faults.
+#[derive(Debug, Default)]
+pub struct Injected {
+    /// Error answers.
+    pub errors: std::sync::atomic::AtomicU64,
+    /// 429 answers.
+    pub throttled: std::sync::atomic::AtomicU64,
 }
 
 /// An authenticated client, as SelfSubjectReview reports it.
@@ -98,6 +109,11 @@ impl Cluster {
     /// never leaves the machine.
     pub fn host_ip(&self) -> String {
         format!("127.168.{}.10", self.octet() + 1)
+    }
+
+    /// The Kubernetes minor this cluster simulates; it picks the API's schemas.
+    pub fn minor(&self) -> u32 {
+        self.version.minor()
     }
 
     /// All served resource types: the built-in ones this cluster's minor serves plus CRD-defined ones.

@@ -1,12 +1,10 @@
-//! Discovery documents (`/api`, `/apis`, group versions) and the minimal OpenAPI v3
-//! that `kubectl apply` needs to validate with `fieldValidation=Strict`.
+//! Discovery documents (`/api`, `/apis`, group versions).
 
 use std::collections::BTreeMap;
 
 use serde_json::{Value, json};
 
 use crate::resources::ResourceType;
-use crate::util::short_hash;
 
 /// The version named in the OpenAPI documents' `info`.
 pub const GIT_VERSION: &str = "v1.32.0";
@@ -97,6 +95,12 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
         }
         if t.kind == "Pod" && group.is_empty() {
             resources.push(sub("exec", "PodExecOptions", &["create", "get"]));
+            resources.push(sub("attach", "PodAttachOptions", &["create", "get"]));
+            resources.push(sub(
+                "portforward",
+                "PodPortForwardOptions",
+                &["create", "get"],
+            ));
             resources.push(sub("log", "Pod", &["get"]));
         }
     }
@@ -108,71 +112,6 @@ pub fn resource_list(types: &[ResourceType], group: &str, version: &str) -> Opti
     Some(
         json!({"kind": "APIResourceList", "apiVersion": "v1", "groupVersion": gv, "resources": resources}),
     )
-}
-
-fn gv_path(group: &str, version: &str) -> String {
-    if group.is_empty() {
-        format!("api/{version}")
-    } else {
-        format!("apis/{group}/{version}")
-    }
-}
-
-/// The OpenAPI v3 document of one group version: a PATCH operation per resource that
-/// declares `fieldValidation`, which is what kubectl checks before validating server-side.
-pub fn openapi_gv(types: &[ResourceType], group: &str, version: &str) -> Option<Value> {
-    let mut paths = serde_json::Map::new();
-    for t in types
-        .iter()
-        .filter(|t| t.group == group && t.version == version)
-    {
-        let base = format!("/{}", gv_path(group, version));
-        let path = if t.namespaced {
-            format!("{base}/namespaces/{{namespace}}/{}/{{name}}", t.plural)
-        } else {
-            format!("{base}/{}/{{name}}", t.plural)
-        };
-        let gvk = json!({"group": t.group, "version": t.version, "kind": t.kind});
-        let params = json!([{"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                            {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
-                            {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}}]);
-        paths.insert(
-            path,
-            json!({"patch": {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "patch",
-                             "parameters": params, "responses": {"200": {"description": "OK"}}},
-                   "put": {"x-kubernetes-group-version-kind": gvk, "x-kubernetes-action": "put",
-                           "parameters": params, "responses": {"200": {"description": "OK"}}}}),
-        );
-    }
-    if paths.is_empty() {
-        return None;
-    }
-    Some(
-        json!({"openapi": "3.0.0", "info": {"title": "Kubernetes", "version": GIT_VERSION},
-                "paths": paths, "components": {"schemas": {}}}),
-    )
-}
-
-/// `GET /openapi/v3`: one entry per group version, with a content hash.
-pub fn openapi_root(types: &[ResourceType]) -> Value {
-    let mut gvs: Vec<(String, String)> = types
-        .iter()
-        .map(|t| (t.group.clone(), t.version.clone()))
-        .collect();
-    gvs.dedup();
-    gvs.sort();
-    gvs.dedup();
-    let mut paths = serde_json::Map::new();
-    for (g, v) in gvs {
-        if let Some(doc) = openapi_gv(types, &g, &v) {
-            let p = gv_path(&g, &v);
-            paths.insert(
-                p.clone(),
-                json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash={}", short_hash(&doc))}),
-            );
-        }
-    }
-    json!({"paths": paths})
 }
 
 #[cfg(test)]
@@ -200,12 +139,5 @@ mod tests {
                 .any(|r| r["name"] == "pods/exec")
         );
         assert!(resource_list(&t, "nope", "v1").is_none());
-        let root = openapi_root(&t);
-        assert!(
-            root["paths"]["apis/apps/v1"]["serverRelativeURL"]
-                .as_str()
-                .unwrap()
-                .contains("hash=")
-        );
     }
 }

@@ -1,34 +1,48 @@
-//! `pods/exec` over WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`): the command runs on
-//! the host, in a scratch directory of the pod, with channel-prefixed binary frames.
+//! `pods/exec` and `pods/attach` over WebSocket (`v5.channel.k8s.io`, `v4.channel.k8s.io`) or
+//! SPDY/3.1 (`v4.channel.k8s.io`): the command runs on the host, in a scratch directory of the
+//! pod and a network namespace of its own, its stdio carried on the protocol's channels.
 
 use std::process::Stdio;
 use std::sync::Arc;
 
-use bytes::Bytes;
 use futures::{SinkExt, StreamExt};
-use http::{Request, Response, StatusCode, header};
+use http::{Request, Response};
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, Role};
-use tokio_tungstenite::tungstenite::{Message, handshake::derive_accept_key};
 
 use crate::cluster::Cluster;
-use crate::http::{Body, Query, full};
+use crate::http::{Body, Query};
 use crate::status::ApiError;
 use crate::util::str_at;
 
-const PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io"];
+/// WebSocket subprotocols served for exec and attach, preferred first.
+const WS_PROTOCOLS: &[&str] = &["v5.channel.k8s.io", "v4.channel.k8s.io"];
+/// SPDY stream protocols served for exec and attach (kubectl 1.27–1.29, and later ones when
+/// WebSockets are refused), preferred first.
+const SPDY_PROTOCOLS: &[&str] = &["v4.channel.k8s.io"];
 
-/// Validates an exec request and upgrades the connection.
+/// What an exec runs: the command (none for attach, which joins the container's silent main
+/// process), where and with which environment.
+struct Command {
+    argv: Vec<String>,
+    dir: std::path::PathBuf,
+    env: Vec<(String, String)>,
+    stdin: bool,
+}
+
+/// Validates an exec or attach request and upgrades the connection (WebSocket or SPDY/3.1).
 pub fn exec(
     cluster: Arc<Cluster>,
     ns: String,
     name: String,
+    attach: bool,
     query: Query,
     req: Request<Incoming>,
 ) -> Result<Response<Body>, ApiError> {
@@ -57,36 +71,11 @@ pub fn exec(
         )));
     }
     let argv = query.all("command");
-    if argv.is_empty() {
+    if argv.is_empty() && !attach {
         return Err(ApiError::bad_request(
             "you must specify at least one command for the container",
         ));
     }
-    let headers = req.headers();
-    let is_ws = headers
-        .get(header::UPGRADE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
-    let offered: Vec<String> = headers
-        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| {
-            v.split(',')
-                .map(|p| p.trim().to_string())
-                .collect::<Vec<_>>()
-        })
-        .collect();
-    let proto = PROTOCOLS.iter().find(|p| offered.iter().any(|o| o == *p));
-    let (Some(proto), true, Some(key)) = (proto, is_ws, headers.get(header::SEC_WEBSOCKET_KEY))
-    else {
-        return Err(ApiError::bad_request(
-            "the sandbox serves exec only over WebSocket with v5.channel.k8s.io or v4.channel.k8s.io",
-        ));
-    };
-    let accept = derive_accept_key(key.as_bytes());
-    let dir = cluster.pod_dir(&ns, &pod);
-    let stdin = query.flag("stdin");
     // Literal `env` values of the container come first; the pod identity variables win.
     let container = query
         .get("container")
@@ -117,34 +106,54 @@ pub fn exec(
             str_at(&pod, "status.podIP").unwrap_or_default().to_string(),
         ),
     ]);
-    tokio::spawn(async move {
-        let Ok(upgraded) = hyper::upgrade::on(req).await else {
-            return;
-        };
-        let ws = WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None).await;
-        let uid = crate::util::uid_of(&pod).to_string();
-        let gone = pod_gone(Arc::clone(&cluster), ns, name, uid);
-        session(ws, argv, dir, env, stdin, gone).await;
-    });
-    let mut resp = Response::new(full(Bytes::new()));
-    *resp.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = resp.headers_mut();
-    h.insert(
-        header::UPGRADE,
-        header::HeaderValue::from_static("websocket"),
-    );
-    h.insert(
-        header::CONNECTION,
-        header::HeaderValue::from_static("Upgrade"),
-    );
-    if let Ok(v) = header::HeaderValue::from_str(&accept) {
-        h.insert(header::SEC_WEBSOCKET_ACCEPT, v);
+    let cmd = Command {
+        argv,
+        dir: cluster.pod_dir(&ns, &pod),
+        env,
+        stdin: query.flag("stdin"),
+    };
+    let wants = Streams {
+        stdin: cmd.stdin,
+        stdout: query.flag("stdout"),
+        stderr: query.flag("stderr") && !query.flag("tty"),
+        resize: query.flag("tty"),
+    };
+    let uid = crate::util::uid_of(&pod).to_string();
+    let gone = pod_gone(Arc::clone(&cluster), ns, name, uid);
+    match crate::upgrade::requested(&req, WS_PROTOCOLS, SPDY_PROTOCOLS)? {
+        crate::upgrade::Kind::WebSocket(proto, accept) => {
+            tokio::spawn(async move {
+                let Ok(upgraded) = hyper::upgrade::on(req).await else {
+                    return;
+                };
+                let ws =
+                    WebSocketStream::from_raw_socket(TokioIo::new(upgraded), Role::Server, None)
+                        .await;
+                websocket_session(ws, cmd, gone).await;
+            });
+            Ok(crate::upgrade::websocket_response(&accept, proto))
+        }
+        crate::upgrade::Kind::Spdy(proto) => {
+            tokio::spawn(async move {
+                let Ok(upgraded) = hyper::upgrade::on(req).await else {
+                    return;
+                };
+                let (input, output) = crate::upgrade::pipe(TokioIo::new(upgraded));
+                spdy_session(input, output, cmd, wants, gone).await;
+            });
+            Ok(crate::upgrade::spdy_response(proto))
+        }
     }
-    h.insert(
-        header::SEC_WEBSOCKET_PROTOCOL,
-        header::HeaderValue::from_static(proto),
-    );
-    Ok(resp)
+}
+
+/// The streams an exec's client opens over SPDY (one per requested channel, and always the
+/// error stream).
+#[derive(Debug, Clone, Copy)]
+struct Streams {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+    resize: bool,
 }
 
 /// Completes when the pod (this uid) no longer exists or is being deleted.
@@ -179,21 +188,105 @@ fn exit_status(code: Option<i32>, message: &str) -> Value {
     }
 }
 
-async fn pump(mut r: impl tokio::io::AsyncRead + Unpin, channel: u8, tx: mpsc::Sender<Message>) {
+async fn pump(
+    mut r: impl tokio::io::AsyncRead + Unpin,
+    channel: u8,
+    tx: mpsc::Sender<(u8, Vec<u8>)>,
+) {
     let mut buf = vec![0u8; 32 * 1024];
     while let Ok(n) = r.read(&mut buf).await {
-        if n == 0 || tx.send(frame(channel, &buf[..n])).await.is_err() {
+        if n == 0 || tx.send((channel, buf[..n].to_vec())).await.is_err() {
             break;
         }
     }
 }
 
-async fn session<S>(
+/// Runs an exec's command: `input` feeds its stdin (closed: end of input), its output goes
+/// to `out` as (channel, bytes) with 1 for stdout and 2 for stderr, and it is killed with
+/// everything it started when `stop` completes (the client went away or the pod was deleted).
+/// Returns the exec's final `Status`.
+async fn run(
+    cmd: Command,
+    mut input: mpsc::Receiver<Vec<u8>>,
+    out: mpsc::Sender<(u8, Vec<u8>)>,
+    stop: impl std::future::Future<Output = ()>,
+) -> Value {
+    let _ = tokio::fs::create_dir_all(&cmd.dir).await;
+    if cmd.argv.is_empty() {
+        // Attach: the container's main process says nothing until the client leaves.
+        stop.await;
+        return exit_status(Some(0), "");
+    }
+    let mut child_cmd = crate::isolation::command(&cmd.argv);
+    // A container sees its own env, not the host's (which may hold credentials).
+    child_cmd
+        .current_dir(&cmd.dir)
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("HOME", &cmd.dir)
+        .envs(cmd.env)
+        .stdin(if cmd.stdin {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        // Its own process group, so everything it starts is ended with it.
+        .process_group(0)
+        .kill_on_drop(true);
+    let mut child = match child_cmd.spawn() {
+        Err(e) => {
+            let msg = format!("exec: \"{}\": {e}\n", cmd.argv[0]);
+            let _ = out.send((2, msg.into_bytes())).await;
+            return exit_status(Some(127), "");
+        }
+        Ok(c) => c,
+    };
+    let group = child.id().and_then(|id| i32::try_from(id).ok());
+    let out_task = child
+        .stdout
+        .take()
+        .map(|o| tokio::spawn(pump(o, 1, out.clone())));
+    let err_task = child
+        .stderr
+        .take()
+        .map(|e| tokio::spawn(pump(e, 2, out.clone())));
+    let mut child_in = child.stdin.take();
+    let feeder = tokio::spawn(async move {
+        while let Some(chunk) = input.recv().await {
+            if let Some(w) = child_in.as_mut()
+                && w.write_all(&chunk).await.is_err()
+            {
+                child_in = None;
+            }
+        }
+    });
+    // A client that goes away, or a pod that is deleted, takes the command with it.
+    let code = tokio::select! {
+        status = child.wait() => status.ok().and_then(|s| s.code()),
+        _ = stop => None,
+    };
+    // Whatever the command left running in its group ends with the exec.
+    if let Some(pgid) = group {
+        let _ = nix::sys::signal::killpg(
+            nix::unistd::Pid::from_raw(pgid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
+    }
+    let _ = child.kill().await;
+    for t in [out_task, err_task].into_iter().flatten() {
+        let _ = t.await;
+    }
+    feeder.abort();
+    exit_status(code, "")
+}
+
+/// Exec over WebSocket: channel-prefixed frames, stdin as binary or (the Python client) text
+/// messages, the status on channel 3, then a close.
+async fn websocket_session<S>(
     ws: WebSocketStream<S>,
-    argv: Vec<String>,
-    dir: std::path::PathBuf,
-    env: Vec<(String, String)>,
-    stdin: bool,
+    cmd: Command,
     pod_gone: impl std::future::Future<Output = ()>,
 ) where
     S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
@@ -209,82 +302,50 @@ async fn session<S>(
         }
         let _ = sink.close().await;
     });
-    let _ = tokio::fs::create_dir_all(&dir).await;
-    let mut cmd = crate::isolation::command(&argv);
-    // A container sees its own env, not the host's (which may hold credentials).
-    cmd.current_dir(&dir)
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("HOME", &dir)
-        .envs(env)
-        .stdin(if stdin { Stdio::piped() } else { Stdio::null() })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, so everything it starts is ended with it.
-        .process_group(0)
-        .kill_on_drop(true);
-    let status = match cmd.spawn() {
-        Err(e) => {
-            let msg = format!("exec: \"{}\": {e}\n", argv[0]);
-            let _ = tx.send(frame(2, msg.as_bytes())).await;
-            exit_status(Some(127), "")
-        }
-        Ok(mut child) => {
-            let group = child.id().and_then(|id| i32::try_from(id).ok());
-            let out = child
-                .stdout
-                .take()
-                .map(|o| tokio::spawn(pump(o, 1, tx.clone())));
-            let err = child
-                .stderr
-                .take()
-                .map(|e| tokio::spawn(pump(e, 2, tx.clone())));
-            let mut child_in = child.stdin.take();
-            let mut input = tokio::spawn(async move {
-                while let Some(Ok(msg)) = stream.next().await {
-                    // Clients send channel-prefixed frames as binary or (the Python client)
-                    // as text messages.
-                    let data: Vec<u8> = match msg {
-                        Message::Binary(b) => b.to_vec(),
-                        Message::Text(t) => t.as_bytes().to_vec(),
-                        Message::Close(_) => break,
-                        _ => continue,
-                    };
-                    match data.split_first() {
-                        Some((0, rest)) => {
-                            if let Some(w) = child_in.as_mut()
-                                && w.write_all(rest).await.is_err()
-                            {
-                                child_in = None;
-                            }
-                        }
-                        // v5: a CLOSE signal for the stdin channel.
-                        Some((255, [0])) => child_in = None,
-                        _ => {}
+    let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(16);
+    let (left_tx, left) = tokio::sync::oneshot::channel::<()>();
+    let reader = tokio::spawn(async move {
+        let mut in_tx = Some(in_tx);
+        while let Some(Ok(msg)) = stream.next().await {
+            let data: Vec<u8> = match msg {
+                Message::Binary(b) => b.to_vec(),
+                Message::Text(t) => t.as_bytes().to_vec(),
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            match data.split_first() {
+                Some((0, rest)) => {
+                    if let Some(t) = &in_tx
+                        && t.send(rest.to_vec()).await.is_err()
+                    {
+                        in_tx = None;
                     }
                 }
-            });
-            // A client that goes away, or a pod that is deleted, takes the command with it.
-            let code = tokio::select! {
-                status = child.wait() => status.ok().and_then(|s| s.code()),
-                _ = &mut input => None,
-                _ = pod_gone => None,
-            };
-            // Whatever the command left running in its group ends with the exec.
-            if let Some(pgid) = group {
-                let _ = nix::sys::signal::killpg(
-                    nix::unistd::Pid::from_raw(pgid),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
+                // v5: a CLOSE signal for the stdin channel.
+                Some((255, [0])) => in_tx = None,
+                _ => {}
             }
-            let _ = child.kill().await;
-            for t in [out, err].into_iter().flatten() {
-                let _ = t.await;
+        }
+        let _ = left_tx.send(());
+    });
+    let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(64);
+    let frames = tx.clone();
+    let forward = tokio::spawn(async move {
+        while let Some((ch, data)) = out_rx.recv().await {
+            if frames.send(frame(ch, &data)).await.is_err() {
+                break;
             }
-            input.abort();
-            exit_status(code, "")
+        }
+    });
+    let stop = async move {
+        tokio::select! {
+            _ = left => {}
+            _ = pod_gone => {}
         }
     };
+    let status = run(cmd, in_rx, out_tx, stop).await;
+    let _ = forward.await;
+    reader.abort();
     let _ = tx.send(frame(3, status.to_string().as_bytes())).await;
     let _ = tx
         .send(Message::Close(Some(CloseFrame {
@@ -294,4 +355,93 @@ async fn session<S>(
         .await;
     drop(tx);
     let _ = writer.await;
+}
+
+/// Exec over SPDY/3.1 (`v4.channel.k8s.io`): the client opens an error stream and one stream
+/// per channel; the command starts once they are all open (within 30 s, as the kubelet
+/// waits), stdout and stderr go out on their streams, and the status on the error stream.
+async fn spdy_session(
+    input: mpsc::Receiver<Vec<u8>>,
+    output: mpsc::Sender<Vec<u8>>,
+    cmd: Command,
+    wants: Streams,
+    pod_gone: impl std::future::Future<Output = ()>,
+) {
+    let (mut events, sender) = crate::spdy::serve(input, output);
+    let mut ids: std::collections::BTreeMap<String, u32> = Default::default();
+    let needed = 1 + [wants.stdin, wants.stdout, wants.stderr, wants.resize]
+        .iter()
+        .filter(|w| **w)
+        .count();
+    let deadline = tokio::time::sleep(std::time::Duration::from_secs(30));
+    tokio::pin!(deadline);
+    while ids.len() < needed {
+        tokio::select! {
+            ev = events.recv() => match ev {
+                Some(crate::spdy::Event::Stream { id, headers, .. }) => {
+                    let kind = crate::spdy::header(&headers, "streamtype").unwrap_or_default().to_string();
+                    ids.insert(kind, id);
+                }
+                Some(_) => {}
+                None => return,
+            },
+            _ = &mut deadline => {
+                sender.go_away().await;
+                return;
+            }
+        }
+    }
+    let stream = |k: &str| ids.get(k).copied();
+    let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(16);
+    let (left_tx, left) = tokio::sync::oneshot::channel::<()>();
+    let stdin_id = stream("stdin");
+    let reader = tokio::spawn(async move {
+        let mut in_tx = Some(in_tx);
+        while let Some(ev) = events.recv().await {
+            if let crate::spdy::Event::Data { id, data, fin } = ev
+                && Some(id) == stdin_id
+            {
+                if let Some(t) = &in_tx
+                    && !data.is_empty()
+                    && t.send(data).await.is_err()
+                {
+                    in_tx = None;
+                }
+                if fin {
+                    in_tx = None;
+                }
+            }
+        }
+        let _ = left_tx.send(());
+    });
+    let (out_tx, mut out_rx) = mpsc::channel::<(u8, Vec<u8>)>(64);
+    let writer = sender.clone();
+    let (stdout_id, stderr_id) = (stream("stdout"), stream("stderr"));
+    let forward = tokio::spawn(async move {
+        while let Some((ch, data)) = out_rx.recv().await {
+            let target = if ch == 1 { stdout_id } else { stderr_id };
+            if let Some(id) = target
+                && !writer.data(id, &data, false).await
+            {
+                break;
+            }
+        }
+    });
+    let stop = async move {
+        tokio::select! {
+            _ = left => {}
+            _ = pod_gone => {}
+        }
+    };
+    let status = run(cmd, in_rx, out_tx, stop).await;
+    let _ = forward.await;
+    reader.abort();
+    for id in [stdout_id, stderr_id].into_iter().flatten() {
+        sender.data(id, &[], true).await;
+    }
+    if let Some(id) = stream("error") {
+        // v4 carries the whole Status, as the kubelet writes it.
+        sender.data(id, status.to_string().as_bytes(), true).await;
+    }
+    sender.go_away().await;
 }

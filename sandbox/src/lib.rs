@@ -11,17 +11,22 @@ mod cluster;
 mod controllers;
 mod discovery;
 mod exec;
+mod fields;
 mod gc;
 mod http;
 mod isolation;
 mod limits;
 mod openapi_v2;
+mod openapi_v3;
 mod patch;
+mod portforward;
 mod protobuf;
 mod resources;
 mod router;
+mod schemas;
 mod selector;
 mod server;
+mod spdy;
 mod ssa;
 mod status;
 mod store;
@@ -30,6 +35,7 @@ mod table;
 pub mod testing;
 mod tls;
 mod tokens;
+mod upgrade;
 mod util;
 mod version;
 mod watch;
@@ -91,6 +97,15 @@ impl Default for Faults {
             watch_drop_after: None,
         }
     }
+}
+
+/// How many faults a cluster injected so far, so a test can check that its faults happened.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct FaultCounts {
+    /// Requests answered with `error_status`.
+    pub errors: u64,
+    /// Requests answered 429.
+    pub throttled: u64,
 }
 
 /// How to start a sandbox.
@@ -426,6 +441,7 @@ impl Sandbox {
             allocated: Mutex::new(Default::default()),
             minter: tokens::Minter::new(&token, name),
             extra_tokens: std::sync::RwLock::new(options.extra_tokens),
+            injected: Default::default(),
             token,
             version,
         });
@@ -486,6 +502,19 @@ impl Sandbox {
             .iter()
             .find(|c| c.cluster.name == name)
             .map(info)
+    }
+
+    /// The faults cluster `name` injected so far (`None` when there is no such cluster).
+    pub fn faults_injected(&self, name: &str) -> Option<FaultCounts> {
+        let c = self
+            .running()
+            .into_iter()
+            .find(|c| c.cluster.name == name)?;
+        let n = |a: &std::sync::atomic::AtomicU64| a.load(std::sync::atomic::Ordering::Relaxed);
+        Some(FaultCounts {
+            errors: n(&c.cluster.injected.errors),
+            throttled: n(&c.cluster.injected.throttled),
+        })
     }
 
     /// PEM of the CA that signed the clusters' serving certificate.

@@ -11,6 +11,7 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use crate::resources::ResourceType;
+use crate::schemas::Served;
 
 /// The content type of the protobuf form (client-go asks for it as
 /// `application/com.github.proto-openapi.spec.v2@v1.0+protobuf`; the answer spells the
@@ -25,6 +26,195 @@ struct Document {
     info: Option<Info>,
     #[prost(message, optional, tag = "8")]
     paths: Option<Paths>,
+    #[prost(message, optional, tag = "9")]
+    definitions: Option<Definitions>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Definitions {
+    #[prost(message, repeated, tag = "1")]
+    additional_properties: Vec<NamedSchema>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct NamedSchema {
+    #[prost(string, tag = "1")]
+    name: String,
+    #[prost(message, optional, tag = "2")]
+    value: Option<Schema>,
+}
+
+/// gnostic's `Schema`, with the members the API's definitions use.
+#[derive(Clone, PartialEq, Message)]
+struct Schema {
+    #[prost(string, tag = "1")]
+    r#ref: String,
+    #[prost(string, tag = "2")]
+    format: String,
+    #[prost(string, tag = "3")]
+    title: String,
+    #[prost(string, tag = "4")]
+    description: String,
+    #[prost(message, optional, tag = "5")]
+    default: Option<Any>,
+    #[prost(double, tag = "7")]
+    maximum: f64,
+    #[prost(double, tag = "9")]
+    minimum: f64,
+    #[prost(int64, tag = "11")]
+    max_length: i64,
+    #[prost(int64, tag = "12")]
+    min_length: i64,
+    #[prost(string, tag = "13")]
+    pattern: String,
+    #[prost(int64, tag = "14")]
+    max_items: i64,
+    #[prost(int64, tag = "15")]
+    min_items: i64,
+    #[prost(bool, tag = "16")]
+    unique_items: bool,
+    #[prost(string, repeated, tag = "19")]
+    required: Vec<String>,
+    #[prost(message, repeated, tag = "20")]
+    r#enum: Vec<Any>,
+    #[prost(message, optional, boxed, tag = "21")]
+    additional_properties: Option<Box<AdditionalPropertiesItem>>,
+    #[prost(message, optional, tag = "22")]
+    r#type: Option<TypeItem>,
+    #[prost(message, optional, tag = "23")]
+    items: Option<ItemsItem>,
+    #[prost(message, repeated, tag = "24")]
+    all_of: Vec<Schema>,
+    #[prost(message, optional, tag = "25")]
+    properties: Option<Properties>,
+    #[prost(bool, tag = "27")]
+    read_only: bool,
+    #[prost(message, optional, tag = "30")]
+    example: Option<Any>,
+    #[prost(message, repeated, tag = "31")]
+    vendor_extension: Vec<NamedAny>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct AdditionalPropertiesItem {
+    #[prost(message, optional, tag = "1")]
+    schema: Option<Schema>,
+    #[prost(bool, optional, tag = "2")]
+    boolean: Option<bool>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct TypeItem {
+    #[prost(string, repeated, tag = "1")]
+    value: Vec<String>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct ItemsItem {
+    #[prost(message, repeated, tag = "1")]
+    schema: Vec<Schema>,
+}
+
+#[derive(Clone, PartialEq, Message)]
+struct Properties {
+    #[prost(message, repeated, tag = "1")]
+    additional_properties: Vec<NamedSchema>,
+}
+
+fn yaml(v: &Value) -> Any {
+    Any {
+        yaml: serde_yaml::to_string(v).unwrap_or_default(),
+    }
+}
+
+/// One JSON schema in gnostic's protobuf form.
+fn schema(v: &Value) -> Schema {
+    let text = |k: &str| v[k].as_str().unwrap_or_default().to_string();
+    let int = |k: &str| v[k].as_i64().unwrap_or_default();
+    let named = |m: &Value| {
+        m.as_object()
+            .map(|m| {
+                m.iter()
+                    .map(|(name, s)| NamedSchema {
+                        name: name.clone(),
+                        value: Some(schema(s)),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let strings = |x: &Value| -> Vec<String> {
+        match x {
+            Value::String(s) => vec![s.clone()],
+            Value::Array(a) => a
+                .iter()
+                .filter_map(|s| s.as_str().map(str::to_string))
+                .collect(),
+            _ => vec![],
+        }
+    };
+    Schema {
+        r#ref: text("$ref"),
+        format: text("format"),
+        title: text("title"),
+        description: text("description"),
+        default: v.get("default").map(yaml),
+        maximum: v["maximum"].as_f64().unwrap_or_default(),
+        minimum: v["minimum"].as_f64().unwrap_or_default(),
+        max_length: int("maxLength"),
+        min_length: int("minLength"),
+        pattern: text("pattern"),
+        max_items: int("maxItems"),
+        min_items: int("minItems"),
+        unique_items: v["uniqueItems"] == true,
+        required: strings(&v["required"]),
+        r#enum: v["enum"]
+            .as_array()
+            .map(|a| a.iter().map(yaml).collect())
+            .unwrap_or_default(),
+        additional_properties: match v.get("additionalProperties") {
+            Some(Value::Bool(b)) => Some(Box::new(AdditionalPropertiesItem {
+                schema: None,
+                boolean: Some(*b),
+            })),
+            Some(s @ Value::Object(_)) => Some(Box::new(AdditionalPropertiesItem {
+                schema: Some(schema(s)),
+                boolean: None,
+            })),
+            _ => None,
+        },
+        r#type: v.get("type").map(|t| TypeItem { value: strings(t) }),
+        items: match v.get("items") {
+            Some(Value::Array(a)) => Some(ItemsItem {
+                schema: a.iter().map(schema).collect(),
+            }),
+            Some(s @ Value::Object(_)) => Some(ItemsItem {
+                schema: vec![schema(s)],
+            }),
+            _ => None,
+        },
+        all_of: v["allOf"]
+            .as_array()
+            .map(|a| a.iter().map(schema).collect())
+            .unwrap_or_default(),
+        properties: v.get("properties").map(|p| Properties {
+            additional_properties: named(p),
+        }),
+        read_only: v["readOnly"] == true,
+        example: v.get("example").map(yaml),
+        vendor_extension: v
+            .as_object()
+            .map(|m| {
+                m.iter()
+                    .filter(|(k, _)| k.starts_with("x-"))
+                    .map(|(k, x)| NamedAny {
+                        name: k.clone(),
+                        value: Some(yaml(x)),
+                    })
+                    .collect()
+            })
+            .unwrap_or_default(),
+    }
 }
 
 #[derive(Clone, PartialEq, Message)]
@@ -242,7 +432,7 @@ fn operation(t: &ResourceType, verb: &str, params: &[(&str, &str)]) -> Operation
     }
 }
 
-fn document(types: &[ResourceType]) -> Document {
+fn document(types: &[ResourceType], served: Option<&Served>) -> Document {
     let mut patch_params: Vec<(&str, &str)> = WRITE_PARAMS.to_vec();
     patch_params.push((
         "force",
@@ -276,12 +466,21 @@ fn document(types: &[ResourceType]) -> Document {
             version: crate::discovery::GIT_VERSION.into(),
         }),
         paths: Some(Paths { path }),
+        definitions: served.map(|s| Definitions {
+            additional_properties: s
+                .iter()
+                .map(|(name, def)| NamedSchema {
+                    name: name.clone(),
+                    value: Some(schema(def)),
+                })
+                .collect(),
+        }),
     }
 }
 
 /// The document in gnostic's protobuf encoding.
-pub fn protobuf(types: &[ResourceType]) -> Vec<u8> {
-    document(types).encode_to_vec()
+pub fn protobuf(types: &[ResourceType], served: &Served) -> Vec<u8> {
+    document(types, Some(served)).encode_to_vec()
 }
 
 fn op_json(op: &Operation) -> Value {
@@ -318,8 +517,8 @@ fn op_json(op: &Operation) -> Value {
 }
 
 /// The same document as JSON.
-pub fn json(types: &[ResourceType]) -> Value {
-    let doc = document(types);
+pub fn json(types: &[ResourceType], served: &Served) -> Value {
+    let doc = document(types, None);
     let mut paths = serde_json::Map::new();
     for p in doc.paths.iter().flat_map(|p| &p.path) {
         let Some(item) = &p.value else { continue };
@@ -337,7 +536,8 @@ pub fn json(types: &[ResourceType]) -> Value {
         paths.insert(p.name.clone(), Value::Object(ops));
     }
     json!({"swagger": doc.swagger, "info": {"title": "Kubernetes", "version": crate::discovery::GIT_VERSION},
-           "paths": paths, "definitions": {}})
+           "paths": paths,
+           "definitions": served.iter().map(|(k, v)| (k.clone(), v.clone())).collect::<serde_json::Map<_, _>>()})
 }
 
 #[cfg(test)]
@@ -347,8 +547,39 @@ mod tests {
     #[test]
     fn namespace_patch_declares_field_validation_in_both_forms() {
         let types = crate::resources::builtins();
-        let bytes = protobuf(&types);
+        let served = Served::new(32, &types, |_| None);
+        let bytes = protobuf(&types, &served);
         let doc = Document::decode(bytes.as_slice()).unwrap();
+        let spec = doc
+            .definitions
+            .as_ref()
+            .unwrap()
+            .additional_properties
+            .iter()
+            .find(|d| d.name == "io.k8s.api.apps.v1.DeploymentSpec")
+            .and_then(|d| d.value.as_ref())
+            .unwrap();
+        let strategy = spec
+            .properties
+            .as_ref()
+            .unwrap()
+            .additional_properties
+            .iter()
+            .find(|p| p.name == "strategy")
+            .and_then(|p| p.value.as_ref())
+            .unwrap();
+        assert_eq!(
+            strategy.r#ref,
+            "#/definitions/io.k8s.api.apps.v1.DeploymentStrategy"
+        );
+        assert!(
+            strategy
+                .vendor_extension
+                .iter()
+                .any(|e| e.name == "x-kubernetes-patch-strategy"
+                    && e.value.as_ref().unwrap().yaml.trim() == "retainKeys")
+        );
+        assert!(spec.required.contains(&"selector".to_string()));
         let ns = doc
             .paths
             .unwrap()
@@ -371,7 +602,11 @@ mod tests {
                 .and_then(|n| n.query_parameter_sub_schema.as_ref())
                 .is_some_and(|q| q.name == "fieldValidation")
         }));
-        let j = json(&types);
+        let j = json(&types, &served);
+        assert_eq!(
+            j["definitions"]["io.k8s.api.apps.v1.DeploymentSpec"]["properties"]["replicas"]["type"],
+            "integer"
+        );
         let gvk = &j["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"]["x-kubernetes-group-version-kind"];
         assert_eq!(gvk["kind"], "Deployment");
         assert_eq!(gvk["group"], "apps");

@@ -92,6 +92,7 @@ async fn route(
         }
         ["openapi", "v2"] | ["swagger-2.0.0.pb-v1"] if get => {
             let types = cluster.types();
+            let served = crate::openapi_v3::served(&cluster, &types);
             let wants_pb = req
                 .headers()
                 .get(header::ACCEPT)
@@ -99,25 +100,32 @@ async fn route(
                 .is_some_and(|a| a.contains("protobuf"))
                 || s.as_slice() == ["swagger-2.0.0.pb-v1"];
             if wants_pb {
-                let mut r = Response::new(crate::http::full(crate::openapi_v2::protobuf(&types)));
+                let body = crate::openapi_v2::protobuf(&types, &served);
+                let mut r = Response::new(crate::http::full(body));
                 r.headers_mut().insert(
                     header::CONTENT_TYPE,
                     header::HeaderValue::from_static(crate::openapi_v2::PROTOBUF),
                 );
                 return Ok(r);
             }
-            return Ok(json(200, &crate::openapi_v2::json(&types)));
+            return Ok(json(200, &crate::openapi_v2::json(&types, &served)));
         }
         ["openapi", "v3"] if get => {
-            return Ok(json(200, &discovery::openapi_root(&cluster.types())));
+            let types = cluster.types();
+            let served = crate::openapi_v3::served(&cluster, &types);
+            return Ok(json(200, &crate::openapi_v3::root(&served, &types)));
         }
         ["openapi", "v3", "api", v] if get => {
-            return discovery::openapi_gv(&cluster.types(), "", v)
+            let types = cluster.types();
+            let served = crate::openapi_v3::served(&cluster, &types);
+            return crate::openapi_v3::document(&served, &types, "", v)
                 .map(|d| json(200, &d))
                 .ok_or_else(ApiError::no_route);
         }
         ["openapi", "v3", "apis", g, v] if get => {
-            return discovery::openapi_gv(&cluster.types(), g, v)
+            let types = cluster.types();
+            let served = crate::openapi_v3::served(&cluster, &types);
+            return crate::openapi_v3::document(&served, &types, g, v)
                 .map(|d| json(200, &d))
                 .ok_or_else(ApiError::no_route);
         }
@@ -160,7 +168,12 @@ async fn route(
     inject_fault(&cluster, verb)?;
     if rt.kind == "Pod" && matches!(sub.as_deref(), Some("exec" | "attach")) {
         let name = name.unwrap_or_default();
-        return crate::exec::exec(cluster, ns.unwrap_or_default(), name, query, req);
+        let attach = sub.as_deref() == Some("attach");
+        return crate::exec::exec(cluster, ns.unwrap_or_default(), name, attach, query, req);
+    }
+    if rt.kind == "Pod" && sub.as_deref() == Some("portforward") {
+        let name = name.unwrap_or_default();
+        return crate::portforward::portforward(cluster, ns.unwrap_or_default(), name, req);
     }
     if rt.kind == "Pod" && sub.as_deref() == Some("log") && verb == "get" {
         let r = Req {
@@ -175,9 +188,15 @@ async fn route(
             accept: String::new(),
             user: user.clone(),
             agent: String::new(),
+            warnings: Default::default(),
         };
-        api::get(&r)?;
-        let mut resp = Response::new(crate::http::full(""));
+        let pod = api::get(&r)?.1;
+        let body = if r.query.flag("follow") {
+            follow(Arc::clone(&r.cluster), pod)
+        } else {
+            crate::http::full("")
+        };
+        let mut resp = Response::new(body);
         resp.headers_mut().insert(
             header::CONTENT_TYPE,
             header::HeaderValue::from_static("text/plain"),
@@ -219,15 +238,50 @@ async fn route(
         accept,
         user,
         agent,
+        warnings: Default::default(),
     };
     if verb == "watch" {
         return crate::watch::watch(r);
     }
     // Handlers decode, patch and store synchronously: they run off the async workers, so one
     // costly request never stalls the others.
-    tokio::task::spawn_blocking(move || answer(verb, &r))
-        .await
-        .map_err(|_| ApiError::internal("the request handler failed"))?
+    tokio::task::spawn_blocking(move || {
+        let mut resp = answer(verb, &r)?;
+        for w in r.warnings.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            // The API server's form: `299 - "text"`, quotes in the text escaped.
+            let text = format!("299 - \"{}\"", w.replace('\\', "\\\\").replace('"', "\\\""));
+            if let Ok(v) = header::HeaderValue::from_str(&text) {
+                resp.headers_mut().append(header::WARNING, v);
+            }
+        }
+        Ok(resp)
+    })
+    .await
+    .map_err(|_| ApiError::internal("the request handler failed"))?
+}
+
+/// The body of `logs -f`: the simulated containers write nothing, so it stays open, empty,
+/// until the pod ends (deleted, or Succeeded/Failed), the client goes away or the sandbox
+/// stops, as a real follow ends with its container.
+fn follow(cluster: Arc<Cluster>, pod: serde_json::Value) -> Body {
+    use http_body_util::BodyExt;
+    let uid = crate::util::uid_of(&pod).to_string();
+    let ns = crate::util::namespace_of(&pod).to_string();
+    let name = crate::util::name_of(&pod).to_string();
+    let ended = async move {
+        let mut changes = cluster.store.subscribe();
+        loop {
+            let running = cluster.store.get("pods", &ns, &name).is_some_and(|p| {
+                crate::util::uid_of(&p) == uid
+                    && !p["metadata"]["deletionTimestamp"].is_string()
+                    && !matches!(p["status"]["phase"].as_str(), Some("Succeeded" | "Failed"))
+            });
+            if !running || changes.changed().await.is_err() {
+                return Ok::<_, Infallible>(hyper::body::Frame::data(bytes::Bytes::new()));
+            }
+        }
+    };
+    http_body_util::StreamBody::new(futures::stream::once(ended)).boxed()
 }
 
 /// Reads a request body of at most `max` bytes. A larger one gets 413 once the rest was read
@@ -344,13 +398,16 @@ fn verb_of(m: &Method, named: bool, watch: bool) -> &'static str {
 
 fn inject_fault(cluster: &Cluster, verb: &str) -> Result<(), ApiError> {
     let f = &cluster.faults;
+    use std::sync::atomic::Ordering::Relaxed;
     if f.throttle_rate > 0.0 && rand::random::<f64>() < f.throttle_rate {
+        cluster.injected.throttled.fetch_add(1, Relaxed);
         return Err(ApiError::too_many_requests(f.retry_after.as_secs().max(1)));
     }
     if let Some(rate) = f.error_rate.get(verb).or_else(|| f.error_rate.get("*"))
         && *rate > 0.0
         && rand::random::<f64>() < *rate
     {
+        cluster.injected.errors.fetch_add(1, Relaxed);
         return Err(ApiError::injected(f.error_status));
     }
     Ok(())

@@ -288,6 +288,22 @@ pub async fn run(mut cmd: tokio::process::Command, stdin: Option<&str>, limit: D
     }
 }
 
+/// The kubectl of one minor (`kubectl.1.28`) that the gcloud dispatcher on PATH runs for a
+/// server of that minor; it sits next to the dispatcher.
+pub fn kubectl_of(minor: u32) -> String {
+    let name = format!("kubectl.1.{minor}");
+    std::env::var_os("PATH")
+        .iter()
+        .flat_map(std::env::split_paths)
+        .map(|d| d.join("kubectl"))
+        .find(|p| p.is_file())
+        .and_then(|p| std::fs::canonicalize(p).ok())
+        .and_then(|p| p.parent().map(|d| d.join(&name)))
+        .filter(|p| p.is_file())
+        .map(|p| p.to_string_lossy().into_owned())
+        .unwrap_or(name)
+}
+
 /// The path of a file next to the workspace's target folder (for tools the tests install).
 pub fn target_dir() -> PathBuf {
     if let Some(dir) = std::env::var_os("CARGO_TARGET_DIR") {

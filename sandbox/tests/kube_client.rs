@@ -121,6 +121,28 @@ async fn injected_errors_latency_and_throttling() {
         }
         other => panic!("unexpected {other:?}"),
     }
+    assert_eq!(sandbox.sandbox.faults_injected("k1").unwrap().throttled, 1);
+    sandbox.shutdown().await;
+
+    // A fractional rate: every failure the client saw is one the sandbox counted.
+    let half = Faults {
+        error_rate: BTreeMap::from([("get".to_string(), 0.5)]),
+        ..Faults::default()
+    };
+    let sandbox = TestEnv::with_config(cfg(half)).await;
+    let cms: Api<ConfigMap> = Api::namespaced(sandbox.client("k1").await, "default");
+    let mut failed = 0;
+    for _ in 0..40 {
+        match cms.get("kube-root-ca.crt").await {
+            Ok(_) => {}
+            Err(kube::Error::Api(s)) if s.code == 500 => failed += 1,
+            Err(other) => panic!("unexpected {other:?}"),
+        }
+    }
+    let counted = sandbox.sandbox.faults_injected("k1").unwrap();
+    assert_eq!(counted.errors, failed);
+    // 40 draws at one half: all-or-nothing has a chance of 2 in 10^12.
+    assert!(failed > 0 && failed < 40, "{failed} of 40 failed");
     sandbox.shutdown().await;
 }
 

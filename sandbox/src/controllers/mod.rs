@@ -152,10 +152,46 @@ impl Controllers {
         }
     }
 
+    /// The garbage collector's and namespace controller's part: terminating owners and
+    /// namespaces finish once what they wait for is gone.
+    fn finish_deletions(&self, e: &Event, deleted: bool) {
+        let ns = namespace_of(&e.obj);
+        if deleted {
+            if !ns.is_empty()
+                && self
+                    .store()
+                    .get("namespaces", "", ns)
+                    .is_some_and(|n| is_deleting(&n))
+            {
+                gc::finish_namespace(&self.cluster, ns);
+            }
+            for r in e.obj["metadata"]["ownerReferences"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let uid = r["uid"].as_str().unwrap_or_default();
+                let owners = self
+                    .store()
+                    .select_all(|o| uid_of(o) == uid && is_deleting(o));
+                for (key, owner) in owners {
+                    gc::finish_foreground(&self.cluster, &key, &owner);
+                }
+            }
+        } else if is_deleting(&e.obj) {
+            if e.key == "namespaces" {
+                gc::finish_namespace(&self.cluster, name_of(&e.obj));
+            } else {
+                gc::finish_foreground(&self.cluster, &e.key, &e.obj);
+            }
+        }
+    }
+
     fn on_event(&self, e: &Event) {
         let ns = namespace_of(&e.obj).to_string();
         let name = name_of(&e.obj).to_string();
         let deleted = e.kind == EventType::Deleted;
+        self.finish_deletions(e, deleted);
         match e.key.as_str() {
             "pods" => {
                 if deleted {

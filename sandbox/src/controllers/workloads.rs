@@ -6,6 +6,110 @@ use serde_json::{Value, json};
 use super::*;
 use crate::util::set_at;
 
+/// `maxSurge` and `maxUnavailable` of a Deployment as replica counts: percentages of `want`,
+/// surge rounded up and unavailability down; both zero means one may be unavailable.
+/// Recreate allows no surge and every pod down.
+fn rollout_bounds(d: &Value, want: usize) -> (usize, usize) {
+    let strategy = &d["spec"]["strategy"];
+    if strategy["type"] == "Recreate" {
+        return (0, want);
+    }
+    let count = |v: &Value, up: bool| -> usize {
+        match v {
+            Value::Number(n) => n.as_u64().unwrap_or(0) as usize,
+            Value::String(s) => {
+                let pct: usize = s.trim_end_matches('%').parse().unwrap_or(25);
+                if up {
+                    (want * pct).div_ceil(100)
+                } else {
+                    want * pct / 100
+                }
+            }
+            _ => {
+                if up {
+                    want.div_ceil(4)
+                } else {
+                    want / 4
+                }
+            }
+        }
+    };
+    let surge = count(&strategy["rollingUpdate"]["maxSurge"], true);
+    let unavailable = count(&strategy["rollingUpdate"]["maxUnavailable"], false);
+    if surge == 0 && unavailable == 0 {
+        (0, 1)
+    } else {
+        (surge, unavailable)
+    }
+}
+
+/// One step of a rollout: the replica counts to set, as the Deployment controller computes
+/// them. The new ReplicaSet grows while the total stays within `want + surge`; old ones
+/// shrink (not-yet-available pods first) while available pods stay at least
+/// `want - unavailable`. Readiness of the new pods drives the next step.
+fn rollout_step(
+    d: &Value,
+    want: usize,
+    new_rs: Option<&Value>,
+    old_rs: &[&Value],
+    surge: usize,
+    unavailable: usize,
+) -> Vec<(String, usize)> {
+    let mut out = Vec::new();
+    let spec = |r: &Value| replicas(r);
+    let avail = |r: &Value| r["status"]["availableReplicas"].as_u64().unwrap_or(0) as usize;
+    let Some(new_rs) = new_rs else {
+        return out;
+    };
+    let old_total: usize = old_rs.iter().map(|r| spec(r)).sum();
+    let recreate = d["spec"]["strategy"]["type"] == "Recreate";
+    // Recreate: the new pods start only once every old one is gone.
+    let new_target = if old_total == 0 {
+        want
+    } else if recreate {
+        0
+    } else {
+        let room = (want + surge).saturating_sub(old_total + spec(new_rs));
+        (spec(new_rs) + room).min(want)
+    };
+    if new_target != spec(new_rs) || new_rs["spec"]["replicas"].is_null() {
+        out.push((name_of(new_rs).to_string(), new_target));
+        // As the real controller: a pass that scales the new set up scales nothing down, so
+        // old pods go only after the new ones are counted.
+        if new_target > spec(new_rs) {
+            return out;
+        }
+    }
+    // As the Deployment controller bounds it: counted on the sets' specs, so a status that
+    // lags behind never lets more go than allowed.
+    let floor = want.saturating_sub(unavailable);
+    let all_spec = old_total + new_target.max(spec(new_rs));
+    let new_unavailable = new_target.max(spec(new_rs)).saturating_sub(avail(new_rs));
+    let mut budget = all_spec.saturating_sub(floor + new_unavailable);
+    let available: usize = avail(new_rs) + old_rs.iter().map(|r| avail(r)).sum::<usize>();
+    let mut healthy_budget = available.saturating_sub(floor);
+    let mut olds: Vec<&&Value> = old_rs.iter().collect();
+    olds.sort_by_key(|r| {
+        r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+            .as_str()
+            .and_then(|v| v.parse::<u64>().ok())
+            .unwrap_or(0)
+    });
+    for r in olds {
+        // Pods that are not available yet go first: removing them costs no availability.
+        let unhealthy = spec(r).saturating_sub(avail(r)).min(budget);
+        budget -= unhealthy;
+        let healthy = (spec(r) - unhealthy).min(budget).min(healthy_budget);
+        budget -= healthy;
+        healthy_budget -= healthy;
+        let cut = unhealthy + healthy;
+        if cut > 0 || r["spec"]["replicas"].is_null() {
+            out.push((name_of(r).to_string(), spec(r) - cut));
+        }
+    }
+    out
+}
+
 impl Controllers {
     pub(super) fn reconcile_rs(&self, ns: &str, name: &str) {
         let Some(rs) = self.store().get(RS, ns, name) else {
@@ -103,17 +207,25 @@ impl Controllers {
                              "annotations": {"deployment.kubernetes.io/revision": rev.to_string(),
                                              "deployment.kubernetes.io/desired-replicas": want.to_string()},
                              "ownerReferences": [owner_ref(&d)]},
-                "spec": {"replicas": want, "selector": selector, "template": template}});
+                // During a rollout the new set starts empty and grows as the strategy allows.
+                "spec": {"replicas": if existing.iter().any(|r| replicas(r) > 0) { 0 } else { want },
+                         "selector": selector, "template": template}});
             self.create(RS, rs);
             revision = Some(rev);
         }
-        for r in owned(self) {
-            let target = if name_of(&r) == rs_name { want } else { 0 };
-            if replicas(&r) != target || r["spec"]["replicas"].is_null() {
-                self.set_field(RS, ns, name_of(&r), |c| {
-                    c["spec"]["replicas"] = json!(target)
-                });
-            }
+        let sets = owned(self);
+        let (new_rs, old_rs): (Vec<&Value>, Vec<&Value>) =
+            sets.iter().partition(|r| name_of(r) == rs_name);
+        let (surge, unavailable) = rollout_bounds(&d, want);
+        for (name, target) in rollout_step(
+            &d,
+            want,
+            new_rs.first().copied(),
+            &old_rs,
+            surge,
+            unavailable,
+        ) {
+            self.set_field(RS, ns, &name, |c| c["spec"]["replicas"] = json!(target));
         }
         let all = owned(self);
         let sum = |f: &str| -> usize {
@@ -129,7 +241,9 @@ impl Controllers {
             .find(|r| name_of(r) == rs_name)
             .map(|r| r["status"]["replicas"].as_u64().unwrap_or(0) as usize)
             .unwrap_or(0);
-        let is_available = available >= want;
+        // Available while no more pods are down than the rollout allows, as the real
+        // controller reports it.
+        let is_available = available + unavailable >= want;
         let complete = updated == want && total == want && available == want;
         let conds = vec![
             if is_available {
@@ -147,9 +261,21 @@ impl Controllers {
                        "message": format!("ReplicaSet \"{rs_name}\" is progressing."), "lastUpdateTime": null})
             },
         ];
+        // Conditions other writers set (types this controller does not own) are kept.
+        let mut all_conditions = conditions(&d["status"]["conditions"], conds);
+        if let (Some(list), Some(old)) = (
+            all_conditions.as_array_mut(),
+            d["status"]["conditions"].as_array(),
+        ) {
+            list.extend(
+                old.iter()
+                    .filter(|c| !matches!(c["type"].as_str(), Some("Available" | "Progressing")))
+                    .cloned(),
+            );
+        }
         let mut status = json!({"observedGeneration": d["metadata"]["generation"], "replicas": total,
             "updatedReplicas": updated, "readyReplicas": ready, "availableReplicas": available,
-            "conditions": conditions(&d["status"]["conditions"], conds)});
+            "conditions": all_conditions});
         if want > available {
             status["unavailableReplicas"] = json!(want - available);
         }
