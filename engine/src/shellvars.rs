@@ -128,6 +128,19 @@ pub(crate) fn free_variables(script: &str) -> Vec<VarUse> {
     uses
 }
 
+/// Variables `script` reads that it also assigns somewhere. Whether the read comes before the
+/// assignment is not known without running it (`X="${X:-d}"`, `X="$X" cmd`), so such a name is
+/// given to the step when it names a value, and is never an error when it does not.
+pub(crate) fn reads_of_defined(script: &str) -> BTreeSet<String> {
+    let defined = defined_variables(script);
+    expansions(script)
+        .into_iter()
+        .map(|e| &script[e.name_start..e.name_end])
+        .filter(|name| defined.contains(*name))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Replaces `$NAME` and `${NAME}` with `value(NAME)` where it gives one and the script does not
 /// define the name itself; used to show a plan's scripts with the values they will see.
 pub(crate) fn substitute(script: &str, value: impl Fn(&str) -> Option<String>) -> String {
@@ -224,6 +237,16 @@ mod tests {
             (n == "A" || n == "X").then(|| "<a>".to_string())
         });
         assert_eq!(out, "echo <a> <a> ${A:-x} '$A' $B\nX=1; echo $X");
+    }
+
+    #[test]
+    fn reads_of_names_the_script_also_assigns_are_kept_apart() {
+        let script = "V=\"${V:-1}\"\nISTIO_VERSION=\"$ISTIO_VERSION\" sh -\nY=2\necho $Z";
+        assert_eq!(names(script), ["Z"]);
+        assert_eq!(
+            reads_of_defined(script).into_iter().collect::<Vec<_>>(),
+            ["ISTIO_VERSION", "V"]
+        );
     }
 
     #[test]

@@ -29,6 +29,8 @@ struct Uses {
     base: YamlPath,
     shell: bool,
     found: Vec<Use>,
+    /// Names a script reads and also assigns: used when they name a value, never an error.
+    maybe: BTreeSet<String>,
     errors: Vec<Diagnostic>,
 }
 
@@ -67,6 +69,7 @@ impl Uses {
             for u in shellvars::free_variables(text) {
                 self.found.push((u.name, u.text, at.clone()));
             }
+            self.maybe.extend(shellvars::reads_of_defined(text));
         }
     }
 }
@@ -98,6 +101,7 @@ pub(crate) fn names_used(step: &Step) -> BTreeSet<String> {
         base: Vec::new(),
         shell: matches!(step.action, Action::Shell(_)),
         found: Vec::new(),
+        maybe: BTreeSet::new(),
         errors: Vec::new(),
     };
     let Ok(_) = step.action.fold(&mut uses);
@@ -148,7 +152,7 @@ impl Validator<'_> {
                     }
                 }
             }
-            let uses = self.step_uses(&path, step);
+            let (uses, maybe) = self.step_uses(&path, step);
             let mut used = BTreeSet::new();
             for (name, needle, anchor) in uses {
                 if self.runbook.params.contains_key(&name) {
@@ -202,6 +206,14 @@ impl Validator<'_> {
                 });
                 self.push(d);
             }
+            // A name the script also assigns adds no edge (that could make a cycle of a valid
+            // runbook); it is given when it is a param or comes from a step this one waits for.
+            for name in maybe {
+                let ready = local.get(&name).is_some_and(|j| deps.contains(j));
+                if ready || self.runbook.params.contains_key(&name) || outer.contains_key(&name) {
+                    used.insert(name);
+                }
+            }
             all_deps.push(deps.into_iter().collect());
             all_uses.push(used);
         }
@@ -247,12 +259,14 @@ impl Validator<'_> {
         }
     }
 
-    /// Every name a step uses: in its kind's template fields, its `wait.until` and its stand-in.
-    fn step_uses(&mut self, path: &YamlPath, step: &Step) -> Vec<Use> {
+    /// Every name a step uses: in its kind's template fields, its `wait.until` and its stand-in;
+    /// and the names its script reads but also assigns.
+    fn step_uses(&mut self, path: &YamlPath, step: &Step) -> (Vec<Use>, BTreeSet<String>) {
         let mut uses = Uses {
             base: with(path, &[key(step.action.kind())]),
             shell: matches!(step.action, Action::Shell(_)),
             found: Vec::new(),
+            maybe: BTreeSet::new(),
             errors: Vec::new(),
         };
         let Ok(_) = step.action.fold(&mut uses);
@@ -273,7 +287,7 @@ impl Validator<'_> {
             }
         }
         self.diags.extend(uses.errors);
-        uses.found
+        (uses.found, uses.maybe)
     }
 
     pub(super) fn graph(
