@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::args::{GraphFormatArg, OutputFormat, ServerDryRun};
 use crate::commands::{cleanup, inspect, resume, run, runs, sandbox};
+use crate::output::OutputArg;
 use crate::prepare::RunbookArgs;
 
 /// Run Istio multicluster tutorials as typed, resumable runbooks.
@@ -22,11 +23,29 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// List the runbooks: built-in, ./runbooks and $MESHBOOK_PATH.
-    List,
+    List {
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Show a runbook's params, steps and outputs.
-    Show(RunbookArgs),
+    Show {
+        /// The runbook and its params.
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Check a runbook (and its params, when given); exit 2 with every problem located.
-    Validate(RunbookArgs),
+    Validate {
+        /// The runbook and its params.
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Print the dry-run plan: layers of steps with every known value rendered.
     Plan {
         #[command(flatten)]
@@ -42,9 +61,12 @@ pub(crate) enum Command {
     Graph {
         #[command(flatten)]
         runbook: RunbookArgs,
-        /// Graph language.
+        /// Graph language of the text output.
         #[arg(long, value_enum, default_value = "mermaid")]
         format: GraphFormatArg,
+        /// `-o json`: nodes and edges instead of a graph language.
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Print the JSON Schema of the runbook format.
     Schema,

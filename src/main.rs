@@ -27,6 +27,7 @@ mod dry_run;
 mod failure;
 mod gcp;
 mod identities;
+mod output;
 mod prepare;
 mod recorded;
 mod rehearsal;
@@ -107,15 +108,19 @@ fn init_diagnostics(verbose: u8) {
 fn dispatch(cli: Cli) -> CmdResult {
     let verbose = cli.verbose;
     match cli.command {
-        Command::List => catalog::list(),
-        Command::Show(args) => catalog::show(&args),
-        Command::Validate(args) => offline::validate(&args),
+        Command::List { output } => catalog::list(output),
+        Command::Show { runbook, output } => catalog::show(&runbook, output),
+        Command::Validate { runbook, output } => offline::validate(&runbook, output),
         Command::Plan {
             runbook,
             output,
             server,
         } => offline::plan(&runbook, output, &server),
-        Command::Graph { runbook, format } => offline::graph(&runbook, format),
+        Command::Graph {
+            runbook,
+            format,
+            output,
+        } => offline::graph(&runbook, format, output),
         Command::Schema => offline::schema(),
         Command::Sandbox(command) => sandbox::run(command),
         Command::Inspect(command) => inspect::run(command),

@@ -4,12 +4,11 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use meshbook_engine::diag;
 use meshbook_engine::params::{self, Origin, ParamsFile};
 use meshbook_engine::validate::Validated;
 use meshbook_engine::values::Values;
 
-use crate::failure::Failure;
+use crate::failure::{Diagnosed, Failure};
 use crate::source::{self, RunbookSource};
 
 /// The runbook and its params, as every runbook command takes them.
@@ -65,30 +64,24 @@ pub(crate) fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepar
     let require = require_params || args.params_file.is_some() || !args.params.is_empty();
     let params =
         params::resolve(&validated.runbook, file, &args.params, require).map_err(|problems| {
-            let mut out = String::new();
+            let mut diagnosed = Diagnosed::default();
             for p in problems {
                 let d = std::slice::from_ref(&p.diagnostic);
                 match p.origin {
-                    Origin::Runbook => {
-                        out.push_str(&diag::render(&source.display, &source.text, d))
-                    }
+                    Origin::Runbook => diagnosed.add(&source.display, &source.text, d),
                     Origin::ParamsFile => {
                         let name = args
                             .params_file
                             .as_deref()
                             .map(|p| p.display().to_string())
                             .unwrap_or_default();
-                        out.push_str(&diag::render(
-                            &name,
-                            file_text.as_deref().unwrap_or_default(),
-                            d,
-                        ));
+                        diagnosed.add(&name, file_text.as_deref().unwrap_or_default(), d);
                     }
                     // A flag has no file to point into: the command line stands for it.
-                    Origin::CommandLine => out.push_str(&diag::render("command line", "", d)),
+                    Origin::CommandLine => diagnosed.add("command line", "", d),
                 }
             }
-            Failure::Diagnostics(out)
+            Failure::Diagnostics(diagnosed)
         })?;
     Ok(Prepared {
         source,
@@ -100,13 +93,14 @@ pub(crate) fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepar
 /// Loads and validates a runbook's text, rendering every problem.
 pub(crate) fn validate_source(source: &RunbookSource) -> Result<Validated, Failure> {
     meshbook_engine::read_runbook(&source.text).map_err(|diags| {
-        let mut text = diag::render(&source.display, &source.text, &diags);
+        let mut diagnosed = Diagnosed::default();
+        diagnosed.add(&source.display, &source.text, &diags);
         let n = diags.len();
-        text.push_str(&format!(
+        diagnosed.text.push_str(&format!(
             "{n} problem{} found in {}\n",
             if n == 1 { "" } else { "s" },
             source.display
         ));
-        Failure::Diagnostics(text)
+        Failure::Diagnostics(diagnosed)
     })
 }
