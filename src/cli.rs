@@ -4,6 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::args::{GraphFormatArg, OutputFormat, ServerDryRun};
 use crate::commands::{cleanup, inspect, resume, run, runs, sandbox};
+use crate::complete::Shell;
 use crate::output::OutputArg;
 use crate::prepare::RunbookArgs;
 
@@ -70,6 +71,13 @@ pub(crate) enum Command {
     },
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Print the shell script that completes meshbook's commands, flags, runbook names, run
+    /// ids, step ids and contexts: `source <(meshbook completions bash)`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
     /// Run a runbook: steps start as their dependencies succeed; state is kept for `resume`.
     Run(run::RunArgs),
     /// Continue a failed or interrupted run (default: the latest unfinished one).

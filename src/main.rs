@@ -23,6 +23,7 @@ macro_rules! out {
 mod args;
 mod cli;
 mod commands;
+mod complete;
 mod dry_run;
 mod failure;
 mod gcp;
@@ -62,6 +63,7 @@ fn main() -> ExitCode {
     if meshbook_doubles::is_tool(&called) {
         return double_exit(meshbook_doubles::main(&called, &argv[1..]));
     }
+    complete::answer_if_asked();
     let cli = Cli::parse();
     if let Command::Double { tool, args } = &cli.command {
         return double_exit(meshbook_doubles::main(tool, args));
@@ -122,6 +124,7 @@ fn dispatch(cli: Cli) -> CmdResult {
             output,
         } => offline::graph(&runbook, format, output),
         Command::Schema => offline::schema(),
+        Command::Completions { shell } => complete::script(shell, "meshbook"),
         Command::Sandbox(command) => sandbox::run(command),
         Command::Inspect(command) => inspect::run(command),
         Command::Run(args) => run::run(&args, verbose),

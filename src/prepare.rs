@@ -4,10 +4,12 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
+use clap_complete::engine::ArgValueCompleter;
 use meshbook_engine::params::{self, Origin, ParamsFile};
 use meshbook_engine::validate::Validated;
 use meshbook_engine::values::Values;
 
+use crate::complete;
 use crate::failure::{Diagnosed, Failure};
 use crate::source::{self, RunbookSource};
 
@@ -15,12 +17,14 @@ use crate::source::{self, RunbookSource};
 #[derive(Debug, Clone, Args)]
 pub(crate) struct RunbookArgs {
     /// A runbook name (built-in, ./runbooks/NAME, $MESHBOOK_PATH) or a path to a runbook file or folder.
+    #[arg(add = ArgValueCompleter::new(complete::runbooks))]
     pub(crate) runbook: String,
     /// A YAML file of param values; relative paths in it resolve against its folder.
     #[arg(long = "params", value_name = "FILE")]
     pub(crate) params_file: Option<PathBuf>,
     /// A param value, overriding the params file.
-    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = params::parse_override)]
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = params::parse_override,
+          add = ArgValueCompleter::new(complete::params))]
     pub(crate) params: Vec<(String, String)>,
 }
 

@@ -28,6 +28,7 @@ pub(crate) struct RunsArgs {
 #[derive(Debug, Clone, Args)]
 pub(crate) struct StatusArgs {
     /// The run (default: the latest).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::run_ids))]
     pub(crate) run_id: Option<String>,
     /// Where run state lives.
     #[command(flatten)]
