@@ -143,16 +143,20 @@ pub(crate) fn runbooks(current: &OsStr) -> Vec<CompletionCandidate> {
 /// newest first, each with its runbook's name.
 pub(crate) fn run_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     let store = state_dir();
-    let ids = store.list().unwrap_or_default();
-    let runs = ids
+    let mut runs: Vec<(u64, CompletionCandidate)> = store
+        .list()
+        .unwrap_or_default()
         .into_iter()
-        .rev()
         .map(|id| {
-            let help = store.read_meta(&id).ok().map(|m| m.name.into());
-            CompletionCandidate::new(id).help(help)
+            let meta = store.read_meta(&id).ok();
+            let created = meta.as_ref().map_or(0, |m| m.created_at);
+            let help = meta.map(|m| m.name.into());
+            (created, CompletionCandidate::new(id).help(help))
         })
         .collect();
-    starting_with(current, runs)
+    // Ids order by the second they were made in; the time in the run's meta orders within it.
+    runs.sort_by(|a, b| b.0.cmp(&a.0));
+    starting_with(current, runs.into_iter().map(|(_, c)| c).collect())
 }
 
 /// Step ids of the run on the line (default: the latest unfinished one), for `resume --from`.
