@@ -3,6 +3,7 @@
 use clap::{Parser, Subcommand};
 
 use crate::args::{GraphFormatArg, OutputFormat, ServerDryRun};
+use crate::color::ColorWhen;
 use crate::commands::{cleanup, inspect, resume, run, runs, sandbox};
 use crate::complete::Shell;
 use crate::output::OutputArg;
@@ -15,6 +16,9 @@ pub(crate) struct Cli {
     /// Show step output and debug detail.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub(crate) color: Option<ColorWhen>,
     /// The command.
     #[command(subcommand)]
     pub(crate) command: Command,

@@ -155,7 +155,7 @@ pub(crate) fn run_ids(current: &OsStr) -> Vec<CompletionCandidate> {
         })
         .collect();
     // Ids order by the second they were made in; the time in the run's meta orders within it.
-    runs.sort_by(|a, b| b.0.cmp(&a.0));
+    runs.sort_by_key(|r| std::cmp::Reverse(r.0));
     starting_with(current, runs.into_iter().map(|(_, c)| c).collect())
 }
 

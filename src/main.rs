@@ -22,6 +22,7 @@ macro_rules! out {
 
 mod args;
 mod cli;
+mod color;
 mod commands;
 mod complete;
 mod dry_run;
@@ -40,7 +41,7 @@ mod wiring;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 use crate::cli::{Cli, Command};
 use crate::commands::{catalog, cleanup, inspect, offline, resume, run, runs, sandbox};
@@ -64,7 +65,11 @@ fn main() -> ExitCode {
         return double_exit(meshbook_doubles::main(&called, &argv[1..]));
     }
     complete::answer_if_asked();
-    let cli = Cli::parse();
+    let matches = Cli::command()
+        .color(color::for_clap(&argv))
+        .get_matches_from(&argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    color::init(cli.color);
     if let Command::Double { tool, args } = &cli.command {
         return double_exit(meshbook_doubles::main(tool, args));
     }
@@ -72,7 +77,7 @@ fn main() -> ExitCode {
     match dispatch(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            let message = failure.message();
+            let message = color::message(&failure.message());
             let mut stderr = std::io::stderr().lock();
             let _ = write!(stderr, "{message}");
             if !message.ends_with('\n') {
@@ -102,7 +107,7 @@ fn init_diagnostics(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(color::on(color::Stream::Stderr))
         .with_target(true)
         .try_init();
 }
