@@ -75,6 +75,12 @@ pub(crate) enum Command {
     },
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Write the manual: one page per command into DIR, or the top page to stdout.
+    Man {
+        /// The folder for the pages (`meshbook.1`, `meshbook-run.1`, ...).
+        #[arg(value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
     /// Print the shell script that completes meshbook's commands, flags, runbook names, run
     /// ids, step ids and contexts: `source <(meshbook completions bash)`.
     Completions {

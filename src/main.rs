@@ -29,6 +29,7 @@ mod dry_run;
 mod failure;
 mod gcp;
 mod identities;
+mod man;
 mod output;
 mod prepare;
 mod recorded;
@@ -129,6 +130,7 @@ fn dispatch(cli: Cli) -> CmdResult {
             output,
         } => offline::graph(&runbook, format, output),
         Command::Schema => offline::schema(),
+        Command::Man { dir } => man::man(dir.as_deref()),
         Command::Completions { shell } => complete::script(shell, "meshbook"),
         Command::Sandbox(command) => sandbox::run(command),
         Command::Inspect(command) => inspect::run(command),
