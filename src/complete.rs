@@ -71,13 +71,48 @@ pub(crate) fn script(shell: Shell, bin: &str) -> CmdResult {
     Ok(std::io::Write::flush(&mut stdout)?)
 }
 
-/// The command line being completed, parsed as far as it goes: the words after `--`, but the
-/// last (the one being completed).
+/// The words being completed when they do not come after `--` (kubectl's plugin completion).
+static WORDS: std::sync::OnceLock<Vec<OsString>> = std::sync::OnceLock::new();
+
+/// Completion for kubectl (1.26+), which runs `kubectl_complete-meshbook ARGS... WORD` for
+/// `kubectl meshbook ARGS... WORD<TAB>` and reads cobra's answer: `value<TAB>help` lines, then
+/// `:4` (no file completion).
+pub(crate) fn for_kubectl(args: &[String]) -> std::process::ExitCode {
+    let mut words: Vec<OsString> = vec!["meshbook".into()];
+    words.extend(args.iter().map(OsString::from));
+    if args.is_empty() {
+        words.push(OsString::new());
+    }
+    let index = words.len() - 1;
+    let _ = WORDS.set(words.clone());
+    let cwd = std::env::current_dir().ok();
+    let found = clap_complete::engine::complete(&mut Cli::command(), words, index, cwd.as_deref())
+        .unwrap_or_default();
+    let mut out = String::new();
+    for c in found.iter().filter(|c| !c.is_hide_set()) {
+        out.push_str(&c.get_value().to_string_lossy());
+        if let Some(help) = c.get_help() {
+            out.push('\t');
+            out.push_str(help.to_string().lines().next().unwrap_or_default());
+        }
+        out.push('\n');
+    }
+    out.push_str(":4\n");
+    let mut stdout = std::io::stdout().lock();
+    let _ = std::io::Write::write_all(&mut stdout, out.as_bytes());
+    std::process::ExitCode::SUCCESS
+}
+
+/// The command line being completed, parsed as far as it goes: the words after `--` (or those
+/// kubectl gave), but the last (the one being completed).
 fn line() -> Option<ArgMatches> {
-    let mut words: Vec<OsString> = std::env::args_os()
-        .skip_while(|w| w != "--")
-        .skip(1)
-        .collect();
+    let mut words: Vec<OsString> = match WORDS.get() {
+        Some(words) => words.clone(),
+        None => std::env::args_os()
+            .skip_while(|w| w != "--")
+            .skip(1)
+            .collect(),
+    };
     words.pop();
     Cli::command()
         .ignore_errors(true)
@@ -213,6 +248,16 @@ pub(crate) fn params(current: &OsStr) -> Vec<CompletionCandidate> {
         },
     };
     starting_with(current, candidates)
+}
+
+/// `--context`: the kubeconfig's contexts (`--kubeconfig` on the line, $KUBECONFIG,
+/// ~/.kube/config).
+pub(crate) fn context_flag(current: &OsStr) -> Vec<CompletionCandidate> {
+    let names = contexts(value::<PathBuf>("kubeconfig"))
+        .into_iter()
+        .map(CompletionCandidate::new)
+        .collect();
+    starting_with(current, names)
 }
 
 /// Context names of a kubeconfig: `file`, else every file of $KUBECONFIG, else ~/.kube/config.

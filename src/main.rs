@@ -65,17 +65,26 @@ fn main() -> ExitCode {
     if meshbook_doubles::is_tool(&called) {
         return double_exit(meshbook_doubles::main(&called, &argv[1..]));
     }
+    // Installed or linked as a kubectl plugin: `kubectl meshbook run ...` runs
+    // `kubectl-meshbook run ...`, and kubectl asks `kubectl_complete-meshbook` for completions.
+    let plugin = called.trim_end_matches(".exe") == KUBECTL_PLUGIN;
+    if called.trim_end_matches(".exe") == KUBECTL_COMPLETER {
+        return complete::for_kubectl(&argv[1..]);
+    }
     complete::answer_if_asked();
-    let matches = Cli::command()
-        .color(color::for_clap(&argv))
-        .get_matches_from(&argv);
+    let mut command = Cli::command().color(color::for_clap(&argv));
+    if plugin {
+        command = command.bin_name("kubectl meshbook");
+    }
+    let matches = command.get_matches_from(&argv);
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     color::init(cli.color);
     if let Command::Double { tool, args } = &cli.command {
         return double_exit(meshbook_doubles::main(tool, args));
     }
     init_diagnostics(cli.verbose);
-    match dispatch(cli) {
+    let bin = if plugin { KUBECTL_PLUGIN } else { "meshbook" };
+    match dispatch(cli, bin) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
             let message = color::message(&failure.message());
@@ -113,7 +122,13 @@ fn init_diagnostics(verbose: u8) {
         .try_init();
 }
 
-fn dispatch(cli: Cli) -> CmdResult {
+/// The name kubectl finds a plugin by (`kubectl meshbook` runs it).
+const KUBECTL_PLUGIN: &str = "kubectl-meshbook";
+/// The name kubectl asks for a plugin's completions.
+const KUBECTL_COMPLETER: &str = "kubectl_complete-meshbook";
+
+/// Runs the command; `bin` is the name the binary was called by, for scripts that call it back.
+fn dispatch(cli: Cli, bin: &str) -> CmdResult {
     let verbose = cli.verbose;
     match cli.command {
         Command::List { output } => catalog::list(output),
@@ -131,7 +146,7 @@ fn dispatch(cli: Cli) -> CmdResult {
         } => offline::graph(&runbook, format, output),
         Command::Schema => offline::schema(),
         Command::Man { dir } => man::man(dir.as_deref()),
-        Command::Completions { shell } => complete::script(shell, "meshbook"),
+        Command::Completions { shell } => complete::script(shell, bin),
         Command::Sandbox(command) => sandbox::run(command),
         Command::Inspect(command) => inspect::run(command),
         Command::Run(args) => run::run(&args, verbose),

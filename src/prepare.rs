@@ -26,6 +26,46 @@ pub(crate) struct RunbookArgs {
     #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = params::parse_override,
           add = ArgValueCompleter::new(complete::params))]
     pub(crate) params: Vec<(String, String)>,
+    /// The kubeconfig context for the runbook's one param of type `context` (kubectl's habit);
+    /// `-p NAME=CTX` names each of several.
+    #[arg(long, value_name = "CONTEXT", add = ArgValueCompleter::new(complete::context_flag))]
+    pub(crate) context: Option<String>,
+}
+
+impl RunbookArgs {
+    /// The param values the command line gives: `--context` first, so `-p` wins over it.
+    fn overrides(
+        &self,
+        runbook: &meshbook_engine::model::Runbook,
+    ) -> Result<Vec<(String, String)>, Failure> {
+        let Some(context) = &self.context else {
+            return Ok(self.params.clone());
+        };
+        let contexts: Vec<&String> = runbook
+            .params
+            .iter()
+            .filter(|(_, p)| p.ty == meshbook_engine::model::ValueType::Context)
+            .map(|(name, _)| name)
+            .collect();
+        let [name] = contexts[..] else {
+            let names: Vec<String> = contexts.iter().map(|n| format!("`{n}`")).collect();
+            return Err(Failure::Invalid(match names.len() {
+                0 => format!(
+                    "--context: runbook `{}` has no param of type context",
+                    runbook.metadata.name
+                ),
+                _ => format!(
+                    "--context: runbook `{}` has {} params of type context ({}): give each with `-p NAME=CONTEXT`",
+                    runbook.metadata.name,
+                    names.len(),
+                    names.join(", ")
+                ),
+            }));
+        };
+        let mut overrides = vec![(name.clone(), context.clone())];
+        overrides.extend(self.params.iter().cloned());
+        Ok(overrides)
+    }
 }
 
 /// A runbook ready to plan or run.
@@ -65,9 +105,10 @@ pub(crate) fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepar
         text,
         dir: dir.as_deref().unwrap_or(Path::new(".")),
     });
-    let require = require_params || args.params_file.is_some() || !args.params.is_empty();
+    let overrides = args.overrides(&validated.runbook)?;
+    let require = require_params || args.params_file.is_some() || !overrides.is_empty();
     let params =
-        params::resolve(&validated.runbook, file, &args.params, require).map_err(|problems| {
+        params::resolve(&validated.runbook, file, &overrides, require).map_err(|problems| {
             let mut diagnosed = Diagnosed::default();
             for p in problems {
                 let d = std::slice::from_ref(&p.diagnostic);
