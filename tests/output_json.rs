@@ -61,7 +61,21 @@ fn list() {
     let local = s.path().join("runbooks/tiny");
     std::fs::create_dir_all(&local).unwrap();
     std::fs::write(local.join("runbook.yaml"), RUNBOOK).unwrap();
-    insta::assert_json_snapshot!("list", json(&s, &["list", "-o", "json"]));
+    let broken = s.path().join("runbooks/unreadable");
+    std::fs::create_dir_all(&broken).unwrap();
+    std::fs::write(broken.join("runbook.yaml"), "steps: [unclosed\n").unwrap();
+    let mut listed = json(&s, &["list", "-o", "json"]);
+    let runbooks = listed["runbooks"].as_array_mut().unwrap();
+    // Built-in runbooks come first; the snapshot holds the shape through the local one, so
+    // that a change to a built-in runbook's title does not touch it.
+    assert!(runbooks.len() >= 5, "{runbooks:?}");
+    assert!(
+        runbooks
+            .iter()
+            .any(|r| r["name"] == "split-horizon" && r["location"] == "built-in")
+    );
+    runbooks.retain(|r| r["location"] != "built-in");
+    insta::assert_json_snapshot!("list", listed);
 }
 
 #[test]

@@ -50,7 +50,12 @@ impl Reporter {
         let style = match format {
             LogFormat::Json => Style::Json,
             LogFormat::Plain => Style::Plain,
-            LogFormat::Auto if std::io::stdout().is_terminal() => Style::Tty(tty::Tty::new(total)),
+            // The live view draws on stderr: with either stream redirected, plain lines instead.
+            LogFormat::Auto
+                if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() =>
+            {
+                Style::Tty(tty::Tty::new(total))
+            }
             LogFormat::Auto => Style::Plain,
         };
         Reporter { style, verbose }
