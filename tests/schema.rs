@@ -173,29 +173,3 @@ fn the_schema_rejects_what_the_loader_rejects() {
         assert_eq!(checked.code, 2, "loader accepts {what}: {}", checked.all());
     }
 }
-
-/// Every step example of the format doc (a step of each kind, with its alternatives), put
-/// together as engine/tests/format_doc.rs does, validates against the schema too.
-#[test]
-fn every_step_example_in_the_format_doc_validates_against_the_schema() {
-    let doc = std::fs::read_to_string(root().join("docs/runbook-format.md")).unwrap();
-    let mut steps = String::new();
-    let mut examples = 0;
-    for block in doc.split("```yaml\n").skip(1) {
-        let body = block.split("```").next().unwrap();
-        if body.starts_with("- id:") {
-            examples += 1;
-            for line in body.lines() {
-                steps.push_str("  ");
-                steps.push_str(line);
-                steps.push('\n');
-            }
-        }
-    }
-    assert!(examples >= 10, "found {examples} step examples");
-    let runbook = format!(
-        "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {{name: doc-examples}}\nsteps:\n{steps}"
-    );
-    let found = problems(&validator(), &runbook);
-    assert!(found.is_empty(), "{}", found.join("\n"));
-}
