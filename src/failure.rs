@@ -61,6 +61,23 @@ impl Diagnosed {
         self.findings
             .extend(meshbook_engine::diag::findings(file, text, diagnostics));
     }
+
+    /// Adds diagnostics about flags: there is no file to point into, and people read
+    /// `command line: ...`.
+    pub(crate) fn add_command_line(&mut self, diagnostics: &[Diagnostic]) {
+        self.text.push_str(&meshbook_engine::diag::render(
+            "command line",
+            "",
+            diagnostics,
+        ));
+        self.findings.extend(diagnostics.iter().map(|d| Finding {
+            file: None,
+            line: None,
+            column: None,
+            message: d.message.clone(),
+            suggestion: d.help.clone(),
+        }));
+    }
 }
 
 impl From<anyhow::Error> for Failure {

@@ -122,8 +122,7 @@ pub(crate) fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepar
                             .unwrap_or_default();
                         diagnosed.add(&name, file_text.as_deref().unwrap_or_default(), d);
                     }
-                    // A flag has no file to point into: the command line stands for it.
-                    Origin::CommandLine => diagnosed.add("command line", "", d),
+                    Origin::CommandLine => diagnosed.add_command_line(d),
                 }
             }
             Failure::Diagnostics(diagnosed)

@@ -112,18 +112,32 @@ fn validate_valid_and_invalid() {
     let found: Value = serde_json::from_str(&done.stdout).unwrap();
     insta::assert_json_snapshot!("validate-invalid", found);
 
-    // A problem with no place in a file still comes as a diagnostic, with nulls.
-    let done = s.meshbook(&["validate", "no-such-runbook", "-o", "json"]);
-    assert_eq!(done.code, 2, "{}", done.all());
-    let found: Value = serde_json::from_str(&done.stdout).unwrap();
-    assert_eq!(found["valid"], false);
-    assert_eq!(found["diagnostics"][0]["line"], Value::Null);
-    assert!(
-        found["diagnostics"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("no-such-runbook")
-    );
+    // A problem with no place in a file (no such runbook, a flag) still comes as a diagnostic,
+    // with nulls.
+    for (args, names) in [
+        (
+            &["validate", "no-such-runbook", "-o", "json"][..],
+            "no-such-runbook",
+        ),
+        (
+            &["validate", "tiny.yaml", "-p", "NOPE=1", "-o", "json"][..],
+            "NOPE",
+        ),
+    ] {
+        let done = s.meshbook(args);
+        assert_eq!(done.code, 2, "{}", done.all());
+        let found: Value = serde_json::from_str(&done.stdout).unwrap();
+        assert_eq!(found["valid"], false);
+        let first = &found["diagnostics"][0];
+        for key in ["file", "line", "column"] {
+            assert_eq!(first[key], Value::Null, "{key}: {}", done.stdout);
+        }
+        assert!(
+            first["message"].as_str().unwrap().contains(names),
+            "{}",
+            done.stdout
+        );
+    }
 }
 
 #[test]

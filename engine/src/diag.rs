@@ -170,11 +170,11 @@ fn find_needle(text: &str, from: Span, needle: &str) -> Option<Span> {
 }
 
 /// A diagnostic placed in its file, for machines (`meshbook validate -o json`): 1-based line
-/// and column, absent when the problem has no place (an empty file).
+/// and column, absent when the problem has no place (an empty file, a command-line flag).
 #[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
 pub struct Finding {
-    /// The file, as messages name it.
-    pub file: String,
+    /// The file, as messages name it; absent for a problem that is in no file.
+    pub file: Option<String>,
     /// 1-based line.
     pub line: Option<usize>,
     /// 1-based column, in characters.
@@ -192,7 +192,7 @@ pub fn findings(file: &str, text: &str, diagnostics: &[Diagnostic]) -> Vec<Findi
         .iter()
         .zip(&located)
         .map(|(d, at)| Finding {
-            file: file.to_string(),
+            file: Some(file.to_string()),
             line: (at.line > 0).then_some(at.line),
             column: (at.line > 0).then_some(at.col),
             message: d.message.clone(),

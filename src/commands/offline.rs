@@ -1,6 +1,7 @@
 //! `meshbook validate`, `plan`, `graph` and `schema`: everything that needs no cluster (but
 //! `plan --server-dry-run`, which asks the clusters without changing them).
 
+use meshbook_engine::diag::Finding;
 use meshbook_engine::plan::{self, GraphFormat};
 use serde_json::json;
 
@@ -50,10 +51,13 @@ fn validate_json(args: &RunbookArgs) -> CmdResult {
         Err(failure) => {
             let diagnostics = match &failure {
                 Failure::Diagnostics(d) => serde_json::to_value(&d.findings)?,
-                Failure::Invalid(message) => json!([{
-                    "file": null, "line": null, "column": null,
-                    "message": message, "suggestion": null,
-                }]),
+                Failure::Invalid(message) => serde_json::to_value([Finding {
+                    file: None,
+                    line: None,
+                    column: None,
+                    message: message.clone(),
+                    suggestion: None,
+                }])?,
                 _ => return Err(failure),
             };
             (
