@@ -9,6 +9,7 @@ use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
 
 use crate::args::{OutputFormat, StateArgs};
 use crate::failure::CmdResult;
+use crate::output::{OutputArg, print_json};
 use crate::recorded;
 use crate::report::human;
 
@@ -18,12 +19,16 @@ pub(crate) struct RunsArgs {
     /// Where run state lives.
     #[command(flatten)]
     pub(crate) state: StateArgs,
+    /// Output format.
+    #[command(flatten)]
+    pub(crate) output: OutputArg,
 }
 
 /// `meshbook status`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct StatusArgs {
     /// The run (default: the latest).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::run_ids))]
     pub(crate) run_id: Option<String>,
     /// Where run state lives.
     #[command(flatten)]
@@ -56,7 +61,12 @@ fn kind_text(meta: &RunMeta) -> String {
 pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
     let store = args.state.dir();
     let ids = store.list()?;
-    if ids.is_empty() {
+    let rows: Vec<Row> = ids.into_iter().map(|id| Row::read(&store, id)).collect();
+    if args.output.json() {
+        let runs: Vec<serde_json::Value> = rows.iter().map(Row::json).collect();
+        return print_json(&serde_json::json!({ "runs": runs }));
+    }
+    if rows.is_empty() {
         outln!("no runs in {}", store.runs_dir().display());
         return Ok(());
     }
@@ -67,25 +77,69 @@ pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
         "STATE",
         "DONE"
     );
-    for id in ids {
-        let (Ok(meta), Ok(history)) = (store.read_meta(&id), store.history(&id)) else {
-            outln!("{id:<21} (unreadable)");
+    for row in rows {
+        let Some((meta, state, done)) = &row.read else {
+            outln!("{:<21} (unreadable)", row.id);
             continue;
         };
-        let record = RunRecord::replay(&history);
-        let done = record
-            .steps
-            .values()
-            .filter(|s| s.state == StepState::Succeeded)
-            .count();
         outln!(
-            "{id:<21} {:<24} {:<12} {done:>6}  {}",
+            "{:<21} {:<24} {state:<12} {done:>6}  {}",
+            row.id,
             meta.name,
-            run_state(&store, &id, &record),
-            kind_text(&meta)
+            kind_text(meta)
         );
     }
     Ok(())
+}
+
+/// One line of `meshbook runs`: a run's id and, when its files can be read, its meta, state and
+/// number of finished steps.
+struct Row {
+    id: String,
+    read: Option<(RunMeta, &'static str, usize)>,
+}
+
+impl Row {
+    fn read(store: &StateDir, id: String) -> Row {
+        let read = match (store.read_meta(&id), store.history(&id)) {
+            (Ok(meta), Ok(history)) => {
+                let record = RunRecord::replay(&history);
+                let done = record
+                    .steps
+                    .values()
+                    .filter(|s| s.state == StepState::Succeeded)
+                    .count();
+                Some((meta, run_state(store, &id, &record), done))
+            }
+            _ => None,
+        };
+        Row { id, read }
+    }
+
+    /// `runs -o json`: every key present for every run; an unreadable one has state
+    /// `unreadable` and nulls.
+    fn json(&self) -> serde_json::Value {
+        match &self.read {
+            Some((meta, state, done)) => serde_json::json!({
+                "id": self.id,
+                "runbook": meta.name,
+                "state": state,
+                "done": done,
+                "kind": meta.kind,
+                "created_at": meta.created_at,
+                "workdir": meta.workdir,
+            }),
+            None => serde_json::json!({
+                "id": self.id,
+                "runbook": null,
+                "state": "unreadable",
+                "done": null,
+                "kind": null,
+                "created_at": null,
+                "workdir": null,
+            }),
+        }
+    }
 }
 
 /// Shows one run step by step.
