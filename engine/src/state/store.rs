@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::events::Stored;
 use crate::state::fsutil;
 use crate::state::journal::{self, Entry, Journal, JournalError};
+use crate::state::lock::{self, Holder, Refused, civil_from_days};
 use crate::state::run_dir::RunDir;
 
 /// Why the state dir could not be used.
@@ -35,10 +36,12 @@ pub enum StateError {
         dir: PathBuf,
     },
     /// Another process holds the run's lock.
-    #[error("run `{id}` is being driven by another meshbook process")]
+    #[error("run {id} is being driven by {}", holder.as_ref().map_or_else(|| "another meshbook process".to_string(), Holder::to_string))]
     Locked {
         /// The run's id.
         id: String,
+        /// Who drives it, when it has said so.
+        holder: Option<Holder>,
     },
     /// `run.json` is unreadable.
     #[error("{path}: not a meshbook run description: {source}")]
@@ -227,10 +230,21 @@ impl StateDir {
 
     /// True while some process holds run `id`'s lock.
     pub fn is_active(&self, id: &str) -> bool {
-        match File::open(self.run_dir(id).lock()) {
-            Ok(f) => matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock)),
-            Err(_) => false,
-        }
+        lock::holder(&self.run_dir(id).lock()).is_some()
+    }
+
+    /// Takes run `id`'s lock without opening it for driving: a cleanup holds the lock of the run
+    /// it cleans up, so that run is not driven meanwhile. Released when dropped.
+    pub fn hold(&self, id: &str) -> Result<File, StateError> {
+        lock(&self.run_dir(id), id)
+    }
+
+    /// The refusal a command gets for run `id` while another process drives it.
+    pub fn locked(&self, id: &str) -> Option<StateError> {
+        lock::holder(&self.run_dir(id).lock()).map(|holder| StateError::Locked {
+            id: id.to_string(),
+            holder,
+        })
     }
 }
 
@@ -240,16 +254,13 @@ fn valid_id(id: &str) -> bool {
 
 fn lock(dir: &RunDir, id: &str) -> Result<File, StateError> {
     let path = dir.lock();
-    let file = fsutil::open_append(&path).map_err(|source| StateError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    // An OS lock, not a pid file: it is released when the process dies, even by kill -9.
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(StateError::Locked { id: id.to_string() }),
-        Err(fs::TryLockError::Error(source)) => Err(StateError::Io { path, source }),
-    }
+    lock::acquire(&path).map_err(|refused| match refused {
+        Refused::Held(holder) => StateError::Locked {
+            id: id.to_string(),
+            holder,
+        },
+        Refused::Io(source) => StateError::Io { path, source },
+    })
 }
 
 /// A new run id: UTC time of creation and a random suffix, e.g. `20260314-091502-7f3a`.
@@ -266,19 +277,6 @@ pub fn new_run_id() -> String {
         t % 60,
         rand::random::<u16>()
     )
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
@@ -298,13 +296,6 @@ mod tests {
             kubeconfig: None,
             sandbox: None,
         }
-    }
-
-    #[test]
-    fn dates_convert() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_797), (2024, 3, 15));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]
