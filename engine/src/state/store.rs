@@ -137,31 +137,71 @@ impl StateDir {
         RunDir::at(self.runs_dir().join(id))
     }
 
-    /// Creates a new run (directory, `run.json`, journal) and returns it locked.
+    /// Creates a new run (directory, `run.json`, journal) and returns it locked. The directory
+    /// is built under a hidden name and renamed into place, so a run is either absent or whole:
+    /// a kill during creation never leaves a run directory without its `run.json`.
     pub fn create(&self, meta: RunMeta) -> Result<OpenRun, StateError> {
+        let runs = self.runs_dir();
+        fsutil::create_private_dir(&runs).map_err(io_err(&runs))?;
+        self.sweep_creations(&runs);
+        let building =
+            RunDir::at(runs.join(format!(".{}{CREATING}{}", meta.id, std::process::id())));
+        let built = (|| {
+            fsutil::create_private_dir(&building.logs()).map_err(io_err(building.path()))?;
+            let lock = lock(&building, &meta.id)?;
+            let meta_path = building.meta();
+            let text = serde_json::to_vec_pretty(&meta).map_err(|e| StateError::Io {
+                path: meta_path.clone(),
+                source: io::Error::other(e),
+            })?;
+            fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))?;
+            // The journal exists from the start: a run with no journal file is damaged, not new.
+            fsutil::open_append(&building.journal()).map_err(io_err(&building.journal()))?;
+            fsutil::sync_dir(building.path()).map_err(io_err(building.path()))?;
+            Ok(lock)
+        })();
         let dir = self.run_dir(&meta.id);
-        let io_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StateError::Io { path, source }
+        let published = built.and_then(|lock| {
+            fs::rename(building.path(), dir.path()).map_err(io_err(dir.path()))?;
+            fsutil::sync_dir(&runs).map_err(io_err(&runs))?;
+            Ok(lock)
+        });
+        let lock = match published {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = fs::remove_dir_all(building.path());
+                return Err(e);
+            }
         };
-        fsutil::create_private_dir(&dir.logs()).map_err(io_err(dir.path()))?;
-        let lock = lock(&dir, &meta.id)?;
-        let meta_path = dir.meta();
-        let text = serde_json::to_vec_pretty(&meta).map_err(|e| StateError::Io {
-            path: meta_path.clone(),
-            source: io::Error::other(e),
-        })?;
-        fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))?;
-        fsutil::sync_dir(&self.runs_dir()).map_err(io_err(&self.runs_dir()))?;
         let journal = Journal::open(&dir.journal())?;
-        // The journal's directory entry must survive a crash too, or resume finds no history.
-        fsutil::sync_dir(dir.path()).map_err(io_err(dir.path()))?;
         Ok(OpenRun {
             meta,
             dir,
             journal,
             _lock: lock,
         })
+    }
+
+    /// Removes what creations killed midway left (hidden, unlocked, untouched for a while).
+    fn sweep_creations(&self, runs: &Path) {
+        let Ok(entries) = fs::read_dir(runs) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let stale = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with('.') && n.contains(CREATING))
+                && lock::holder(&RunDir::at(&path).lock()).is_none()
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_CREATION));
+            if stale {
+                let _ = fs::remove_dir_all(&path);
+            }
+        }
     }
 
     /// Opens run `id` for driving, taking its lock.
@@ -223,6 +263,7 @@ impl StateDir {
             .filter_map(Result::ok)
             .filter(|e| e.path().join("run.json").is_file())
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| valid_id(id))
             .collect();
         ids.sort();
         Ok(ids)
@@ -261,6 +302,17 @@ fn lock(dir: &RunDir, id: &str) -> Result<File, StateError> {
         },
         Refused::Io(source) => StateError::Io { path, source },
     })
+}
+
+/// Marks a run directory being built: `.<id>.creating-<pid>`.
+const CREATING: &str = ".creating-";
+
+/// How old an unlocked directory being built must be to count as left by a killed creation.
+const STALE_CREATION: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError {
+    let path = path.to_path_buf();
+    move |source| StateError::Io { path, source }
 }
 
 /// A new run id: UTC time of creation and a random suffix, e.g. `20260314-091502-7f3a`.
@@ -332,5 +384,33 @@ mod tests {
             store.read_meta("../x"),
             Err(StateError::NoSuchRun { .. })
         ));
+    }
+
+    #[test]
+    fn a_creation_killed_midway_leaves_no_run_and_is_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateDir::new(dir.path());
+        // What a kill between the folder and its `run.json` leaves.
+        let killed = store.runs_dir().join(".20260101-000000-0002.creating-1");
+        fsutil::create_private_dir(&killed.join("logs")).unwrap();
+        fs::write(killed.join("run.json"), b"{").unwrap();
+        assert!(store.list().unwrap().is_empty(), "it is no run");
+        let ten_minutes_ago = SystemTime::now() - std::time::Duration::from_secs(600);
+        File::open(&killed)
+            .unwrap()
+            .set_modified(ten_minutes_ago)
+            .unwrap();
+        let run = store.create(meta("20260101-000000-0003")).unwrap();
+        assert!(!killed.exists(), "swept by the next creation");
+        let names: Vec<_> = fs::read_dir(store.runs_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["20260101-000000-0003"], "nothing but the whole run");
+        for file in [run.dir.meta(), run.dir.journal(), run.dir.lock()] {
+            assert!(file.is_file(), "{}", file.display());
+        }
+        assert!(store.is_active("20260101-000000-0003"));
     }
 }
