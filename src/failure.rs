@@ -61,8 +61,12 @@ impl From<serde_json::Error> for Failure {
 }
 
 impl From<SecretError> for Failure {
+    /// A key file others can read is the user's to fix, like a bad flag.
     fn from(e: SecretError) -> Self {
-        Failure::Other(e.into())
+        match e {
+            SecretError::Exposed { .. } => Failure::Invalid(e.to_string()),
+            other => Failure::Other(other.into()),
+        }
     }
 }
 

@@ -235,6 +235,31 @@ impl Rehearsal {
     }
 }
 
+/// Writes a built-in runbook's files under `root` (which lies in the run's state directory):
+/// directories 0700, files 0600, whatever the umask.
+fn extract_private(dir: &include_dir::Dir<'_>, root: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root.join(dir.path()))?;
+    for entry in dir.entries() {
+        match entry {
+            include_dir::DirEntry::Dir(d) => extract_private(d, root)?,
+            include_dir::DirEntry::File(f) => std::io::Write::write_all(
+                &mut std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(root.join(f.path()))?,
+                f.contents(),
+            )?,
+        }
+    }
+    Ok(())
+}
+
 /// Sets up the run's tool doubles in `sandbox_dir/doubles` (docs/doubles.md) and returns the
 /// variables shell steps get: the doubles' `bin` first on `PATH`, and `MESHBOOK_DOUBLES`. What
 /// the doubles play comes from the runbook's `sandbox/doubles.yaml`; a built-in runbook's
@@ -251,8 +276,7 @@ pub(crate) fn doubles_env(
         Origin::Builtin(rb) => {
             let root = dir.join("runbook");
             if let Some(files) = rb.get_dir(rb.path().join("sandbox")) {
-                std::fs::create_dir_all(root.join(files.path()))?;
-                files.extract(&root).with_context(|| {
+                extract_private(files, &root).with_context(|| {
                     format!(
                         "failed to copy the runbook's sandbox/ to {}",
                         root.display()

@@ -221,7 +221,7 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
+    crate::util::create_private_dir(dir).map_err(io)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     std::io::Write::write_all(&mut tmp, data).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;

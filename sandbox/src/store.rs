@@ -485,7 +485,10 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
+    // Private whatever the umask: a rehearsal's clusters live in the run's state directory.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
+        .map_err(io)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     std::io::Write::write_all(&mut tmp, data).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;

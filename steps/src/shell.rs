@@ -9,7 +9,7 @@
 use std::fs;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::os::unix::fs::DirBuilderExt;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -308,10 +308,18 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         req.attempt,
         std::process::id()
     ));
-    // Not created here: most steps write no outputs, and creating then deleting a file per step
-    // is a measurable share of a trivial step's cost. The script creates it on its first write,
-    // inside the 0700 scratch directory; a stale file of the same name must not leak in.
+    // A stale file of the same name must not leak in. A step that declares outputs gets the
+    // file made here, 0600 whatever the umask, since it may hold secret values until read;
+    // other steps write nothing meshbook keeps there, and creating then deleting a file per
+    // step is a measurable share of a trivial step's cost.
     let _ = fs::remove_file(&output_file);
+    if !req.outputs.is_empty() {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&output_file)?;
+    }
     let lines = req.log.begin(req.attempt)?;
 
     let mut expr = match &spec.command {
