@@ -301,7 +301,8 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&req.scratch)?;
+        .create(&req.scratch)
+        .map_err(at(&req.scratch))?;
     let output_file = req.scratch.join(format!(
         "{}.{}.{}.out",
         req.step.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
@@ -318,18 +319,21 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
             .write(true)
             .create_new(true)
             .mode(0o600)
-            .open(&output_file)?;
+            .open(&output_file)
+            .map_err(at(&output_file))?;
     }
-    let lines = req.log.begin(req.attempt)?;
+    let lines = req.log.begin(req.attempt).map_err(at(req.log.path()))?;
 
-    let mut expr = match &spec.command {
+    let (program, mut expr) = match &spec.command {
         Command::Argv { program, args } => {
-            duct::cmd(resolve_program(program, &req.env, &spec.env), args)
+            let path = resolve_program(program, &req.env, &spec.env);
+            (path.clone(), duct::cmd(path, args))
         }
-        Command::Script(script) => duct::cmd(
-            resolve_program("bash", &req.env, &spec.env),
-            ["-euo", "pipefail", "-c", script.as_str()],
-        ),
+        Command::Script(script) => {
+            let path = resolve_program("bash", &req.env, &spec.env);
+            let expr = duct::cmd(&path, ["-euo", "pipefail", "-c", script.as_str()]);
+            (path, expr)
+        }
     };
     expr = expr.dir(&req.workdir).stdin_null().unchecked();
     for (k, v) in req.env.iter() {
@@ -371,18 +375,18 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         readers.push(copy_lines(reader, to(&held), Stream::Stdout, buf)?);
         expr = expr.stdout_file(writer);
     } else {
-        expr = expr.stdout_file(lines.file()?);
+        expr = expr.stdout_file(lines.file().map_err(at(req.log.path()))?);
     }
     if copying {
         let (reader, writer) = io::pipe()?;
         readers.push(copy_lines(reader, to(&held), Stream::Stderr, None)?);
         expr = expr.stderr_file(writer);
     } else {
-        expr = expr.stderr_file(lines.file()?);
+        expr = expr.stderr_file(lines.file().map_err(at(req.log.path()))?);
     }
     // The expression owns our copies of the pipes' write ends; dropping it after the start lets
     // the readers see the end of output when the step's processes exit.
-    let handle = expr.start();
+    let handle = expr.start().map_err(at(&program));
     drop(expr);
     Ok(Prepared {
         handle: handle?,
@@ -392,6 +396,12 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         held,
         lines,
     })
+}
+
+/// Puts the path an I/O error is about in front of it: the error alone names no file.
+fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error {
+    let path = path.to_path_buf();
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 /// The program's absolute path, looked up in the step's `PATH` (else meshbook's). With a bare

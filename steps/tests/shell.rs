@@ -273,3 +273,31 @@ async fn a_process_outside_the_group_holding_stdout_is_read_for_a_bounded_time()
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_step_that_cannot_start_names_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = support::request(
+        dir.path(),
+        "shell: {argv: [no-such-tool-here]}",
+        &Values::new(),
+        None,
+    );
+    let err = ShellExecutor.execute(req).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("could not start: no-such-tool-here: No such file"),
+        "{err}"
+    );
+    // Scratch space that is not a folder (damaged state) is named too.
+    let req = request(dir.path(), "true", &["X"]);
+    let scratch = req.scratch.clone();
+    std::fs::remove_dir_all(&scratch).ok();
+    std::fs::write(&scratch, "").unwrap();
+    let err = ShellExecutor.execute(req).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("could not start: {}: ", scratch.display())),
+        "{err}"
+    );
+}
