@@ -15,10 +15,12 @@ use meshbook_engine::model::{
 };
 use meshbook_engine::render::Render;
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::state::secrets::Sealer;
 use meshbook_engine::template::{self, renderer};
 use meshbook_engine::validate::{List, Validated};
 use meshbook_engine::values::Values;
 use meshbook_sandbox::KubeVersion;
+use meshbook_sandbox::at_rest::Seal;
 use meshbook_sandbox::{Sandbox, SandboxConfig};
 
 use crate::gcp;
@@ -130,10 +132,36 @@ fn cluster_name(context: &str, taken: &[String]) -> String {
 /// serves the apiVersions the stand-ins use (`apiextensions.k8s.io/v1`, `policy/v1`, ...).
 const REHEARSAL_VERSION: KubeVersion = KubeVersion::new(23);
 
+/// The run's key, sealing what the simulated clusters keep in the run's folder.
+struct RunSeal(Sealer);
+
+impl std::fmt::Debug for RunSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunSeal")
+    }
+}
+
+impl Seal for RunSeal {
+    fn seal(&self, name: &str, plain: &str) -> String {
+        self.0.seal(&format!("sandbox/{name}"), plain)
+    }
+
+    fn open(&self, name: &str, sealed: &str) -> std::result::Result<String, String> {
+        self.0
+            .open(&format!("sandbox/{name}"), sealed)
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Rehearsal {
     /// Starts (or restarts, from `dir`) one simulated cluster per context, unless the runbook
     /// makes its clusters with gcloud, and the simulated cloud when its steps call gcloud.
-    pub(crate) fn start(contexts: &[String], dir: &Path, plan: gcp::Plan) -> Result<Rehearsal> {
+    pub(crate) fn start(
+        contexts: &[String],
+        dir: &Path,
+        plan: gcp::Plan,
+        sealer: &Sealer,
+    ) -> Result<Rehearsal> {
         let contexts = if plan.starts_clusters() {
             contexts
         } else {
@@ -159,6 +187,9 @@ impl Rehearsal {
             clusters: clusters.iter().map(|(_, c)| c.clone()).collect(),
             state_dir: Some(dir.join("clusters")),
             kube_version: REHEARSAL_VERSION,
+            // The clusters' objects may hold the run's secrets (a secret param applied as a
+            // Secret): sealed with the run's key, like its recorded values.
+            at_rest: Some(Arc::new(RunSeal(sealer.clone()))),
             ..SandboxConfig::default()
         };
         let sandbox = Arc::new(

@@ -258,6 +258,10 @@ impl Scratch {
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d).unwrap().flatten() {
                 let p = e.path();
+                // Links (a rehearsal's doubles) point outside the state dir, at the binary.
+                if p.is_symlink() {
+                    continue;
+                }
                 if p.is_dir() {
                     stack.push(p);
                 } else {

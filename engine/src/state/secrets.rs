@@ -162,7 +162,7 @@ impl Sealer {
     }
 
     /// Seals `value`, bound to `name` (a sealed value moved to another name does not open).
-    pub(crate) fn seal(&self, name: &str, value: &str) -> String {
+    pub fn seal(&self, name: &str, value: &str) -> String {
         let nonce: [u8; 24] = rand::random();
         let cipher = XChaCha20Poly1305::new((&self.key).into());
         let sealed = cipher
