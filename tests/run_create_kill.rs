@@ -17,15 +17,7 @@ fn a_kill_during_creation_leaves_a_whole_run_or_none() {
     for delay_ms in (0..150).step_by(5) {
         let s = Scratch::new();
         let rb = s.runbook("born.yaml", RUNBOOK);
-        let work = s.work();
-        let mut child = s.spawn(&[
-            "run",
-            rb.to_str().unwrap(),
-            "--workdir",
-            work.to_str().unwrap(),
-            "--log-format",
-            "plain",
-        ]);
+        let mut child = s.spawn_run(&rb);
         std::thread::sleep(Duration::from_millis(delay_ms));
         let _ = child.kill();
         runkit::wait(&mut child, Duration::from_secs(30)).expect("killed");

@@ -58,20 +58,9 @@ fn a_background_process_neither_stalls_the_run_nor_outlives_its_step() {
 fn a_signal_stops_the_run_while_a_step_left_a_process_behind() {
     let s = Scratch::new();
     let rb = s.runbook("leftovers.yaml", RUNBOOK);
-    let work = s.work();
-    let mut child = s.spawn(&[
-        "run",
-        rb.to_str().unwrap(),
-        "--workdir",
-        work.to_str().unwrap(),
-        "--log-format",
-        "plain",
-    ]);
+    let mut child = s.spawn_run(&rb);
     // Once `bg` has finished, `other` still has seconds to go.
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while s.lines("bg.pid").is_empty() && Instant::now() < deadline {
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    s.await_file("bg.pid");
     std::thread::sleep(Duration::from_millis(1000));
     let sent = Instant::now();
     let kill = Command::new("kill")

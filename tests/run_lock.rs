@@ -4,7 +4,7 @@
 mod runkit;
 
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use runkit::Scratch;
 
@@ -24,19 +24,8 @@ fn a_run_being_driven_refuses_resume_and_cleanup_from_another_process() {
     let s = Scratch::new();
     let rb = s.runbook("locked.yaml", RUNBOOK);
     let work = s.work();
-    let mut driver = s.spawn(&[
-        "run",
-        rb.to_str().unwrap(),
-        "--workdir",
-        work.to_str().unwrap(),
-        "--log-format",
-        "plain",
-    ]);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !work.join("started").exists() {
-        assert!(Instant::now() < deadline, "the run did not start its step");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    let mut driver = s.spawn_run(&rb);
+    s.await_file("started");
     let id = std::fs::read_dir(s.state().join("runs"))
         .unwrap()
         .flatten()
