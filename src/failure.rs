@@ -37,7 +37,7 @@ impl Failure {
     pub(crate) fn message(&self) -> String {
         match self {
             Failure::Invalid(m) => format!("error: {m}"),
-            Failure::Other(e) => format!("error: {e:#}"),
+            Failure::Other(e) => format!("error: {}", said_once(e)),
             Failure::Diagnostics(d) => d.text.clone(),
             Failure::StepFailed(m) | Failure::Interrupted(m) => m.clone(),
         }
@@ -99,8 +99,12 @@ impl From<serde_json::Error> for Failure {
 }
 
 impl From<SecretError> for Failure {
+    /// A key file others can read is the user's to fix, like a bad flag.
     fn from(e: SecretError) -> Self {
-        Failure::Other(e.into())
+        match e {
+            SecretError::Exposed { .. } => Failure::Invalid(e.to_string()),
+            other => Failure::Other(other.into()),
+        }
     }
 }
 
@@ -123,5 +127,43 @@ impl From<StateError> for Failure {
     }
 }
 
+/// An error and its causes, each said once: a cause that the message above it already quotes
+/// (errors such as `"{path}: {source}"` that also keep the source) is not repeated.
+fn said_once(e: &anyhow::Error) -> String {
+    let mut text = e.to_string();
+    for cause in e.chain().skip(1) {
+        let cause = cause.to_string();
+        if !text.contains(&cause) {
+            text.push_str(": ");
+            text.push_str(&cause);
+        }
+    }
+    text
+}
+
 /// The result of a command.
 pub(crate) type CmdResult = Result<(), Failure>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn causes_already_quoted_are_not_repeated() {
+        let parse = serde_json::from_str::<serde_json::Value>("").unwrap_err();
+        let e = StateError::BadMeta {
+            path: "/s/runs/r/run.json".into(),
+            source: parse,
+        };
+        let message = Failure::from(e).message();
+        assert_eq!(
+            message,
+            "error: /s/runs/r/run.json: not a meshbook run description: EOF while parsing a value at line 1 column 0"
+        );
+        let wrapped = anyhow::Error::from(std::io::Error::other("disk on fire")).context("saving");
+        assert_eq!(
+            Failure::Other(wrapped).message(),
+            "error: saving: disk on fire"
+        );
+    }
+}

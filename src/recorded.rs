@@ -25,13 +25,17 @@ pub(crate) fn list(meta: &RunMeta) -> List {
     }
 }
 
-/// The latest run that has not finished successfully and that no process is driving.
+/// The latest run that has not finished successfully; refused when a process drives it (an
+/// older one is not picked instead: that would not be the run the user means).
 pub(crate) fn latest_unfinished(state: &StateDir) -> Result<String, Failure> {
     for id in state.list()?.iter().rev() {
+        if let Some(locked) = state.locked(id) {
+            return Err(locked.into());
+        }
         let Ok(history) = state.history(id) else {
             continue;
         };
-        if !RunRecord::replay(&history).is_complete() && !state.is_active(id) {
+        if !RunRecord::replay(&history).is_complete() {
             return Ok(id.clone());
         }
     }

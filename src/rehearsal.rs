@@ -15,10 +15,12 @@ use meshbook_engine::model::{
 };
 use meshbook_engine::render::Render;
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::state::secrets::Sealer;
 use meshbook_engine::template::{self, renderer};
 use meshbook_engine::validate::{List, Validated};
 use meshbook_engine::values::Values;
 use meshbook_sandbox::KubeVersion;
+use meshbook_sandbox::at_rest::Seal;
 use meshbook_sandbox::{Sandbox, SandboxConfig};
 
 use crate::gcp;
@@ -130,10 +132,36 @@ fn cluster_name(context: &str, taken: &[String]) -> String {
 /// serves the apiVersions the stand-ins use (`apiextensions.k8s.io/v1`, `policy/v1`, ...).
 const REHEARSAL_VERSION: KubeVersion = KubeVersion::new(23);
 
+/// The run's key, sealing what the simulated clusters keep in the run's folder.
+struct RunSeal(Sealer);
+
+impl std::fmt::Debug for RunSeal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("RunSeal")
+    }
+}
+
+impl Seal for RunSeal {
+    fn seal(&self, name: &str, plain: &str) -> String {
+        self.0.seal(&format!("sandbox/{name}"), plain)
+    }
+
+    fn open(&self, name: &str, sealed: &str) -> std::result::Result<String, String> {
+        self.0
+            .open(&format!("sandbox/{name}"), sealed)
+            .map_err(|e| e.to_string())
+    }
+}
+
 impl Rehearsal {
     /// Starts (or restarts, from `dir`) one simulated cluster per context, unless the runbook
     /// makes its clusters with gcloud, and the simulated cloud when its steps call gcloud.
-    pub(crate) fn start(contexts: &[String], dir: &Path, plan: gcp::Plan) -> Result<Rehearsal> {
+    pub(crate) fn start(
+        contexts: &[String],
+        dir: &Path,
+        plan: gcp::Plan,
+        sealer: &Sealer,
+    ) -> Result<Rehearsal> {
         let contexts = if plan.starts_clusters() {
             contexts
         } else {
@@ -159,6 +187,9 @@ impl Rehearsal {
             clusters: clusters.iter().map(|(_, c)| c.clone()).collect(),
             state_dir: Some(dir.join("clusters")),
             kube_version: REHEARSAL_VERSION,
+            // The clusters' objects may hold the run's secrets (a secret param applied as a
+            // Secret): sealed with the run's key, like its recorded values.
+            at_rest: Some(Arc::new(RunSeal(sealer.clone()))),
             ..SandboxConfig::default()
         };
         let sandbox = Arc::new(
@@ -235,6 +266,31 @@ impl Rehearsal {
     }
 }
 
+/// Writes a built-in runbook's files under `root` (which lies in the run's state directory):
+/// directories 0700, files 0600, whatever the umask.
+fn extract_private(dir: &include_dir::Dir<'_>, root: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(root.join(dir.path()))?;
+    for entry in dir.entries() {
+        match entry {
+            include_dir::DirEntry::Dir(d) => extract_private(d, root)?,
+            include_dir::DirEntry::File(f) => std::io::Write::write_all(
+                &mut std::fs::OpenOptions::new()
+                    .write(true)
+                    .create(true)
+                    .truncate(true)
+                    .mode(0o600)
+                    .open(root.join(f.path()))?,
+                f.contents(),
+            )?,
+        }
+    }
+    Ok(())
+}
+
 /// Sets up the run's tool doubles in `sandbox_dir/doubles` (docs/doubles.md) and returns the
 /// variables shell steps get: the doubles' `bin` first on `PATH`, and `MESHBOOK_DOUBLES`. What
 /// the doubles play comes from the runbook's `sandbox/doubles.yaml`; a built-in runbook's
@@ -251,8 +307,7 @@ pub(crate) fn doubles_env(
         Origin::Builtin(rb) => {
             let root = dir.join("runbook");
             if let Some(files) = rb.get_dir(rb.path().join("sandbox")) {
-                std::fs::create_dir_all(root.join(files.path()))?;
-                files.extract(&root).with_context(|| {
+                extract_private(files, &root).with_context(|| {
                     format!(
                         "failed to copy the runbook's sandbox/ to {}",
                         root.display()

@@ -136,7 +136,7 @@ impl<'a> Session<'a> {
         } = self;
         let exec = &args.exec;
         let runbook = &validated.runbook;
-        let wiring = Wiring::new(&run.meta, &run.dir, runbook, &values)?;
+        let wiring = Wiring::new(&run.meta, &run.dir, runbook, &values, &sealer)?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;

@@ -13,6 +13,7 @@ use std::sync::{Arc, Mutex};
 use meshbook_engine::model::{Action, Runbook};
 use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
 use meshbook_engine::state::RunDir;
+use meshbook_engine::state::secrets::Sealer;
 use meshbook_engine::state::store::{RunKind, RunMeta};
 use meshbook_engine::values::Values;
 use meshbook_steps::kube::{Clients, KubeExecutor};
@@ -62,12 +63,14 @@ impl Wiring {
         dir: &RunDir,
         runbook: &Runbook,
         params: &Values,
+        sealer: &Sealer,
     ) -> anyhow::Result<Wiring> {
         let rehearsal = match &meta.sandbox {
             Some(folder) => Some(Rehearsal::start(
                 &rehearsal::contexts(runbook, params),
                 folder,
                 crate::gcp::plan(runbook),
+                sealer,
             )?),
             None => None,
         };

@@ -134,7 +134,9 @@ fn two_processes_never_drive_one_run() {
     let second = s.resume(&[&id]);
     assert_eq!(second.code, 2, "{}", second.all());
     assert!(
-        second.stderr.contains("driven by another meshbook process"),
+        second
+            .stderr
+            .contains(&format!("run {id} is being driven by {} on ", child.id())),
         "{}",
         second.all()
     );

@@ -883,7 +883,7 @@ fn instance_root(
 pub fn add_instance(state: &mut State, rec: Record) {
     if let Some(root) = &rec.root {
         // A folder that cannot be made shows up when a double uses it; the instance exists.
-        let _ = std::fs::create_dir_all(root);
+        let _ = crate::util::create_private_dir(root);
     }
     state.insert(Kind::Instance, rec);
 }

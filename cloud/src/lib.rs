@@ -92,7 +92,7 @@ impl Cloud {
         if !util::valid_project_id(&config.project) {
             return Err(Error::Project(config.project));
         }
-        std::fs::create_dir_all(&config.dir).map_err(|source| StateError::Io {
+        util::create_private_dir(&config.dir).map_err(|source| StateError::Io {
             path: config.dir.clone(),
             source,
         })?;

@@ -18,6 +18,7 @@ pub mod generate_cert;
 pub mod helm;
 pub mod istioctl;
 pub mod kube;
+mod private;
 pub mod record;
 pub mod setup;
 pub mod ssh;

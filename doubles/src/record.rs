@@ -58,11 +58,7 @@ impl Call {
             return;
         };
         let path = dir.join(crate::setup::CALLS_FILE);
-        if let Ok(mut f) = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-        {
+        if let Ok(mut f) = crate::private::open_append(&path) {
             // One write per line: concurrent steps append whole lines.
             let _ = f.write_all(format!("{line}\n").as_bytes());
         }

@@ -146,7 +146,7 @@ pub fn install(
         None => RunbookDoubles::default(),
     };
     let bin = dir.join("bin");
-    std::fs::create_dir_all(&bin).map_err(io_err(&bin))?;
+    crate::private::create_dir(&bin).map_err(io_err(&bin))?;
     for name in crate::TOOLS.iter().chain(&["meshbook"]) {
         let link = bin.join(name);
         let _ = std::fs::remove_file(&link);
@@ -167,7 +167,7 @@ pub fn install(
     };
     let path = dir.join(CONFIG_FILE);
     let text = serde_json::to_string_pretty(&config).unwrap_or_default();
-    std::fs::write(&path, text).map_err(io_err(&path))?;
+    crate::private::write(&path, text.as_bytes()).map_err(io_err(&path))?;
     Ok(bin)
 }
 

@@ -172,19 +172,19 @@ fn login(env: &Env, user: Option<String>, flags: &[(char, Option<String>)]) -> S
 fn prepare_root(root: &Path, user: &str) -> std::io::Result<()> {
     use std::os::unix::fs::PermissionsExt;
     for d in ["etc", "tmp", "usr", "dev", ".meshbook/bin"] {
-        std::fs::create_dir_all(root.join(d))?;
+        crate::private::create_dir(&root.join(d))?;
     }
-    std::fs::create_dir_all(root.join("home").join(user))?;
+    crate::private::create_dir(&root.join("home").join(user))?;
     let sudo = root.join(".meshbook/bin/sudo");
     std::fs::write(
         &sudo,
         "#!/bin/sh\n# The simulated VM's sudo: the command runs as is.\nwhile [ $# -gt 0 ]; do case \"$1\" in -u|-g) shift 2;; -*) shift;; *) break;; esac; done\nexec \"$@\"\n",
     )?;
-    std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o755))?;
+    std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o700))?;
     for dev in ["null", "zero", "random", "urandom"] {
         let p = root.join("dev").join(dev);
         if !p.exists() {
-            std::fs::write(&p, b"")?;
+            crate::private::write(&p, b"")?;
         }
     }
     Ok(())

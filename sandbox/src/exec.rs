@@ -211,7 +211,12 @@ async fn run(
     out: mpsc::Sender<(u8, Vec<u8>)>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Value {
-    let _ = tokio::fs::create_dir_all(&cmd.dir).await;
+    // Private whatever the umask: in a rehearsal this lies in the run's state directory.
+    let _ = tokio::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&cmd.dir)
+        .await;
     if cmd.argv.is_empty() {
         // Attach: the container's main process says nothing until the client leaves.
         stop.await;

@@ -7,6 +7,7 @@
 
 mod admission;
 mod api;
+pub mod at_rest;
 mod cluster;
 mod controllers;
 mod discovery;
@@ -128,6 +129,9 @@ pub struct SandboxConfig {
     pub faults: Faults,
     /// Request, connection and history limits.
     pub limits: Limits,
+    /// How files under `state_dir` holding objects, tokens and keys are kept: sealed with
+    /// this, or as they are.
+    pub at_rest: at_rest::AtRest,
 }
 
 impl Default for SandboxConfig {
@@ -141,6 +145,7 @@ impl Default for SandboxConfig {
             lb_ip_delay: Duration::from_millis(500),
             faults: Faults::default(),
             limits: Limits::default(),
+            at_rest: None,
         }
     }
 }
@@ -306,8 +311,8 @@ async fn bind(name: &str, port: u16) -> Result<TcpListener, Error> {
         })
 }
 
-fn read_meta(path: &Path) -> Value {
-    std::fs::read_to_string(path)
+fn read_meta(path: &Path, at_rest: &at_rest::AtRest) -> Value {
+    at_rest::read(at_rest, path)
         .ok()
         .and_then(|t| serde_json::from_str(&t).ok())
         .unwrap_or(Value::Null)
@@ -324,7 +329,7 @@ impl Sandbox {
             config.version_of(n)?;
         }
         let material = match &config.state_dir {
-            Some(dir) => tls::load_or_generate(&dir.join("tls"))?,
+            Some(dir) => tls::load_or_generate(&dir.join("tls"), &config.at_rest)?,
             None => tls::generate()?,
         };
         let tls_config = tls::server_config(&material)?;
@@ -384,7 +389,10 @@ impl Sandbox {
             .as_ref()
             .map(|d| d.join("clusters").join(name));
         let meta_path = dir.as_ref().map(|d| d.join("cluster.json"));
-        let meta = meta_path.as_deref().map(read_meta).unwrap_or(Value::Null);
+        let meta = meta_path
+            .as_deref()
+            .map(|p| read_meta(p, &self.config.at_rest))
+            .unwrap_or(Value::Null);
         // Asked for, configured for this cluster, recorded when it was first made, or the default.
         let version = match options.kube_version.or_else(|| {
             let configured = self.config.cluster_versions.get(name).copied();
@@ -422,11 +430,12 @@ impl Sandbox {
         if let Some(p) = &meta_path {
             let doc = json!({"token": token, "port": addr.port(), "index": index,
                              "kubeVersion": version.to_string()});
-            store::write_atomic(p, doc.to_string().as_bytes())?;
+            at_rest::write(&self.config.at_rest, p, doc.to_string())?;
         }
         let store = store::Store::open(
             dir.as_ref().map(|d| d.join("objects.json")),
             self.config.limits.history_bytes,
+            self.config.at_rest.clone(),
         )?;
         let cluster = Arc::new(Cluster {
             name: name.to_string(),
@@ -591,7 +600,8 @@ pub fn kubeconfig_from_state(state_dir: &Path) -> Result<String, Error> {
     let mut found: Vec<(u64, ClusterInfo)> = Vec::new();
     for entry in entries.flatten() {
         let name = entry.file_name().to_string_lossy().into_owned();
-        let meta = read_meta(&entry.path().join("cluster.json"));
+        // Only a sandbox started without a seal (`sandbox up`) is read back this way.
+        let meta = read_meta(&entry.path().join("cluster.json"), &None);
         if let (Some(token), Some(port)) = (meta["token"].as_str(), meta["port"].as_u64()) {
             found.push((
                 meta["index"].as_u64().unwrap_or(u64::MAX),

@@ -11,6 +11,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 use tokio::sync::watch;
 
+use crate::at_rest::{self, AtRest};
 use crate::util::{new_uid, now_rfc3339, obj_mut};
 
 /// How many events a watch can replay from.
@@ -27,6 +28,14 @@ pub enum StoreError {
         /// The cause.
         #[source]
         source: std::io::Error,
+    },
+    /// The state file is sealed and does not open.
+    #[error("sandbox state {path} does not open: {reason}")]
+    Sealed {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
     },
     /// The state file is not valid JSON.
     #[error("failed to parse sandbox state {path}")]
@@ -136,6 +145,7 @@ pub struct Store {
     history_bytes: usize,
     tx: watch::Sender<u64>,
     path: Option<PathBuf>,
+    at_rest: AtRest,
     dirty: AtomicBool,
 }
 
@@ -165,16 +175,17 @@ fn without_rv(v: &Value) -> Value {
 
 impl Store {
     /// An empty in-memory store, or one loaded from `path` if that file exists.
-    pub fn open(path: Option<PathBuf>, history_bytes: usize) -> Result<Self, StoreError> {
+    pub fn open(
+        path: Option<PathBuf>,
+        history_bytes: usize,
+        at_rest: AtRest,
+    ) -> Result<Self, StoreError> {
         let mut rv = 0;
         let mut objects = BTreeMap::new();
         if let Some(p) = &path
             && p.exists()
         {
-            let text = std::fs::read_to_string(p).map_err(|source| StoreError::Io {
-                path: p.clone(),
-                source,
-            })?;
+            let text = at_rest::read(&at_rest, p)?;
             let v: Value = serde_json::from_str(&text).map_err(|source| StoreError::Parse {
                 path: p.clone(),
                 source,
@@ -200,6 +211,7 @@ impl Store {
             history_bytes,
             tx,
             path,
+            at_rest,
             dirty: AtomicBool::new(false),
         })
     }
@@ -473,7 +485,7 @@ impl Store {
                 .collect();
             json!({"resourceVersion": inner.rv, "objects": objects})
         };
-        write_atomic(path, doc.to_string().as_bytes())
+        at_rest::write(&self.at_rest, path, doc.to_string())
             .inspect_err(|_| self.dirty.store(true, Ordering::Release))
     }
 }
@@ -485,7 +497,10 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StoreError> {
         source,
     };
     let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
+    // Private whatever the umask: a rehearsal's clusters live in the run's state directory.
+    std::os::unix::fs::DirBuilderExt::mode(std::fs::DirBuilder::new().recursive(true), 0o700)
+        .create(dir)
+        .map_err(io)?;
     let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
     std::io::Write::write_all(&mut tmp, data).map_err(io)?;
     tmp.as_file().sync_all().map_err(io)?;
@@ -504,7 +519,7 @@ mod tests {
 
     #[test]
     fn create_modify_delete_and_history() {
-        let s = Store::open(None, 1 << 20).unwrap();
+        let s = Store::open(None, 1 << 20, None).unwrap();
         let o = s
             .create(
                 "deployments.apps",
@@ -548,7 +563,7 @@ mod tests {
 
     #[test]
     fn history_is_bounded_by_bytes() {
-        let s = Store::open(None, 1 << 20).unwrap();
+        let s = Store::open(None, 1 << 20, None).unwrap();
         let big = "x".repeat(100 * 1024);
         s.create(
             "configmaps",
@@ -578,11 +593,11 @@ mod tests {
     fn persists_and_reloads() {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("objects.json");
-        let s = Store::open(Some(p.clone()), 1 << 20).unwrap();
+        let s = Store::open(Some(p.clone()), 1 << 20, None).unwrap();
         s.create("namespaces", json!({"metadata": {"name": "x"}}), false)
             .unwrap();
         s.save_if_dirty().unwrap();
-        let t = Store::open(Some(p), 1 << 20).unwrap();
+        let t = Store::open(Some(p), 1 << 20, None).unwrap();
         assert!(t.get("namespaces", "", "x").is_some());
         assert_eq!(t.current_rv(), 1);
         assert!(t.events_since(0).is_none());

@@ -3,6 +3,8 @@
 use std::path::Path;
 use std::sync::Arc;
 
+use crate::at_rest::{self, AtRest};
+
 use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, Issuer, KeyPair, KeyUsagePurpose};
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
@@ -74,19 +76,14 @@ pub fn generate() -> Result<Material, TlsError> {
 }
 
 /// Loads the material from `dir`, or generates and stores it there.
-pub fn load_or_generate(dir: &Path) -> Result<Material, TlsError> {
+pub fn load_or_generate(dir: &Path, at_rest: &AtRest) -> Result<Material, TlsError> {
     let files = [
         dir.join("ca.crt"),
         dir.join("server.crt"),
         dir.join("server.key"),
     ];
     if files.iter().all(|f| f.exists()) {
-        let read = |p: &Path| {
-            std::fs::read_to_string(p).map_err(|source| TlsError::Read {
-                path: p.to_path_buf(),
-                source,
-            })
-        };
+        let read = |p: &Path| at_rest::read(at_rest, p).map_err(TlsError::Store);
         return Ok(Material {
             ca_pem: read(&files[0])?,
             cert_pem: read(&files[1])?,
@@ -94,9 +91,11 @@ pub fn load_or_generate(dir: &Path) -> Result<Material, TlsError> {
         });
     }
     let m = generate()?;
-    for (f, data) in files.iter().zip([&m.ca_pem, &m.cert_pem, &m.key_pem]) {
+    // Certificates are public; the serving key is kept like the objects.
+    for (f, data) in files.iter().zip([&m.ca_pem, &m.cert_pem]) {
         crate::store::write_atomic(f, data.as_bytes()).map_err(TlsError::Store)?;
     }
+    at_rest::write(at_rest, &files[2], m.key_pem.clone()).map_err(TlsError::Store)?;
     Ok(m)
 }
 

@@ -32,6 +32,9 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         .clone()
         .map_or_else(|| recorded::latest_of_steps(&state), Ok)?;
     let parent = state.read_meta(&parent_id)?;
+    // Held until the cleanup ends: `finally` steps must not tear down what a process driving
+    // the run is building.
+    let _driving = state.hold(&parent_id)?;
     if parent.kind != RunKind::Steps {
         return Err(Failure::Invalid(format!(
             "run {parent_id} is itself a cleanup run"

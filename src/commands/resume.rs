@@ -5,6 +5,7 @@ use clap::Args;
 use clap_complete::engine::ArgValueCompleter;
 use meshbook_engine::run::resume::{self, Decision};
 use meshbook_engine::state::replay::RunRecord;
+use meshbook_engine::state::store::RunKind;
 
 use crate::args::DriveArgs;
 use crate::complete;
@@ -34,6 +35,11 @@ pub(crate) fn resume(args: &ResumeArgs, verbose: u8) -> CmdResult {
         .clone()
         .map_or_else(|| recorded::latest_unfinished(&state), Ok)?;
     let mut session = Session::reopen(&args.drive, verbose > 0, &id)?;
+    // A cleanup holds the lock of the run it cleans up while it goes on, resumed or not.
+    let _cleaned = match &session.run().meta.kind {
+        RunKind::Cleanup { of } => Some(state.hold(of)?),
+        RunKind::Steps => None,
+    };
     let record = RunRecord::replay(&state.history(&id)?);
     let list = session.validated().list(session.list());
     let forced: Vec<usize> = match &args.from {

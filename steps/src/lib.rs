@@ -5,4 +5,5 @@
 #![warn(unreachable_pub, missing_docs)]
 
 pub mod kube;
+mod leftovers;
 pub mod shell;

@@ -7,13 +7,14 @@
 //! stdout instead. Output goes to the step's log file (and, when asked, live to a viewer).
 
 use std::fs;
-use std::io::{self, BufRead, BufReader};
-use std::os::unix::fs::DirBuilderExt;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::path::{Path, PathBuf};
 use std::process::Output;
 use std::sync::{Arc, Mutex};
-use std::thread::JoinHandle;
+use std::time::Duration;
 
 use indexmap::IndexMap;
 use meshbook_engine::model::names::is_env_name;
@@ -23,6 +24,9 @@ use meshbook_engine::state::log::{Lines, Stream};
 use meshbook_engine::values::Values;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
+use tokio::io::AsyncBufReadExt;
+
+use crate::leftovers;
 
 /// Runs `shell:` steps.
 #[derive(Debug, Default, Clone)]
@@ -114,11 +118,12 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
         readers,
         output_file,
         captured,
+        held,
         lines,
-        withheld,
     } = prepared;
     let handle = Arc::new(handle);
     let pgid = handle.pids().first().map(|&p| Pid::from_raw(p as i32));
+    // Waiting blocks a thread; it must never be a runtime thread, or timers and signals stall.
     let waiter = {
         let h = handle.clone();
         tokio::task::spawn_blocking(move || h.wait().cloned())
@@ -154,7 +159,24 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
             }
         }
     };
-    let stdout = join_readers(readers, captured);
+    // The step is its own process: what it left behind in its group dies with it, and what it
+    // left outside its group may hold the pipes open only for a bounded time.
+    if let Some(pgid) = pgid {
+        let left = leftovers::kill(pgid);
+        if left > 0 {
+            lines.line(Stream::Stderr, &leftovers::report(left));
+        }
+    }
+    if !drain(readers).await {
+        lines.line(
+            Stream::Stderr,
+            &format!(
+                "output still open {} s after the step ended (a process outside its group holds it): no longer read",
+                DRAIN.as_secs()
+            ),
+        );
+    }
+    let stdout = captured.map(|buf| String::from_utf8_lossy(&take(&buf)).into_owned());
     let file_text = match fs::read(&output_file) {
         Ok(bytes) => {
             let _ = fs::remove_file(&output_file);
@@ -175,11 +197,17 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
             )));
         }
     };
+    let parsed = parse_output_file(&file_text);
+    if (!output.status.success() || stopped)
+        && let Some(held) = &held
+    {
+        // What the step wrote before failing is masked; stdout may be an output itself and is
+        // not shown at all.
+        let known = secret_values(&req, parsed.as_ref().ok().into_iter().flatten());
+        release(&lines.masking(known), &take(held), false);
+    }
     if stopped {
         return Err(StepFailure::Interrupted);
-    }
-    if !output.status.success() && withheld {
-        lines.raw("(stdout withheld: the step declares secret outputs)\n");
     }
     if !output.status.success() {
         return Err(match (output.status.code(), output.status.signal()) {
@@ -188,60 +216,124 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
             (None, None) => StepFailure::transient("ended without a status"),
         });
     }
-    let mut values =
-        parse_output_file(&file_text).map_err(|e| StepFailure::OutputFile(e.to_string()))?;
+    let mut values = parsed.map_err(|e| StepFailure::OutputFile(e.to_string()))?;
     if req.outputs.len() == 1 && values.is_empty() {
         let name = req.outputs.keys().next().cloned().unwrap_or_default();
         values.insert(name, stdout.clone().unwrap_or_default().trim().to_string());
     }
-    if withheld {
-        // Stdout of a step with secret outputs reaches the log only now, with them masked.
-        let secret = values
-            .iter()
-            .filter(|(name, _)| req.outputs.get(*name).is_some_and(|o| o.secret))
-            .map(|(_, v)| v.clone());
-        lines
-            .masking(secret)
-            .raw(stdout.as_deref().unwrap_or_default());
+    if let Some(held) = held {
+        // Output of a step with secret outputs reaches the log (and a viewer) only now, with
+        // them masked.
+        let secret = secret_values(&req, &values);
+        release(&lines.masking(secret), &take(&held), true);
     }
     Ok(values)
 }
 
+/// How long a step's pipes are read after its process ended.
+const DRAIN: Duration = Duration::from_secs(2);
+
+/// Waits for the readers to reach the end of their pipes, at most [`DRAIN`]; false if one had
+/// to be abandoned (its pipe is closed by dropping it, so the holder gets `EPIPE`).
+async fn drain(readers: Vec<tokio::task::JoinHandle<()>>) -> bool {
+    let deadline = tokio::time::Instant::now() + DRAIN;
+    let mut complete = true;
+    for mut reader in readers {
+        if tokio::time::timeout_at(deadline, &mut reader)
+            .await
+            .is_err()
+        {
+            reader.abort();
+            complete = false;
+        }
+    }
+    complete
+}
+
+/// The values of the step's secret outputs among `values`.
+fn secret_values<'a>(
+    req: &StepRequest,
+    values: impl IntoIterator<Item = (&'a String, &'a String)>,
+) -> Vec<String> {
+    values
+        .into_iter()
+        .filter(|(name, _)| req.outputs.get(*name).is_some_and(|o| o.secret))
+        .map(|(_, v)| v.clone())
+        .collect()
+}
+
+/// Writes held-back lines, masked by `lines`; stdout only when `with_stdout`, else one note.
+fn release(lines: &Lines, held: &[(Stream, String)], with_stdout: bool) {
+    let mut noted = false;
+    for (stream, line) in held {
+        match stream {
+            Stream::Stdout if !with_stdout => {
+                if !noted {
+                    lines.raw("(stdout withheld: the step declares secret outputs)\n");
+                    noted = true;
+                }
+            }
+            _ => lines.line(*stream, line),
+        }
+    }
+}
+
+fn take<T: Default>(buf: &Mutex<T>) -> T {
+    buf.lock()
+        .map(|mut b| std::mem::take(&mut *b))
+        .unwrap_or_default()
+}
+
+/// Lines read from a step's pipe, kept until its secret outputs are known.
+type Held = Arc<Mutex<Vec<(Stream, String)>>>;
+
 struct Prepared {
     handle: duct::Handle,
-    readers: Vec<JoinHandle<()>>,
+    readers: Vec<tokio::task::JoinHandle<()>>,
     output_file: PathBuf,
     captured: Option<Arc<Mutex<Vec<u8>>>>,
+    /// Output held back from the log (the step has secret outputs) until it can be masked.
+    held: Option<Held>,
     lines: Lines,
-    /// Stdout was kept from the log (the step has secret outputs) until it can be masked.
-    withheld: bool,
 }
 
 fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
-        .create(&req.scratch)?;
+        .create(&req.scratch)
+        .map_err(at(&req.scratch))?;
     let output_file = req.scratch.join(format!(
         "{}.{}.{}.out",
         req.step.replace(|c: char| !c.is_ascii_alphanumeric(), "_"),
         req.attempt,
         std::process::id()
     ));
-    // Not created here: most steps write no outputs, and creating then deleting a file per step
-    // is a measurable share of a trivial step's cost. The script creates it on its first write,
-    // inside the 0700 scratch directory; a stale file of the same name must not leak in.
+    // A stale file of the same name must not leak in. A step that declares outputs gets the
+    // file made here, 0600 whatever the umask, since it may hold secret values until read;
+    // other steps write nothing meshbook keeps there, and creating then deleting a file per
+    // step is a measurable share of a trivial step's cost.
     let _ = fs::remove_file(&output_file);
-    let lines = req.log.begin(req.attempt)?;
+    if !req.outputs.is_empty() {
+        fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&output_file)
+            .map_err(at(&output_file))?;
+    }
+    let lines = req.log.begin(req.attempt).map_err(at(req.log.path()))?;
 
-    let mut expr = match &spec.command {
+    let (program, mut expr) = match &spec.command {
         Command::Argv { program, args } => {
-            duct::cmd(resolve_program(program, &req.env, &spec.env), args)
+            let path = resolve_program(program, &req.env, &spec.env);
+            (path.clone(), duct::cmd(path, args))
         }
-        Command::Script(script) => duct::cmd(
-            resolve_program("bash", &req.env, &spec.env),
-            ["-euo", "pipefail", "-c", script.as_str()],
-        ),
+        Command::Script(script) => {
+            let path = resolve_program("bash", &req.env, &spec.env);
+            let expr = duct::cmd(&path, ["-euo", "pipefail", "-c", script.as_str()]);
+            (path, expr)
+        }
     };
     expr = expr.dir(&req.workdir).stdin_null().unchecked();
     for (k, v) in req.env.iter() {
@@ -263,45 +355,53 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
     let mut readers = Vec::new();
     let mut captured = None;
     // Without a viewer, masking or a stdout output, the child writes straight to the log file:
-    // no copy. Stdout of a step with secret outputs may hold them: it reaches the log only once
-    // the values are known and can be masked, and is not echoed live.
-    let withheld = req.outputs.values().any(|o| o.secret);
+    // no copy. Output of a step with secret outputs may hold them, on either stream: it reaches
+    // the log only once the values are known and can be masked.
+    let held: Option<Held> = req
+        .outputs
+        .values()
+        .any(|o| o.secret)
+        .then(Default::default);
     let log = &req.log;
-    let copying = log.is_echoed() || log.is_masking();
+    let copying = log.is_echoed() || log.is_masking() || held.is_some();
+    let to = |held: &Option<Held>| match held {
+        Some(h) => Dest::Held(h.clone()),
+        None => Dest::Log(lines.clone()),
+    };
     if !req.outputs.is_empty() || copying {
         let (reader, writer) = io::pipe()?;
         let buf = (!req.outputs.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
         captured.clone_from(&buf);
-        let to_log = (!withheld).then(|| lines.clone());
-        readers.push(copy_lines(reader, to_log, Stream::Stdout, buf));
+        readers.push(copy_lines(reader, to(&held), Stream::Stdout, buf)?);
         expr = expr.stdout_file(writer);
     } else {
-        expr = expr.stdout_file(lines.file()?);
+        expr = expr.stdout_file(lines.file().map_err(at(req.log.path()))?);
     }
     if copying {
         let (reader, writer) = io::pipe()?;
-        readers.push(copy_lines(
-            reader,
-            Some(lines.clone()),
-            Stream::Stderr,
-            None,
-        ));
+        readers.push(copy_lines(reader, to(&held), Stream::Stderr, None)?);
         expr = expr.stderr_file(writer);
     } else {
-        expr = expr.stderr_file(lines.file()?);
+        expr = expr.stderr_file(lines.file().map_err(at(req.log.path()))?);
     }
     // The expression owns our copies of the pipes' write ends; dropping it after the start lets
     // the readers see the end of output when the step's processes exit.
-    let handle = expr.start();
+    let handle = expr.start().map_err(at(&program));
     drop(expr);
     Ok(Prepared {
         handle: handle?,
         readers,
         output_file,
         captured,
+        held,
         lines,
-        withheld,
     })
+}
+
+/// Puts the path an I/O error is about in front of it: the error alone names no file.
+fn at(path: &Path) -> impl FnOnce(io::Error) -> io::Error {
+    let path = path.to_path_buf();
+    move |e| io::Error::new(e.kind(), format!("{}: {e}", path.display()))
 }
 
 /// The program's absolute path, looked up in the step's `PATH` (else meshbook's). With a bare
@@ -330,38 +430,44 @@ fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
+/// Where a pipe's lines go.
+enum Dest {
+    /// Straight to the log (masked with what the step sees, echoed).
+    Log(Lines),
+    /// Kept until the step's secret outputs are known.
+    Held(Held),
+}
+
+/// Reads a pipe line by line on the runtime (no thread blocks on it), so that the reader can be
+/// abandoned when a process the step left behind keeps the pipe open.
 fn copy_lines(
     reader: io::PipeReader,
-    to_log: Option<Lines>,
+    dest: Dest,
     stream: Stream,
     capture: Option<Arc<Mutex<Vec<u8>>>>,
-) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut reader = BufReader::new(reader);
+) -> io::Result<tokio::task::JoinHandle<()>> {
+    let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
+    Ok(tokio::spawn(async move {
+        let mut reader = tokio::io::BufReader::new(pipe);
         let mut line = Vec::new();
-        while matches!(reader.read_until(b'\n', &mut line), Ok(n) if n > 0) {
+        while matches!(reader.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
             if let Some(buf) = &capture
                 && let Ok(mut b) = buf.lock()
             {
                 b.extend_from_slice(&line);
             }
-            if let Some(lines) = &to_log {
-                lines.line(stream, &String::from_utf8_lossy(&line));
+            let text = String::from_utf8_lossy(&line);
+            match &dest {
+                Dest::Log(lines) => lines.line(stream, &text),
+                Dest::Held(held) => {
+                    if let Ok(mut h) = held.lock() {
+                        h.push((stream, text.into_owned()));
+                    }
+                }
             }
             line.clear();
         }
-    })
-}
-
-fn join_readers(
-    readers: Vec<JoinHandle<()>>,
-    captured: Option<Arc<Mutex<Vec<u8>>>>,
-) -> Option<String> {
-    for r in readers {
-        let _ = r.join();
-    }
-    let bytes = captured?.lock().ok()?.clone();
-    Some(String::from_utf8_lossy(&bytes).into_owned())
+    }))
 }
 
 #[cfg(test)]

@@ -240,3 +240,64 @@ async fn secret_values_the_step_sees_are_masked_in_its_log_on_both_streams() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn a_process_outside_the_group_holding_stdout_is_read_for_a_bounded_time() {
+    let dir = tempfile::tempdir().unwrap();
+    // `setsid` leaves the step's group, so it is not killed at step end; it keeps stdout open.
+    let req = request(
+        dir.path(),
+        "setsid sh -c 'echo $$ > escaped.pid; exec sleep 6' &\n\
+         until [ -s escaped.pid ]; do sleep 0.05; done\n\
+         echo V=1 >> \"$MESHBOOK_OUTPUT\"",
+        &["V"],
+    );
+    let log = req.log.path().to_path_buf();
+    let start = Instant::now();
+    let out = tokio::time::timeout(Duration::from_secs(30), ShellExecutor.execute(req))
+        .await
+        .expect("the step ends");
+    assert_eq!(out.unwrap()["V"], "1");
+    assert!(
+        start.elapsed() < Duration::from_secs(5),
+        "the pipe held the step: {:?}",
+        start.elapsed()
+    );
+    let escaped = std::fs::read_to_string(dir.path().join("escaped.pid")).unwrap();
+    let _ = std::process::Command::new("kill")
+        .arg(escaped.trim())
+        .status();
+    let text = std::fs::read_to_string(log).unwrap();
+    assert!(
+        text.contains("output still open 2 s after the step ended"),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn a_step_that_cannot_start_names_what_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let req = support::request(
+        dir.path(),
+        "shell: {argv: [no-such-tool-here]}",
+        &Values::new(),
+        None,
+    );
+    let err = ShellExecutor.execute(req).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("could not start: no-such-tool-here: No such file"),
+        "{err}"
+    );
+    // Scratch space that is not a folder (damaged state) is named too.
+    let req = request(dir.path(), "true", &["X"]);
+    let scratch = req.scratch.clone();
+    std::fs::remove_dir_all(&scratch).ok();
+    std::fs::write(&scratch, "").unwrap();
+    let err = ShellExecutor.execute(req).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with(&format!("could not start: {}: ", scratch.display())),
+        "{err}"
+    );
+}

@@ -190,6 +190,28 @@ impl Scratch {
             .unwrap()
     }
 
+    /// Starts `meshbook run FILE --workdir W --log-format plain` without waiting.
+    pub fn spawn_run(&self, runbook: &Path) -> Child {
+        let work = self.work();
+        self.spawn(&[
+            "run",
+            runbook.to_str().unwrap(),
+            "--workdir",
+            work.to_str().unwrap(),
+            "--log-format",
+            "plain",
+        ])
+    }
+
+    /// Waits until a step has made `file` in the working directory (a test failure after 30 s).
+    pub fn await_file(&self, file: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.work().join(file).exists() {
+            assert!(Instant::now() < deadline, "no step made `{file}`");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// `meshbook sandbox up --clusters CLUSTERS --dir DIR EXTRA...`, returned once its
     /// kubeconfig exists.
     pub fn sandbox_up(&self, clusters: &str, dir: &str, extra: &[&str]) -> Child {
@@ -258,6 +280,10 @@ impl Scratch {
         while let Some(d) = stack.pop() {
             for e in std::fs::read_dir(&d).unwrap().flatten() {
                 let p = e.path();
+                // Links (a rehearsal's doubles) point outside the state dir, at the binary.
+                if p.is_symlink() {
+                    continue;
+                }
                 if p.is_dir() {
                     stack.push(p);
                 } else {

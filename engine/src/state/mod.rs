@@ -4,6 +4,7 @@
 
 pub mod fsutil;
 pub mod journal;
+pub mod lock;
 pub mod log;
 pub mod replay;
 pub mod run_dir;

@@ -37,12 +37,42 @@ pub enum SecretError {
         /// The key file.
         path: PathBuf,
     },
+    /// The key file can be read by others than its owner, as ssh refuses such a private key.
+    #[error(
+        "secrets key {path} is readable by others (mode {mode:04o}): it must be private to you; run `chmod 600 {path}`"
+    )]
+    Exposed {
+        /// The key file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
     /// A sealed value does not open with this key (another key, or a damaged value).
     #[error("a sealed value of `{name}` cannot be opened with the current key")]
     Open {
         /// The value's name.
         name: String,
     },
+}
+
+/// Refuses a key file that group or others may read or write.
+fn refuse_exposed(path: &Path) -> Result<(), SecretError> {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = fs::metadata(path)
+        .map_err(|source| SecretError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?
+        .permissions()
+        .mode()
+        & 0o777;
+    if mode & 0o077 != 0 {
+        return Err(SecretError::Exposed {
+            path: path.to_path_buf(),
+            mode,
+        });
+    }
+    Ok(())
 }
 
 /// Where the key lives, from the environment (see the module documentation).
@@ -89,7 +119,10 @@ impl Sealer {
             source,
         };
         match fs::read_to_string(path) {
-            Ok(text) => return decode_key(path, &text),
+            Ok(text) => {
+                refuse_exposed(path)?;
+                return decode_key(path, &text);
+            }
             Err(e) if e.kind() == io::ErrorKind::NotFound => {}
             Err(e) => return Err(io_err(e)),
         }
@@ -129,7 +162,7 @@ impl Sealer {
     }
 
     /// Seals `value`, bound to `name` (a sealed value moved to another name does not open).
-    pub(crate) fn seal(&self, name: &str, value: &str) -> String {
+    pub fn seal(&self, name: &str, value: &str) -> String {
         let nonce: [u8; 24] = rand::random();
         let cipher = XChaCha20Poly1305::new((&self.key).into());
         let sealed = cipher

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use crate::events::Stored;
 use crate::state::fsutil;
 use crate::state::journal::{self, Entry, Journal, JournalError};
+use crate::state::lock::{self, Holder, Refused, civil_from_days};
 use crate::state::run_dir::RunDir;
 
 /// Why the state dir could not be used.
@@ -35,10 +36,12 @@ pub enum StateError {
         dir: PathBuf,
     },
     /// Another process holds the run's lock.
-    #[error("run `{id}` is being driven by another meshbook process")]
+    #[error("run {id} is being driven by {}", holder.as_ref().map_or_else(|| "another meshbook process".to_string(), Holder::to_string))]
     Locked {
         /// The run's id.
         id: String,
+        /// Who drives it, when it has said so.
+        holder: Option<Holder>,
     },
     /// `run.json` is unreadable.
     #[error("{path}: not a meshbook run description: {source}")]
@@ -134,31 +137,71 @@ impl StateDir {
         RunDir::at(self.runs_dir().join(id))
     }
 
-    /// Creates a new run (directory, `run.json`, journal) and returns it locked.
+    /// Creates a new run (directory, `run.json`, journal) and returns it locked. The directory
+    /// is built under a hidden name and renamed into place, so a run is either absent or whole:
+    /// a kill during creation never leaves a run directory without its `run.json`.
     pub fn create(&self, meta: RunMeta) -> Result<OpenRun, StateError> {
+        let runs = self.runs_dir();
+        fsutil::create_private_dir(&runs).map_err(io_err(&runs))?;
+        self.sweep_creations(&runs);
+        let building =
+            RunDir::at(runs.join(format!(".{}{CREATING}{}", meta.id, std::process::id())));
+        let built = (|| {
+            fsutil::create_private_dir(&building.logs()).map_err(io_err(building.path()))?;
+            let lock = lock(&building, &meta.id)?;
+            let meta_path = building.meta();
+            let text = serde_json::to_vec_pretty(&meta).map_err(|e| StateError::Io {
+                path: meta_path.clone(),
+                source: io::Error::other(e),
+            })?;
+            fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))?;
+            // The journal exists from the start: a run with no journal file is damaged, not new.
+            fsutil::open_append(&building.journal()).map_err(io_err(&building.journal()))?;
+            fsutil::sync_dir(building.path()).map_err(io_err(building.path()))?;
+            Ok(lock)
+        })();
         let dir = self.run_dir(&meta.id);
-        let io_err = |path: &Path| {
-            let path = path.to_path_buf();
-            move |source| StateError::Io { path, source }
+        let published = built.and_then(|lock| {
+            fs::rename(building.path(), dir.path()).map_err(io_err(dir.path()))?;
+            fsutil::sync_dir(&runs).map_err(io_err(&runs))?;
+            Ok(lock)
+        });
+        let lock = match published {
+            Ok(lock) => lock,
+            Err(e) => {
+                let _ = fs::remove_dir_all(building.path());
+                return Err(e);
+            }
         };
-        fsutil::create_private_dir(&dir.logs()).map_err(io_err(dir.path()))?;
-        let lock = lock(&dir, &meta.id)?;
-        let meta_path = dir.meta();
-        let text = serde_json::to_vec_pretty(&meta).map_err(|e| StateError::Io {
-            path: meta_path.clone(),
-            source: io::Error::other(e),
-        })?;
-        fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))?;
-        fsutil::sync_dir(&self.runs_dir()).map_err(io_err(&self.runs_dir()))?;
         let journal = Journal::open(&dir.journal())?;
-        // The journal's directory entry must survive a crash too, or resume finds no history.
-        fsutil::sync_dir(dir.path()).map_err(io_err(dir.path()))?;
         Ok(OpenRun {
             meta,
             dir,
             journal,
             _lock: lock,
         })
+    }
+
+    /// Removes what creations killed midway left (hidden, unlocked, untouched for a while).
+    fn sweep_creations(&self, runs: &Path) {
+        let Ok(entries) = fs::read_dir(runs) else {
+            return;
+        };
+        for entry in entries.flatten() {
+            let path = entry.path();
+            let stale = entry
+                .file_name()
+                .to_str()
+                .is_some_and(|n| n.starts_with('.') && n.contains(CREATING))
+                && lock::holder(&RunDir::at(&path).lock()).is_none()
+                && entry
+                    .metadata()
+                    .and_then(|m| m.modified())
+                    .is_ok_and(|t| t.elapsed().is_ok_and(|age| age > STALE_CREATION));
+            if stale {
+                let _ = fs::remove_dir_all(&path);
+            }
+        }
     }
 
     /// Opens run `id` for driving, taking its lock.
@@ -220,6 +263,7 @@ impl StateDir {
             .filter_map(Result::ok)
             .filter(|e| e.path().join("run.json").is_file())
             .filter_map(|e| e.file_name().into_string().ok())
+            .filter(|id| valid_id(id))
             .collect();
         ids.sort();
         Ok(ids)
@@ -227,10 +271,21 @@ impl StateDir {
 
     /// True while some process holds run `id`'s lock.
     pub fn is_active(&self, id: &str) -> bool {
-        match File::open(self.run_dir(id).lock()) {
-            Ok(f) => matches!(f.try_lock_shared(), Err(fs::TryLockError::WouldBlock)),
-            Err(_) => false,
-        }
+        lock::holder(&self.run_dir(id).lock()).is_some()
+    }
+
+    /// Takes run `id`'s lock without opening it for driving: a cleanup holds the lock of the run
+    /// it cleans up, so that run is not driven meanwhile. Released when dropped.
+    pub fn hold(&self, id: &str) -> Result<File, StateError> {
+        lock(&self.run_dir(id), id)
+    }
+
+    /// The refusal a command gets for run `id` while another process drives it.
+    pub fn locked(&self, id: &str) -> Option<StateError> {
+        lock::holder(&self.run_dir(id).lock()).map(|holder| StateError::Locked {
+            id: id.to_string(),
+            holder,
+        })
     }
 }
 
@@ -240,16 +295,24 @@ fn valid_id(id: &str) -> bool {
 
 fn lock(dir: &RunDir, id: &str) -> Result<File, StateError> {
     let path = dir.lock();
-    let file = fsutil::open_append(&path).map_err(|source| StateError::Io {
-        path: path.clone(),
-        source,
-    })?;
-    // An OS lock, not a pid file: it is released when the process dies, even by kill -9.
-    match file.try_lock() {
-        Ok(()) => Ok(file),
-        Err(fs::TryLockError::WouldBlock) => Err(StateError::Locked { id: id.to_string() }),
-        Err(fs::TryLockError::Error(source)) => Err(StateError::Io { path, source }),
-    }
+    lock::acquire(&path).map_err(|refused| match refused {
+        Refused::Held(holder) => StateError::Locked {
+            id: id.to_string(),
+            holder,
+        },
+        Refused::Io(source) => StateError::Io { path, source },
+    })
+}
+
+/// Marks a run directory being built: `.<id>.creating-<pid>`.
+const CREATING: &str = ".creating-";
+
+/// How old an unlocked directory being built must be to count as left by a killed creation.
+const STALE_CREATION: std::time::Duration = std::time::Duration::from_secs(10);
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError {
+    let path = path.to_path_buf();
+    move |source| StateError::Io { path, source }
 }
 
 /// A new run id: UTC time of creation and a random suffix, e.g. `20260314-091502-7f3a`.
@@ -266,19 +329,6 @@ pub fn new_run_id() -> String {
         t % 60,
         rand::random::<u16>()
     )
-}
-
-/// Days since 1970-01-01 to a (year, month, day) date (Howard Hinnant's algorithm).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
 }
 
 #[cfg(test)]
@@ -298,13 +348,6 @@ mod tests {
             kubeconfig: None,
             sandbox: None,
         }
-    }
-
-    #[test]
-    fn dates_convert() {
-        assert_eq!(civil_from_days(0), (1970, 1, 1));
-        assert_eq!(civil_from_days(19_797), (2024, 3, 15));
-        assert_eq!(civil_from_days(11_016), (2000, 2, 29));
     }
 
     #[test]
@@ -341,5 +384,33 @@ mod tests {
             store.read_meta("../x"),
             Err(StateError::NoSuchRun { .. })
         ));
+    }
+
+    #[test]
+    fn a_creation_killed_midway_leaves_no_run_and_is_swept() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateDir::new(dir.path());
+        // What a kill between the folder and its `run.json` leaves.
+        let killed = store.runs_dir().join(".20260101-000000-0002.creating-1");
+        fsutil::create_private_dir(&killed.join("logs")).unwrap();
+        fs::write(killed.join("run.json"), b"{").unwrap();
+        assert!(store.list().unwrap().is_empty(), "it is no run");
+        let ten_minutes_ago = SystemTime::now() - std::time::Duration::from_secs(600);
+        File::open(&killed)
+            .unwrap()
+            .set_modified(ten_minutes_ago)
+            .unwrap();
+        let run = store.create(meta("20260101-000000-0003")).unwrap();
+        assert!(!killed.exists(), "swept by the next creation");
+        let names: Vec<_> = fs::read_dir(store.runs_dir())
+            .unwrap()
+            .flatten()
+            .map(|e| e.file_name().into_string().unwrap())
+            .collect();
+        assert_eq!(names, ["20260101-000000-0003"], "nothing but the whole run");
+        for file in [run.dir.meta(), run.dir.journal(), run.dir.lock()] {
+            assert!(file.is_file(), "{}", file.display());
+        }
+        assert!(store.is_active("20260101-000000-0003"));
     }
 }
