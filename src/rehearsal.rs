@@ -208,6 +208,19 @@ impl Rehearsal {
         self.sandbox.clone()
     }
 
+    /// Every simulated cluster (the rehearsal's and those gcloud created) with its Kubernetes minor.
+    pub(crate) fn versions(&self) -> Vec<(String, KubeVersion)> {
+        self.sandbox
+            .as_ref()
+            .map(|s| {
+                s.clusters()
+                    .into_iter()
+                    .map(|c| (c.name, c.kube_version))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
     /// A line about the simulated Google Cloud, when one ran.
     pub(crate) fn cloud_note(&self) -> Option<String> {
         self.cloud.as_ref().map(|c| {
@@ -576,13 +589,30 @@ pub(crate) fn report(
     runbook: &Runbook,
     done: &[Substitute],
     clusters: &[(String, String)],
+    versions: &[(String, KubeVersion)],
 ) -> String {
+    let version_of = |name: &str| {
+        versions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(String::new(), |(_, v)| format!(" at Kubernetes {v}"))
+    };
     let mut out = String::from("rehearsal on simulated clusters:");
     for (ctx, cluster) in clusters {
         out.push_str(&format!(" {ctx}"));
         if ctx != cluster {
             out.push_str(&format!(" (as {cluster})"));
         }
+        out.push_str(&version_of(cluster));
+        out.push(';');
+    }
+    for (name, _) in versions {
+        if !clusters.iter().any(|(_, c)| c == name) {
+            out.push_str(&format!(" {name} (created with gcloud){};", version_of(name)));
+        }
+    }
+    if out.ends_with(';') {
+        out.pop();
     }
     out.push('\n');
     let ran = |id: &str| {

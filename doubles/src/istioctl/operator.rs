@@ -191,14 +191,30 @@ fn crd(group: &str, kind: &str, plural: &str, version: &str, minor: u32) -> Valu
         versions.push(json!({"name": "v1beta1", "served": true, "storage": false,
             "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}));
     }
+    let names = json!({"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")});
+    let name = format!("{plural}.{group}");
+    // Istio's CRDs were apiextensions.k8s.io/v1beta1 until 1.8 (istio/istio#18771), which is
+    // why Istio 1.6 installs on Kubernetes 1.14 and fails on 1.22 and later.
+    if minor < 8 {
+        let versions: Vec<Value> = versions
+            .iter()
+            .map(|v| json!({"name": v["name"], "served": true, "storage": v["storage"]}))
+            .collect();
+        return json!({
+            "apiVersion": "apiextensions.k8s.io/v1beta1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "labels": {"release": "istio"}},
+            "spec": {"group": group, "scope": "Namespaced", "names": names, "version": version, "versions": versions},
+        });
+    }
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("{plural}.{group}"), "labels": {"release": "istio"}},
+        "metadata": {"name": name, "labels": {"release": "istio"}},
         "spec": {
             "group": group,
             "scope": "Namespaced",
-            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+            "names": names,
             "versions": versions,
         }
     })
