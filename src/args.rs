@@ -92,3 +92,16 @@ pub(crate) struct ServerDryRun {
     #[arg(long, value_name = "DIR", requires = "server_dry_run")]
     pub(crate) workdir: Option<PathBuf>,
 }
+
+/// A Kubernetes minor the sandbox simulates (`1.13`), for `--kube-version`.
+pub(crate) fn parse_kube_version(text: &str) -> Result<meshbook_sandbox::KubeVersion, String> {
+    let v = meshbook_sandbox::KubeVersion::parse(text).map_err(|e| e.to_string())?;
+    if meshbook_sandbox::supported_versions().any(|s| s == v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "Kubernetes {v} is not simulated: choose 1.9 to {}",
+            meshbook_sandbox::default_version()
+        ))
+    }
+}

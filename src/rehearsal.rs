@@ -125,15 +125,48 @@ fn cluster_name(context: &str, taken: &[String]) -> String {
     name
 }
 
-/// The Kubernetes minor rehearsals simulate until runbooks declare theirs: the newest that
-/// still creates a token Secret per ServiceAccount (the named runbooks read them) and already
-/// serves the apiVersions the stand-ins use (`apiextensions.k8s.io/v1`, `policy/v1`, ...).
-const REHEARSAL_VERSION: KubeVersion = KubeVersion::new(23);
+/// The Kubernetes minor a rehearsal simulates, and why: `asked` (`--kube-version`), else the
+/// newest simulated minor the runbook's `requires.kubernetes` allows.
+pub(crate) fn version_for(
+    runbook: &Runbook,
+    asked: Option<KubeVersion>,
+) -> Result<(KubeVersion, String)> {
+    let declared = runbook.requires.kubernetes.as_ref();
+    if let Some(v) = asked {
+        let why = match declared {
+            Some(r) if r.allows_minor(v) => format!("--kube-version, inside the runbook's {r}"),
+            Some(r) => format!("--kube-version, outside the runbook's {r}"),
+            None => "--kube-version".to_string(),
+        };
+        return Ok((v, why));
+    }
+    let Some(range) = declared else {
+        return Ok((
+            meshbook_sandbox::default_version(),
+            "the newest simulated; the runbook declares no Kubernetes range".to_string(),
+        ));
+    };
+    match range.newest_minor(meshbook_sandbox::supported_versions()) {
+        Some(v) => Ok((v, format!("the newest minor the runbook's {range} allows"))),
+        None => anyhow::bail!(
+            "the runbook requires Kubernetes {range}, and the sandbox simulates none of it (1.9 to {})",
+            meshbook_sandbox::default_version()
+        ),
+    }
+}
 
 impl Rehearsal {
     /// Starts (or restarts, from `dir`) one simulated cluster per context, unless the runbook
     /// makes its clusters with gcloud, and the simulated cloud when its steps call gcloud.
-    pub(crate) fn start(contexts: &[String], dir: &Path, plan: gcp::Plan) -> Result<Rehearsal> {
+    /// The clusters simulate `version` (clusters restarted from `dir` keep the one they were
+    /// made with); when `pinned`, the simulated cloud refuses to create clusters of another.
+    pub(crate) fn start(
+        contexts: &[String],
+        dir: &Path,
+        plan: gcp::Plan,
+        version: KubeVersion,
+        pinned: bool,
+    ) -> Result<Rehearsal> {
         let contexts = if plan.starts_clusters() {
             contexts
         } else {
@@ -158,7 +191,7 @@ impl Rehearsal {
         let config = SandboxConfig {
             clusters: clusters.iter().map(|(_, c)| c.clone()).collect(),
             state_dir: Some(dir.join("clusters")),
-            kube_version: REHEARSAL_VERSION,
+            kube_version: version,
             ..SandboxConfig::default()
         };
         let sandbox = Arc::new(
@@ -180,7 +213,7 @@ impl Rehearsal {
                 let config = CloudConfig {
                     dir: std::path::absolute(dir.join("gcp")).unwrap_or_else(|_| dir.join("gcp")),
                     project: gcp::PROJECT.to_string(),
-                    pinned_version: None,
+                    pinned_version: pinned.then(|| version.to_string()),
                 };
                 let host: Arc<dyn meshbook_cloud::ClusterHost> = sandbox.clone();
                 Some(

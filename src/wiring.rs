@@ -64,11 +64,17 @@ impl Wiring {
         params: &Values,
     ) -> anyhow::Result<Wiring> {
         let rehearsal = match &meta.sandbox {
-            Some(folder) => Some(Rehearsal::start(
-                &rehearsal::contexts(runbook, params),
-                folder,
-                crate::gcp::plan(runbook),
-            )?),
+            Some(folder) => {
+                let asked = meta.kube_version.as_deref().map(str::parse).transpose()?;
+                let (version, _) = rehearsal::version_for(runbook, asked)?;
+                Some(Rehearsal::start(
+                    &rehearsal::contexts(runbook, params),
+                    folder,
+                    crate::gcp::plan(runbook),
+                    version,
+                    asked.is_some(),
+                )?)
+            }
             None => None,
         };
         let kubeconfig = rehearsal

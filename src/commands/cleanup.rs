@@ -70,6 +70,7 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         created_at: now_ms(),
         kubeconfig: parent.kubeconfig.clone(),
         sandbox: parent.sandbox.clone(),
+        kube_version: parent.kube_version.clone(),
     };
     let session = Session::create(&args.drive, verbose > 0, meta, validated, values, sealer)?;
     session.say(&format!(

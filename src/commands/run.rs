@@ -31,6 +31,10 @@ pub(crate) struct RunArgs {
     /// Rehearse on simulated clusters, one per context the runbook names, honouring its stand-ins.
     #[arg(long)]
     sandbox: bool,
+    /// The Kubernetes minor a rehearsal simulates (default: the newest the runbook's
+    /// `requires.kubernetes` allows), to see where the runbook breaks at another version.
+    #[arg(long, value_name = "1.MINOR", requires = "sandbox", value_parser = crate::args::parse_kube_version)]
+    kube_version: Option<meshbook_sandbox::KubeVersion>,
 }
 
 /// Runs `meshbook run`.
@@ -43,6 +47,15 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
     let sandbox = args
         .sandbox
         .then(|| args.drive.state.dir().run_dir(&id).sandbox());
+    let kube_version = match args.sandbox {
+        true => {
+            let (version, why) = crate::rehearsal::version_for(runbook, args.kube_version)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            outln!("rehearsing at Kubernetes {version} ({why})");
+            args.kube_version.map(|v| v.to_string())
+        }
+        false => None,
+    };
     let meta = RunMeta {
         kind: RunKind::Steps,
         runbook: runbook_ref(&args.runbook.runbook, &prepared.source),
@@ -53,6 +66,7 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         created_at: now_ms(),
         kubeconfig: args.kubeconfig.as_deref().map(absolute),
         sandbox,
+        kube_version,
         id,
     };
     Session::create(

@@ -330,6 +330,13 @@ fn istiod(
     } else {
         format!("istiod{suffix}")
     };
+    // Like its CRDs, Istio's injector webhook was a v1beta1 object until 1.8 (1.6 supports
+    // Kubernetes 1.15, which has no admissionregistration.k8s.io/v1).
+    let webhook_api = if rel.minor >= 8 {
+        "admissionregistration.k8s.io/v1"
+    } else {
+        "admissionregistration.k8s.io/v1beta1"
+    };
     vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns, "labels": {"app": "istiod", "release": "istio"}}}),
         json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -355,7 +362,7 @@ fn istiod(
                 {"name": "https-dns", "port": 15012, "protocol": "TCP"},
                 {"name": "https-webhook", "port": 443, "targetPort": 15017, "protocol": "TCP"},
                 {"name": "http-monitoring", "port": 15014, "protocol": "TCP"}]}}),
-        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        json!({"apiVersion": webhook_api, "kind": "MutatingWebhookConfiguration",
             "metadata": {"name": format!("istio-sidecar-injector{suffix}"), "labels": {"app": "sidecar-injector", "istio.io/rev": rev, "release": "istio"}},
             "webhooks": [{"name": "sidecar-injector.istio.io", "admissionReviewVersions": ["v1beta1", "v1"], "sideEffects": "None",
                 "clientConfig": {"service": {"name": name, "namespace": ns, "path": "/inject", "port": 443}},

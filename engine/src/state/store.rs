@@ -93,6 +93,9 @@ pub struct RunMeta {
     /// For rehearsals: the folder of the simulated clusters the run drives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<PathBuf>,
+    /// For rehearsals: the Kubernetes minor the simulated clusters have (`1.15`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
 }
 
 /// A state dir: the root of every run's directory.
@@ -297,6 +300,7 @@ mod tests {
             created_at: 0,
             kubeconfig: None,
             sandbox: None,
+            kube_version: None,
         }
     }
 
