@@ -51,7 +51,11 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         true => {
             let (version, why) = crate::rehearsal::version_for(runbook, args.kube_version)
                 .map_err(|e| Failure::Invalid(e.to_string()))?;
-            outln!("rehearsing at Kubernetes {version} ({why})");
+            let gcloud = match crate::gcp::plan(runbook).starts_clusters() {
+                true => "",
+                false => "; clusters made with gcloud have the version it asks for",
+            };
+            outln!("rehearsing at Kubernetes {version} ({why}){gcloud}");
             args.kube_version.map(|v| v.to_string())
         }
         false => None,
