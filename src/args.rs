@@ -79,7 +79,7 @@ pub(crate) enum GraphFormatArg {
     Mermaid,
 }
 
-/// `plan --server-dry-run` and where it finds clusters and files.
+/// `plan --server-dry-run`, `plan --kube-version`, and where they find clusters and files.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServerDryRun {
     /// Ask each cluster to validate the writing kube steps whose inputs are known; nothing changes.
@@ -88,9 +88,13 @@ pub(crate) struct ServerDryRun {
     /// The kubeconfig for `--server-dry-run` (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, value_name = "FILE", requires = "server_dry_run")]
     pub(crate) kubeconfig: Option<PathBuf>,
-    /// Where relative manifest paths start, for `--server-dry-run` (default: the current directory).
-    #[arg(long, value_name = "DIR", requires = "server_dry_run")]
+    /// Where relative manifest paths start (default: the current directory).
+    #[arg(long, value_name = "DIR")]
     pub(crate) workdir: Option<PathBuf>,
+    /// Check every manifest known before the run for apiVersions Kubernetes 1.MINOR does not
+    /// serve: step, file:line of the object, and the apiVersion to use instead.
+    #[arg(long, value_name = "1.MINOR", value_parser = parse_kube_version)]
+    pub(crate) kube_version: Option<meshbook_sandbox::KubeVersion>,
 }
 
 /// A Kubernetes minor the sandbox simulates (`1.13`), for `--kube-version`.

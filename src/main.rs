@@ -27,6 +27,7 @@ mod dry_run;
 mod failure;
 mod gcp;
 mod identities;
+mod lint;
 mod prepare;
 mod recorded;
 mod rehearsal;
