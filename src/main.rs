@@ -28,6 +28,7 @@ mod failure;
 mod gcp;
 mod identities;
 mod lint;
+mod preflight;
 mod prepare;
 mod recorded;
 mod rehearsal;

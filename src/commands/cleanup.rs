@@ -71,6 +71,7 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         kubeconfig: parent.kubeconfig.clone(),
         sandbox: parent.sandbox.clone(),
         kube_version: parent.kube_version.clone(),
+        ignored_requirements: Vec::new(),
     };
     let session = Session::create(&args.drive, verbose > 0, meta, validated, values, sealer)?;
     session.say(&format!(

@@ -35,6 +35,10 @@ pub(crate) struct RunArgs {
     /// `requires.kubernetes` allows), to see where the runbook breaks at another version.
     #[arg(long, value_name = "1.MINOR", requires = "sandbox", value_parser = crate::args::parse_kube_version)]
     kube_version: Option<meshbook_sandbox::KubeVersion>,
+    /// Start even when the machine does not meet the runbook's `requires:` (the run records
+    /// which requirements it ignored).
+    #[arg(long)]
+    ignore_requirements: bool,
 }
 
 /// Runs `meshbook run`.
@@ -60,6 +64,11 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         }
         false => None,
     };
+    let ignored_requirements = match args.sandbox {
+        // A rehearsal's clusters and tools are simulated; its version was said above.
+        true => Vec::new(),
+        false => preflight(args, &prepared)?,
+    };
     let meta = RunMeta {
         kind: RunKind::Steps,
         runbook: runbook_ref(&args.runbook.runbook, &prepared.source),
@@ -71,6 +80,7 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         kubeconfig: args.kubeconfig.as_deref().map(absolute),
         sandbox,
         kube_version,
+        ignored_requirements,
         id,
     };
     Session::create(
@@ -82,6 +92,32 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         sealer,
     )?
     .drive()
+}
+
+/// Checks the machine against the runbook's `requires:`; what it lacks stops the run (exit 2)
+/// unless `--ignore-requirements`, which returns it to be recorded.
+fn preflight(args: &RunArgs, prepared: &crate::prepare::Prepared) -> Result<Vec<String>, Failure> {
+    let runbook = &prepared.validated.runbook;
+    // Clusters that gcloud creates during the run have no context yet.
+    let contexts = crate::gcp::plan(runbook)
+        .starts_clusters()
+        .then(|| crate::rehearsal::contexts(runbook, &prepared.params));
+    let problems = crate::preflight::check(
+        runbook,
+        &prepared.source,
+        args.kubeconfig.as_deref(),
+        contexts.as_deref(),
+    );
+    if problems.is_empty() {
+        return Ok(Vec::new());
+    }
+    let report = crate::preflight::report(&problems, &prepared.source.display);
+    if !args.ignore_requirements {
+        return Err(Failure::Invalid(report));
+    }
+    // Said on stderr as the run starts; the run records each ignored requirement.
+    eprintln!("warning: {report}");
+    Ok(report.lines().skip(1).filter(|l| l.starts_with("  ")).map(|l| l.trim().to_string()).collect())
 }
 
 fn absolute(path: &std::path::Path) -> PathBuf {
