@@ -8,9 +8,9 @@ use std::path::Path;
 
 use meshbook_engine::model::{Action, Instead, Manifests};
 use meshbook_engine::plan::{NotRendered, Plan, PlannedStep};
+use meshbook_inspect::labels::Selector;
 use meshbook_inspect::manifest_lint::{self, Finding};
 use meshbook_sandbox::KubeVersion;
-use meshbook_inspect::labels::Selector;
 use serde::{Deserialize, Serialize};
 
 use crate::source::RunbookSource;
@@ -60,7 +60,10 @@ pub(crate) fn lint(
         let mut check = |origin: &str, text: &str| {
             let chosen = selector.map(|s| selected(text, s));
             for f in manifest_lint::lint(text, target) {
-                let key = (f.object.kind.clone(), f.object.name.clone().unwrap_or_default());
+                let key = (
+                    f.object.kind.clone(),
+                    f.object.name.clone().unwrap_or_default(),
+                );
                 if chosen.as_ref().is_none_or(|c| c.contains(&key)) {
                     out.refused.push(refused(&step.id, origin, f));
                 }
@@ -70,7 +73,9 @@ pub(crate) fn lint(
             Some(Ok(Manifests::Inline(text))) => {
                 check(&format!("manifest of step {}", step.id), text)
             }
-            Some(Ok(Manifests::File(f))) => check_file(step, workdir, f, &mut check, &mut out.not_checked),
+            Some(Ok(Manifests::File(f))) => {
+                check_file(step, workdir, f, &mut check, &mut out.not_checked)
+            }
             Some(Ok(Manifests::Files(files))) => {
                 for f in files {
                     check_file(step, workdir, f, &mut check, &mut out.not_checked);

@@ -42,7 +42,12 @@ pub(crate) fn check(
     let mut problems = Vec::new();
     if let Some(contexts) = contexts.filter(|c| !c.is_empty()) {
         let range = runbook.requires.kubernetes();
-        problems.extend(check_clusters(kubeconfig, contexts, range, line(KUBERNETES)));
+        problems.extend(check_clusters(
+            kubeconfig,
+            contexts,
+            range,
+            line(KUBERNETES),
+        ));
     }
     for (tool, range) in &runbook.requires.tools {
         let has = tool_version(tool, range);
@@ -129,7 +134,11 @@ fn read_kubeconfig(path: Option<&Path>) -> Result<(Kubeconfig, String), String> 
     let paths: Vec<PathBuf> = match (path, std::env::var_os("KUBECONFIG")) {
         (Some(p), _) => vec![p.to_path_buf()],
         (None, Some(list)) if !list.is_empty() => std::env::split_paths(&list).collect(),
-        _ => vec![std::env::home_dir().unwrap_or_default().join(".kube/config")],
+        _ => vec![
+            std::env::home_dir()
+                .unwrap_or_default()
+                .join(".kube/config"),
+        ],
     };
     let shown = paths
         .iter()
@@ -162,7 +171,10 @@ async fn server_version(config: &Kubeconfig, context: &str) -> Result<KubeVersio
             .await
             .map_err(|e| e.to_string())?;
         let client = kube::Client::try_from(config).map_err(|e| e.to_string())?;
-        let info = client.apiserver_version().await.map_err(|e| e.to_string())?;
+        let info = client
+            .apiserver_version()
+            .await
+            .map_err(|e| e.to_string())?;
         KubeVersion::from_version_info(&info.major, &info.minor)
             .ok_or_else(|| format!("a /version of {}.{}", info.major, info.minor))
     };
@@ -246,7 +258,12 @@ fn requires_line(text: &str, key: &str) -> Option<usize> {
             inside = line.trim_end() == "requires:";
             continue;
         }
-        if inside && line.trim_start().strip_prefix(key).is_some_and(|r| r.starts_with(':')) {
+        if inside
+            && line
+                .trim_start()
+                .strip_prefix(key)
+                .is_some_and(|r| r.starts_with(':'))
+        {
             return Some(i + 1);
         }
     }

@@ -641,7 +641,10 @@ pub(crate) fn report(
     }
     for (name, _) in versions {
         if !clusters.iter().any(|(_, c)| c == name) {
-            out.push_str(&format!(" {name} (created with gcloud){};", version_of(name)));
+            out.push_str(&format!(
+                " {name} (created with gcloud){};",
+                version_of(name)
+            ));
         }
     }
     if out.ends_with(';') {

@@ -145,12 +145,10 @@ impl Wiring {
     pub(crate) fn finish(self, runbook: &Runbook, result: CmdResult) -> CmdResult {
         if let Some((rehearsal, done)) = self.rehearsal {
             let done = done.lock().map(|d| d.clone()).unwrap_or_default();
-            out!("{}", rehearsal::report(
-                runbook,
-                &done,
-                &rehearsal.clusters,
-                &rehearsal.versions()
-            ));
+            out!(
+                "{}",
+                rehearsal::report(runbook, &done, &rehearsal.clusters, &rehearsal.versions())
+            );
             if let Some(note) = rehearsal.cloud_note() {
                 outln!("{note}");
             }

@@ -36,20 +36,55 @@ fn unmet_requirements_stop_a_run_before_it_starts_unless_ignored() {
         "  context new: Kubernetes 1.32; the runbook needs Kubernetes >=1.11, <1.16 (",
         "  no-such-tool-anywhere: not on PATH; the runbook needs 1.x (",
     ] {
-        assert!(refused.stderr.contains(line), "missing {line:?}:\n{}", refused.stderr);
+        assert!(
+            refused.stderr.contains(line),
+            "missing {line:?}:\n{}",
+            refused.stderr
+        );
     }
-    assert!(refused.stderr.contains("needs.yaml:5)"), "{}", refused.stderr);
-    assert!(refused.stderr.contains("  context gone: no such context in "), "{}", refused.stderr);
-    assert!(!refused.stderr.contains("context old:"), "{}", refused.stderr);
+    assert!(
+        refused.stderr.contains("needs.yaml:5)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("  context gone: no such context in "),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("context old:"),
+        "{}",
+        refused.stderr
+    );
     assert!(!refused.stderr.contains("sh:"), "{}", refused.stderr);
-    assert!(!s.state().join("runs").exists() || std::fs::read_dir(s.state().join("runs")).unwrap().next().is_none());
+    assert!(
+        !s.state().join("runs").exists()
+            || std::fs::read_dir(s.state().join("runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
 
-    let ignored = s.run(&runbook, &["--kubeconfig", kubeconfig, "--ignore-requirements"]);
+    let ignored = s.run(
+        &runbook,
+        &["--kubeconfig", kubeconfig, "--ignore-requirements"],
+    );
     assert_eq!(ignored.code, 0, "{}", ignored.all());
-    let run = std::fs::read_dir(s.state().join("runs")).unwrap().next().unwrap().unwrap();
+    let run = std::fs::read_dir(s.state().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
     let meta: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.path().join("run.json")).unwrap()).unwrap();
+        serde_json::from_str(&std::fs::read_to_string(run.path().join("run.json")).unwrap())
+            .unwrap();
     let recorded = meta["ignored_requirements"].to_string();
-    assert!(recorded.contains("context new: Kubernetes 1.32"), "{recorded}");
+    assert!(
+        recorded.contains("context new: Kubernetes 1.32"),
+        "{recorded}"
+    );
     s.sandbox_down("sb", up);
 }

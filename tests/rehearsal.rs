@@ -207,9 +207,17 @@ fn every_named_runbook_rehearses_to_completion() {
                     ),
                     _ => rehearse(&later, name, &["--kube-version", "1.32"]),
                 };
-                assert_eq!(rehearsed_version(&current.stdout), "1.32", "{}", current.all());
+                assert_eq!(
+                    rehearsed_version(&current.stdout),
+                    "1.32",
+                    "{}",
+                    current.all()
+                );
                 let rows = [
-                    (format!("{declared} (declared: `{}`)", declared_range(&done.stdout)), outcome(&done)),
+                    (
+                        format!("{declared} (declared: `{}`)", declared_range(&done.stdout)),
+                        outcome(&done),
+                    ),
                     ("1.32".to_string(), outcome(&current)),
                 ];
                 check_readme(name, &rehearsed_at_table(&rows));

@@ -117,7 +117,12 @@ fn preflight(args: &RunArgs, prepared: &crate::prepare::Prepared) -> Result<Vec<
     }
     // Said on stderr as the run starts; the run records each ignored requirement.
     eprintln!("warning: {report}");
-    Ok(report.lines().skip(1).filter(|l| l.starts_with("  ")).map(|l| l.trim().to_string()).collect())
+    Ok(report
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("  "))
+        .map(|l| l.trim().to_string())
+        .collect())
 }
 
 fn absolute(path: &std::path::Path) -> PathBuf {

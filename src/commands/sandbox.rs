@@ -82,7 +82,10 @@ pub(crate) struct UpArgs {
 
 fn parse_cluster(text: &str) -> Result<(String, Option<KubeVersion>), String> {
     match text.split_once('=') {
-        Some((name, version)) => Ok((name.to_string(), Some(crate::args::parse_kube_version(version)?))),
+        Some((name, version)) => Ok((
+            name.to_string(),
+            Some(crate::args::parse_kube_version(version)?),
+        )),
         None => Ok((text.to_string(), None)),
     }
 }

@@ -667,7 +667,10 @@ async fn before_server_side_apply_objects_are_applied_client_side() {
         changes(&env.lines()),
         [
             ("configmap/mesh".to_string(), "created".to_string()),
-            ("deployment.extensions/web".to_string(), "created".to_string())
+            (
+                "deployment.extensions/web".to_string(),
+                "created".to_string()
+            )
         ]
     );
     let cm = env
@@ -708,7 +711,8 @@ async fn before_server_side_apply_objects_are_applied_client_side() {
     env.run(secret).await.unwrap();
     let said = env.lines();
     assert!(
-        said[said.len() - 2].starts_with("secret/s created") && said[said.len() - 1].starts_with("secret/s unchanged"),
+        said[said.len() - 2].starts_with("secret/s created")
+            && said[said.len() - 1].starts_with("secret/s unchanged"),
         "{said:?}"
     );
 }

@@ -137,7 +137,11 @@ mod tests {
             Some(KubeVersion::new(15))
         );
         assert!(Range::ANY.matches(Version::new(9, 9, 9)));
-        assert!(Range::parse("2.x").unwrap().matches(Version::new(2, 16, 12)));
+        assert!(
+            Range::parse("2.x")
+                .unwrap()
+                .matches(Version::new(2, 16, 12))
+        );
         assert!(!Range::parse("2.x").unwrap().matches(Version::new(3, 0, 0)));
     }
 }
