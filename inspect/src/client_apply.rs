@@ -69,7 +69,8 @@ fn changes(current: &Value, modified: &Value) -> Map<String, Value> {
     };
     for (key, want) in modified {
         match (current.get(key), want) {
-            (Some(have), _) if have == want => {}
+            // Equal, or a list whose items the server only filled in (defaults): nothing to do.
+            (Some(have), _) if covers(have, want) => {}
             (Some(have @ Value::Object(_)), Value::Object(_)) => {
                 let inner = changes(have, want);
                 if !inner.is_empty() {
@@ -84,6 +85,19 @@ fn changes(current: &Value, modified: &Value) -> Map<String, Value> {
         }
     }
     out
+}
+
+/// Whether `have` holds everything `want` says (and perhaps more, as server defaults).
+fn covers(have: &Value, want: &Value) -> bool {
+    match (have, want) {
+        (Value::Object(h), Value::Object(w)) => w.iter().all(|(k, v)| {
+            h.get(k).is_some_and(|hv| covers(hv, v)) || v.is_null() && !h.contains_key(k)
+        }),
+        (Value::Array(h), Value::Array(w)) => {
+            h.len() == w.len() && h.iter().zip(w).all(|(a, b)| covers(a, b))
+        }
+        _ => have == want,
+    }
 }
 
 /// Nulls for the fields `original` set and `modified` dropped, merged into `patch`.
@@ -161,6 +175,21 @@ mod tests {
         let patch = three_way_merge_patch(None, &modified, &live);
         assert!(patch.get("data").is_none(), "{patch}");
         assert!(patch["metadata"]["annotations"][LAST_APPLIED].is_string());
+    }
+
+    #[test]
+    fn lists_the_server_only_filled_in_are_unchanged() {
+        let manifest = json!({"spec": {"containers": [{"name": "web", "image": "nginx"}]}});
+        let modified = with_last_applied(&manifest);
+        let mut live = modified.clone();
+        live["spec"]["containers"][0]["imagePullPolicy"] = json!("Always");
+        let patch = three_way_merge_patch(last_applied(&live).as_ref(), &modified, &live);
+        assert!(is_empty(&patch), "{patch}");
+        let newer = with_last_applied(
+            &json!({"spec": {"containers": [{"name": "web", "image": "nginx:2"}]}}),
+        );
+        let patch = three_way_merge_patch(last_applied(&live).as_ref(), &newer, &live);
+        assert_eq!(patch["spec"]["containers"][0]["image"], "nginx:2");
     }
 
     #[test]
