@@ -235,6 +235,7 @@ fn run_bounded(tool: &str, args: &[&str]) -> Result<String, String> {
             _ => {
                 let _ = child.kill();
                 let _ = child.wait();
+                let _ = std::fs::remove_dir_all(&dir);
                 return Err(format!("`{tool} {}` did not answer", args.join(" ")));
             }
         }
