@@ -79,7 +79,7 @@ pub(crate) enum GraphFormatArg {
     Mermaid,
 }
 
-/// `plan --server-dry-run` and where it finds clusters and files.
+/// `plan --server-dry-run`, `plan --kube-version`, and where they find clusters and files.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ServerDryRun {
     /// Ask each cluster to validate the writing kube steps whose inputs are known; nothing changes.
@@ -88,7 +88,24 @@ pub(crate) struct ServerDryRun {
     /// The kubeconfig for `--server-dry-run` (default: $KUBECONFIG, then ~/.kube/config).
     #[arg(long, value_name = "FILE", requires = "server_dry_run")]
     pub(crate) kubeconfig: Option<PathBuf>,
-    /// Where relative manifest paths start, for `--server-dry-run` (default: the current directory).
-    #[arg(long, value_name = "DIR", requires = "server_dry_run")]
+    /// Where relative manifest paths start (default: the current directory).
+    #[arg(long, value_name = "DIR")]
     pub(crate) workdir: Option<PathBuf>,
+    /// Check every manifest known before the run for apiVersions Kubernetes 1.MINOR does not
+    /// serve: step, file:line of the object, and the apiVersion to use instead.
+    #[arg(long, value_name = "1.MINOR", value_parser = parse_kube_version)]
+    pub(crate) kube_version: Option<meshbook_sandbox::KubeVersion>,
+}
+
+/// A Kubernetes minor the sandbox simulates (`1.13`), for `--kube-version`.
+pub(crate) fn parse_kube_version(text: &str) -> Result<meshbook_sandbox::KubeVersion, String> {
+    let v = meshbook_sandbox::KubeVersion::parse(text).map_err(|e| e.to_string())?;
+    if meshbook_sandbox::supported_versions().any(|s| s == v) {
+        Ok(v)
+    } else {
+        Err(format!(
+            "Kubernetes {v} is not simulated: choose 1.9 to {}",
+            meshbook_sandbox::default_version()
+        ))
+    }
 }

@@ -127,10 +127,35 @@ fn cluster_name(context: &str, taken: &[String]) -> String {
     name
 }
 
-/// The Kubernetes minor rehearsals simulate until runbooks declare theirs: the newest that
-/// still creates a token Secret per ServiceAccount (the named runbooks read them) and already
-/// serves the apiVersions the stand-ins use (`apiextensions.k8s.io/v1`, `policy/v1`, ...).
-const REHEARSAL_VERSION: KubeVersion = KubeVersion::new(23);
+/// The Kubernetes minor a rehearsal simulates, and why: `asked` (`--kube-version`), else the
+/// newest simulated minor the runbook's `requires.kubernetes` allows.
+pub(crate) fn version_for(
+    runbook: &Runbook,
+    asked: Option<KubeVersion>,
+) -> Result<(KubeVersion, String)> {
+    let declared = runbook.requires.kubernetes.as_ref();
+    if let Some(v) = asked {
+        let why = match declared {
+            Some(r) if r.allows_minor(v) => format!("--kube-version, inside the runbook's {r}"),
+            Some(r) => format!("--kube-version, outside the runbook's {r}"),
+            None => "--kube-version".to_string(),
+        };
+        return Ok((v, why));
+    }
+    let Some(range) = declared else {
+        return Ok((
+            meshbook_sandbox::default_version(),
+            "the newest simulated; the runbook declares no Kubernetes range".to_string(),
+        ));
+    };
+    match range.newest_minor(meshbook_sandbox::supported_versions()) {
+        Some(v) => Ok((v, format!("the newest minor the runbook's {range} allows"))),
+        None => anyhow::bail!(
+            "the runbook requires Kubernetes {range}, and the sandbox simulates none of it (1.9 to {})",
+            meshbook_sandbox::default_version()
+        ),
+    }
+}
 
 /// The run's key, sealing what the simulated clusters keep in the run's folder.
 struct RunSeal(Sealer);
@@ -156,11 +181,15 @@ impl Seal for RunSeal {
 impl Rehearsal {
     /// Starts (or restarts, from `dir`) one simulated cluster per context, unless the runbook
     /// makes its clusters with gcloud, and the simulated cloud when its steps call gcloud.
+    /// The clusters simulate `version` (clusters restarted from `dir` keep the one they were
+    /// made with); when `pinned`, the simulated cloud refuses to create clusters of another.
     pub(crate) fn start(
         contexts: &[String],
         dir: &Path,
         plan: gcp::Plan,
         sealer: &Sealer,
+        version: KubeVersion,
+        pinned: bool,
     ) -> Result<Rehearsal> {
         let contexts = if plan.starts_clusters() {
             contexts
@@ -186,7 +215,7 @@ impl Rehearsal {
         let config = SandboxConfig {
             clusters: clusters.iter().map(|(_, c)| c.clone()).collect(),
             state_dir: Some(dir.join("clusters")),
-            kube_version: REHEARSAL_VERSION,
+            kube_version: version,
             // The clusters' objects may hold the run's secrets (a secret param applied as a
             // Secret): sealed with the run's key, like its recorded values.
             at_rest: Some(Arc::new(RunSeal(sealer.clone()))),
@@ -211,7 +240,7 @@ impl Rehearsal {
                 let config = CloudConfig {
                     dir: std::path::absolute(dir.join("gcp")).unwrap_or_else(|_| dir.join("gcp")),
                     project: gcp::PROJECT.to_string(),
-                    pinned_version: None,
+                    pinned_version: pinned.then(|| version.to_string()),
                 };
                 let host: Arc<dyn meshbook_cloud::ClusterHost> = sandbox.clone();
                 Some(
@@ -237,6 +266,19 @@ impl Rehearsal {
     /// The running sandbox (saved after every step).
     pub(crate) fn sandbox(&self) -> Option<Arc<Sandbox>> {
         self.sandbox.clone()
+    }
+
+    /// Every simulated cluster (the rehearsal's and those gcloud created) with its Kubernetes minor.
+    pub(crate) fn versions(&self) -> Vec<(String, KubeVersion)> {
+        self.sandbox
+            .as_ref()
+            .map(|s| {
+                s.clusters()
+                    .into_iter()
+                    .map(|c| (c.name, c.kube_version))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// A line about the simulated Google Cloud, when one ran.
@@ -632,13 +674,33 @@ pub(crate) fn report(
     runbook: &Runbook,
     done: &[Substitute],
     clusters: &[(String, String)],
+    versions: &[(String, KubeVersion)],
 ) -> String {
+    let version_of = |name: &str| {
+        versions
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or(String::new(), |(_, v)| format!(" at Kubernetes {v}"))
+    };
     let mut out = String::from("rehearsal on simulated clusters:");
     for (ctx, cluster) in clusters {
         out.push_str(&format!(" {ctx}"));
         if ctx != cluster {
             out.push_str(&format!(" (as {cluster})"));
         }
+        out.push_str(&version_of(cluster));
+        out.push(';');
+    }
+    for (name, _) in versions {
+        if !clusters.iter().any(|(_, c)| c == name) {
+            out.push_str(&format!(
+                " {name} (created with gcloud){};",
+                version_of(name)
+            ));
+        }
+    }
+    if out.ends_with(';') {
+        out.pop();
     }
     out.push('\n');
     let ran = |id: &str| {

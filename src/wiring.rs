@@ -66,12 +66,18 @@ impl Wiring {
         sealer: &Sealer,
     ) -> anyhow::Result<Wiring> {
         let rehearsal = match &meta.sandbox {
-            Some(folder) => Some(Rehearsal::start(
-                &rehearsal::contexts(runbook, params),
-                folder,
-                crate::gcp::plan(runbook),
-                sealer,
-            )?),
+            Some(folder) => {
+                let asked = meta.kube_version.as_deref().map(str::parse).transpose()?;
+                let (version, _) = rehearsal::version_for(runbook, asked)?;
+                Some(Rehearsal::start(
+                    &rehearsal::contexts(runbook, params),
+                    folder,
+                    crate::gcp::plan(runbook),
+                    sealer,
+                    version,
+                    asked.is_some(),
+                )?)
+            }
             None => None,
         };
         let kubeconfig = rehearsal
@@ -142,7 +148,10 @@ impl Wiring {
     pub(crate) fn finish(self, runbook: &Runbook, result: CmdResult) -> CmdResult {
         if let Some((rehearsal, done)) = self.rehearsal {
             let done = done.lock().map(|d| d.clone()).unwrap_or_default();
-            out!("{}", rehearsal::report(runbook, &done, &rehearsal.clusters));
+            out!(
+                "{}",
+                rehearsal::report(runbook, &done, &rehearsal.clusters, &rehearsal.versions())
+            );
             if let Some(note) = rehearsal.cloud_note() {
                 outln!("{note}");
             }

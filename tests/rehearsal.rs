@@ -22,10 +22,10 @@ fn example_params(name: &str) -> PathBuf {
         .join("example-params.yaml")
 }
 
-fn rehearse(s: &Scratch, name: &str) -> runkit::Done {
+fn rehearse(s: &Scratch, name: &str, extra: &[&str]) -> runkit::Done {
     let params = example_params(name);
     let work = s.work();
-    s.meshbook(&[
+    let mut args = vec![
         "run",
         name,
         "--sandbox",
@@ -35,7 +35,114 @@ fn rehearse(s: &Scratch, name: &str) -> runkit::Done {
         work.to_str().unwrap(),
         "--log-format",
         "plain",
-    ])
+    ];
+    args.extend_from_slice(extra);
+    s.meshbook(&args)
+}
+
+/// The minors the rehearsal's clusters had, from its closing report (`... at Kubernetes 1.15`):
+/// clusters gcloud created have the version it asked for.
+fn rehearsed_version(stdout: &str) -> String {
+    let report = stdout
+        .lines()
+        .find(|l| l.starts_with("rehearsal on simulated clusters:"))
+        .unwrap_or_default();
+    let mut versions: Vec<&str> = report
+        .split("at Kubernetes ")
+        .skip(1)
+        .filter_map(|v| v.split([';', ' ']).next())
+        .collect();
+    versions.dedup();
+    if versions.is_empty() {
+        // No cluster was made (gcloud refused): the version the rehearsal asked for.
+        return stdout
+            .lines()
+            .find_map(|l| l.strip_prefix("rehearsing at Kubernetes "))
+            .and_then(|l| l.split(' ').next())
+            .unwrap_or("?")
+            .to_string();
+    }
+    versions.join(", ")
+}
+
+/// The runbook's range, as the rehearsal named it (`the newest minor the runbook's R allows`).
+fn declared_range(stdout: &str) -> String {
+    stdout
+        .lines()
+        .find_map(|l| Some(l.split_once("the runbook's ")?.1.split_once(" allows)")?.0))
+        .unwrap_or("none")
+        .to_string()
+}
+
+/// `✔`, or `✗ at step S: REASON` with the first failed step's reason; for a command that exited
+/// with a status, the first error line of its log says more.
+fn outcome(done: &runkit::Done) -> String {
+    if done.code == 0 {
+        return "✔".to_string();
+    }
+    let mut lines = done.stderr.lines();
+    let Some(failed) = lines.find_map(|l| l.trim().strip_prefix("step `")) else {
+        return format!("✗ (exit {})", done.code);
+    };
+    let (step, reason) = failed.split_once("`: ").unwrap_or((failed, ""));
+    let mut reason = reason.to_string();
+    if reason.starts_with("exited with status") {
+        let log = lines.find_map(|l| l.trim().strip_prefix("log: ").map(str::to_string));
+        let text = log
+            .and_then(|l| std::fs::read_to_string(l).ok())
+            .unwrap_or_default();
+        if let Some(e) = text.lines().find(|l| l.to_lowercase().starts_with("error")) {
+            let e = e.rsplit_once("message=").map_or(e, |(_, m)| m);
+            reason = e.split(". ").next().unwrap_or(e).to_string();
+        }
+    }
+    format!("✗ at step `{step}`: {}", reason.replace('|', "\\|"))
+}
+
+const TABLE_START: &str = "<!-- rehearsed-at: written by tests/rehearsal.rs -->";
+const TABLE_END: &str = "<!-- /rehearsed-at -->";
+
+/// The README's "Rehearsed at" section: rehearsals at the declared version and at 1.32.
+fn rehearsed_at_table(rows: &[(String, String)]) -> String {
+    let mut out = format!(
+        "{TABLE_START}\n## Rehearsed at\n\nWhat `meshbook run NAME --sandbox` (the newest minor the runbook's \
+         `requires.kubernetes` allows) and `--kube-version 1.32` end with, on the example params:\n\n\
+         | Kubernetes | rehearsal |\n|---|---|\n"
+    );
+    for (version, result) in rows {
+        out.push_str(&format!("| {version} | {result} |\n"));
+    }
+    out.push_str(TABLE_END);
+    out
+}
+
+/// Checks (or, with `MESHBOOK_UPDATE_README=1`, writes) the runbook README's table.
+fn check_readme(name: &str, table: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("runbooks")
+        .join(name)
+        .join("README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let current = match (text.find(TABLE_START), text.find(TABLE_END)) {
+        (Some(a), Some(b)) => &text[a..b + TABLE_END.len()],
+        _ => "",
+    };
+    if current == table {
+        return;
+    }
+    if std::env::var_os("MESHBOOK_UPDATE_README").is_some() {
+        let updated = if current.is_empty() {
+            format!("{}\n\n{table}\n", text.trim_end())
+        } else {
+            text.replace(current, table)
+        };
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    panic!(
+        "{}: the rehearsed-at table is out of date (MESHBOOK_UPDATE_README=1 rewrites it):\n{table}",
+        path.display()
+    );
 }
 
 #[test]
@@ -45,7 +152,7 @@ fn every_named_runbook_rehearses_to_completion() {
         .map(|name| {
             std::thread::spawn(move || {
                 let s = Scratch::new();
-                let done = rehearse(&s, name);
+                let done = rehearse(&s, name, &[]);
                 assert_eq!(done.code, 0, "{name} did not rehearse:\n{}", done.all());
                 assert!(
                     done.stdout.contains("rehearsal on simulated clusters"),
@@ -89,6 +196,39 @@ fn every_named_runbook_rehearses_to_completion() {
                 for (id, state) in states {
                     assert_eq!(state, "succeeded", "{name}: step {id}");
                 }
+                let declared = format!(
+                    "{} (declared: `{}`)",
+                    rehearsed_version(&done.stdout),
+                    declared_range(&done.stdout)
+                );
+                (*name, declared, outcome(&done))
+            })
+        })
+        .collect();
+    let declared: Vec<_> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+    // Then each at 1.32 (after the others, to keep the machine's load down), on clusters gcloud
+    // creates at 1.32 too (GKE offers no 1.9 or 1.14 any more), for the README's table.
+    let handles: Vec<_> = declared
+        .into_iter()
+        .map(|(name, version, result)| {
+            std::thread::spawn(move || {
+                let later = Scratch::new();
+                let current = match name {
+                    "gke-multicluster" | "vm-expansion" => rehearse(
+                        &later,
+                        name,
+                        &["--kube-version", "1.32", "-p", "CLUSTER_VERSION=1.32"],
+                    ),
+                    _ => rehearse(&later, name, &["--kube-version", "1.32"]),
+                };
+                assert_eq!(
+                    rehearsed_version(&current.stdout),
+                    "1.32",
+                    "{}",
+                    current.all()
+                );
+                let rows = [(version, result), ("1.32".to_string(), outcome(&current))];
+                check_readme(name, &rehearsed_at_table(&rows));
             })
         })
         .collect();

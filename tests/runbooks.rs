@@ -198,3 +198,47 @@ fn plans_match_their_snapshots() {
         insta::assert_snapshot!(format!("plan-{name}"), text.replace(&prefix, "[ROOT]/"));
     }
 }
+
+#[test]
+fn plan_at_a_kube_version_names_the_manifests_it_would_refuse() {
+    let params = params_file("split-horizon");
+    let plan = |v: &str| {
+        meshbook(&[
+            "plan",
+            "split-horizon",
+            "--params",
+            &params,
+            "--kube-version",
+            v,
+        ])
+    };
+    let old = plan("1.15");
+    assert!(
+        ok(&old, "plan at 1.15").contains("apiVersions at Kubernetes 1.15: 0 object(s) refused")
+    );
+
+    let new = plan("1.32");
+    assert_eq!(new.code, 1, "{}", new.all());
+    let text = new.stdout.replace(&format!("{}/", root().display()), "");
+    let istio = "runbooks/split-horizon/sandbox/istio-1.1.0";
+    for line in [
+        format!(
+            "  cluster1-crds: {istio}/install/kubernetes/helm/istio-init/files/crd-10.yaml:2: CustomResourceDefinition \"gateways.networking.istio.io\": apiextensions.k8s.io/v1beta1 is not served since Kubernetes 1.22; use apiextensions.k8s.io/v1"
+        ),
+        // The step's selector (version=v1) keeps only helloworld-v1 of the file.
+        format!(
+            "  cluster1-helloworld-v1: {istio}/samples/helloworld/helloworld.yaml:13: Deployment \"helloworld-v1\": extensions/v1beta1 is not served since Kubernetes 1.16; use apps/v1"
+        ),
+        "  cluster1-install: istio-auth.yaml does not exist before the run".to_string(),
+    ] {
+        assert!(text.contains(&line), "missing {line:?} in:\n{text}");
+    }
+    let other = format!("cluster1-helloworld-v1: {istio}/samples/helloworld/helloworld.yaml:26");
+    assert!(!text.contains(&other), "{text}");
+    assert!(
+        new.stderr
+            .contains("Kubernetes 1.32 would refuse 9 object(s)"),
+        "{}",
+        new.stderr
+    );
+}

@@ -57,11 +57,7 @@ impl ClusterHost for Sandbox {
             let info = match self.cluster(name) {
                 Some(info) => info,
                 None => {
-                    // GKE versions read `1.27.3-gke.100`: the cluster simulates that minor. Until
-                    // kube steps can apply without server-side apply (servers before 1.16), the
-                    // requested minor is only reported and the sandbox's own is simulated.
-                    let _requested: Option<meshbook_sandbox::KubeVersion> = version.parse().ok();
-                    let kube_version = None;
+                    let kube_version = Some(simulated_minor(version));
                     let options = ClusterOptions {
                         extra_tokens: vec![token.to_string()],
                         kube_version,
@@ -90,6 +86,20 @@ impl ClusterHost for Sandbox {
     }
 }
 
+/// The simulated minor for a GKE version (`1.27.3-gke.100` simulates 1.27): the nearest minor
+/// the sandbox has, clamped to its oldest and newest; the newest when the text is no version. Older servers
+/// have no server-side apply, which kube steps and doubles detect (their 415) and do without.
+pub fn simulated_minor(version: &str) -> meshbook_sandbox::KubeVersion {
+    let oldest = meshbook_sandbox::supported_versions()
+        .next()
+        .unwrap_or_else(meshbook_sandbox::default_version);
+    let newest = meshbook_sandbox::default_version();
+    match version.parse::<meshbook_sandbox::KubeVersion>() {
+        Ok(v) => v.clamp(oldest, newest),
+        Err(_) => newest,
+    }
+}
+
 impl<T: ClusterHost + ?Sized> ClusterHost for Arc<T> {
     fn names(&self) -> Vec<String> {
         (**self).names()
@@ -104,5 +114,19 @@ impl<T: ClusterHost + ?Sized> ClusterHost for Arc<T> {
     }
     fn stop(&self, name: &str) {
         (**self).stop(name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use meshbook_sandbox::KubeVersion;
+
+    #[test]
+    fn gke_versions_map_to_their_minor_within_what_the_sandbox_simulates() {
+        assert_eq!(simulated_minor("1.9.6-gke.1"), KubeVersion::new(9));
+        assert_eq!(simulated_minor("1.14.10-gke.50"), KubeVersion::new(14));
+        assert_eq!(simulated_minor("1.8.1-gke.0"), KubeVersion::new(9));
+        assert_eq!(simulated_minor("1.99.0"), KubeVersion::new(33));
     }
 }

@@ -9,7 +9,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams};
+use kube::api::{Api, DynamicObject, ListParams, Patch, PatchParams, PostParams};
 use kube::config::{KubeConfigOptions, Kubeconfig};
 use kube::core::GroupVersionKind;
 use kube::discovery::{ApiCapabilities, ApiResource, Scope};
@@ -171,7 +171,7 @@ fn rank(object: &Value) -> u8 {
     }
 }
 
-/// Server-side applies `objects` (namespaces and CRDs first) as field manager `manager`,
+/// Applies `objects` (server-side, or client-side on servers without it) (namespaces and CRDs first) as field manager `manager`,
 /// recording each object in `call`. Namespaced objects without a namespace go to the context's.
 pub async fn apply(
     cluster: &Cluster,
@@ -182,6 +182,7 @@ pub async fn apply(
     let mut sorted: Vec<&Value> = objects.iter().filter(|o| o.is_object()).collect();
     sorted.sort_by_key(|o| rank(o));
     let params = PatchParams::apply(manager).force();
+    let mut server_side = true;
     for object in sorted {
         let gvk = gvk_of(object)?;
         let (ar, caps) = resolve(cluster, &gvk).await?;
@@ -193,9 +194,19 @@ pub async fn apply(
             body["metadata"]["namespace"] =
                 Value::String(ns.unwrap_or(&cluster.namespace).to_string());
         }
-        api.patch(name, &params, &Patch::Apply(&body))
-            .await
-            .map_err(|e| format!("failed to apply {} {name}: {e}", gvk.kind))?;
+        if server_side {
+            match api.patch(name, &params, &Patch::Apply(&body)).await {
+                Ok(_) => {}
+                // Servers before 1.16 have no server-side apply: apply client-side from now on.
+                Err(kube::Error::Api(s)) if s.code == 415 => server_side = false,
+                Err(e) => return Err(format!("failed to apply {} {name}: {e}", gvk.kind)),
+            }
+        }
+        if !server_side {
+            client_side_apply(&api, name, &body, manager)
+                .await
+                .map_err(|e| format!("failed to apply {} {name}: {e}", gvk.kind))?;
+        }
         let place = match caps.scope {
             Scope::Namespaced => format!("{}/", ns.unwrap_or(&cluster.namespace)),
             Scope::Cluster => String::new(),
@@ -204,6 +215,43 @@ pub async fn apply(
             "applied {} {place}{name} to {}",
             gvk.kind, cluster.context
         ));
+    }
+    Ok(())
+}
+
+/// `kubectl apply` without server-side apply: create with the last-applied annotation, or send
+/// the three-way merge patch (nothing when it is empty).
+async fn client_side_apply(
+    api: &Api<DynamicObject>,
+    name: &str,
+    object: &Value,
+    manager: &str,
+) -> Result<(), kube::Error> {
+    use meshbook_inspect::client_apply::{
+        is_empty, last_applied, three_way_merge_patch, with_last_applied,
+    };
+    let modified = with_last_applied(object);
+    match api.get_opt(name).await? {
+        None => {
+            let params = PostParams {
+                field_manager: Some(manager.to_string()),
+                ..PostParams::default()
+            };
+            let body: DynamicObject =
+                serde_json::from_value(modified).map_err(kube::Error::SerdeError)?;
+            api.create(&params, &body).await?;
+        }
+        Some(live) => {
+            let current = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
+            let patch = three_way_merge_patch(last_applied(&current).as_ref(), &modified, &current);
+            if !is_empty(&patch) {
+                let params = PatchParams {
+                    field_manager: Some(manager.to_string()),
+                    ..PatchParams::default()
+                };
+                api.patch(name, &params, &Patch::Merge(&patch)).await?;
+            }
+        }
     }
     Ok(())
 }

@@ -10,7 +10,7 @@ use crate::locate::{Seg, YamlPath};
 use crate::model::grammar::HELP;
 use crate::model::{
     API_VERSION, Action, Defaults, Duration, Invalid, KIND_KEYS, Metadata, OutputSpec, ParamSpec,
-    ReadError, RetryPolicy, Runbook, SandboxStandIn, Step, WaitPolicy,
+    Range, ReadError, Requires, RetryPolicy, Runbook, SandboxStandIn, Step, WaitPolicy,
 };
 use crate::suggest;
 
@@ -41,10 +41,11 @@ pub struct Salvaged {
     pub index: usize,
 }
 
-const TOP_KEYS: [&str; 7] = [
+const TOP_KEYS: [&str; 8] = [
     "apiVersion",
     "kind",
     "metadata",
+    "requires",
     "params",
     "defaults",
     "steps",
@@ -133,6 +134,7 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     }
     let metadata: Metadata = required(&mut root, "metadata", &mut diags).unwrap_or_default();
     let defaults: Defaults = optional(&mut root, "defaults", &mut diags).unwrap_or_default();
+    let requires = read_requires(&mut root, &mut diags);
 
     let mut params = IndexMap::new();
     if let Some(raw) = optional::<IndexMap<String, Value>>(&mut root, "params", &mut diags) {
@@ -179,6 +181,7 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
         api_version,
         kind,
         metadata,
+        requires,
         params,
         defaults,
         steps,
@@ -189,6 +192,60 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
         unreadable,
         diagnostics: diags,
     })
+}
+
+/// The `requires:` section: each range parsed, a mistake pointing at its column in the value.
+fn read_requires(root: &mut Mapping, diags: &mut Vec<Diagnostic>) -> Requires {
+    let mut requires = Requires::default();
+    let Some(raw) = optional::<IndexMap<String, Value>>(root, "requires", diags) else {
+        return requires;
+    };
+    for (name, value) in raw {
+        let path = vec![Seg::Key("requires".into()), Seg::Key(name.clone())];
+        let range = match &value {
+            Value::Null => Range::ANY,
+            Value::String(text) => match Range::parse(text) {
+                Ok(r) => r,
+                Err(e) => {
+                    let rest: String = text.chars().skip(e.column - 1).collect();
+                    let mut d = Diagnostic::at_value(
+                        path,
+                        format!("invalid version range for `{name}`: {}", e.reason),
+                    )
+                    .with_help(
+                        "ranges read like \">=1.9, <1.16\", \"2.x\", \"1.5.*\", \"~1.5\" or \"1.13 || >=1.20\"",
+                    );
+                    if !rest.trim().is_empty() {
+                        d = d.with_needle(rest);
+                    }
+                    diags.push(d);
+                    continue;
+                }
+            },
+            Value::Number(n) => {
+                diags.push(
+                    Diagnostic::at_value(path, format!("the range of `{name}` must be a string"))
+                        .with_help(format!(
+                            "put it in quotes: YAML read it as the number {n} (an unquoted 1.10 is 1.1)"
+                        )),
+                );
+                continue;
+            }
+            _ => {
+                diags.push(Diagnostic::at_value(
+                    path,
+                    format!("the range of `{name}` must be a string such as \"2.x\", or empty for any version"),
+                ));
+                continue;
+            }
+        };
+        if name == crate::model::KUBERNETES {
+            requires.kubernetes = Some(range);
+        } else {
+            requires.tools.insert(name, range);
+        }
+    }
+    requires
 }
 
 fn read_step(value: Value, path: &[Seg], diags: &mut Vec<Diagnostic>) -> Option<Step> {

@@ -19,6 +19,9 @@ pub struct Plan {
     /// The runbook's title.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub title: Option<String>,
+    /// What the runbook needs: Kubernetes and tool version ranges.
+    #[serde(skip_serializing_if = "crate::model::Requires::is_empty")]
+    pub requires: crate::model::Requires,
     /// Param values (secret ones masked).
     pub params: indexmap::IndexMap<String, String>,
     /// Number of layers: steps of one layer can run side by side.
@@ -178,6 +181,7 @@ pub fn plan(validated: &Validated, params: &Values) -> Plan {
     Plan {
         runbook: rb.metadata.name.clone(),
         title: rb.metadata.title.clone(),
+        requires: rb.requires.clone(),
         params: shown_params,
         layers: validated.graph.layers().len(),
         steps: planned(List::Steps),
@@ -235,6 +239,12 @@ impl Plan {
             .unwrap_or_default();
         let _ = writeln!(out, "Plan for {}{title}", self.runbook);
         let _ = writeln!(out, "{} steps in {} layers", self.steps.len(), self.layers);
+        if !self.requires.is_empty() {
+            let _ = writeln!(out, "requires:");
+            for line in self.requires.lines() {
+                let _ = writeln!(out, "  {line}");
+            }
+        }
         if !self.params.is_empty() {
             let _ = writeln!(out, "params:");
             for (k, v) in &self.params {

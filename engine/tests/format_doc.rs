@@ -10,8 +10,12 @@ fn every_step_example_in_the_format_doc_validates() {
     .unwrap();
     let mut steps = String::new();
     let mut examples = 0;
+    let mut requires = String::new();
     for block in doc.split("```yaml\n").skip(1) {
         let body = block.split("```").next().unwrap();
+        if body.starts_with("requires:") {
+            requires = body.to_string();
+        }
         if body.starts_with("- id:") {
             examples += 1;
             for line in body.lines() {
@@ -26,7 +30,7 @@ fn every_step_example_in_the_format_doc_validates() {
         "expected examples of every step kind, found {examples} blocks"
     );
     let runbook = format!(
-        "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {{name: doc-examples}}\nparams:\n  CTX_CLUSTER1: {{type: context}}\n  CTX_CLUSTER2: {{type: context}}\n  ISTIO_DIR: {{type: path}}\n  MESH_ID: {{}}\n  REMOTE_GW_ADDR: {{type: ip}}\n  CLUSTER_NAME: {{}}\nsteps:\n{steps}"
+        "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {{name: doc-examples}}\n{requires}params:\n  CTX_CLUSTER1: {{type: context}}\n  CTX_CLUSTER2: {{type: context}}\n  ISTIO_DIR: {{type: path}}\n  MESH_ID: {{}}\n  REMOTE_GW_ADDR: {{type: ip}}\n  CLUSTER_NAME: {{}}\nsteps:\n{steps}"
     );
     // The JSON Schema editors use accepts them too, by an independent validator.
     let schema = meshbook_engine::schema::runbook_schema();
@@ -43,6 +47,13 @@ fn every_step_example_in_the_format_doc_validates() {
             meshbook_engine::diag::render("runbook-format.md examples", &runbook, &diags)
         )
     });
+    let r = &validated.runbook.requires;
+    assert_eq!(r.kubernetes().to_string(), ">=1.9, <1.16");
+    assert_eq!(
+        r.tools.keys().map(String::as_str).collect::<Vec<_>>(),
+        ["helm", "istioctl", "gcloud"]
+    );
+    assert!(r.tools["gcloud"].is_any());
     let kinds: std::collections::BTreeSet<&str> = validated
         .runbook
         .steps

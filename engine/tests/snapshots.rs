@@ -19,6 +19,13 @@ fn a_cycle_a_typo_in_needs_and_an_unknown_field_are_reported_together() {
 }
 
 #[test]
+fn bad_version_ranges_are_reported_at_their_column() {
+    let text = "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {name: r}\nrequires:\n  kubernetes: \">=1.9, <1.1x6\"\n  helm: 2.10\n  istioctl: [1]\nsteps: []\n";
+    let diags = read_runbook(text).unwrap_err();
+    insta::assert_snapshot!(diag::render("r.yaml", text, &diags));
+}
+
+#[test]
 fn a_plan_orders_steps_by_data_and_shows_placeholders() {
     let text = fixture("addr-flow.yaml");
     let validated = read_runbook(&text).unwrap();

@@ -1,5 +1,7 @@
 //! Pure answers about Kubernetes objects and versions, without any I/O.
 //!
+//! - [`client_apply`]: the three-way merge patch of `kubectl apply` for servers without
+//!   server-side apply.
 //! - [`jsonpath`]: what would `kubectl get -o jsonpath=TEMPLATE` print for this object?
 //!   The kubectl dialect is reproduced exactly (see the module docs for its quirks).
 //! - [`readiness`]: is this object ready? The kstatus rules from
@@ -15,6 +17,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 #![warn(unreachable_pub, missing_docs)]
 
+pub mod client_apply;
 pub mod jsonpath;
 pub mod labels;
 pub mod manifest_lint;

@@ -82,6 +82,12 @@ pub(crate) fn show(args: &RunbookArgs, output: OutputArg) -> CmdResult {
     if let Some(d) = &rb.metadata.description {
         let _ = writeln!(out, "\n{}", d.trim_end());
     }
+    if !rb.requires.is_empty() {
+        let _ = writeln!(out, "\nrequires:");
+        for line in rb.requires.lines() {
+            let _ = writeln!(out, "  {line}");
+        }
+    }
     let _ = writeln!(out, "\nparams:");
     for (name, p) in &rb.params {
         let default = match (&p.default, p.secret) {

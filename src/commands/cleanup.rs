@@ -74,6 +74,8 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         created_at: now_ms(),
         kubeconfig: parent.kubeconfig.clone(),
         sandbox: parent.sandbox.clone(),
+        kube_version: parent.kube_version.clone(),
+        ignored_requirements: Vec::new(),
     };
     let session = Session::create(&args.drive, verbose > 0, meta, validated, values, sealer)?;
     session.say(&format!(

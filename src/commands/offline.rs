@@ -74,11 +74,14 @@ fn validate_json(args: &RunbookArgs) -> CmdResult {
 pub(crate) fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> CmdResult {
     let p = prepare(args, true)?;
     let plan = plan::plan(&p.validated, &p.params);
+    let workdir = match &server.workdir {
+        Some(w) => w.clone(),
+        None => std::env::current_dir()?,
+    };
+    let linted = server
+        .kube_version
+        .map(|v| crate::lint::lint(&plan, &p.source, &workdir, v));
     let checked = if server.server_dry_run {
-        let workdir = match &server.workdir {
-            Some(w) => w.clone(),
-            None => std::env::current_dir()?,
-        };
         Some(dry_run::ask_clusters(
             &plan,
             server.kubeconfig.as_deref(),
@@ -93,13 +96,16 @@ pub(crate) fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryR
             if let Some(c) = &checked {
                 out!("{}", dry_run::to_text(c));
             }
+            if let Some(l) = &linted {
+                out!("{}", l.to_text());
+            }
         }
         OutputFormat::Json => {
-            let value = match &checked {
-                None => serde_json::to_value(&plan),
-                Some(c) => {
-                    serde_json::to_value(serde_json::json!({ "plan": plan, "server_dry_run": c }))
-                }
+            let value = match (&checked, &linted) {
+                (None, None) => serde_json::to_value(&plan),
+                (c, l) => serde_json::to_value(
+                    serde_json::json!({ "plan": plan, "server_dry_run": c, "api_versions": l }),
+                ),
             };
             let json = value.and_then(|v| serde_json::to_string_pretty(&v))?;
             outln!("{json}");
@@ -111,6 +117,13 @@ pub(crate) fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryR
         .filter(|c| c.verdict == "rejected")
         .map(|c| c.step.as_str())
         .collect();
+    if let Some(l) = linted.as_ref().filter(|l| !l.refused.is_empty()) {
+        return Err(Failure::StepFailed(format!(
+            "Kubernetes {} would refuse {} object(s) of the runbook's manifests\n",
+            l.kube_version,
+            l.refused.len()
+        )));
+    }
     if rejected.is_empty() {
         Ok(())
     } else {

@@ -31,6 +31,14 @@ pub(crate) struct RunArgs {
     /// Rehearse on simulated clusters, one per context the runbook names, honouring its stand-ins.
     #[arg(long)]
     sandbox: bool,
+    /// The Kubernetes minor a rehearsal simulates (default: the newest the runbook's
+    /// `requires.kubernetes` allows), to see where the runbook breaks at another version.
+    #[arg(long, value_name = "1.MINOR", requires = "sandbox", value_parser = crate::args::parse_kube_version)]
+    kube_version: Option<meshbook_sandbox::KubeVersion>,
+    /// Start even when the machine does not meet the runbook's `requires:` (the run records
+    /// which requirements it ignored).
+    #[arg(long)]
+    ignore_requirements: bool,
 }
 
 /// Runs `meshbook run`.
@@ -43,6 +51,24 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
     let sandbox = args
         .sandbox
         .then(|| args.drive.state.dir().run_dir(&id).sandbox());
+    let kube_version = match args.sandbox {
+        true => {
+            let (version, why) = crate::rehearsal::version_for(runbook, args.kube_version)
+                .map_err(|e| Failure::Invalid(e.to_string()))?;
+            let gcloud = match crate::gcp::plan(runbook).starts_clusters() {
+                true => "",
+                false => "; clusters made with gcloud have the version it asks for",
+            };
+            outln!("rehearsing at Kubernetes {version} ({why}){gcloud}");
+            args.kube_version.map(|v| v.to_string())
+        }
+        false => None,
+    };
+    let ignored_requirements = match args.sandbox {
+        // A rehearsal's clusters and tools are simulated; its version was said above.
+        true => Vec::new(),
+        false => preflight(args, &prepared)?,
+    };
     let meta = RunMeta {
         kind: RunKind::Steps,
         runbook: runbook_ref(&args.runbook.runbook, &prepared.source),
@@ -53,6 +79,8 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         created_at: now_ms(),
         kubeconfig: args.kubeconfig.as_deref().map(absolute),
         sandbox,
+        kube_version,
+        ignored_requirements,
         id,
     };
     Session::create(
@@ -64,6 +92,37 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         sealer,
     )?
     .drive()
+}
+
+/// Checks the machine against the runbook's `requires:`; what it lacks stops the run (exit 2)
+/// unless `--ignore-requirements`, which returns it to be recorded.
+fn preflight(args: &RunArgs, prepared: &crate::prepare::Prepared) -> Result<Vec<String>, Failure> {
+    let runbook = &prepared.validated.runbook;
+    // Clusters that gcloud creates during the run have no context yet.
+    let contexts = crate::gcp::plan(runbook)
+        .starts_clusters()
+        .then(|| crate::rehearsal::contexts(runbook, &prepared.params));
+    let problems = crate::preflight::check(
+        runbook,
+        &prepared.source,
+        args.kubeconfig.as_deref(),
+        contexts.as_deref(),
+    );
+    if problems.is_empty() {
+        return Ok(Vec::new());
+    }
+    let report = crate::preflight::report(&problems, &prepared.source.display);
+    if !args.ignore_requirements {
+        return Err(Failure::Invalid(report));
+    }
+    // Said on stderr as the run starts; the run records each ignored requirement.
+    eprintln!("warning: {report}");
+    Ok(report
+        .lines()
+        .skip(1)
+        .filter(|l| l.starts_with("  "))
+        .map(|l| l.trim().to_string())
+        .collect())
 }
 
 fn absolute(path: &std::path::Path) -> PathBuf {

@@ -39,7 +39,7 @@ pub(crate) struct UpArgs {
     pub(crate) clusters: Vec<(String, Option<KubeVersion>)>,
     /// The Kubernetes minor the clusters simulate: what `/version` reports and which API versions
     /// are served (1.9 to 1.33; default: the newest).
-    #[arg(long, value_name = "1.MINOR", value_parser = parse_kube_version)]
+    #[arg(long, value_name = "1.MINOR", value_parser = crate::args::parse_kube_version)]
     pub(crate) kube_version: Option<KubeVersion>,
     /// Write the kubeconfig here too (mode 0600).
     #[arg(long, value_name = "FILE")]
@@ -80,21 +80,12 @@ pub(crate) struct UpArgs {
     pub(crate) project: String,
 }
 
-fn parse_kube_version(text: &str) -> Result<KubeVersion, String> {
-    let v = KubeVersion::parse(text).map_err(|e| e.to_string())?;
-    if meshbook_sandbox::supported_versions().any(|s| s == v) {
-        Ok(v)
-    } else {
-        Err(format!(
-            "Kubernetes {v} is not simulated: choose 1.9 to {}",
-            meshbook_sandbox::default_version()
-        ))
-    }
-}
-
 fn parse_cluster(text: &str) -> Result<(String, Option<KubeVersion>), String> {
     match text.split_once('=') {
-        Some((name, version)) => Ok((name.to_string(), Some(parse_kube_version(version)?))),
+        Some((name, version)) => Ok((
+            name.to_string(),
+            Some(crate::args::parse_kube_version(version)?),
+        )),
         None => Ok((text.to_string(), None)),
     }
 }

@@ -683,3 +683,73 @@ async fn a_get_that_waits_gives_back_what_it_saw_when_its_time_is_up() {
     let got = env.run(step).await.unwrap();
     assert_eq!(got["GW"], "", "a missing object is a value not there yet");
 }
+
+#[tokio::test]
+async fn before_server_side_apply_objects_are_applied_client_side() {
+    // Kubernetes 1.13 answers an apply patch with 415, as kube-apiserver did before 1.16.
+    let env = Env::with_config(meshbook_sandbox::SandboxConfig {
+        kube_version: meshbook_sandbox::KubeVersion::new(13),
+        ..support::config(&["c1"])
+    })
+    .await;
+    let manifest = |data: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: mesh}}\ndata: {{{data}}}\n---\n\
+             apiVersion: extensions/v1beta1\nkind: Deployment\nmetadata: {{name: web}}\n\
+             spec:\n  selector: {{matchLabels: {{app: web}}}}\n  template:\n    metadata: {{labels: {{app: web}}}}\n    spec: {{containers: [{{name: web, image: nginx}}]}}\n"
+        )
+    };
+    env.apply(&manifest("a: '1', b: '2'")).await.unwrap();
+    assert_eq!(
+        changes(&env.lines()),
+        [
+            ("configmap/mesh".to_string(), "created".to_string()),
+            (
+                "deployment.extensions/web".to_string(),
+                "created".to_string()
+            )
+        ]
+    );
+    let cm = env
+        .object("/api/v1/namespaces/default/configmaps/mesh")
+        .await
+        .unwrap();
+    let record = cm["metadata"]["annotations"]["kubectl.kubernetes.io/last-applied-configuration"]
+        .as_str()
+        .unwrap();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(record).unwrap()["data"],
+        json!({"a": "1", "b": "2"})
+    );
+
+    env.clear_lines();
+    env.apply(&manifest("a: '1', b: '2'")).await.unwrap();
+    let again = changes(&env.lines());
+    assert!(again.iter().all(|(_, c)| c == "unchanged"), "{again:?}");
+
+    // A key the manifest drops goes; one another writer added stays, as with kubectl apply.
+    env.merge_patch(
+        "/api/v1/namespaces/default/configmaps/mesh",
+        &json!({"data": {"theirs": "x"}}),
+    )
+    .await;
+    env.clear_lines();
+    env.apply(&manifest("a: '10'")).await.unwrap();
+    assert_eq!(changes(&env.lines())[0].1, "configured");
+    let cm = env
+        .object("/api/v1/namespaces/default/configmaps/mesh")
+        .await
+        .unwrap();
+    assert_eq!(cm["data"], json!({"a": "10", "theirs": "x"}));
+
+    // kube.secret writes through the same path.
+    let secret = "kube.secret: {name: s, literals: {k: v}}";
+    env.run(secret).await.unwrap();
+    env.run(secret).await.unwrap();
+    let said = env.lines();
+    assert!(
+        said[said.len() - 2].starts_with("secret/s created")
+            && said[said.len() - 1].starts_with("secret/s unchanged"),
+        "{said:?}"
+    );
+}

@@ -191,14 +191,30 @@ fn crd(group: &str, kind: &str, plural: &str, version: &str, minor: u32) -> Valu
         versions.push(json!({"name": "v1beta1", "served": true, "storage": false,
             "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}));
     }
+    let names = json!({"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")});
+    let name = format!("{plural}.{group}");
+    // Istio's CRDs were apiextensions.k8s.io/v1beta1 until 1.8 (istio/istio#18771), which is
+    // why Istio 1.6 installs on Kubernetes 1.14 and fails on 1.22 and later.
+    if minor < 8 {
+        let versions: Vec<Value> = versions
+            .iter()
+            .map(|v| json!({"name": v["name"], "served": true, "storage": v["storage"]}))
+            .collect();
+        return json!({
+            "apiVersion": "apiextensions.k8s.io/v1beta1",
+            "kind": "CustomResourceDefinition",
+            "metadata": {"name": name, "labels": {"release": "istio"}},
+            "spec": {"group": group, "scope": "Namespaced", "names": names, "version": version, "versions": versions},
+        });
+    }
     json!({
         "apiVersion": "apiextensions.k8s.io/v1",
         "kind": "CustomResourceDefinition",
-        "metadata": {"name": format!("{plural}.{group}"), "labels": {"release": "istio"}},
+        "metadata": {"name": name, "labels": {"release": "istio"}},
         "spec": {
             "group": group,
             "scope": "Namespaced",
-            "names": {"kind": kind, "plural": plural, "singular": kind.to_lowercase(), "listKind": format!("{kind}List")},
+            "names": names,
             "versions": versions,
         }
     })
@@ -314,6 +330,13 @@ fn istiod(
     } else {
         format!("istiod{suffix}")
     };
+    // Like its CRDs, Istio's injector webhook was a v1beta1 object until 1.8 (1.6 supports
+    // Kubernetes 1.15, which has no admissionregistration.k8s.io/v1).
+    let webhook_api = if rel.minor >= 8 {
+        "admissionregistration.k8s.io/v1"
+    } else {
+        "admissionregistration.k8s.io/v1beta1"
+    };
     vec![
         json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": sa, "namespace": ns, "labels": {"app": "istiod", "release": "istio"}}}),
         json!({"apiVersion": "v1", "kind": "ConfigMap",
@@ -339,7 +362,7 @@ fn istiod(
                 {"name": "https-dns", "port": 15012, "protocol": "TCP"},
                 {"name": "https-webhook", "port": 443, "targetPort": 15017, "protocol": "TCP"},
                 {"name": "http-monitoring", "port": 15014, "protocol": "TCP"}]}}),
-        json!({"apiVersion": "admissionregistration.k8s.io/v1", "kind": "MutatingWebhookConfiguration",
+        json!({"apiVersion": webhook_api, "kind": "MutatingWebhookConfiguration",
             "metadata": {"name": format!("istio-sidecar-injector{suffix}"), "labels": {"app": "sidecar-injector", "istio.io/rev": rev, "release": "istio"}},
             "webhooks": [{"name": "sidecar-injector.istio.io", "admissionReviewVersions": ["v1beta1", "v1"], "sideEffects": "None",
                 "clientConfig": {"service": {"name": name, "namespace": ns, "path": "/inject", "port": 443}},

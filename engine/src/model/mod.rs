@@ -5,12 +5,14 @@ pub(crate) mod fold;
 pub mod grammar;
 mod kind;
 pub mod names;
+mod requires;
 mod until;
 mod value_type;
 
 pub use duration::{Duration, DurationError};
 pub use grammar::{Condition, Edit, Grammar, Parsed, Pattern, Rendered, Stage, Templated, Written};
 pub use kind::*;
+pub use requires::{KUBERNETES, Range, Requires};
 pub use until::Until;
 pub use value_type::{TypeMismatch, ValueType};
 
@@ -32,6 +34,9 @@ pub struct Runbook {
     pub kind: String,
     /// Name, title and source tutorial.
     pub metadata: Metadata,
+    /// The Kubernetes versions and tools the runbook needs.
+    #[serde(default, skip_serializing_if = "Requires::is_empty")]
+    pub requires: Requires,
     /// Inputs, by name; they reach templates as `{{NAME}}` and shell steps as `$NAME`.
     #[serde(default)]
     pub params: IndexMap<String, ParamSpec>,

@@ -96,6 +96,13 @@ pub struct RunMeta {
     /// For rehearsals: the folder of the simulated clusters the run drives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sandbox: Option<PathBuf>,
+    /// For rehearsals: the Kubernetes minor asked for with `--kube-version` (`1.32`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kube_version: Option<String>,
+    /// Requirements of the runbook the machine did not meet when the run was started with
+    /// `--ignore-requirements`, one line each.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignored_requirements: Vec<String>,
 }
 
 /// A state dir: the root of every run's directory.
@@ -347,6 +354,8 @@ mod tests {
             created_at: 0,
             kubeconfig: None,
             sandbox: None,
+            kube_version: None,
+            ignored_requirements: Vec::new(),
         }
     }
 

@@ -1,4 +1,4 @@
-//! `kube.apply`: server-side apply (field manager `meshbook`) of every document of the step's
+//! `kube.apply`: apply (server-side where the server has it, see `applier`) of every document of the step's
 //! manifests. Namespaces go first, then CRDs; once the CRDs are established, discovery is read
 //! again so that their custom resources, in the same step, resolve.
 
@@ -6,46 +6,21 @@ use std::path::Path;
 use std::time::Duration;
 
 use indexmap::IndexMap;
-use kube::api::{Patch, PatchParams};
 use meshbook_engine::model::{KubeApply, Manifests, OutputSpec, Rendered, WaitFor};
 use serde::Deserialize;
 use serde_json::Value;
 
+use super::applier::{ApplyMode, Change, apply_object};
 use super::client::{Clients, in_workdir};
 use super::error::KubeError;
-use super::objects::{Selection, Target, resource_version_of};
+use super::objects::{Selection, Target};
 use super::request::{ApiFailure, retrying};
 use super::resolve::ResolveError;
 use super::wait::judge;
 use super::watch::watch_until;
 use super::{Outputs, StepEnv};
 
-/// The field manager of every write meshbook makes.
-pub(crate) const FIELD_MANAGER: &str = "meshbook";
-
 const CRD_TIMEOUT: Duration = Duration::from_secs(60);
-
-/// What an apply did to one object, in kubectl's words.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Change {
-    /// It did not exist.
-    Created,
-    /// It changed.
-    Configured,
-    /// It was already as the manifest says.
-    Unchanged,
-}
-
-impl Change {
-    /// `created`, `configured` or `unchanged`.
-    pub(crate) fn as_str(self) -> &'static str {
-        match self {
-            Change::Created => "created",
-            Change::Configured => "configured",
-            Change::Unchanged => "unchanged",
-        }
-    }
-}
 
 /// Reads every object of a multi-document YAML text; `List` documents give their items.
 pub(crate) fn parse_documents(text: &str, origin: &str) -> Result<Vec<Value>, KubeError> {
@@ -153,13 +128,10 @@ pub(crate) async fn apply(
 ) -> Result<(), KubeError> {
     let docs = documents(spec, &env.workdir)?;
     let cluster = clients.cluster(spec.place.context.as_deref()).await?;
-    let mut params = PatchParams::apply(FIELD_MANAGER);
-    if spec.force {
-        params = params.force();
-    }
-    if env.dry_run {
-        params = params.dry_run();
-    }
+    let mode = ApplyMode {
+        force: spec.force,
+        dry_run: env.dry_run,
+    };
     let mut crds = Vec::new();
     let new_kinds: Vec<(String, String)> = docs
         .iter()
@@ -253,17 +225,10 @@ pub(crate) async fn apply(
             }
         };
         let before = target.get(&name).await.map_err(refused)?;
-        let api = target.api();
-        let body = Patch::Apply(&object);
-        let after = retrying(|| api.patch(&name, &params, &body))
+        let after = apply_object(&target, &name, &object, before.as_ref(), mode)
             .await
             .map_err(refused)?;
-        let after = target.to_value(after);
-        let change = match &before {
-            None => Change::Created,
-            Some(b) if resource_version_of(b) == resource_version_of(&after) => Change::Unchanged,
-            Some(_) => Change::Configured,
-        };
+        let change = Change::between(before.as_ref(), &after);
         let suffix = if env.dry_run { " (server dry run)" } else { "" };
         env.progress.line(&format!(
             "{} {}{suffix} ({})",

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
@@ -274,6 +275,7 @@ impl Clients {
             server: server.trim_end_matches('/').to_string(),
             identity: OnceCell::new(),
             resolver: Resolver::default(),
+            server_side_apply: AtomicBool::new(true),
         })
     }
 }
@@ -286,6 +288,8 @@ pub(crate) struct Cluster {
     server: String,
     identity: OnceCell<String>,
     resolver: Resolver,
+    /// Cleared once the server answers an apply patch with 415 (servers before 1.16).
+    server_side_apply: AtomicBool,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -318,6 +322,16 @@ impl Cluster {
     /// The API server URL, without a trailing slash.
     pub(crate) fn server(&self) -> &str {
         &self.server
+    }
+
+    /// Whether applies to this cluster go server-side (until it answered that it cannot).
+    pub(crate) fn server_side_apply(&self) -> bool {
+        self.server_side_apply.load(Ordering::Relaxed)
+    }
+
+    /// Remembers that this cluster has no server-side apply.
+    pub(crate) fn lacks_server_side_apply(&self) {
+        self.server_side_apply.store(false, Ordering::Relaxed);
     }
 
     /// The resource catalog (discovery) of this cluster.

@@ -6,6 +6,7 @@
 //! included, goes through one path, and so that kubectl JSONPath and kstatus readiness from
 //! `meshbook-inspect` apply directly.
 
+mod applier;
 mod apply;
 mod client;
 mod delete;

@@ -10,7 +10,7 @@ use meshbook_engine::model::{KubePatch, OutputSpec, PatchChange, PatchType, Yaml
 use serde_json::{Value, json};
 use serde_yaml::Value as Yaml;
 
-use super::apply::FIELD_MANAGER;
+use super::applier::FIELD_MANAGER;
 use super::client::Clients;
 use super::error::KubeError;
 use super::objects::{Target, resource_version_of};

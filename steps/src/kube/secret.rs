@@ -1,4 +1,4 @@
-//! `kube.secret`: create or update a Secret from files and literals, by server-side apply so
+//! `kube.secret`: create or update a Secret from files and literals, by apply (see `applier`) so
 //! that a second run converges instead of failing with AlreadyExists. Neither values nor the
 //! server's messages (which may echo them) reach errors or progress lines.
 
@@ -7,15 +7,14 @@ use std::path::Path;
 
 use base64::Engine as _;
 use indexmap::IndexMap;
-use kube::api::{Patch, PatchParams};
 use meshbook_engine::model::{KubeSecret, OutputSpec};
-use serde_json::{Value, json};
+use serde_json::json;
 
-use super::apply::{Change, FIELD_MANAGER};
+use super::applier::{ApplyMode, Change, apply_object};
 use super::client::{Clients, in_workdir};
 use super::error::KubeError;
-use super::objects::{Target, resource_version_of};
-use super::request::{ApiFailure, retrying};
+use super::objects::Target;
+use super::request::ApiFailure;
 use super::{Outputs, StepEnv};
 
 /// Why a secret could not be written.
@@ -106,21 +105,14 @@ pub(crate) async fn write(
         object["metadata"]["labels"] = json!(spec.labels);
     }
     let before = target.get(&spec.name).await.map_err(fail)?;
-    let mut params = PatchParams::apply(FIELD_MANAGER).force();
-    if env.dry_run {
-        params = params.dry_run();
-    }
-    let api = target.api();
-    let body = Patch::Apply(&object);
-    let after = retrying(|| api.patch(&spec.name, &params, &body))
+    let mode = ApplyMode {
+        force: true,
+        dry_run: env.dry_run,
+    };
+    let after = apply_object(&target, &spec.name, &object, before.as_ref(), mode)
         .await
         .map_err(fail)?;
-    let after: Value = target.to_value(after);
-    let change = match &before {
-        None => Change::Created,
-        Some(b) if resource_version_of(b) == resource_version_of(&after) => Change::Unchanged,
-        Some(_) => Change::Configured,
-    };
+    let change = Change::between(before.as_ref(), &after);
     env.progress.line(&format!(
         "secret/{} {} with {} keys ({})",
         spec.name,

@@ -1,0 +1,90 @@
+//! A real run checks the runbook's `requires:` before its first step: every problem at once,
+//! exit 2 and no run; `--ignore-requirements` goes on and records what it ignored.
+
+mod runkit;
+
+use runkit::Scratch;
+
+const RUNBOOK: &str = "apiVersion: meshbook/v1
+kind: Runbook
+metadata: {name: needs}
+requires:
+  kubernetes: \">=1.11, <1.16\"
+  no-such-tool-anywhere: \"1.x\"
+  sh:
+params:
+  OLD: {type: context, default: old}
+  NEW: {type: context, default: new}
+  GONE: {type: context, default: gone}
+steps:
+  - id: a
+    kube.get: {context: \"{{OLD}}\", resource: ns, name: default, jsonpath: '{.metadata.name}'}
+    outputs: {N: {}}
+";
+
+#[test]
+fn unmet_requirements_stop_a_run_before_it_starts_unless_ignored() {
+    let s = Scratch::new();
+    let up = s.sandbox_up("old=1.13,new=1.32", "sb", &[]);
+    let runbook = s.runbook("needs.yaml", RUNBOOK);
+    let kubeconfig = s.path().join("sb/kubeconfig");
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    let refused = s.run(&runbook, &["--kubeconfig", kubeconfig]);
+    assert_eq!(refused.code, 2, "{}", refused.all());
+    for line in [
+        "  context new: Kubernetes 1.32; the runbook needs Kubernetes >=1.11, <1.16 (",
+        "  no-such-tool-anywhere: not on PATH; the runbook needs 1.x (",
+    ] {
+        assert!(
+            refused.stderr.contains(line),
+            "missing {line:?}:\n{}",
+            refused.stderr
+        );
+    }
+    assert!(
+        refused.stderr.contains("needs.yaml:5)"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused
+            .stderr
+            .contains("  context gone: no such context in "),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        !refused.stderr.contains("context old:"),
+        "{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("sh:"), "{}", refused.stderr);
+    assert!(
+        !s.state().join("runs").exists()
+            || std::fs::read_dir(s.state().join("runs"))
+                .unwrap()
+                .next()
+                .is_none()
+    );
+
+    let ignored = s.run(
+        &runbook,
+        &["--kubeconfig", kubeconfig, "--ignore-requirements"],
+    );
+    assert_eq!(ignored.code, 0, "{}", ignored.all());
+    let run = std::fs::read_dir(s.state().join("runs"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let meta: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.path().join("run.json")).unwrap())
+            .unwrap();
+    let recorded = meta["ignored_requirements"].to_string();
+    assert!(
+        recorded.contains("context new: Kubernetes 1.32"),
+        "{recorded}"
+    );
+    s.sandbox_down("sb", up);
+}
