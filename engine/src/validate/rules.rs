@@ -142,6 +142,14 @@ impl Validator<'_> {
                         "the step's `jsonpath` is for a single output; give each output its own `jsonpath`",
                     ));
                 }
+                for name in g.secret_reads(&step.outputs) {
+                    if !step.outputs[name].secret {
+                        self.push(Diagnostic::at_key(
+                            with(path, &[key("outputs"), key(name)]),
+                            format!("output `{name}` reads a Secret's data: declare it with `secret: true`"),
+                        ));
+                    }
+                }
                 for (name, out) in &step.outputs {
                     if out.jsonpath.is_none() && g.jsonpath.is_none() {
                         self.push(Diagnostic::at_key(
