@@ -28,8 +28,11 @@ pub(crate) fn list(meta: &RunMeta) -> List {
 /// The latest run that has not finished successfully and that no process is driving.
 pub(crate) fn latest_unfinished(state: &StateDir) -> Result<String, Failure> {
     for id in state.list()?.iter().rev() {
-        let Ok(history) = state.history(id) else {
-            continue;
+        let history = match state.history(id) {
+            Ok(history) => history,
+            // A damaged run is said, not passed over for an older one.
+            Err(e) if e.is_damage() && !state.is_active(id) => return Err(e.into()),
+            Err(_) => continue,
         };
         if !RunRecord::replay(&history).is_complete() && !state.is_active(id) {
             return Ok(id.clone());

@@ -68,9 +68,17 @@ pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
         "DONE"
     );
     for id in ids {
-        let (Ok(meta), Ok(history)) = (store.read_meta(&id), store.history(&id)) else {
-            outln!("{id:<21} (unreadable)");
-            continue;
+        let (meta, history) = match (store.read_meta(&id), store.history(&id)) {
+            (Ok(meta), Ok(history)) => (meta, history),
+            (Err(e), _) | (_, Err(e)) => {
+                let what = if e.is_damage() {
+                    "damaged"
+                } else {
+                    "unreadable"
+                };
+                outln!("{id:<21} ({what}: {e})");
+                continue;
+            }
         };
         let record = RunRecord::replay(&history);
         let done = record

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::Stored;
 use crate::state::fsutil;
-use crate::state::journal::{self, Entry, Journal, JournalError};
+use crate::state::journal::{self, Entry, Journal, JournalError, Owner};
 use crate::state::run_dir::RunDir;
 
 /// Why the state dir could not be used.
@@ -40,6 +40,12 @@ pub enum StateError {
         /// The run's id.
         id: String,
     },
+    /// `run.json` is missing while the run's journal is there.
+    #[error("{path}: missing, but the run has a journal: the run's description is lost")]
+    MissingMeta {
+        /// The missing file.
+        path: PathBuf,
+    },
     /// `run.json` is unreadable.
     #[error("{path}: not a meshbook run description: {source}")]
     BadMeta {
@@ -52,6 +58,19 @@ pub enum StateError {
     /// The journal is unreadable.
     #[error(transparent)]
     Journal(#[from] JournalError),
+}
+
+impl StateError {
+    /// True when the run's files were changed, removed or added by something other than
+    /// meshbook: nothing may be done from them.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StateError::MissingMeta { .. }
+                | StateError::BadMeta { .. }
+                | StateError::Journal(JournalError::Damaged { .. })
+        )
+    }
 }
 
 /// What a run is for.
@@ -87,6 +106,10 @@ pub struct RunMeta {
     pub inputs: IndexMap<String, Stored>,
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
+    /// SHA-256 of the runbook's text when the run was created (the journal's header binds it
+    /// through `run.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_digest: Option<String>,
     /// The kubeconfig the run was started with (`--kubeconfig`), used again on resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig: Option<PathBuf>,
@@ -148,11 +171,16 @@ impl StateDir {
             path: meta_path.clone(),
             source: io::Error::other(e),
         })?;
+        // The journal (with its header, bound to run.json) is durable before run.json exists, so
+        // that a run with a run.json and no journal is known to be damaged.
+        let owner = Owner {
+            run_id: &meta.id,
+            run_json: &text,
+        };
+        let journal = Journal::create(&dir.journal(), owner)?;
+        fsutil::sync_dir(dir.path()).map_err(io_err(dir.path()))?;
         fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))?;
         fsutil::sync_dir(&self.runs_dir()).map_err(io_err(&self.runs_dir()))?;
-        let journal = Journal::open(&dir.journal())?;
-        // The journal's directory entry must survive a crash too, or resume finds no history.
-        fsutil::sync_dir(dir.path()).map_err(io_err(dir.path()))?;
         Ok(OpenRun {
             meta,
             dir,
@@ -163,10 +191,14 @@ impl StateDir {
 
     /// Opens run `id` for driving, taking its lock.
     pub fn open(&self, id: &str) -> Result<OpenRun, StateError> {
-        let meta = self.read_meta(id)?;
+        let (meta, text) = self.read_meta_text(id)?;
         let dir = self.run_dir(id);
         let lock = lock(&dir, id)?;
-        let journal = Journal::open(&dir.journal())?;
+        let owner = Owner {
+            run_id: id,
+            run_json: &text,
+        };
+        let journal = Journal::open(&dir.journal(), owner)?;
         let scratch = dir.scratch();
         // Output files of steps killed mid-run may hold secret values: they go now.
         if scratch.exists() {
@@ -185,6 +217,11 @@ impl StateDir {
 
     /// Reads `run.json` of run `id`.
     pub fn read_meta(&self, id: &str) -> Result<RunMeta, StateError> {
+        Ok(self.read_meta_text(id)?.0)
+    }
+
+    /// Reads `run.json` of run `id`, parsed and as bytes.
+    fn read_meta_text(&self, id: &str) -> Result<(RunMeta, Vec<u8>), StateError> {
         let missing = || StateError::NoSuchRun {
             id: id.to_string(),
             dir: self.runs_dir(),
@@ -192,20 +229,32 @@ impl StateDir {
         if !valid_id(id) {
             return Err(missing());
         }
-        let path = self.run_dir(id).meta();
+        let dir = self.run_dir(id);
+        let path = dir.meta();
         let text = match fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if has_events(&dir) {
+                    return Err(StateError::MissingMeta { path });
+                }
                 return Err(missing());
             }
             Err(source) => return Err(StateError::Io { path, source }),
         };
-        serde_json::from_slice(&text).map_err(|source| StateError::BadMeta { path, source })
+        match serde_json::from_slice(&text) {
+            Ok(meta) => Ok((meta, text)),
+            Err(source) => Err(StateError::BadMeta { path, source }),
+        }
     }
 
-    /// The events of run `id` so far.
+    /// The events of run `id` so far, checked against its `run.json`.
     pub fn history(&self, id: &str) -> Result<Vec<Entry>, StateError> {
-        Ok(journal::load(&self.run_dir(id).journal())?)
+        let (_, text) = self.read_meta_text(id)?;
+        let owner = Owner {
+            run_id: id,
+            run_json: &text,
+        };
+        Ok(journal::load(&self.run_dir(id).journal(), owner)?)
     }
 
     /// Every run's id, oldest first (ids sort by creation time).
@@ -218,7 +267,11 @@ impl StateDir {
         };
         let mut ids: Vec<String> = entries
             .filter_map(Result::ok)
-            .filter(|e| e.path().join("run.json").is_file())
+            // A run whose run.json was lost still shows, as damaged.
+            .filter(|e| {
+                let dir = RunDir::at(e.path());
+                dir.meta().is_file() || has_events(&dir)
+            })
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         ids.sort();
@@ -232,6 +285,12 @@ impl StateDir {
             Err(_) => false,
         }
     }
+}
+
+/// Whether a run's journal holds events beyond its header: a journal with only its header and
+/// no `run.json` is a run whose creation was cut short, before anything ran.
+fn has_events(dir: &RunDir) -> bool {
+    fs::read(dir.journal()).is_ok_and(|text| text.iter().filter(|b| **b == b'\n').count() > 1)
 }
 
 fn valid_id(id: &str) -> bool {
@@ -250,6 +309,15 @@ fn lock(dir: &RunDir, id: &str) -> Result<File, StateError> {
         Err(fs::TryLockError::WouldBlock) => Err(StateError::Locked { id: id.to_string() }),
         Err(fs::TryLockError::Error(source)) => Err(StateError::Io { path, source }),
     }
+}
+
+/// The digest a run keeps of its runbook's text: SHA-256, in hex.
+pub fn runbook_digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A new run id: UTC time of creation and a random suffix, e.g. `20260314-091502-7f3a`.
@@ -295,6 +363,7 @@ mod tests {
             params: IndexMap::new(),
             inputs: IndexMap::new(),
             created_at: 0,
+            runbook_digest: None,
             kubeconfig: None,
             sandbox: None,
         }
@@ -341,5 +410,35 @@ mod tests {
             store.read_meta("../x"),
             Err(StateError::NoSuchRun { .. })
         ));
+    }
+
+    #[test]
+    fn a_creation_cut_short_is_no_run_and_a_lost_run_json_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateDir::new(dir.path());
+        let id = "20260101-000000-0001";
+        let mut run = store.create(meta(id)).unwrap();
+        let run_json = store.run_dir(id).meta();
+        std::fs::rename(&run_json, dir.path().join("kept")).unwrap();
+        // Killed between the journal's header and run.json: nothing ran, there is no run.
+        assert!(matches!(
+            store.read_meta(id),
+            Err(StateError::NoSuchRun { .. })
+        ));
+        assert!(store.list().unwrap().is_empty());
+        run.journal
+            .append(&crate::events::RunEvent::StepSkipped {
+                step: "a".into(),
+                reason: crate::events::SkipReason::Restored,
+            })
+            .unwrap();
+        let err = store.read_meta(id).unwrap_err();
+        assert!(
+            matches!(err, StateError::MissingMeta { .. }) && err.is_damage(),
+            "{err}"
+        );
+        assert_eq!(store.list().unwrap(), [id]);
+        std::fs::rename(dir.path().join("kept"), &run_json).unwrap();
+        assert_eq!(store.history(id).unwrap().len(), 1);
     }
 }
