@@ -479,6 +479,23 @@ mod tests {
     }
 
     #[test]
+    fn what_validates_renders() {
+        let r = Renderer::new();
+        let data = json!({"A": "", "B": "b", "C": "aGk="});
+        for (text, want) in [
+            ("{{#if A}}a{{else if B}}{{B}}{{/if}}", "b"),
+            (
+                "{{#unless (eq B \"b\")}}no{{else}}{{sh (b64dec C)}}{{/unless}}",
+                "hi",
+            ),
+            ("{{#if (and B (not A))}}{{{B}}}{{/if}}", "b"),
+        ] {
+            check(text, Place::Field).unwrap();
+            assert_eq!(r.render(text, &data).unwrap(), want, "{text}");
+        }
+    }
+
+    #[test]
     fn a_script_takes_values_only_quoted() {
         for text in [
             "echo {{X}}",
