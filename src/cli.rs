@@ -3,7 +3,10 @@
 use clap::{Parser, Subcommand};
 
 use crate::args::{GraphFormatArg, OutputFormat, ServerDryRun};
+use crate::color::ColorWhen;
 use crate::commands::{cleanup, inspect, resume, run, runs, sandbox};
+use crate::complete::Shell;
+use crate::output::OutputArg;
 use crate::prepare::RunbookArgs;
 
 /// Run Istio multicluster tutorials as typed, resumable runbooks.
@@ -13,6 +16,9 @@ pub(crate) struct Cli {
     /// Show step output and debug detail.
     #[arg(short, long, global = true, action = clap::ArgAction::Count)]
     pub(crate) verbose: u8,
+    /// Colour: auto (on a terminal, unless NO_COLOR is set), always or never.
+    #[arg(long, global = true, value_enum, value_name = "WHEN")]
+    pub(crate) color: Option<ColorWhen>,
     /// The command.
     #[command(subcommand)]
     pub(crate) command: Command,
@@ -22,11 +28,29 @@ pub(crate) struct Cli {
 #[derive(Debug, Subcommand)]
 pub(crate) enum Command {
     /// List the runbooks: built-in, ./runbooks and $MESHBOOK_PATH.
-    List,
+    List {
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Show a runbook's params, steps and outputs.
-    Show(RunbookArgs),
+    Show {
+        /// The runbook and its params.
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Check a runbook (and its params, when given); exit 2 with every problem located.
-    Validate(RunbookArgs),
+    Validate {
+        /// The runbook and its params.
+        #[command(flatten)]
+        runbook: RunbookArgs,
+        /// Output format.
+        #[command(flatten)]
+        output: OutputArg,
+    },
     /// Print the dry-run plan: layers of steps with every known value rendered.
     Plan {
         #[command(flatten)]
@@ -42,12 +66,28 @@ pub(crate) enum Command {
     Graph {
         #[command(flatten)]
         runbook: RunbookArgs,
-        /// Graph language.
+        /// Graph language of the text output.
         #[arg(long, value_enum, default_value = "mermaid")]
         format: GraphFormatArg,
+        /// `-o json`: nodes and edges instead of a graph language.
+        #[command(flatten)]
+        output: OutputArg,
     },
     /// Print the JSON Schema of the runbook format.
     Schema,
+    /// Write the manual: one page per command into DIR, or the top page to stdout.
+    Man {
+        /// The folder for the pages (`meshbook.1`, `meshbook-run.1`, ...).
+        #[arg(value_name = "DIR")]
+        dir: Option<std::path::PathBuf>,
+    },
+    /// Print the shell script that completes meshbook's commands, flags, runbook names, run
+    /// ids, step ids and contexts: `source <(meshbook completions bash)`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: Shell,
+    },
     /// Run a runbook: steps start as their dependencies succeed; state is kept for `resume`.
     Run(run::RunArgs),
     /// Continue a failed or interrupted run (default: the latest unfinished one).

@@ -3,6 +3,7 @@
 
 use std::process::ExitCode;
 
+use meshbook_engine::diag::{Diagnostic, Finding};
 use meshbook_engine::run::scheduler::SchedulerError;
 use meshbook_engine::state::secrets::SecretError;
 use meshbook_engine::state::store::StateError;
@@ -12,8 +13,8 @@ use meshbook_engine::state::store::StateError;
 pub(crate) enum Failure {
     /// Invalid input (runbook, params, flags) in one line: exit 2.
     Invalid(String),
-    /// Invalid input, already rendered as located diagnostics: exit 2.
-    Diagnostics(String),
+    /// Invalid input with located diagnostics: exit 2.
+    Diagnostics(Diagnosed),
     /// A step failed; state is kept and `resume` continues: exit 1.
     StepFailed(String),
     /// A run's state was changed, removed or added by something other than meshbook: nothing is
@@ -44,8 +45,45 @@ impl Failure {
                 "error: damaged run state: {m}\n  nothing was run from it; see docs/run-state.md, \"Damaged state\""
             ),
             Failure::Other(e) => format!("error: {e:#}"),
-            Failure::Diagnostics(m) | Failure::StepFailed(m) | Failure::Interrupted(m) => m.clone(),
+            Failure::Diagnostics(d) => d.text.clone(),
+            Failure::StepFailed(m) | Failure::Interrupted(m) => m.clone(),
         }
+    }
+}
+
+/// Problems in a runbook or its params, both as people read them and as machines do.
+#[derive(Debug, Default)]
+pub(crate) struct Diagnosed {
+    /// Rendered with source lines and carets.
+    pub(crate) text: String,
+    /// The same problems, placed.
+    pub(crate) findings: Vec<Finding>,
+}
+
+impl Diagnosed {
+    /// Adds the diagnostics of one file.
+    pub(crate) fn add(&mut self, file: &str, text: &str, diagnostics: &[Diagnostic]) {
+        self.text
+            .push_str(&meshbook_engine::diag::render(file, text, diagnostics));
+        self.findings
+            .extend(meshbook_engine::diag::findings(file, text, diagnostics));
+    }
+
+    /// Adds diagnostics about flags: there is no file to point into, and people read
+    /// `command line: ...`.
+    pub(crate) fn add_command_line(&mut self, diagnostics: &[Diagnostic]) {
+        self.text.push_str(&meshbook_engine::diag::render(
+            "command line",
+            "",
+            diagnostics,
+        ));
+        self.findings.extend(diagnostics.iter().map(|d| Finding {
+            file: None,
+            line: None,
+            column: None,
+            message: d.message.clone(),
+            suggestion: d.help.clone(),
+        }));
     }
 }
 

@@ -22,11 +22,15 @@ macro_rules! out {
 
 mod args;
 mod cli;
+mod color;
 mod commands;
+mod complete;
 mod dry_run;
 mod failure;
 mod gcp;
 mod identities;
+mod man;
+mod output;
 mod prepare;
 mod recorded;
 mod rehearsal;
@@ -38,7 +42,7 @@ mod wiring;
 use std::io::Write as _;
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory as _, FromArgMatches as _};
 
 use crate::cli::{Cli, Command};
 use crate::commands::{catalog, cleanup, inspect, offline, resume, run, runs, sandbox};
@@ -61,15 +65,29 @@ fn main() -> ExitCode {
     if meshbook_doubles::is_tool(&called) {
         return double_exit(meshbook_doubles::main(&called, &argv[1..]));
     }
-    let cli = Cli::parse();
+    // Installed or linked as a kubectl plugin: `kubectl meshbook run ...` runs
+    // `kubectl-meshbook run ...`, and kubectl asks `kubectl_complete-meshbook` for completions.
+    let plugin = called.trim_end_matches(".exe") == KUBECTL_PLUGIN;
+    if called.trim_end_matches(".exe") == KUBECTL_COMPLETER {
+        return complete::for_kubectl(&argv[1..]);
+    }
+    complete::answer_if_asked();
+    let mut command = Cli::command().color(color::for_clap(&argv));
+    if plugin {
+        command = command.bin_name("kubectl meshbook");
+    }
+    let matches = command.get_matches_from(&argv);
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    color::init(cli.color);
     if let Command::Double { tool, args } = &cli.command {
         return double_exit(meshbook_doubles::main(tool, args));
     }
     init_diagnostics(cli.verbose);
-    match dispatch(cli) {
+    let bin = if plugin { KUBECTL_PLUGIN } else { "meshbook" };
+    match dispatch(cli, bin) {
         Ok(()) => ExitCode::SUCCESS,
         Err(failure) => {
-            let message = failure.message();
+            let message = color::message(&failure.message());
             let mut stderr = std::io::stderr().lock();
             let _ = write!(stderr, "{message}");
             if !message.ends_with('\n') {
@@ -99,24 +117,36 @@ fn init_diagnostics(verbose: u8) {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::new(filter))
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_ansi(color::on(color::Stream::Stderr))
         .with_target(true)
         .try_init();
 }
 
-fn dispatch(cli: Cli) -> CmdResult {
+/// The name kubectl finds a plugin by (`kubectl meshbook` runs it).
+const KUBECTL_PLUGIN: &str = "kubectl-meshbook";
+/// The name kubectl asks for a plugin's completions.
+const KUBECTL_COMPLETER: &str = "kubectl_complete-meshbook";
+
+/// Runs the command; `bin` is the name the binary was called by, for scripts that call it back.
+fn dispatch(cli: Cli, bin: &str) -> CmdResult {
     let verbose = cli.verbose;
     match cli.command {
-        Command::List => catalog::list(),
-        Command::Show(args) => catalog::show(&args),
-        Command::Validate(args) => offline::validate(&args),
+        Command::List { output } => catalog::list(output),
+        Command::Show { runbook, output } => catalog::show(&runbook, output),
+        Command::Validate { runbook, output } => offline::validate(&runbook, output),
         Command::Plan {
             runbook,
             output,
             server,
         } => offline::plan(&runbook, output, &server),
-        Command::Graph { runbook, format } => offline::graph(&runbook, format),
+        Command::Graph {
+            runbook,
+            format,
+            output,
+        } => offline::graph(&runbook, format, output),
         Command::Schema => offline::schema(),
+        Command::Man { dir } => man::man(dir.as_deref()),
+        Command::Completions { shell } => complete::script(shell, bin),
         Command::Sandbox(command) => sandbox::run(command),
         Command::Inspect(command) => inspect::run(command),
         Command::Run(args) => run::run(&args, verbose),

@@ -4,25 +4,68 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use meshbook_engine::diag;
+use clap_complete::engine::ArgValueCompleter;
 use meshbook_engine::params::{self, Origin, ParamsFile};
 use meshbook_engine::validate::Validated;
 use meshbook_engine::values::Values;
 
-use crate::failure::Failure;
+use crate::complete;
+use crate::failure::{Diagnosed, Failure};
 use crate::source::{self, RunbookSource};
 
 /// The runbook and its params, as every runbook command takes them.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct RunbookArgs {
     /// A runbook name (built-in, ./runbooks/NAME, $MESHBOOK_PATH) or a path to a runbook file or folder.
+    #[arg(add = ArgValueCompleter::new(complete::runbooks))]
     pub(crate) runbook: String,
     /// A YAML file of param values; relative paths in it resolve against its folder.
     #[arg(long = "params", value_name = "FILE")]
     pub(crate) params_file: Option<PathBuf>,
     /// A param value, overriding the params file.
-    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = params::parse_override)]
+    #[arg(short = 'p', long = "param", value_name = "KEY=VALUE", value_parser = params::parse_override,
+          add = ArgValueCompleter::new(complete::params))]
     pub(crate) params: Vec<(String, String)>,
+    /// The kubeconfig context for the runbook's one param of type `context` (kubectl's habit);
+    /// `-p NAME=CTX` names each of several.
+    #[arg(long, value_name = "CONTEXT", add = ArgValueCompleter::new(complete::context_flag))]
+    pub(crate) context: Option<String>,
+}
+
+impl RunbookArgs {
+    /// The param values the command line gives: `--context` first, so `-p` wins over it.
+    fn overrides(
+        &self,
+        runbook: &meshbook_engine::model::Runbook,
+    ) -> Result<Vec<(String, String)>, Failure> {
+        let Some(context) = &self.context else {
+            return Ok(self.params.clone());
+        };
+        let contexts: Vec<&String> = runbook
+            .params
+            .iter()
+            .filter(|(_, p)| p.ty == meshbook_engine::model::ValueType::Context)
+            .map(|(name, _)| name)
+            .collect();
+        let [name] = contexts[..] else {
+            let names: Vec<String> = contexts.iter().map(|n| format!("`{n}`")).collect();
+            return Err(Failure::Invalid(match names.len() {
+                0 => format!(
+                    "--context: runbook `{}` has no param of type context",
+                    runbook.metadata.name
+                ),
+                _ => format!(
+                    "--context: runbook `{}` has {} params of type context ({}): give each with `-p NAME=CONTEXT`",
+                    runbook.metadata.name,
+                    names.len(),
+                    names.join(", ")
+                ),
+            }));
+        };
+        let mut overrides = vec![(name.clone(), context.clone())];
+        overrides.extend(self.params.iter().cloned());
+        Ok(overrides)
+    }
 }
 
 /// A runbook ready to plan or run.
@@ -62,33 +105,27 @@ pub(crate) fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepar
         text,
         dir: dir.as_deref().unwrap_or(Path::new(".")),
     });
-    let require = require_params || args.params_file.is_some() || !args.params.is_empty();
+    let overrides = args.overrides(&validated.runbook)?;
+    let require = require_params || args.params_file.is_some() || !overrides.is_empty();
     let params =
-        params::resolve(&validated.runbook, file, &args.params, require).map_err(|problems| {
-            let mut out = String::new();
+        params::resolve(&validated.runbook, file, &overrides, require).map_err(|problems| {
+            let mut diagnosed = Diagnosed::default();
             for p in problems {
                 let d = std::slice::from_ref(&p.diagnostic);
                 match p.origin {
-                    Origin::Runbook => {
-                        out.push_str(&diag::render(&source.display, &source.text, d))
-                    }
+                    Origin::Runbook => diagnosed.add(&source.display, &source.text, d),
                     Origin::ParamsFile => {
                         let name = args
                             .params_file
                             .as_deref()
                             .map(|p| p.display().to_string())
                             .unwrap_or_default();
-                        out.push_str(&diag::render(
-                            &name,
-                            file_text.as_deref().unwrap_or_default(),
-                            d,
-                        ));
+                        diagnosed.add(&name, file_text.as_deref().unwrap_or_default(), d);
                     }
-                    // A flag has no file to point into: the command line stands for it.
-                    Origin::CommandLine => out.push_str(&diag::render("command line", "", d)),
+                    Origin::CommandLine => diagnosed.add_command_line(d),
                 }
             }
-            Failure::Diagnostics(out)
+            Failure::Diagnostics(diagnosed)
         })?;
     Ok(Prepared {
         source,
@@ -100,13 +137,14 @@ pub(crate) fn prepare(args: &RunbookArgs, require_params: bool) -> Result<Prepar
 /// Loads and validates a runbook's text, rendering every problem.
 pub(crate) fn validate_source(source: &RunbookSource) -> Result<Validated, Failure> {
     meshbook_engine::read_runbook(&source.text).map_err(|diags| {
-        let mut text = diag::render(&source.display, &source.text, &diags);
+        let mut diagnosed = Diagnosed::default();
+        diagnosed.add(&source.display, &source.text, &diags);
         let n = diags.len();
-        text.push_str(&format!(
+        diagnosed.text.push_str(&format!(
             "{n} problem{} found in {}\n",
             if n == 1 { "" } else { "s" },
             source.display
         ));
-        Failure::Diagnostics(text)
+        Failure::Diagnostics(diagnosed)
     })
 }

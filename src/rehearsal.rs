@@ -527,6 +527,7 @@ impl RehearsalExecutor {
         let apply = StepRequest {
             action,
             outputs: IndexMap::new(),
+            wait: None,
             ..req.clone()
         };
         self.kube.execute(apply).await?;

@@ -214,24 +214,16 @@ impl State {
     }
 }
 
-/// Writes `data` to `path` through a synced temporary file in the same folder (mode 0600).
+/// Writes `data` to `path` through a synced temporary file in the same folder (mode 0600), as
+/// the simulated clusters save theirs.
 pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
-    let io = |source| StateError::Io {
-        path: path.to_path_buf(),
-        source,
-    };
-    let dir = path.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(io)?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir).map_err(io)?;
-    std::io::Write::write_all(&mut tmp, data).map_err(io)?;
-    tmp.as_file().sync_all().map_err(io)?;
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o600)).map_err(io)?;
-    }
-    tmp.persist(path).map_err(|e| io(e.error))?;
-    Ok(())
+    meshbook_sandbox::write_atomic(path, data).map_err(|e| match e {
+        meshbook_sandbox::StoreError::Io { path, source } => StateError::Io { path, source },
+        other => StateError::Io {
+            path: path.to_path_buf(),
+            source: std::io::Error::other(other.to_string()),
+        },
+    })
 }
 
 #[cfg(test)]

@@ -175,6 +175,40 @@ fn find_needle(text: &str, from: Span, needle: &str) -> Option<Span> {
     })
 }
 
+/// A diagnostic placed in its file, for machines (`meshbook validate -o json`): 1-based line
+/// and column, absent when the problem has no place (an empty file, a command-line flag).
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct Finding {
+    /// The file, as messages name it; absent for a problem that is in no file.
+    pub file: Option<String>,
+    /// 1-based line.
+    pub line: Option<usize>,
+    /// 1-based column, in characters.
+    pub column: Option<usize>,
+    /// What is wrong.
+    pub message: String,
+    /// How to fix it, when there is something useful to say.
+    pub suggestion: Option<String>,
+}
+
+/// Places each diagnostic in `text`, in the order [`render`] prints them.
+pub fn findings(file: &str, text: &str, diagnostics: &[Diagnostic]) -> Vec<Finding> {
+    let located = locate(text, diagnostics);
+    let mut out: Vec<Finding> = diagnostics
+        .iter()
+        .zip(&located)
+        .map(|(d, at)| Finding {
+            file: Some(file.to_string()),
+            line: (at.line > 0).then_some(at.line),
+            column: (at.line > 0).then_some(at.col),
+            message: d.message.clone(),
+            suggestion: d.help.clone(),
+        })
+        .collect();
+    out.sort_by_key(|f| (f.line.unwrap_or(0), f.column.unwrap_or(0)));
+    out
+}
+
 /// Renders diagnostics the way compilers do:
 ///
 /// ```text

@@ -68,7 +68,7 @@ impl Graph {
     }
 
     /// Direct dependencies of step `i`, explicit and implicit.
-    pub(crate) fn deps(&self, i: usize) -> &[usize] {
+    pub fn deps(&self, i: usize) -> &[usize] {
         &self.deps[i]
     }
 

@@ -54,7 +54,7 @@ use tokio::task::JoinHandle;
 
 use crate::cluster::Cluster;
 pub use crate::limits::Limits;
-pub use crate::store::StoreError;
+pub use crate::store::{StoreError, write_atomic};
 pub use crate::tls::TlsError;
 pub use crate::version::KubeVersion;
 

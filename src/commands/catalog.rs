@@ -2,15 +2,36 @@
 
 use std::fmt::Write as _;
 
-use meshbook_engine::model::Instead;
+use meshbook_engine::model::{Instead, Step};
+use meshbook_engine::validate::Validated;
+use serde_json::{Value, json};
 
 use crate::failure::CmdResult;
+use crate::output::{OutputArg, print_json};
 use crate::prepare::{RunbookArgs, validate_source};
 use crate::source;
 
 /// Prints every runbook a name can reach: name, title, source, location.
-pub(crate) fn list() -> CmdResult {
+pub(crate) fn list(output: OutputArg) -> CmdResult {
     let listed = source::list();
+    if output.json() {
+        let runbooks: Vec<Value> = listed
+            .iter()
+            .map(|l| {
+                let meta = meshbook_engine::load::load(&l.text)
+                    .ok()
+                    .map(|x| x.runbook.metadata);
+                json!({
+                    "name": l.name,
+                    "title": meta.as_ref().and_then(|m| m.title.clone()),
+                    "source": meta.as_ref().and_then(|m| m.source.clone()),
+                    "location": l.location,
+                    "readable": meta.is_some(),
+                })
+            })
+            .collect();
+        return print_json(&json!({ "runbooks": runbooks }));
+    }
     if listed.is_empty() {
         outln!("no runbooks found (built-in, ./runbooks, $MESHBOOK_PATH)");
         return Ok(());
@@ -36,10 +57,13 @@ pub(crate) fn list() -> CmdResult {
 }
 
 /// Prints a runbook's params, steps and outputs.
-pub(crate) fn show(args: &RunbookArgs) -> CmdResult {
+pub(crate) fn show(args: &RunbookArgs, output: OutputArg) -> CmdResult {
     let source = source::resolve(&args.runbook)
         .map_err(|e| crate::failure::Failure::Invalid(format!("{e:#}")))?;
     let v = validate_source(&source)?;
+    if output.json() {
+        return print_json(&show_json(&v));
+    }
     let rb = &v.runbook;
     let mut out = String::new();
     let _ = writeln!(
@@ -107,4 +131,69 @@ pub(crate) fn show(args: &RunbookArgs) -> CmdResult {
     }
     out!("{out}");
     Ok(())
+}
+
+/// `show -o json`: the runbook's metadata, params (secret defaults withheld), steps in plan
+/// order with their layer, dependencies, outputs and stand-in, and the `finally` steps.
+fn show_json(v: &Validated) -> Value {
+    let rb = &v.runbook;
+    let params: Vec<Value> = rb
+        .params
+        .iter()
+        .map(|(name, p)| {
+            json!({
+                "name": name,
+                "type": p.ty.to_string(),
+                "required": p.default.is_none(),
+                "default": if p.secret { None } else { p.default.as_ref().map(|d| d.0.clone()) },
+                "secret": p.secret,
+                "description": p.description,
+            })
+        })
+        .collect();
+    let step = |s: &Step| {
+        let outputs: Vec<Value> = s
+            .outputs
+            .iter()
+            .map(|(name, o)| json!({"name": name, "type": o.ty.to_string(), "secret": o.secret}))
+            .collect();
+        let sandbox = match s.sandbox.as_ref().map(|sb| &sb.instead) {
+            Some(Instead::Apply { file, context }) => json!({"apply": file, "context": context}),
+            Some(Instead::Skip(reason)) => json!({"skip": reason}),
+            None => Value::Null,
+        };
+        json!({
+            "id": s.id,
+            "kind": s.action.kind(),
+            "title": s.title,
+            "outputs": outputs,
+            "sandbox": sandbox,
+        })
+    };
+    let steps: Vec<Value> = v
+        .graph
+        .order()
+        .iter()
+        .map(|&i| {
+            let mut s = step(&rb.steps[i]);
+            s["layer"] = (v.graph.layer(i) + 1).into();
+            s["needs"] = v
+                .graph
+                .deps(i)
+                .iter()
+                .map(|&d| Value::from(rb.steps[d].id.clone()))
+                .collect();
+            s
+        })
+        .collect();
+    json!({
+        "name": rb.metadata.name,
+        "title": rb.metadata.title,
+        "source": rb.metadata.source,
+        "description": rb.metadata.description,
+        "params": params,
+        "layers": v.graph.layers().len(),
+        "steps": steps,
+        "finally": rb.finally.iter().map(step).collect::<Vec<_>>(),
+    })
 }

@@ -17,6 +17,7 @@ use crate::session::{self, Session};
 #[derive(Debug, Clone, Args)]
 pub(crate) struct CleanupArgs {
     /// The run to clean up after (default: the latest run of steps).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::run_ids))]
     run_id: Option<String>,
     /// Where the run is kept and how it is carried out.
     #[command(flatten)]

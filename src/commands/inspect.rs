@@ -4,12 +4,13 @@
 use std::io::{Read as _, Write as _};
 use std::path::{Path, PathBuf};
 
-use clap::{Args, Subcommand, ValueEnum};
+use clap::{Args, Subcommand};
 use meshbook_inspect::jsonpath::JsonPath;
 use meshbook_inspect::readiness;
 use serde_json::Value;
 
 use crate::failure::{CmdResult, Failure};
+use crate::output::{OutputArg, print_json};
 
 /// `meshbook inspect ...`.
 #[derive(Debug, Subcommand)]
@@ -31,16 +32,9 @@ pub(crate) struct JsonpathArgs {
     /// Print nothing for a missing key instead of failing (kubectl's default).
     #[arg(long)]
     pub(crate) allow_missing_keys: bool,
-}
-
-/// How readiness is printed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum, Default)]
-pub(crate) enum ReadinessFormat {
-    /// `Status: message`.
-    #[default]
-    Text,
-    /// `{"status": "...", "message": "..."}`.
-    Json,
+    /// `-o json`: `{template, text, results}`, the results one array per template node.
+    #[command(flatten)]
+    pub(crate) output: OutputArg,
 }
 
 /// `meshbook inspect readiness`.
@@ -49,9 +43,9 @@ pub(crate) struct ReadinessArgs {
     /// The object (JSON or YAML); `-` reads standard input.
     #[arg(long, short = 'f', value_name = "OBJECT.json")]
     pub(crate) file: PathBuf,
-    /// `text` for people, `json` for machines.
-    #[arg(long, short = 'o', value_enum, default_value_t)]
-    pub(crate) output: ReadinessFormat,
+    /// `-o json`: `{status, message}`.
+    #[command(flatten)]
+    pub(crate) output: OutputArg,
 }
 
 /// Runs `meshbook inspect`.
@@ -83,11 +77,24 @@ fn jsonpath(args: &JsonpathArgs) -> CmdResult {
     let template = &args.template;
     let path = JsonPath::parse(template)
         .map_err(|e| Failure::Other(anyhow::anyhow!("error parsing jsonpath {template}, {e}")))?;
-    let text = path.render(&object, args.allow_missing_keys).map_err(|e| {
+    let failed = |e| {
         Failure::Other(anyhow::anyhow!(
             "error executing jsonpath {template:?}: Error executing template: {e}. Printing more information for debugging the template:\n\ttemplate was:\n\t\t{template}\n"
         ))
-    })?;
+    };
+    let text = path
+        .render(&object, args.allow_missing_keys)
+        .map_err(failed)?;
+    if args.output.json() {
+        let results = path
+            .find_results(&object, args.allow_missing_keys)
+            .map_err(failed)?;
+        return print_json(&serde_json::json!({
+            "template": template,
+            "text": text,
+            "results": results,
+        }));
+    }
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())?;
     Ok(out.flush()?)
@@ -96,12 +103,12 @@ fn jsonpath(args: &JsonpathArgs) -> CmdResult {
 fn readiness(args: &ReadinessArgs) -> CmdResult {
     let object = read_object(&args.file)?;
     let r = readiness::compute(&object);
-    match args.output {
-        ReadinessFormat::Text => outln!("{}: {}", r.status, r.message),
-        ReadinessFormat::Json => outln!(
-            "{}",
-            serde_json::json!({"status": r.status.as_str(), "message": r.message})
-        ),
+    if args.output.json() {
+        // One line, as it always was: scripts compare it whole.
+        let json = serde_json::json!({"status": r.status.as_str(), "message": r.message});
+        outln!("{json}");
+        return Ok(());
     }
+    outln!("{}: {}", r.status, r.message);
     Ok(())
 }

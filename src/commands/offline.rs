@@ -1,15 +1,21 @@
 //! `meshbook validate`, `plan`, `graph` and `schema`: everything that needs no cluster (but
 //! `plan --server-dry-run`, which asks the clusters without changing them).
 
+use meshbook_engine::diag::Finding;
 use meshbook_engine::plan::{self, GraphFormat};
+use serde_json::json;
 
 use crate::args::{GraphFormatArg, OutputFormat, ServerDryRun};
 use crate::dry_run;
 use crate::failure::{CmdResult, Failure};
+use crate::output::{OutputArg, print_json};
 use crate::prepare::{RunbookArgs, prepare};
 
 /// Checks a runbook (and its params when given) and says so.
-pub(crate) fn validate(args: &RunbookArgs) -> CmdResult {
+pub(crate) fn validate(args: &RunbookArgs, output: OutputArg) -> CmdResult {
+    if output.json() {
+        return validate_json(args);
+    }
     let p = prepare(args, false)?;
     let rb = &p.validated.runbook;
     outln!(
@@ -21,6 +27,47 @@ pub(crate) fn validate(args: &RunbookArgs) -> CmdResult {
         rb.params.len()
     );
     Ok(())
+}
+
+/// `validate -o json`: the verdict and every problem on stdout, exit 2 when there are any (the
+/// problems are on stderr for people too). A problem that has no place in a file (no such
+/// runbook, an unreadable params file) has a null file, line and column.
+fn validate_json(args: &RunbookArgs) -> CmdResult {
+    let (verdict, result) = match prepare(args, false) {
+        Ok(p) => {
+            let rb = &p.validated.runbook;
+            let verdict = json!({
+                "valid": true,
+                "file": p.source.display,
+                "runbook": rb.metadata.name,
+                "steps": rb.steps.len(),
+                "layers": p.validated.graph.layers().len(),
+                "finally": rb.finally.len(),
+                "params": rb.params.len(),
+                "diagnostics": [],
+            });
+            (verdict, Ok(()))
+        }
+        Err(failure) => {
+            let diagnostics = match &failure {
+                Failure::Diagnostics(d) => serde_json::to_value(&d.findings)?,
+                Failure::Invalid(message) => serde_json::to_value([Finding {
+                    file: None,
+                    line: None,
+                    column: None,
+                    message: message.clone(),
+                    suggestion: None,
+                }])?,
+                _ => return Err(failure),
+            };
+            (
+                json!({ "valid": false, "diagnostics": diagnostics }),
+                Err(failure),
+            )
+        }
+    };
+    print_json(&verdict)?;
+    result
 }
 
 /// Prints the dry-run plan, and with `--server-dry-run` what each cluster would do with it.
@@ -74,9 +121,32 @@ pub(crate) fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryR
     }
 }
 
-/// Prints the DAG.
-pub(crate) fn graph(args: &RunbookArgs, format: GraphFormatArg) -> CmdResult {
+/// Prints the DAG; `-o json` as `{runbook, nodes: [{id, kind, layer}], edges: [{from, to}]}`.
+pub(crate) fn graph(args: &RunbookArgs, format: GraphFormatArg, output: OutputArg) -> CmdResult {
     let p = prepare(args, false)?;
+    if output.json() {
+        let v = &p.validated;
+        let steps = &v.runbook.steps;
+        let order = v.graph.order();
+        let nodes: Vec<_> = order
+            .iter()
+            .map(|&i| json!({"id": steps[i].id, "kind": steps[i].action.kind(), "layer": v.graph.layer(i) + 1}))
+            .collect();
+        let edges: Vec<_> = order
+            .iter()
+            .flat_map(|&i| {
+                v.graph
+                    .deps(i)
+                    .iter()
+                    .map(move |&d| json!({"from": steps[d].id, "to": steps[i].id}))
+            })
+            .collect();
+        return print_json(&json!({
+            "runbook": v.runbook.metadata.name,
+            "nodes": nodes,
+            "edges": edges,
+        }));
+    }
     let format = match format {
         GraphFormatArg::Dot => GraphFormat::Dot,
         GraphFormatArg::Mermaid => GraphFormat::Mermaid,

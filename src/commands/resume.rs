@@ -2,10 +2,12 @@
 //! steps are done (skipped, outputs restored), which run, and which run again and why.
 
 use clap::Args;
+use clap_complete::engine::ArgValueCompleter;
 use meshbook_engine::run::resume::{self, Decision};
 use meshbook_engine::state::replay::RunRecord;
 
 use crate::args::DriveArgs;
+use crate::complete;
 use crate::failure::{CmdResult, Failure};
 use crate::recorded;
 use crate::session::Session;
@@ -14,9 +16,10 @@ use crate::session::Session;
 #[derive(Debug, Clone, Args)]
 pub(crate) struct ResumeArgs {
     /// The run to continue (default: the latest unfinished one).
+    #[arg(add = ArgValueCompleter::new(complete::run_ids))]
     run_id: Option<String>,
     /// Run this step and everything downstream of it again, even if done.
-    #[arg(long, value_name = "STEP")]
+    #[arg(long, value_name = "STEP", add = ArgValueCompleter::new(complete::step_ids))]
     from: Option<String>,
     /// Where the run is kept and how it is carried out.
     #[command(flatten)]

@@ -9,6 +9,7 @@ use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
 
 use crate::args::{OutputFormat, StateArgs};
 use crate::failure::CmdResult;
+use crate::output::{OutputArg, print_json};
 use crate::recorded;
 use crate::report::human;
 
@@ -18,12 +19,16 @@ pub(crate) struct RunsArgs {
     /// Where run state lives.
     #[command(flatten)]
     pub(crate) state: StateArgs,
+    /// Output format.
+    #[command(flatten)]
+    pub(crate) output: OutputArg,
 }
 
 /// `meshbook status`.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct StatusArgs {
     /// The run (default: the latest).
+    #[arg(add = clap_complete::engine::ArgValueCompleter::new(crate::complete::run_ids))]
     pub(crate) run_id: Option<String>,
     /// Where run state lives.
     #[command(flatten)]
@@ -56,7 +61,12 @@ fn kind_text(meta: &RunMeta) -> String {
 pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
     let store = args.state.dir();
     let ids = store.list()?;
-    if ids.is_empty() {
+    let rows: Vec<Row> = ids.into_iter().map(|id| Row::read(&store, id)).collect();
+    if args.output.json() {
+        let runs: Vec<serde_json::Value> = rows.iter().map(Row::json).collect();
+        return print_json(&serde_json::json!({ "runs": runs }));
+    }
+    if rows.is_empty() {
         outln!("no runs in {}", store.runs_dir().display());
         return Ok(());
     }
@@ -67,33 +77,80 @@ pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
         "STATE",
         "DONE"
     );
-    for id in ids {
-        let (meta, history) = match (store.read_meta(&id), store.history(&id)) {
-            (Ok(meta), Ok(history)) => (meta, history),
+    for row in rows {
+        let (meta, state, done) = match &row.read {
+            Ok(read) => read,
+            Err((what, why)) => {
+                outln!("{:<21} ({what}: {why})", row.id);
+                continue;
+            }
+        };
+        outln!(
+            "{:<21} {:<24} {state:<12} {done:>6}  {}",
+            row.id,
+            meta.name,
+            kind_text(meta)
+        );
+    }
+    Ok(())
+}
+
+/// One line of `meshbook runs`: a run's id and, when its files can be read, its meta, state and
+/// number of finished steps.
+struct Row {
+    id: String,
+    /// What the run is, its state and how many steps are done; or `damaged`/`unreadable` and why.
+    read: Result<(RunMeta, &'static str, usize), (&'static str, String)>,
+}
+
+impl Row {
+    fn read(store: &StateDir, id: String) -> Row {
+        let read = match (store.read_meta(&id), store.history(&id)) {
+            (Ok(meta), Ok(history)) => {
+                let record = RunRecord::replay(&history);
+                let done = record
+                    .steps
+                    .values()
+                    .filter(|s| s.state == StepState::Succeeded)
+                    .count();
+                Ok((meta, run_state(store, &id, &record), done))
+            }
             (Err(e), _) | (_, Err(e)) => {
                 let what = if e.is_damage() {
                     "damaged"
                 } else {
                     "unreadable"
                 };
-                outln!("{id:<21} ({what}: {e})");
-                continue;
+                Err((what, e.to_string()))
             }
         };
-        let record = RunRecord::replay(&history);
-        let done = record
-            .steps
-            .values()
-            .filter(|s| s.state == StepState::Succeeded)
-            .count();
-        outln!(
-            "{id:<21} {:<24} {:<12} {done:>6}  {}",
-            meta.name,
-            run_state(&store, &id, &record),
-            kind_text(&meta)
-        );
+        Row { id, read }
     }
-    Ok(())
+
+    /// `runs -o json`: every key present for every run; an unreadable one has state
+    /// `unreadable` and nulls.
+    fn json(&self) -> serde_json::Value {
+        match &self.read {
+            Ok((meta, state, done)) => serde_json::json!({
+                "id": self.id,
+                "runbook": meta.name,
+                "state": state,
+                "done": done,
+                "kind": meta.kind,
+                "created_at": meta.created_at,
+                "workdir": meta.workdir,
+            }),
+            Err((what, _)) => serde_json::json!({
+                "id": self.id,
+                "runbook": null,
+                "state": what,
+                "done": null,
+                "kind": null,
+                "created_at": null,
+                "workdir": null,
+            }),
+        }
+    }
 }
 
 /// Shows one run step by step.

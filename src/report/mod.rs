@@ -9,6 +9,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::ValueEnum;
+
+use crate::color::{self, Paint};
 use meshbook_engine::events::{EventSink, RunEvent, SkipReason, Stored};
 use meshbook_engine::state::journal::{Entry, now_ms};
 use meshbook_engine::state::log::{Echo, Stream};
@@ -48,7 +50,12 @@ impl Reporter {
         let style = match format {
             LogFormat::Json => Style::Json,
             LogFormat::Plain => Style::Plain,
-            LogFormat::Auto if std::io::stdout().is_terminal() => Style::Tty(tty::Tty::new(total)),
+            // The live view draws on stderr: with either stream redirected, plain lines instead.
+            LogFormat::Auto
+                if std::io::stdout().is_terminal() && std::io::stderr().is_terminal() =>
+            {
+                Style::Tty(tty::Tty::new(total))
+            }
             LogFormat::Auto => Style::Plain,
         };
         Reporter { style, verbose }
@@ -96,7 +103,7 @@ impl EventSink for Reporter {
             Style::Tty(t) => t.event(event),
             Style::Plain => {
                 if let Some(line) = describe(event) {
-                    outln!("{line}");
+                    outln!("{}", painted(color::Stream::Stdout, &line));
                 }
             }
             Style::Json => {
@@ -209,6 +216,19 @@ pub(crate) fn describe(event: &RunEvent) -> Option<String> {
             return None;
         }
     })
+}
+
+/// An event's line with its first word (`done`, `FAILED`, `retry`, ...) coloured when `stream`
+/// is.
+pub(crate) fn painted(stream: color::Stream, line: &str) -> String {
+    let (word, rest) = line.split_at(line.find(' ').unwrap_or(line.len()));
+    let paint = match word {
+        "done" => Paint::Green,
+        "FAILED" => Paint::Red,
+        "retry" | "wait" | "skip" | "stop" => Paint::Yellow,
+        _ => return line.to_string(),
+    };
+    format!("{}{rest}", color::paint(stream, paint, word))
 }
 
 /// An output value for one line: secrets masked, long or multi-line values shortened.

@@ -120,7 +120,9 @@ impl Tty {
                 | RunEvent::AttemptFailed { .. }
         ) && let Some(line) = super::describe(event)
         {
-            let _ = self.multi.println(line);
+            let _ = self
+                .multi
+                .println(super::painted(crate::color::Stream::Stderr, &line));
         }
     }
 

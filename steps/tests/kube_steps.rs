@@ -646,3 +646,40 @@ async fn a_get_by_selector_that_matches_nothing_gives_empty_values() {
         ]
     );
 }
+
+#[tokio::test]
+async fn a_get_that_waits_watches_for_an_object_not_there_yet_and_its_value() {
+    let env = Env::start(&["c1"]).await;
+    // The interval is far longer than the test may take: only a watch can see the change.
+    let step = "kube.get: {resource: cm, name: gw, jsonpath: '{.data.ip}'}\noutputs: {GW: {type: ip}}\nwait: {until: nonempty, interval: 10m, timeout: 1m}";
+    let waiting = async { env.run(step).await.unwrap() };
+    let creating = async {
+        // Long enough for the read to be watching.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        env.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: gw}\ndata: {}\n")
+            .await
+            .unwrap();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        env.merge_patch(
+            "/api/v1/namespaces/default/configmaps/gw",
+            &json!({"data": {"ip": "127.0.0.9"}}),
+        )
+        .await;
+    };
+    let (got, ()) = tokio::join!(waiting, creating);
+    assert_eq!(got["GW"], "127.0.0.9");
+    let lines = env.lines();
+    assert!(
+        lines.iter().any(|l| l.contains("nothing selected yet"))
+            && lines.iter().any(|l| l.contains("GW empty")),
+        "{lines:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_get_that_waits_gives_back_what_it_saw_when_its_time_is_up() {
+    let env = Env::start(&["c1"]).await;
+    let step = "kube.get: {resource: cm, name: never, jsonpath: '{.data.ip}'}\noutputs: {GW: {type: ip}}\nwait: {until: nonempty, interval: 1s, timeout: 1s}";
+    let got = env.run(step).await.unwrap();
+    assert_eq!(got["GW"], "", "a missing object is a value not there yet");
+}

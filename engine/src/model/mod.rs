@@ -24,6 +24,7 @@ pub const API_VERSION: &str = "meshbook/v1";
 /// A runbook: typed params, steps that form a DAG, and `finally` steps for cleanup.
 #[derive(Clone, Debug, PartialEq, Serialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
+#[schemars(deny_unknown_fields)]
 pub struct Runbook {
     /// Always `meshbook/v1`.
     pub api_version: String,
@@ -80,9 +81,21 @@ pub struct ParamSpec {
 }
 
 /// A scalar written in YAML (`8080`, `true`, `c1`), kept as the text a shell would see.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, JsonSchema)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Scalar(pub String);
+
+impl JsonSchema for Scalar {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Scalar".into()
+    }
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": ["string", "number", "boolean"],
+            "description": "a string, number or boolean, kept as the text a shell would see"
+        })
+    }
+}
 
 impl<'de> Deserialize<'de> for Scalar {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {

@@ -9,8 +9,8 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
-use crate::model::{Action, OutputSpec, Rendered, Step};
-use crate::render::Render;
+use crate::model::{Action, OutputSpec, Rendered, Step, Until};
+use crate::render::{Render, RenderError};
 use crate::state::RunDir;
 use crate::state::log::{Echo, StepLog};
 use crate::template;
@@ -80,21 +80,44 @@ pub struct StepRequest {
     pub kill: CancellationToken,
     /// How long a stopped attempt may take to exit before it is killed.
     pub grace: Duration,
+    /// The step's `wait.until`, for executors that can watch for it rather than be asked again.
+    pub wait: Option<Waiting>,
+}
+
+/// A step's `wait.until` as one attempt sees it. An executor that can watch its values change
+/// (a kube read) returns once they meet it, or after `within` with what it last saw; the
+/// scheduler judges the values either way, so an executor that ignores this stays correct.
+#[derive(Debug, Clone)]
+pub struct Waiting {
+    /// The condition the outputs must meet, rendered.
+    pub until: Until<Rendered>,
+    /// How long this attempt may watch.
+    pub within: Duration,
 }
 
 impl StepRequest {
-    /// The request for `attempt` of `step`: its action rendered with `values` (the values it
-    /// uses), its log masking the secret ones. The one way requests are made.
+    /// The request for `attempt` of `step`, `waited` after its first attempt started: its action
+    /// and `wait.until` rendered with `values` (the values it uses), its log masking the secret
+    /// ones. The one way requests are made.
     pub fn build(
         site: &Site,
         step: &Step,
         attempt: u32,
         values: Values,
         controls: &Controls,
+        waited: Duration,
     ) -> Result<StepRequest, StepFailure> {
-        let action = Render::new(template::renderer(), &values.data())
-            .action(&step.action)
-            .map_err(|e| StepFailure::Render(e.to_string()))?;
+        let data = values.data();
+        let mut render = Render::new(template::renderer(), &data);
+        let failed = |e: RenderError| StepFailure::Render(e.to_string());
+        let action = render.action(&step.action).map_err(failed)?;
+        let wait = match &step.wait {
+            Some(policy) => Some(Waiting {
+                until: render.until(&policy.until).map_err(failed)?,
+                within: policy.timeout.get().saturating_sub(waited),
+            }),
+            None => None,
+        };
         let log = StepLog::new(
             site.dir.log(&step.id),
             &step.id,
@@ -114,6 +137,7 @@ impl StepRequest {
             stop: controls.stop.child_token(),
             kill: controls.kill.child_token(),
             grace: site.grace,
+            wait,
         })
     }
 }

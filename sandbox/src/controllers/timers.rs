@@ -1,6 +1,7 @@
 //! Delayed transitions: pods becoming Running and Ready, LoadBalancers getting an IP.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -8,28 +9,9 @@ use super::*;
 
 impl Controllers {
     pub(super) fn schedule_ready(&self, ns: &str, name: &str, uid: &str) {
-        let timer = format!("ready/{uid}");
-        if !self
-            .timers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(timer.clone())
-        {
-            return;
-        }
-        let cluster = Arc::clone(&self.cluster);
-        let timers = Arc::clone(&self.timers);
-        let mut shutdown = self.shutdown.clone();
         let (ns, name, uid) = (ns.to_string(), name.to_string(), uid.to_string());
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(cluster.pod_ready_delay) => {}
-                _ = shutdown.changed() => return,
-            }
-            timers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&timer);
+        let delay = self.cluster.pod_ready_delay;
+        self.after(format!("ready/{uid}"), delay, move |cluster| {
             let _ = cluster.store.modify::<()>("pods", &ns, &name, false, |c| {
                 let mut c = c.clone();
                 if uid_of(&c) != uid || str_at(&c, "status.phase") != Some("Pending") {
@@ -42,28 +24,9 @@ impl Controllers {
     }
 
     pub(super) fn schedule_lb(&self, ns: &str, name: &str, uid: &str) {
-        let timer = format!("lb/{uid}");
-        if !self
-            .timers
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(timer.clone())
-        {
-            return;
-        }
-        let cluster = Arc::clone(&self.cluster);
-        let timers = Arc::clone(&self.timers);
-        let mut shutdown = self.shutdown.clone();
         let (ns, name, uid) = (ns.to_string(), name.to_string(), uid.to_string());
-        tokio::spawn(async move {
-            tokio::select! {
-                _ = tokio::time::sleep(cluster.lb_ip_delay) => {}
-                _ = shutdown.changed() => return,
-            }
-            timers
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .remove(&timer);
+        let delay = self.cluster.lb_ip_delay;
+        self.after(format!("lb/{uid}"), delay, move |cluster| {
             let ip = cluster.alloc_lb_ip();
             let _ = cluster
                 .store
@@ -78,6 +41,33 @@ impl Controllers {
                     }
                     Ok(c)
                 });
+        });
+    }
+
+    /// Runs `then` once `delay` has passed, unless a timer of the same name is pending (an
+    /// object is scheduled once however often it is seen) or the cluster shuts down first.
+    fn after(&self, timer: String, delay: Duration, then: impl FnOnce(&Cluster) + Send + 'static) {
+        if !self
+            .timers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(timer.clone())
+        {
+            return;
+        }
+        let cluster = Arc::clone(&self.cluster);
+        let timers = Arc::clone(&self.timers);
+        let mut shutdown = self.shutdown.clone();
+        tokio::spawn(async move {
+            tokio::select! {
+                _ = tokio::time::sleep(delay) => {}
+                _ = shutdown.changed() => return,
+            }
+            timers
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&timer);
+            then(&cluster);
         });
     }
 }

@@ -74,6 +74,7 @@ pub async fn server_dry_run(
                 .push(l.to_string())
         }),
         dry_run: true,
+        wait: None,
     };
     let result = dispatch(clients, action, &IndexMap::new(), &env).await;
     let said = lines.lock().map(|l| l.clone()).unwrap_or_default();
@@ -95,6 +96,7 @@ impl Executor for KubeExecutor {
                 workdir: req.workdir.clone(),
                 progress: progress_for(&req),
                 dry_run: false,
+                wait: req.wait.clone(),
             };
             let work = dispatch(&self.clients, &req.action, &req.outputs, &env);
             // Kube steps hold no child process: stopping and killing both drop the work.

@@ -3,6 +3,7 @@
 
 use indexmap::IndexMap;
 use meshbook_engine::model::{KubeGet, OutputSpec, Rendered, reads_secret_data};
+use meshbook_engine::run::executor::Waiting;
 use meshbook_inspect::jsonpath::JsonPath;
 use serde_json::Value;
 
@@ -10,6 +11,7 @@ use super::client::Clients;
 use super::error::KubeError;
 use super::objects::{Selection, Target, as_list};
 use super::request::ApiFailure;
+use super::watch::{Verdict, watch_until};
 use super::{Outputs, StepEnv};
 
 /// The output name and JSONPath of each declared output.
@@ -34,6 +36,17 @@ pub(crate) async fn run(
             }
         }
     }
+    if let Some(wait) = env.wait.as_ref().filter(|_| !env.dry_run) {
+        return watch(
+            &target,
+            &selection,
+            &paths,
+            spec.allow_missing_keys,
+            wait,
+            env,
+        )
+        .await;
+    }
     let data = read(&target, &selection).await?;
     if data["kind"] == "List" && data["items"].as_array().is_some_and(Vec::is_empty) {
         // Nothing selected yet: every value is empty (kubectl would fail on `items[0]`), so
@@ -42,12 +55,78 @@ pub(crate) async fn run(
             "no {} yet: outputs are empty",
             target.describe_selection(&selection)
         ));
-        return Ok(paths
-            .iter()
-            .map(|(n, _)| (n.to_string(), String::new()))
-            .collect());
+        return Ok(empty(&paths));
     }
     extract(&paths, &data, spec.allow_missing_keys)
+}
+
+/// Watches the selected objects until the values the step's outputs read meet its
+/// `wait.until`, or `wait.within` passes; either way gives back the values last seen (empty
+/// while nothing is selected: a named object that does not exist yet is a value not there
+/// yet), and the scheduler judges them as it judges a single read.
+async fn watch(
+    target: &Target,
+    selection: &Selection,
+    paths: &Paths<'_>,
+    allow_missing_keys: bool,
+    wait: &Waiting,
+    env: &StepEnv,
+) -> Result<Outputs, KubeError> {
+    let by_name = matches!(selection, Selection::Name(_));
+    let values_of = |objects: &[&Value]| -> Result<Outputs, KubeError> {
+        let data = match (by_name, objects) {
+            (_, []) => return Ok(empty(paths)),
+            (true, [object, ..]) => (*object).clone(),
+            (false, objects) => as_list(objects.iter().map(|o| (*o).clone()).collect()),
+        };
+        extract(paths, &data, allow_missing_keys)
+    };
+    let last = std::sync::Mutex::new(empty(paths));
+    let met = |objects: &[&Value]| match values_of(objects) {
+        Ok(values) => {
+            let done = values.values().all(|v| wait.until.holds(v));
+            let seen = pending(&values, objects.len());
+            *last.lock().unwrap_or_else(|e| e.into_inner()) = values;
+            if done {
+                Verdict::Done
+            } else {
+                Verdict::Pending(seen)
+            }
+        }
+        // A path the objects do not have yet (kubectl's "is not found"): not there yet.
+        Err(e) => Verdict::Pending(e.to_string()),
+    };
+    match watch_until(target, selection, wait.within, &env.progress, met).await {
+        Ok(objects) => values_of(&objects.iter().collect::<Vec<_>>()),
+        Err(KubeError::Timeout { .. }) => Ok(last.into_inner().unwrap_or_else(|e| e.into_inner())),
+        Err(e) => Err(e),
+    }
+}
+
+/// Every output empty.
+fn empty(paths: &Paths<'_>) -> Outputs {
+    paths
+        .iter()
+        .map(|(n, _)| (n.to_string(), String::new()))
+        .collect()
+}
+
+/// What a watching read saw, for progress lines: which outputs are still empty (values are
+/// never shown: they may be secret).
+fn pending(values: &Outputs, objects: usize) -> String {
+    if objects == 0 {
+        return "nothing selected yet".to_string();
+    }
+    let empty: Vec<&str> = values
+        .iter()
+        .filter(|(_, v)| v.trim().is_empty())
+        .map(|(n, _)| n.as_str())
+        .collect();
+    if empty.is_empty() {
+        "values read, condition not met yet".to_string()
+    } else {
+        format!("{} empty", empty.join(", "))
+    }
 }
 
 async fn read(target: &Target, selection: &Selection) -> Result<Value, KubeError> {

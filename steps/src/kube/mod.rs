@@ -26,6 +26,8 @@ mod watch;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use meshbook_engine::run::executor::Waiting;
+
 pub use client::Clients;
 pub use dispatch::{KubeExecutor, server_dry_run};
 
@@ -41,6 +43,8 @@ pub(crate) struct StepEnv {
     pub(crate) progress: Progress,
     /// Send writes with `dryRun=All`: the server validates them and changes nothing.
     pub(crate) dry_run: bool,
+    /// The step's `wait.until`: a read watches until its values meet it.
+    pub(crate) wait: Option<Waiting>,
 }
 
 /// Receives progress lines (objects applied, statuses observed while waiting). Lines never

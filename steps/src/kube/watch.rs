@@ -1,13 +1,12 @@
-//! Waiting on objects, watch-based: list the selected objects, then watch from the list's
-//! resourceVersion; a watch that ends, is dropped or fails (410 Gone included) leads to a fresh
-//! list, so no change is missed and reaction time is that of the watch, not of a poll.
+//! Waiting on objects, watch-based, on kube-runtime's watcher: it lists the selected objects,
+//! watches from the list's resourceVersion, and lists again when a watch fails (410 Gone
+//! included), so no change is missed and reaction time is that of the watch, not of a poll.
 
 use std::time::Duration;
 
 use futures::StreamExt;
 use indexmap::IndexMap;
-use kube::api::WatchParams;
-use kube::core::WatchEvent;
+use kube::runtime::watcher::{self, Event};
 use serde_json::Value;
 
 use super::Progress;
@@ -56,8 +55,6 @@ async fn watch_loop(
     what: &str,
     last: &mut String,
 ) -> Result<Vec<Value>, KubeError> {
-    let api = target.api();
-    let api_error = |e: kube::Error| KubeError::api(format!("watch {what}"), e.into());
     let mut observe = |objects: &IndexMap<String, Value>| -> Option<Result<Vec<Value>, KubeError>> {
         let refs: Vec<&Value> = objects.values().collect();
         match verdict(&refs) {
@@ -75,81 +72,90 @@ async fn watch_loop(
             }
         }
     };
+    let mut config = watcher::Config::default();
+    let lp = selection.list_params();
+    if let Some(l) = &lp.label_selector {
+        config = config.labels(l);
+    }
+    if let Some(f) = &lp.field_selector {
+        config = config.fields(f);
+    }
+    let events = watcher::watcher(target.api(), config);
+    let mut events = std::pin::pin!(events);
+    let mut objects: IndexMap<String, Value> = IndexMap::new();
+    // Objects of a list in progress, swapped in whole when the list is complete.
+    let mut listing: Option<IndexMap<String, Value>> = None;
     let mut failures = 0u32;
-    let mut idle = Duration::ZERO;
-    loop {
-        let (items, rv) = match target.list(selection).await {
-            Ok(l) => l,
-            Err(e) if failures < 5 && is_transient(&e) => {
+    while let Some(event) = events.next().await {
+        let changed = match event {
+            Ok(Event::Init) => {
+                listing = Some(IndexMap::new());
+                false
+            }
+            Ok(Event::InitApply(o)) => {
+                let v = target.to_value(o);
+                listing
+                    .get_or_insert_with(IndexMap::new)
+                    .insert(name_of(&v).to_string(), v);
+                false
+            }
+            Ok(Event::InitDone) => {
+                objects = listing.take().unwrap_or_default();
+                true
+            }
+            Ok(Event::Apply(o)) => {
+                let v = target.to_value(o);
+                objects.insert(name_of(&v).to_string(), v);
+                true
+            }
+            Ok(Event::Delete(o)) => {
+                let v = target.to_value(o);
+                objects.shift_remove(name_of(&v));
+                true
+            }
+            Err(e) => {
+                // The watcher lists or watches again when polled after an error (a 410 Gone
+                // included); a refusal (403, an unserved resource) will not pass by itself.
                 failures += 1;
-                tokio::time::sleep(Duration::from_millis(200)).await;
-                continue;
+                match permanent(e) {
+                    Some(e) => return Err(KubeError::api(format!("watch {what}"), e.into())),
+                    None if failures > 20 => {
+                        return Err(KubeError::Failed {
+                            what: what.to_string(),
+                            reason: "the API server kept failing the watch".to_string(),
+                        });
+                    }
+                    None => {
+                        let pause = Duration::from_millis(50) * failures.min(20);
+                        tokio::time::sleep(pause).await;
+                        continue;
+                    }
+                }
             }
-            Err(e) => return Err(api_error(e)),
         };
-        let mut objects: IndexMap<String, Value> = items
-            .into_iter()
-            .map(|o| (name_of(&o).to_string(), o))
-            .collect();
-        if let Some(done) = observe(&objects) {
-            return done;
-        }
-        let mut wp = WatchParams::default().timeout(290);
-        let lp = selection.list_params();
-        if let Some(l) = &lp.label_selector {
-            wp = wp.labels(l);
-        }
-        if let Some(f) = &lp.field_selector {
-            wp = wp.fields(f);
-        }
-        let stream = match api.watch(&wp, &rv).await {
-            Ok(s) => s,
-            Err(e) if is_transient(&e) || is_gone(&e) => {
-                failures += 1;
-                if failures > 20 {
-                    return Err(api_error(e));
-                }
-                tokio::time::sleep(Duration::from_millis(100)).await;
-                continue;
+        if changed {
+            failures = 0;
+            if let Some(done) = observe(&objects) {
+                return done;
             }
-            Err(e) => return Err(api_error(e)),
-        };
-        let mut stream = std::pin::pin!(stream);
-        let mut delivered = false;
-        while let Some(event) = stream.next().await {
-            let changed = match event {
-                Ok(WatchEvent::Added(o)) | Ok(WatchEvent::Modified(o)) => {
-                    let v = target.to_value(o);
-                    objects.insert(name_of(&v).to_string(), v);
-                    true
-                }
-                Ok(WatchEvent::Deleted(o)) => {
-                    let v = target.to_value(o);
-                    objects.shift_remove(name_of(&v));
-                    true
-                }
-                Ok(WatchEvent::Bookmark(_)) => false,
-                // A watch error (410 Gone, a server error) ends this watch; list again.
-                Ok(WatchEvent::Error(_)) | Err(_) => break,
-            };
-            if changed {
-                failures = 0;
-                delivered = true;
-                if let Some(done) = observe(&objects) {
-                    return done;
-                }
-            }
-        }
-        // The watch ended (dropped, timed out or failed): list again so no change is missed,
-        // after a pause when it carried nothing, so a server that closes watches at once is
-        // not listed in a tight loop.
-        if !delivered {
-            idle = (idle * 2).clamp(Duration::from_millis(50), Duration::from_secs(1));
-            tokio::time::sleep(idle).await;
-        } else {
-            idle = Duration::ZERO;
         }
     }
+    Err(KubeError::Failed {
+        what: what.to_string(),
+        reason: "the watch ended".to_string(),
+    })
+}
+
+/// The error of a failed list or watch that trying again will not mend, if it is one.
+fn permanent(error: watcher::Error) -> Option<kube::Error> {
+    let error = match error {
+        watcher::Error::InitialListFailed(e)
+        | watcher::Error::WatchStartFailed(e)
+        | watcher::Error::WatchFailed(e) => e,
+        watcher::Error::WatchError(status) => kube::Error::Api(status),
+        watcher::Error::NoResourceVersion => return None,
+    };
+    (!is_transient(&error) && !is_gone(&error)).then_some(error)
 }
 
 fn is_gone(e: &kube::Error) -> bool {

@@ -68,8 +68,15 @@ pub fn request(dir: &Path, step: &str, values: &Values, echo: Option<Echo>) -> S
         grace: Duration::from_millis(300),
         echo,
     };
-    StepRequest::build(&site, step, 1, values.clone(), &Controls::default())
-        .expect("the step renders")
+    StepRequest::build(
+        &site,
+        step,
+        1,
+        values.clone(),
+        &Controls::default(),
+        std::time::Duration::ZERO,
+    )
+    .expect("the step renders")
 }
 
 /// A running sandbox with a kubeconfig, clients over it, and the progress lines of the steps run.

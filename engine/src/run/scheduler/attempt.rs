@@ -8,9 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
 use crate::model::{Duration as StepDuration, Rendered, Step, Until};
-use crate::render::Render;
 use crate::run::executor::{Controls, Executor, Produced, Site, StepFailure, StepRequest};
-use crate::template;
 use crate::values::Values;
 
 /// What a task tells the dispatcher.
@@ -24,23 +22,23 @@ pub(super) enum Report {
     Due { index: usize },
 }
 
-/// The request for an attempt, and the step's `wait.until` rendered with the same values.
+/// The request for an attempt, `waited` after the step's first attempt started, and the
+/// step's `wait.until` rendered with the same values. A watching attempt may last no longer
+/// than 9/10 of the step's `timeout`, so it gives back what it saw rather than be killed.
 pub(super) fn prepare(
     site: &Site,
     step: &Step,
     attempt: u32,
     values: Values,
     controls: &Controls,
+    waited: Duration,
+    timeout: Option<StepDuration>,
 ) -> Result<(StepRequest, Option<Until<Rendered>>), StepFailure> {
-    let until = match &step.wait {
-        Some(policy) => Some(
-            Render::new(template::renderer(), &values.data())
-                .until(&policy.until)
-                .map_err(|e| StepFailure::Render(e.to_string()))?,
-        ),
-        None => None,
-    };
-    let request = StepRequest::build(site, step, attempt, values, controls)?;
+    let mut request = StepRequest::build(site, step, attempt, values, controls, waited)?;
+    if let (Some(wait), Some(limit)) = (&mut request.wait, timeout) {
+        wait.within = wait.within.min(limit.get().mul_f64(0.9));
+    }
+    let until = request.wait.as_ref().map(|w| w.until.clone());
     Ok((request, until))
 }
 

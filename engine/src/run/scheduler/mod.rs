@@ -262,7 +262,7 @@ impl<'j, 'a, 's> Dispatcher<'j, 'a, 's> {
         let fingerprint = fingerprint::fingerprint(&self.fingerprint_key, step, &values);
         let slot = &mut self.slots[i];
         slot.attempts += 1;
-        slot.first_start.get_or_insert_with(Instant::now);
+        let waited = slot.first_start.get_or_insert_with(Instant::now).elapsed();
         slot.fingerprint = fingerprint.clone();
         slot.values = values.clone();
         slot.state = State::Running;
@@ -276,11 +276,19 @@ impl<'j, 'a, 's> Dispatcher<'j, 'a, 's> {
                 fingerprint,
             },
         );
-        let prepared = attempt::prepare(&self.settings.site, step, attempt, values, &self.controls);
+        let timeout = step.timeout.or(self.settings.defaults.timeout);
+        let prepared = attempt::prepare(
+            &self.settings.site,
+            step,
+            attempt,
+            values,
+            &self.controls,
+            waited,
+            timeout,
+        );
         match prepared {
             Ok((request, until)) => {
                 self.slots[i].until = until;
-                let timeout = step.timeout.or(self.settings.defaults.timeout);
                 attempt::spawn(
                     &mut self.tasks,
                     self.executor.clone(),
