@@ -17,6 +17,9 @@ pub(crate) enum Failure {
     Diagnostics(Diagnosed),
     /// A step failed; state is kept and `resume` continues: exit 1.
     StepFailed(String),
+    /// A run's state was changed, removed or added by something other than meshbook: nothing is
+    /// done from it: exit 3.
+    Damaged(String),
     /// Interrupted by a signal; state is kept: exit 130.
     Interrupted(String),
     /// Anything else that went wrong at the edges (I/O, a cluster): exit 1.
@@ -29,6 +32,7 @@ impl Failure {
         match self {
             Failure::Invalid(_) | Failure::Diagnostics(_) => ExitCode::from(2),
             Failure::StepFailed(_) | Failure::Other(_) => ExitCode::from(1),
+            Failure::Damaged(_) => ExitCode::from(3),
             Failure::Interrupted(_) => ExitCode::from(130),
         }
     }
@@ -37,6 +41,9 @@ impl Failure {
     pub(crate) fn message(&self) -> String {
         match self {
             Failure::Invalid(m) => format!("error: {m}"),
+            Failure::Damaged(m) => format!(
+                "error: damaged run state: {m}\n  nothing was run from it; see docs/run-state.md, \"Damaged state\""
+            ),
             Failure::Other(e) => format!("error: {}", said_once(e)),
             Failure::Diagnostics(d) => d.text.clone(),
             Failure::StepFailed(m) | Failure::Interrupted(m) => m.clone(),
@@ -122,6 +129,7 @@ impl From<StateError> for Failure {
             StateError::NoSuchRun { .. } | StateError::Locked { .. } => {
                 Failure::Invalid(e.to_string())
             }
+            e if e.is_damage() => Failure::Damaged(e.to_string()),
             other => Failure::Other(other.into()),
         }
     }

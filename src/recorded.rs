@@ -32,8 +32,11 @@ pub(crate) fn latest_unfinished(state: &StateDir) -> Result<String, Failure> {
         if let Some(locked) = state.locked(id) {
             return Err(locked.into());
         }
-        let Ok(history) = state.history(id) else {
-            continue;
+        let history = match state.history(id) {
+            Ok(history) => history,
+            // A damaged run is said, not passed over for an older one.
+            Err(e) if e.is_damage() => return Err(e.into()),
+            Err(_) => continue,
         };
         if !RunRecord::replay(&history).is_complete() {
             return Ok(id.clone());

@@ -79,7 +79,7 @@ pub(crate) fn add_stand_in_uses(validated: &mut Validated, source: &RunbookSourc
             let Ok(refs) = source
                 .read_sibling(file)
                 .map_err(|_| ())
-                .and_then(|text| template::references(&text).map_err(|_| ()))
+                .and_then(|text| template::check(&text, template::Place::Field).map_err(|_| ()))
             else {
                 continue;
             };
@@ -94,7 +94,7 @@ pub(crate) fn add_stand_in_uses(validated: &mut Validated, source: &RunbookSourc
                     || upstream.contains(&name)
                     || (list == List::Finally && step_outputs.contains(&name))
             };
-            let names = refs.into_iter().map(|r| r.name).filter(known).collect();
+            let names = refs.into_iter().filter(known).collect();
             added.push((list, i, names));
         }
     }

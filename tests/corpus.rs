@@ -18,6 +18,7 @@ fn every_malformed_runbook_is_reported_with_its_location() {
     for file in &files {
         let text = std::fs::read_to_string(file).unwrap();
         let expect = text
+            .trim_start_matches('\u{feff}')
             .lines()
             .next()
             .and_then(|l| l.strip_prefix("# expect: "))

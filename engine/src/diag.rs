@@ -104,6 +104,7 @@ pub(crate) struct Located {
 
 /// Finds the line and column of each diagnostic in `text`.
 pub(crate) fn locate(text: &str, diagnostics: &[Diagnostic]) -> Vec<Located> {
+    let text = without_bom(text);
     let needs_locator = diagnostics
         .iter()
         .any(|d| matches!(d.anchor, Anchor::Node { .. }));
@@ -154,6 +155,11 @@ fn resolve(text: &str, locator: &Locator, anchor: &Anchor) -> Located {
             }
         }
     }
+}
+
+/// The text as loading reads it: without a leading byte order mark.
+fn without_bom(text: &str) -> &str {
+    text.strip_prefix('\u{feff}').unwrap_or(text)
 }
 
 fn find_needle(text: &str, from: Span, needle: &str) -> Option<Span> {
@@ -213,6 +219,7 @@ pub fn findings(file: &str, text: &str, diagnostics: &[Diagnostic]) -> Vec<Findi
 ///    = help: did you mean `context`?
 /// ```
 pub fn render(file: &str, text: &str, diagnostics: &[Diagnostic]) -> String {
+    let text = without_bom(text);
     let located = locate(text, diagnostics);
     let mut order: Vec<usize> = (0..diagnostics.len()).collect();
     order.sort_by_key(|&i| (located[i].line, located[i].col));

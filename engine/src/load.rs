@@ -88,6 +88,9 @@ struct StepCommon {
 /// Reads a runbook from YAML text. `Err` only when nothing usable could be read (a syntax error,
 /// or a document that is not a mapping); otherwise the diagnostics say what was wrong.
 pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
+    // A UTF-8 byte order mark is allowed at the start (editors on Windows write one).
+    let text = text.strip_prefix('\u{feff}').unwrap_or(text);
+    too_deep(text).map_or(Ok(()), |d| Err(vec![d]))?;
     let root: Value = serde_yaml::from_str(text).map_err(|e| vec![syntax_error(&e)])?;
     let Value::Mapping(mut root) = root else {
         let message = match root {
@@ -132,7 +135,17 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
             format!("unsupported kind `{kind}`: expected `Runbook`"),
         ));
     }
-    let metadata: Metadata = required(&mut root, "metadata", &mut diags).unwrap_or_default();
+    let metadata: Option<Metadata> = required(&mut root, "metadata", &mut diags);
+    if metadata.as_ref().is_some_and(|m| m.name.trim().is_empty()) {
+        diags.push(
+            Diagnostic::at_value(
+                vec![Seg::Key("metadata".into()), Seg::Key("name".into())],
+                "`metadata.name` is empty",
+            )
+            .with_help("a runbook is run and listed by its name"),
+        );
+    }
+    let metadata = metadata.unwrap_or_default();
     let defaults: Defaults = optional(&mut root, "defaults", &mut diags).unwrap_or_default();
     let requires = read_requires(&mut root, &mut diags);
 
@@ -158,6 +171,13 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let mut read_steps = |key: &str, diags: &mut Vec<Diagnostic>| -> Vec<Step> {
         let raw = match root.remove(key) {
             Some(Value::Sequence(seq)) => seq,
+            Some(Value::Null) if key == "steps" => {
+                diags.push(
+                    Diagnostic::at_key(key_path(key), "`steps` has no value")
+                        .with_help("list the steps, or write `steps: []` for none"),
+                );
+                return Vec::new();
+            }
             Some(Value::Null) | None => return Vec::new(),
             Some(other) => {
                 read::<Vec<Value>>(other, &key_path(key), diags);
@@ -469,6 +489,8 @@ fn serde_diagnostic(mut path: YamlPath, message: &str) -> Diagnostic {
         let name = rest.split('`').next().unwrap_or(rest);
         return Diagnostic::at_value(path, format!("missing field `{name}`"));
     }
+    // serde_yaml names its own type when an enum field gets a list or a mapping.
+    let message = &message.replace("expected a Value::Tagged enum", "expected a name");
     // A grammar's message may carry its help (see `model::grammar::HELP`).
     match message.split_once(HELP) {
         Some((message, help)) => Diagnostic::at_value(path, message).with_help(help),
@@ -489,10 +511,47 @@ fn help_among(name: &str, candidates: &[&str]) -> Option<String> {
     })
 }
 
+/// How deeply flow collections (`[`, `{`) may nest. The YAML parser's cost grows with the square
+/// of the depth, and no runbook comes near this.
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// A diagnostic at the first bracket that opens a flow collection deeper than [`MAX_DEPTH`].
+/// Brackets are counted without regard to quoting: a false alarm needs a hundred unclosed
+/// brackets, and the count must be cheap, since it runs before the parser.
+fn too_deep(text: &str) -> Option<Diagnostic> {
+    let mut depth = 0usize;
+    let (mut line, mut col) = (1, 0);
+    for c in text.chars() {
+        col += 1;
+        match c {
+            '\n' => (line, col) = (line + 1, 0),
+            '[' | '{' => {
+                depth += 1;
+                if depth > MAX_DEPTH {
+                    return Some(Diagnostic {
+                        message: format!(
+                            "invalid YAML: brackets nest more than {MAX_DEPTH} levels deep"
+                        ),
+                        anchor: Anchor::Position { line, col },
+                        help: None,
+                    });
+                }
+            }
+            ']' | '}' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    None
+}
+
 fn syntax_error(err: &serde_yaml::Error) -> Diagnostic {
     let text = err.to_string();
     // serde_yaml appends " at line L column C"; the location is shown separately.
     let message = text.split(" at line ").next().unwrap_or(&text).to_string();
+    if let Some(d) = duplicate_key(&message) {
+        return d;
+    }
+    let message = message.replace("recursion limit exceeded", "nested too deeply");
     let anchor = match err.location() {
         Some(loc) => Anchor::Position {
             line: loc.line(),
@@ -505,6 +564,31 @@ fn syntax_error(err: &serde_yaml::Error) -> Diagnostic {
         anchor,
         help: None,
     }
+}
+
+/// serde_yaml's `PATH: duplicate entry with key "K"` points at the mapping; the second key is
+/// the mistake, and the locator (which keeps the last of equal keys) finds it.
+fn duplicate_key(message: &str) -> Option<Diagnostic> {
+    let (path, key) = match message.split_once(": duplicate entry with key ") {
+        Some((path, key)) => (path, key),
+        None => ("", message.strip_prefix("duplicate entry with key ")?),
+    };
+    let key = key.strip_prefix('"')?.strip_suffix('"')?;
+    let mut at = YamlPath::new();
+    for part in path.split('.').filter(|p| !p.is_empty()) {
+        let mut pieces = part.split('[');
+        if let Some(k) = pieces.next().filter(|k| !k.is_empty()) {
+            at.push(Seg::Key(k.to_string()));
+        }
+        for index in pieces {
+            at.push(Seg::Index(index.trim_end_matches(']').parse().ok()?));
+        }
+    }
+    at.push(Seg::Key(key.to_string()));
+    Some(
+        Diagnostic::at_key(at, format!("duplicate key `{key}`"))
+            .with_help("a mapping has each key once; the first one is above"),
+    )
 }
 
 fn key_path(key: &str) -> YamlPath {

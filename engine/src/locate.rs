@@ -72,6 +72,7 @@ impl Locator {
             frames: Vec::new(),
             nodes: HashMap::new(),
             doc: 0,
+            cursor: (0, 0),
         };
         let mut parser = Parser::new_from_str(text);
         let _ = parser.load(&mut builder, false);
@@ -117,11 +118,33 @@ struct Builder<'a> {
     frames: Vec<Frame>,
     nodes: HashMap<YamlPath, NodeSpan>,
     doc: usize,
+    /// The last (character index, byte offset) converted: events arrive in text order, so each
+    /// conversion walks on from the previous one and the whole pass stays linear.
+    cursor: (usize, usize),
 }
 
 impl Builder<'_> {
-    fn span(&self, mark: Marker, text: Option<(&str, TScalarStyle)>) -> Span {
-        let offset = char_to_byte(self.text, mark.index());
+    fn byte_offset(&mut self, char_index: usize) -> usize {
+        let (at_char, at_byte) = self.cursor;
+        let offset = if char_index >= at_char {
+            self.text[at_byte..]
+                .char_indices()
+                .nth(char_index - at_char)
+                .map_or(self.text.len(), |(b, _)| at_byte + b)
+        } else {
+            // A block mapping starts at its first key, reported after the mapping's own mark.
+            self.text[..at_byte]
+                .char_indices()
+                .rev()
+                .nth(at_char - char_index - 1)
+                .map_or(0, |(b, _)| b)
+        };
+        self.cursor = (char_index, offset);
+        offset
+    }
+
+    fn span(&mut self, mark: Marker, text: Option<(&str, TScalarStyle)>) -> Span {
+        let offset = self.byte_offset(mark.index());
         let width = match text {
             Some((s, style)) if !s.contains('\n') => {
                 let quotes = matches!(
@@ -243,13 +266,6 @@ impl MarkedEventReceiver for Builder<'_> {
     }
 }
 
-fn char_to_byte(text: &str, char_index: usize) -> usize {
-    text.char_indices()
-        .nth(char_index)
-        .map(|(b, _)| b)
-        .unwrap_or(text.len())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -270,6 +286,27 @@ mod tests {
             .unwrap();
         assert_eq!((three.value.line, three.value.col), (4, 18));
         assert_eq!(&text[three.value.offset..three.value.offset + 5], "three");
+    }
+
+    #[test]
+    fn offsets_stay_right_after_wide_characters_and_nested_mappings() {
+        let text = "a: \u{e9}t\u{e9}\nb:\n  - c: \u{fc}ber\n    d: x\n  - c: z\n";
+        let loc = Locator::new(text);
+        for (path, want) in [
+            (vec![key("b"), Seg::Index(0), key("c")], "\u{fc}ber"),
+            (vec![key("b"), Seg::Index(0), key("d")], "x"),
+            (vec![key("b"), Seg::Index(1), key("c")], "z"),
+        ] {
+            let n = loc.find(&path).unwrap();
+            assert!(text[n.value.offset..].starts_with(want), "{path:?}");
+            let k = n.key.unwrap();
+            assert!(
+                text[k.offset..].starts_with(&format!("c: {want}"))
+                    || text[k.offset..].starts_with("d:")
+            );
+        }
+        let item = loc.find(&[key("b"), Seg::Index(1)]).unwrap();
+        assert!(text[item.value.offset..].starts_with("c: z"));
     }
 
     #[test]

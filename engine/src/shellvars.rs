@@ -57,6 +57,15 @@ struct Expansion {
     simple: bool,
 }
 
+impl Expansion {
+    /// True for `${NAME-x}`, `${NAME:-x}`, `${NAME=x}`, `${NAME:=x}`, `${NAME+x}` and
+    /// `${NAME:+x}`: forms that are fine when the variable is unset.
+    fn tolerates_unset(&self, script: &str) -> bool {
+        let rest = script[self.name_end..].trim_start_matches(':');
+        !self.simple && rest.starts_with(['-', '=', '+'])
+    }
+}
+
 /// Every expansion in `script`, skipping single-quoted text, escaped dollars and comments.
 fn expansions(script: &str) -> Vec<Expansion> {
     let bytes = script.as_bytes();
@@ -112,6 +121,9 @@ pub(crate) fn free_variables(script: &str) -> Vec<VarUse> {
     let mut uses = Vec::new();
     for e in expansions(script) {
         let name = &script[e.name_start..e.name_end];
+        if e.tolerates_unset(script) {
+            continue;
+        }
         if !defined.contains(name) && seen.insert(name.to_string()) {
             let braced = script.as_bytes()[e.start + 1] == b'{';
             let text = if braced {
@@ -128,16 +140,18 @@ pub(crate) fn free_variables(script: &str) -> Vec<VarUse> {
     uses
 }
 
-/// Variables `script` reads that it also assigns somewhere. Whether the read comes before the
-/// assignment is not known without running it (`X="${X:-d}"`, `X="$X" cmd`), so such a name is
-/// given to the step when it names a value, and is never an error when it does not.
+/// Variables `script` reads that may be unset: ones it also assigns somewhere (whether the read
+/// comes before the assignment is not known without running it: `X="$X" cmd`), and ones read
+/// with a default (`${X:-d}`). Such a name is given to the step when it names a value, and is
+/// never an error when it does not.
 pub(crate) fn reads_of_defined(script: &str) -> BTreeSet<String> {
     let defined = defined_variables(script);
     expansions(script)
         .into_iter()
-        .map(|e| &script[e.name_start..e.name_end])
-        .filter(|name| defined.contains(*name))
-        .map(str::to_string)
+        .filter(|e| {
+            e.tolerates_unset(script) || defined.contains(&script[e.name_start..e.name_end])
+        })
+        .map(|e| script[e.name_start..e.name_end].to_string())
         .collect()
 }
 
@@ -222,7 +236,17 @@ mod tests {
 
     #[test]
     fn finds_plain_and_braced_uses() {
-        assert_eq!(names("echo $A ${B} ${C:-x} \"$D\""), ["A", "B", "C", "D"]);
+        assert_eq!(names("echo $A ${B} ${C#x} \"$D\""), ["A", "B", "C", "D"]);
+    }
+
+    #[test]
+    fn a_read_with_a_default_may_be_unset() {
+        let script = "echo ${A:-x} ${B-y} ${C:=z} ${D:+w} ${E+v} ${F:?must be set} ${G%.*}";
+        assert_eq!(names(script), ["F", "G"]);
+        assert_eq!(
+            reads_of_defined(script).into_iter().collect::<Vec<_>>(),
+            ["A", "B", "C", "D", "E"]
+        );
     }
 
     #[test]

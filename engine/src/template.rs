@@ -4,18 +4,10 @@
 use std::collections::BTreeSet;
 
 use base64::Engine as _;
-use handlebars::template::{Parameter, Template, TemplateElement};
+use handlebars::template::{HelperTemplate, Parameter, Template, TemplateElement};
 use handlebars::{
-    Context, Handlebars, Helper, HelperResult, Output, Path, RenderContext, RenderErrorReason,
+    Context, Handlebars, Helper, HelperResult, Output, RenderContext, RenderErrorReason,
 };
-
-/// Helpers every template may call, besides handlebars' own (`if`, `each`, `eq`, ...).
-pub(crate) const HELPERS: [&str; 3] = ["sh", "b64enc", "b64dec"];
-
-const BUILTIN_HELPERS: [&str; 16] = [
-    "if", "unless", "each", "with", "lookup", "log", "eq", "ne", "gt", "gte", "lt", "lte", "and",
-    "or", "not", "len",
-];
 
 /// Why a template is unusable.
 #[derive(Debug, thiserror::Error)]
@@ -141,97 +133,320 @@ fn b64dec_helper(
     Ok(())
 }
 
-/// A use of a name inside a template.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
-pub struct Reference {
-    /// The root name (`X` for `{{X}}` and `{{X.field}}`).
-    pub name: String,
-    /// True when the name appears bare (`{{X}}`), not as an argument of a helper such as `sh`.
-    pub raw: bool,
+/// Where a template sits, which decides what it may contain.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Place {
+    /// A field whose text is a value (a context, a manifest, a name).
+    Field,
+    /// A shell script body: values reach it only as `$NAME` or quoted by `{{sh NAME}}`.
+    Script,
 }
 
-/// The names `text` uses, or the reason it is not a valid template.
-pub fn references(text: &str) -> Result<BTreeSet<Reference>, TemplateError> {
-    let mut refs = BTreeSet::new();
+/// A template construct meshbook does not accept, and where it is in the text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// What is wrong.
+    pub message: String,
+    /// The safe spelling, when there is one.
+    pub help: Option<String>,
+    /// The construct as written (from its `{{` to its `}}`), to point at.
+    pub snippet: String,
+}
+
+/// The names `text` uses, or every construct in it that validation cannot see through.
+///
+/// The language is small on purpose, so that a template that validates cannot fail when it is
+/// rendered and hides no data edge: values are strings, so a template names a param or an
+/// output directly (`{{X}}`), passes it to `sh`, `b64enc` or `b64dec`, or tests it with
+/// `{{#if}}`/`{{#unless}}` (conditions may use `eq`, `ne`, `not`, `and`, `or`). Lookups, paths
+/// (`this`, `@root.X`, `./X`, `[X]`, `X.y`), `#each`, `#with`, partials and decorators are
+/// rejected. In a script only `{{sh ...}}` may appear.
+pub fn check(text: &str, place: Place) -> Result<BTreeSet<String>, Vec<Problem>> {
+    let mut walk = Walk {
+        text,
+        place,
+        names: BTreeSet::new(),
+        problems: Vec::new(),
+    };
     if !text.contains("{{") {
-        return Ok(refs);
+        return Ok(walk.names);
     }
-    let template = Template::compile(text).map_err(|e| {
-        // The parser lists every token it could have accepted; the first clause is the useful part.
-        let reason = e.reason().to_string();
-        TemplateError::Syntax(
-            reason
-                .split(": expected")
-                .next()
-                .unwrap_or(&reason)
-                .to_string(),
-        )
-    })?;
-    collect(&template, &mut refs);
-    Ok(refs)
+    match Template::compile(text) {
+        Ok(template) => walk.template(&template),
+        Err(e) => {
+            // The parser lists every token it could have accepted; the first clause is the useful part.
+            let reason = e.reason().to_string();
+            let reason = reason.split(": expected").next().unwrap_or(&reason);
+            let snippet = e
+                .pos()
+                .map(|(line, col)| walk.snippet(line, col))
+                .unwrap_or_default();
+            walk.problems.push(Problem {
+                message: format!("invalid template: {reason}"),
+                help: None,
+                snippet,
+            });
+        }
+    }
+    if walk.problems.is_empty() {
+        Ok(walk.names)
+    } else {
+        Err(walk.problems)
+    }
 }
 
-fn collect(template: &Template, refs: &mut BTreeSet<Reference>) {
-    for element in &template.elements {
+/// Helpers whose result is text: `{{sh X}}`, `{{b64enc X}}`, `{{b64dec X}}`.
+const TEXT_HELPERS: [&str; 3] = ["sh", "b64enc", "b64dec"];
+
+/// Helpers a condition may use, with the number of arguments each takes.
+const CONDITION_HELPERS: [(&str, usize); 5] =
+    [("eq", 2), ("ne", 2), ("not", 1), ("and", 2), ("or", 2)];
+
+const LANGUAGE: &str = "templates may use `{{NAME}}`, `{{sh NAME}}`, `{{b64enc NAME}}`, \
+`{{b64dec NAME}}` and `{{#if NAME}}…{{else}}…{{/if}}` (or `#unless`)";
+
+struct Walk<'a> {
+    text: &'a str,
+    place: Place,
+    names: BTreeSet<String>,
+    problems: Vec<Problem>,
+}
+
+impl Walk<'_> {
+    fn template(&mut self, template: &Template) {
+        for (i, element) in template.elements.iter().enumerate() {
+            let at = template
+                .mapping
+                .get(i)
+                .map(|m| (m.0, m.1))
+                .unwrap_or((1, 1));
+            self.element(element, at);
+        }
+    }
+
+    fn element(&mut self, element: &TemplateElement, at: (usize, usize)) {
         match element {
+            TemplateElement::RawString(_) | TemplateElement::Comment(_) => {}
             TemplateElement::Expression(h) | TemplateElement::HtmlExpression(h) => {
-                let is_helper = matches!(&h.name, Parameter::Name(n) if is_helper_name(n));
-                if !is_helper && h.params.is_empty() && h.hash.is_empty() {
-                    name_of(&h.name, true, refs);
+                let quoted = matches!(&h.name, Parameter::Name(n) if n == "sh");
+                let triple = matches!(element, TemplateElement::HtmlExpression(_));
+                if self.place == Place::Script && (!quoted || triple) {
+                    let problem = self.unsafe_in_script(h, at);
+                    self.problems.push(problem);
+                    return;
+                }
+                if h.params.is_empty() && h.hash.is_empty() && !is_text_helper(&h.name) {
+                    self.argument(&h.name, at);
                 } else {
-                    params(&h.params, refs);
-                    params(h.hash.values(), refs);
+                    self.call(
+                        &h.name,
+                        &h.params,
+                        &h.hash,
+                        &TEXT_HELPERS.map(|n| (n, 1)),
+                        at,
+                    );
                 }
             }
             TemplateElement::HelperBlock(h) => {
-                params(&h.params, refs);
-                params(h.hash.values(), refs);
-                if let Some(t) = &h.template {
-                    collect(t, refs);
+                let name = h.name.as_name().unwrap_or_default();
+                if self.place == Place::Script {
+                    // One error for the block: what is inside it is the same mistake.
+                    let problem = self.unsafe_in_script(h, at);
+                    self.problems.push(problem);
+                    return;
+                } else if !matches!(name, "if" | "unless") || h.block_param.is_some() {
+                    self.reject(at, format!("`#{name}` blocks are not supported"), None);
+                } else {
+                    self.call(&h.name, &h.params, &h.hash, &[("if", 1), ("unless", 1)], at);
                 }
-                if let Some(t) = &h.inverse {
-                    collect(t, refs);
-                }
-            }
-            _ => {}
-        }
-    }
-}
-
-fn is_helper_name(name: &str) -> bool {
-    HELPERS.contains(&name) || BUILTIN_HELPERS.contains(&name)
-}
-
-fn params<'a>(ps: impl IntoIterator<Item = &'a Parameter>, refs: &mut BTreeSet<Reference>) {
-    for p in ps {
-        match p {
-            Parameter::Subexpression(sub) => {
-                if let Some(ps) = sub.params() {
-                    params(ps, refs);
-                }
-                if let Some(hash) = sub.hash() {
-                    params(hash.values(), refs);
+                for t in h.template.iter().chain(&h.inverse) {
+                    self.template(t);
                 }
             }
-            other => name_of(other, false, refs),
+            TemplateElement::PartialExpression(_) | TemplateElement::PartialBlock(_) => {
+                self.reject(at, "partials (`{{> name}}`) are not supported".into(), None)
+            }
+            _ => self.reject(
+                at,
+                "decorators (`{{* name}}`) are not supported".into(),
+                None,
+            ),
         }
+    }
+
+    /// A helper call: its name must be one of `allowed`, with that many plain arguments.
+    fn call(
+        &mut self,
+        name: &Parameter,
+        params: &[Parameter],
+        hash: &std::collections::HashMap<String, Parameter>,
+        allowed: &[(&str, usize)],
+        at: (usize, usize),
+    ) {
+        let helper = name.as_name().unwrap_or_default();
+        let Some(&(_, arity)) = allowed.iter().find(|(n, _)| *n == helper) else {
+            let message = if helper == "lookup" {
+                "`lookup` is not supported: it hides which value a step uses".to_string()
+            } else {
+                format!("unknown helper `{helper}`")
+            };
+            self.reject(at, message, None);
+            return;
+        };
+        if params.len() != arity || !hash.is_empty() {
+            let s = if arity == 1 { "" } else { "s" };
+            self.reject(at, format!("`{helper}` takes {arity} argument{s}"), None);
+            return;
+        }
+        for p in params {
+            match p {
+                Parameter::Subexpression(sub) => {
+                    let inner: Vec<(&str, usize)> = match (self.place, helper) {
+                        (_, "sh" | "b64enc" | "b64dec") => TEXT_HELPERS.map(|n| (n, 1)).to_vec(),
+                        _ => TEXT_HELPERS
+                            .map(|n| (n, 1))
+                            .into_iter()
+                            .chain(CONDITION_HELPERS)
+                            .collect(),
+                    };
+                    if let TemplateElement::Expression(h) = sub.as_element() {
+                        self.call(&h.name, &h.params, &h.hash, &inner, at);
+                    }
+                }
+                other => self.argument(other, at),
+            }
+        }
+    }
+
+    /// A value: a plain name (recorded), or a literal.
+    fn argument(&mut self, p: &Parameter, at: (usize, usize)) {
+        let raw = match p {
+            Parameter::Name(_) | Parameter::Path(_) => p.as_name().unwrap_or_default(),
+            Parameter::Literal(v) if !v.is_null() => return,
+            Parameter::Literal(_) => return self.reject(at, "`null` is not a value".into(), None),
+            _ => return self.reject(at, "a subexpression is not a value here".into(), None),
+        };
+        if is_plain_name(raw) {
+            self.names.insert(raw.to_string());
+            return;
+        }
+        let root = raw
+            .trim_start_matches("@root")
+            .trim_start_matches(['.', '/', '['])
+            .split(['.', '/', '[', ']'])
+            .find(|s| is_plain_name(s));
+        let help = root.map(|n| format!("name the value directly: `{{{{{n}}}}}`"));
+        self.reject(
+            at,
+            format!("`{raw}`: a template names a param or output directly (values are text, with no fields)"),
+            help,
+        );
+    }
+
+    fn unsafe_in_script(&self, h: &HelperTemplate, at: (usize, usize)) -> Problem {
+        let mut names = Walk {
+            text: self.text,
+            place: Place::Field,
+            names: BTreeSet::new(),
+            problems: Vec::new(),
+        };
+        names.loose(h);
+        let snippet = self.snippet(at.0, at.1);
+        let help = match names.names.iter().next() {
+            Some(n) => format!("use `${n}` (the step's environment has it) or `{{{{sh {n}}}}}`"),
+            None => "use `$NAME` (the step's environment has it) or `{{sh NAME}}`".to_string(),
+        };
+        Problem {
+            message: format!(
+                "`{snippet}` puts a value into a script unquoted: only `{{{{sh NAME}}}}` may appear in a script"
+            ),
+            help: Some(help),
+            snippet,
+        }
+    }
+
+    /// Every name-like word of a construct, to suggest the safe spelling.
+    fn loose(&mut self, h: &HelperTemplate) {
+        let params = std::iter::once(&h.name)
+            .chain(&h.params)
+            .chain(h.hash.values());
+        for p in params {
+            match p {
+                Parameter::Path(_) => {
+                    let raw = p.as_name().unwrap_or_default().trim_start_matches("@root");
+                    if let Some(n) = raw
+                        .split(['.', '/', '[', ']'])
+                        .find(|s| is_plain_name(s) && *s != "this")
+                    {
+                        self.names.insert(n.to_string());
+                    }
+                }
+                Parameter::Literal(serde_json::Value::String(s)) if is_plain_name(s) => {
+                    self.names.insert(s.clone());
+                }
+                Parameter::Subexpression(sub) => {
+                    if let TemplateElement::Expression(inner) = sub.as_element() {
+                        self.loose(inner);
+                    }
+                }
+                _ => {}
+            }
+        }
+        for t in h.template.iter().chain(&h.inverse) {
+            for e in &t.elements {
+                if let TemplateElement::Expression(inner)
+                | TemplateElement::HtmlExpression(inner)
+                | TemplateElement::HelperBlock(inner) = e
+                {
+                    self.loose(inner);
+                }
+            }
+        }
+    }
+
+    fn reject(&mut self, at: (usize, usize), message: String, help: Option<String>) {
+        let snippet = self.snippet(at.0, at.1);
+        let place = if self.place == Place::Script {
+            " in a script"
+        } else {
+            ""
+        };
+        self.problems.push(Problem {
+            message: format!("`{snippet}`{place}: {message}"),
+            help: help.or_else(|| Some(LANGUAGE.to_string())),
+            snippet,
+        });
+    }
+
+    /// The tag that starts at 1-based `line`, `col` of the text: from there to its `}}`.
+    fn snippet(&self, line: usize, col: usize) -> String {
+        let start = self
+            .text
+            .split_inclusive('\n')
+            .take(line.saturating_sub(1))
+            .map(str::len)
+            .sum::<usize>();
+        let rest = &self.text[start.min(self.text.len())..];
+        let rest = match rest.char_indices().nth(col.saturating_sub(1)) {
+            Some((i, _)) => &rest[i..],
+            None => "",
+        };
+        let rest = &rest[rest.find("{{").unwrap_or(0)..];
+        let end = rest
+            .find("}}")
+            .map(|i| i + 2 + usize::from(rest[i + 2..].starts_with('}')))
+            .unwrap_or_else(|| rest.find('\n').unwrap_or(rest.len()));
+        rest[..end].to_string()
     }
 }
 
-fn name_of(p: &Parameter, raw: bool, refs: &mut BTreeSet<Reference>) {
-    let name = match p {
-        Parameter::Name(n) => n.split(['.', '/']).next().unwrap_or(n).to_string(),
-        Parameter::Path(Path::Relative((_, raw_path))) => raw_path
-            .split(['.', '/', '['])
-            .next()
-            .unwrap_or(raw_path)
-            .to_string(),
-        _ => return,
-    };
-    if name.is_empty() || name == "this" || name.starts_with('@') || name == ".." {
-        return;
-    }
-    refs.insert(Reference { name, raw });
+fn is_text_helper(name: &Parameter) -> bool {
+    matches!(name.as_name(), Some(n) if TEXT_HELPERS.contains(&n))
+}
+
+/// A param or output name as a template may write it.
+fn is_plain_name(s: &str) -> bool {
+    s != "this" && crate::model::names::is_env_name(s)
 }
 
 #[cfg(test)]
@@ -239,32 +454,103 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn names(text: &str) -> Vec<(String, bool)> {
-        references(text)
-            .unwrap()
-            .into_iter()
-            .map(|r| (r.name, r.raw))
-            .collect()
+    fn names(text: &str, place: Place) -> Vec<String> {
+        check(text, place).unwrap().into_iter().collect()
+    }
+
+    fn problems(text: &str, place: Place) -> Vec<Problem> {
+        check(text, place).expect_err(text)
     }
 
     #[test]
-    fn finds_bare_and_helper_references() {
-        assert_eq!(names("plain"), vec![]);
+    fn finds_the_names_a_template_uses() {
+        assert!(names("plain", Place::Field).is_empty());
+        assert_eq!(names("{{A}}-{{sh B}}", Place::Field), ["A", "B"]);
         assert_eq!(
-            names("{{A}}-{{sh B}}"),
-            vec![("A".into(), true), ("B".into(), false)]
+            names("{{#if C}}{{D}}{{else}}{{{E}}}{{/if}}", Place::Field),
+            ["C", "D", "E"]
         );
         assert_eq!(
-            names("{{#if C}}{{D.x}}{{/if}}"),
-            vec![("C".into(), false), ("D".into(), true)]
+            names("{{#unless (eq F \"x\")}}y{{/unless}}", Place::Field),
+            ["F"]
         );
-        assert_eq!(names("{{sh (b64dec E)}}"), vec![("E".into(), false)]);
+        assert_eq!(names("{{sh (b64dec E)}}", Place::Script), ["E"]);
+        assert_eq!(names("echo {{sh A}} {{! note }}", Place::Script), ["A"]);
     }
 
     #[test]
-    fn rejects_malformed_templates() {
-        assert!(references("{{#if A}}").is_err());
-        assert!(references("{{A").is_err());
+    fn what_validates_renders() {
+        let r = Renderer::new();
+        let data = json!({"A": "", "B": "b", "C": "aGk="});
+        for (text, want) in [
+            ("{{#if A}}a{{else if B}}{{B}}{{/if}}", "b"),
+            (
+                "{{#unless (eq B \"b\")}}no{{else}}{{sh (b64dec C)}}{{/unless}}",
+                "hi",
+            ),
+            ("{{#if (and B (not A))}}{{{B}}}{{/if}}", "b"),
+        ] {
+            check(text, Place::Field).unwrap();
+            assert_eq!(r.render(text, &data).unwrap(), want, "{text}");
+        }
+    }
+
+    #[test]
+    fn a_script_takes_values_only_quoted() {
+        for text in [
+            "echo {{X}}",
+            "echo {{{X}}}",
+            "echo {{lookup this \"X\"}}",
+            "echo {{#with X}}{{this}}{{/with}}",
+            "echo {{b64dec (b64enc X)}}",
+            "echo {{#each this}}{{this}}{{/each}}",
+            "echo {{this.X}}",
+            "echo {{./X}}",
+            "echo {{[X]}}",
+            "echo {{@root.X}}",
+            "echo {{#if X}}{{lookup this \"X\"}}{{/if}}",
+            "echo {{#if X}}{{sh X}}{{/if}}",
+            "echo {{{sh X}}}",
+        ] {
+            let p = problems(text, Place::Script);
+            assert_eq!(p.len(), 1, "{text}: {p:?}");
+            assert!(text.contains(&p[0].snippet), "{text}: {p:?}");
+            assert!(p[0].snippet.starts_with("{{"), "{text}: {p:?}");
+            let help = p[0].help.as_deref().unwrap();
+            let name = if text.contains('X') { "X" } else { "NAME" };
+            assert!(
+                help.contains(&format!("`${name}`"))
+                    && help.contains(&format!("`{{{{sh {name}}}}}`")),
+                "{text}: {help}"
+            );
+        }
+    }
+
+    #[test]
+    fn rejects_what_validation_cannot_see_through() {
+        for (text, says) in [
+            ("{{lookup this \"X\"}}", "`lookup` is not supported"),
+            ("{{@root.NOPE}}", "names a param or output directly"),
+            ("{{X.field}}", "names a param or output directly"),
+            ("{{> p}}", "partials"),
+            ("{{nope X}}", "unknown helper `nope`"),
+            ("{{#each X}}{{this}}{{/each}}", "`#each` blocks"),
+            ("{{#with X}}{{this}}{{/with}}", "`#with` blocks"),
+            ("{{sh A B}}", "`sh` takes 1 argument"),
+            ("{{#if (gt A 1)}}x{{/if}}", "unknown helper `gt`"),
+            ("{{sh (eq A B)}}", "unknown helper `eq`"),
+            ("{{#if A}}", "invalid template"),
+            ("{{A", "invalid template"),
+        ] {
+            let p = problems(text, Place::Field);
+            assert!(p[0].message.contains(says), "{text}: {p:?}");
+        }
+    }
+
+    #[test]
+    fn points_at_the_construct_in_its_line() {
+        let p = problems("a: {{A}}\nb: {{#each B}}x{{/each}}\n", Place::Field);
+        assert_eq!(p[0].snippet, "{{#each B}}");
     }
 
     #[test]

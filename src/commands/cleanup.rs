@@ -72,6 +72,7 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         params: parent.params.clone(),
         inputs,
         created_at: now_ms(),
+        runbook_digest: parent.runbook_digest.clone(),
         kubeconfig: parent.kubeconfig.clone(),
         sandbox: parent.sandbox.clone(),
         kube_version: parent.kube_version.clone(),

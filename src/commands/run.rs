@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use clap::Args;
 use indexmap::IndexMap;
 use meshbook_engine::state::journal::now_ms;
-use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id};
+use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id, runbook_digest};
 
 use crate::args::DriveArgs;
 use crate::failure::{CmdResult, Failure};
@@ -77,6 +77,7 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         params: prepared.params.store(&sealer),
         inputs: IndexMap::new(),
         created_at: now_ms(),
+        runbook_digest: Some(runbook_digest(&prepared.source.text)),
         kubeconfig: args.kubeconfig.as_deref().map(absolute),
         sandbox,
         kube_version,

@@ -78,9 +78,12 @@ pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
         "DONE"
     );
     for row in rows {
-        let Some((meta, state, done)) = &row.read else {
-            outln!("{:<21} (unreadable)", row.id);
-            continue;
+        let (meta, state, done) = match &row.read {
+            Ok(read) => read,
+            Err((what, why)) => {
+                outln!("{:<21} ({what}: {why})", row.id);
+                continue;
+            }
         };
         outln!(
             "{:<21} {:<24} {state:<12} {done:>6}  {}",
@@ -96,7 +99,8 @@ pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
 /// number of finished steps.
 struct Row {
     id: String,
-    read: Option<(RunMeta, &'static str, usize)>,
+    /// What the run is, its state and how many steps are done; or `damaged`/`unreadable` and why.
+    read: Result<(RunMeta, &'static str, usize), (&'static str, String)>,
 }
 
 impl Row {
@@ -109,9 +113,16 @@ impl Row {
                     .values()
                     .filter(|s| s.state == StepState::Succeeded)
                     .count();
-                Some((meta, run_state(store, &id, &record), done))
+                Ok((meta, run_state(store, &id, &record), done))
             }
-            _ => None,
+            (Err(e), _) | (_, Err(e)) => {
+                let what = if e.is_damage() {
+                    "damaged"
+                } else {
+                    "unreadable"
+                };
+                Err((what, e.to_string()))
+            }
         };
         Row { id, read }
     }
@@ -120,7 +131,7 @@ impl Row {
     /// `unreadable` and nulls.
     fn json(&self) -> serde_json::Value {
         match &self.read {
-            Some((meta, state, done)) => serde_json::json!({
+            Ok((meta, state, done)) => serde_json::json!({
                 "id": self.id,
                 "runbook": meta.name,
                 "state": state,
@@ -129,10 +140,10 @@ impl Row {
                 "created_at": meta.created_at,
                 "workdir": meta.workdir,
             }),
-            None => serde_json::json!({
+            Err((what, _)) => serde_json::json!({
                 "id": self.id,
                 "runbook": null,
-                "state": "unreadable",
+                "state": what,
                 "done": null,
                 "kind": null,
                 "created_at": null,

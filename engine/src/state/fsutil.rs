@@ -23,6 +23,21 @@ pub(crate) fn open_append(path: &Path) -> io::Result<File> {
         .open(path)
 }
 
+/// Creates `path` (which must not exist) with mode 0600, for appending.
+pub(crate) fn create_new_private(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create_new(true)
+        .append(true)
+        .read(true)
+        .mode(0o600)
+        .open(path)
+}
+
+/// Opens the existing file `path` for reading and appending.
+pub(crate) fn open_existing_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new().append(true).read(true).open(path)
+}
+
 /// Replaces `path` with `bytes` atomically: a private temporary file in the same directory is
 /// written, synced and renamed over the target, so a crash leaves the old or the new file, never a mix.
 pub fn atomic_write(path: &Path, bytes: &[u8]) -> io::Result<()> {

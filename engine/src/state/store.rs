@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::events::Stored;
 use crate::state::fsutil;
-use crate::state::journal::{self, Entry, Journal, JournalError};
+use crate::state::journal::{self, Entry, Journal, JournalError, Owner};
 use crate::state::lock::{self, Holder, Refused, civil_from_days};
 use crate::state::run_dir::RunDir;
 
@@ -43,6 +43,12 @@ pub enum StateError {
         /// Who drives it, when it has said so.
         holder: Option<Holder>,
     },
+    /// `run.json` is missing while the run's journal is there.
+    #[error("{path}: missing, but the run has a journal: the run's description is lost")]
+    MissingMeta {
+        /// The missing file.
+        path: PathBuf,
+    },
     /// `run.json` is unreadable.
     #[error("{path}: not a meshbook run description: {source}")]
     BadMeta {
@@ -55,6 +61,19 @@ pub enum StateError {
     /// The journal is unreadable.
     #[error(transparent)]
     Journal(#[from] JournalError),
+}
+
+impl StateError {
+    /// True when the run's files were changed, removed or added by something other than
+    /// meshbook: nothing may be done from them.
+    pub fn is_damage(&self) -> bool {
+        matches!(
+            self,
+            StateError::MissingMeta { .. }
+                | StateError::BadMeta { .. }
+                | StateError::Journal(JournalError::Damaged { .. })
+        )
+    }
 }
 
 /// What a run is for.
@@ -90,6 +109,10 @@ pub struct RunMeta {
     pub inputs: IndexMap<String, Stored>,
     /// Milliseconds since the Unix epoch.
     pub created_at: u64,
+    /// SHA-256 of the runbook's text when the run was created (the journal's header binds it
+    /// through `run.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runbook_digest: Option<String>,
     /// The kubeconfig the run was started with (`--kubeconfig`), used again on resume.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub kubeconfig: Option<PathBuf>,
@@ -153,17 +176,23 @@ impl StateDir {
         self.sweep_creations(&runs);
         let building =
             RunDir::at(runs.join(format!(".{}{CREATING}{}", meta.id, std::process::id())));
+        let text = serde_json::to_vec_pretty(&meta).map_err(|e| StateError::Io {
+            path: building.meta(),
+            source: io::Error::other(e),
+        })?;
         let built = (|| {
             fsutil::create_private_dir(&building.logs()).map_err(io_err(building.path()))?;
             let lock = lock(&building, &meta.id)?;
+            // The journal (with its header, bound to run.json) is durable before run.json
+            // exists, so that a run with a run.json and no journal is known to be damaged.
+            let owner = Owner {
+                run_id: &meta.id,
+                run_json: &text,
+            };
+            drop(Journal::create(&building.journal(), owner)?);
+            fsutil::sync_dir(building.path()).map_err(io_err(building.path()))?;
             let meta_path = building.meta();
-            let text = serde_json::to_vec_pretty(&meta).map_err(|e| StateError::Io {
-                path: meta_path.clone(),
-                source: io::Error::other(e),
-            })?;
             fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))?;
-            // The journal exists from the start: a run with no journal file is damaged, not new.
-            fsutil::open_append(&building.journal()).map_err(io_err(&building.journal()))?;
             fsutil::sync_dir(building.path()).map_err(io_err(building.path()))?;
             Ok(lock)
         })();
@@ -180,7 +209,11 @@ impl StateDir {
                 return Err(e);
             }
         };
-        let journal = Journal::open(&dir.journal())?;
+        let owner = Owner {
+            run_id: &meta.id,
+            run_json: &text,
+        };
+        let journal = Journal::open(&dir.journal(), owner)?;
         Ok(OpenRun {
             meta,
             dir,
@@ -213,10 +246,14 @@ impl StateDir {
 
     /// Opens run `id` for driving, taking its lock.
     pub fn open(&self, id: &str) -> Result<OpenRun, StateError> {
-        let meta = self.read_meta(id)?;
+        let (meta, text) = self.read_meta_text(id)?;
         let dir = self.run_dir(id);
         let lock = lock(&dir, id)?;
-        let journal = Journal::open(&dir.journal())?;
+        let owner = Owner {
+            run_id: id,
+            run_json: &text,
+        };
+        let journal = Journal::open(&dir.journal(), owner)?;
         let scratch = dir.scratch();
         // Output files of steps killed mid-run may hold secret values: they go now.
         if scratch.exists() {
@@ -235,6 +272,11 @@ impl StateDir {
 
     /// Reads `run.json` of run `id`.
     pub fn read_meta(&self, id: &str) -> Result<RunMeta, StateError> {
+        Ok(self.read_meta_text(id)?.0)
+    }
+
+    /// Reads `run.json` of run `id`, parsed and as bytes.
+    fn read_meta_text(&self, id: &str) -> Result<(RunMeta, Vec<u8>), StateError> {
         let missing = || StateError::NoSuchRun {
             id: id.to_string(),
             dir: self.runs_dir(),
@@ -242,20 +284,32 @@ impl StateDir {
         if !valid_id(id) {
             return Err(missing());
         }
-        let path = self.run_dir(id).meta();
+        let dir = self.run_dir(id);
+        let path = dir.meta();
         let text = match fs::read(&path) {
             Ok(t) => t,
             Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                if has_events(&dir) {
+                    return Err(StateError::MissingMeta { path });
+                }
                 return Err(missing());
             }
             Err(source) => return Err(StateError::Io { path, source }),
         };
-        serde_json::from_slice(&text).map_err(|source| StateError::BadMeta { path, source })
+        match serde_json::from_slice(&text) {
+            Ok(meta) => Ok((meta, text)),
+            Err(source) => Err(StateError::BadMeta { path, source }),
+        }
     }
 
-    /// The events of run `id` so far.
+    /// The events of run `id` so far, checked against its `run.json`.
     pub fn history(&self, id: &str) -> Result<Vec<Entry>, StateError> {
-        Ok(journal::load(&self.run_dir(id).journal())?)
+        let (_, text) = self.read_meta_text(id)?;
+        let owner = Owner {
+            run_id: id,
+            run_json: &text,
+        };
+        Ok(journal::load(&self.run_dir(id).journal(), owner)?)
     }
 
     /// Every run's id, oldest first (ids sort by creation time).
@@ -268,7 +322,11 @@ impl StateDir {
         };
         let mut ids: Vec<String> = entries
             .filter_map(Result::ok)
-            .filter(|e| e.path().join("run.json").is_file())
+            // A run whose run.json was lost still shows, as damaged.
+            .filter(|e| {
+                let dir = RunDir::at(e.path());
+                dir.meta().is_file() || has_events(&dir)
+            })
             .filter_map(|e| e.file_name().into_string().ok())
             .filter(|id| valid_id(id))
             .collect();
@@ -296,6 +354,12 @@ impl StateDir {
     }
 }
 
+/// Whether a run's journal holds events beyond its header: a journal with only its header and
+/// no `run.json` is a run whose creation was cut short, before anything ran.
+fn has_events(dir: &RunDir) -> bool {
+    fs::read(dir.journal()).is_ok_and(|text| text.iter().filter(|b| **b == b'\n').count() > 1)
+}
+
 fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
@@ -320,6 +384,15 @@ const STALE_CREATION: std::time::Duration = std::time::Duration::from_secs(10);
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StateError {
     let path = path.to_path_buf();
     move |source| StateError::Io { path, source }
+}
+
+/// The digest a run keeps of its runbook's text: SHA-256, in hex.
+pub fn runbook_digest(text: &str) -> String {
+    use sha2::{Digest, Sha256};
+    Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
 }
 
 /// A new run id: UTC time of creation and a random suffix, e.g. `20260314-091502-7f3a`.
@@ -352,6 +425,7 @@ mod tests {
             params: IndexMap::new(),
             inputs: IndexMap::new(),
             created_at: 0,
+            runbook_digest: None,
             kubeconfig: None,
             sandbox: None,
             kube_version: None,
@@ -421,5 +495,35 @@ mod tests {
             assert!(file.is_file(), "{}", file.display());
         }
         assert!(store.is_active("20260101-000000-0003"));
+    }
+
+    #[test]
+    fn a_creation_cut_short_is_no_run_and_a_lost_run_json_is_damage() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = StateDir::new(dir.path());
+        let id = "20260101-000000-0001";
+        let mut run = store.create(meta(id)).unwrap();
+        let run_json = store.run_dir(id).meta();
+        std::fs::rename(&run_json, dir.path().join("kept")).unwrap();
+        // Killed between the journal's header and run.json: nothing ran, there is no run.
+        assert!(matches!(
+            store.read_meta(id),
+            Err(StateError::NoSuchRun { .. })
+        ));
+        assert!(store.list().unwrap().is_empty());
+        run.journal
+            .append(&crate::events::RunEvent::StepSkipped {
+                step: "a".into(),
+                reason: crate::events::SkipReason::Restored,
+            })
+            .unwrap();
+        let err = store.read_meta(id).unwrap_err();
+        assert!(
+            matches!(err, StateError::MissingMeta { .. }) && err.is_damage(),
+            "{err}"
+        );
+        assert_eq!(store.list().unwrap(), [id]);
+        std::fs::rename(dir.path().join("kept"), &run_json).unwrap();
+        assert_eq!(store.history(id).unwrap().len(), 1);
     }
 }

@@ -10,6 +10,9 @@ use crate::diag::Diagnostic;
 use crate::locate::YamlPath;
 use crate::model::{Action, Instead, RetryPolicy, Step, names};
 
+/// The shortest pause between a wait's attempts: each attempt is a process or an API request.
+const MIN_INTERVAL: std::time::Duration = std::time::Duration::from_millis(100);
+
 impl Validator<'_> {
     pub(super) fn params(&mut self) {
         for (name, spec) in &self.runbook.params {
@@ -49,7 +52,7 @@ impl Validator<'_> {
                 if !names::is_step_id(&step.id) {
                     self.push(
                         Diagnostic::at_value(path.clone(), format!("invalid step id `{}`", step.id))
-                            .with_help("ids use letters, digits, `-`, `_` and `.`, starting with a letter or digit"),
+                            .with_help(format!("ids use letters, digits, `-`, `_` and `.`, starting with a letter or digit, at most {} characters (an id names the step's files)", names::MAX_STEP_ID)),
                     );
                 }
                 if let Some((first_list, first)) = seen.get(step.id.as_str()) {
@@ -142,6 +145,14 @@ impl Validator<'_> {
                         "the step's `jsonpath` is for a single output; give each output its own `jsonpath`",
                     ));
                 }
+                for name in g.secret_reads(&step.outputs) {
+                    if !step.outputs[name].secret {
+                        self.push(Diagnostic::at_key(
+                            with(path, &[key("outputs"), key(name)]),
+                            format!("output `{name}` reads a Secret's data: declare it with `secret: true`"),
+                        ));
+                    }
+                }
                 for (name, out) in &step.outputs {
                     if out.jsonpath.is_none() && g.jsonpath.is_none() {
                         self.push(Diagnostic::at_key(
@@ -190,6 +201,17 @@ impl Validator<'_> {
         }
         if let Some(retry) = &step.retry {
             self.retry(with(path, &[key("retry")]), retry);
+        }
+        if let Some(wait) = &step.wait
+            && wait.interval.0 < MIN_INTERVAL
+        {
+            self.push(
+                Diagnostic::at_value(
+                    with(path, &[key("wait"), key("interval")]),
+                    format!("`interval: {}` would poll without pause", wait.interval),
+                )
+                .with_help(format!("use at least {}ms", MIN_INTERVAL.as_millis())),
+            );
         }
         if step.wait.is_some() && step.outputs.is_empty() {
             self.push(Diagnostic::at_key(

@@ -38,32 +38,25 @@ impl Uses {
     fn visit(&mut self, at: &[Seg], text: &str) {
         let at = with(&self.base, at);
         let is_script = self.shell && at.last() == Some(&key("script"));
-        match template::references(text) {
-            Ok(refs) => {
-                for r in refs {
-                    let needle = format!("{{{{{}", r.name);
-                    if is_script && r.raw {
-                        self.errors.push(
-                            Diagnostic::at_value(
-                                at.clone(),
-                                format!(
-                                    "`{{{{{}}}}}` splices a value into a script unquoted",
-                                    r.name
-                                ),
-                            )
-                            .with_needle(needle.clone())
-                            .with_help(format!(
-                                "use `${}` (the step's environment has it) or `{{{{sh {}}}}}`",
-                                r.name, r.name
-                            )),
-                        );
-                    }
-                    self.found.push((r.name, needle, at.clone()));
+        let place = if is_script {
+            template::Place::Script
+        } else {
+            template::Place::Field
+        };
+        match template::check(text, place) {
+            Ok(names) => {
+                for name in names {
+                    let needle = format!("{{{{{name}");
+                    self.found.push((name, needle, at.clone()));
                 }
             }
-            Err(e) => self
-                .errors
-                .push(Diagnostic::at_value(at.clone(), e.to_string())),
+            Err(problems) => {
+                for p in problems {
+                    let mut d = Diagnostic::at_value(at.clone(), p.message).with_needle(p.snippet);
+                    d.help = p.help;
+                    self.errors.push(d);
+                }
+            }
         }
         if is_script {
             for u in shellvars::free_variables(text) {

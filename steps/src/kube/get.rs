@@ -2,7 +2,7 @@
 //! what `kubectl get -o jsonpath=...` would print for it.
 
 use indexmap::IndexMap;
-use meshbook_engine::model::{KubeGet, OutputSpec, Rendered};
+use meshbook_engine::model::{KubeGet, OutputSpec, Rendered, reads_secret_data};
 use meshbook_engine::run::executor::Waiting;
 use meshbook_inspect::jsonpath::JsonPath;
 use serde_json::Value;
@@ -29,10 +29,9 @@ pub(crate) async fn run(
         Target::of_view(clients, spec.objects.view(), spec.field_selector.as_deref()).await?;
     if target.resolved.resource.kind == "Secret" {
         for (name, path) in &paths {
-            let template = path.template();
-            let reads_data =
-                template.contains("data") || template.contains("..") || template.contains('*');
-            if reads_data && !outputs.get(*name).is_some_and(|o| o.secret) {
+            // Validation refuses this when the resource is written out; a template may still
+            // turn out to name Secrets.
+            if reads_secret_data(path.template()) && !outputs.get(*name).is_some_and(|o| o.secret) {
                 return Err(KubeError::NotSecret(name.to_string()));
             }
         }

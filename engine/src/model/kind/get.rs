@@ -57,6 +57,81 @@ impl KubeGet<Rendered> {
     }
 }
 
+/// Whether a JSONPath (as written) may read a Secret's values: it names `data` or `stringData`,
+/// or reaches them by recursion or wildcard. Such an output must be declared `secret: true`.
+pub fn reads_secret_data(jsonpath: &str) -> bool {
+    jsonpath.contains("..")
+        || jsonpath.contains('*')
+        || jsonpath
+            .split(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+            .any(|field| field == "data" || field == "stringData")
+}
+
+/// Whether `resource`, as kubectl takes it, is the core Secret (`secret`, `secrets`,
+/// `Secret`, `secrets.v1.`); `None` when a template decides it.
+pub(crate) fn is_secret_resource(resource: &str) -> Option<bool> {
+    if resource.contains("{{") {
+        return None;
+    }
+    let lower = resource.to_ascii_lowercase();
+    let (name, group) = lower.split_once('.').unwrap_or((&lower, ""));
+    Some(matches!(name, "secret" | "secrets") && matches!(group, "" | "v1" | "v1."))
+}
+
+impl KubeGet {
+    /// The outputs of this step that may read a Secret's values, each with the JSONPath as
+    /// written, when the step reads Secrets.
+    pub fn secret_reads<'a>(
+        &'a self,
+        outputs: &'a IndexMap<String, OutputSpec>,
+    ) -> impl Iterator<Item = &'a str> {
+        let secret = is_secret_resource(&self.objects.resource) == Some(true);
+        outputs.iter().filter_map(move |(name, out)| {
+            let path = match (&out.jsonpath, &self.jsonpath) {
+                (Some(own), _) => own.0.template(),
+                (None, Some(step)) => step.text(),
+                (None, None) => return None,
+            };
+            (secret && reads_secret_data(path)).then_some(name.as_str())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knows_which_paths_read_a_secret() {
+        for path in [
+            "{.data.token}",
+            "{.stringData.x}",
+            "{.data['ca\\.crt']}",
+            "{..token}",
+            "{.items[*].data}",
+        ] {
+            assert!(reads_secret_data(path), "{path}");
+        }
+        for path in [
+            "{.metadata.name}",
+            "{.type}",
+            "{.metadata.annotations.dataset}",
+        ] {
+            assert!(!reads_secret_data(path), "{path}");
+        }
+        for (resource, secret) in [
+            ("secret", Some(true)),
+            ("Secrets", Some(true)),
+            ("secrets.v1.", Some(true)),
+            ("secrets.example.io", Some(false)),
+            ("configmap", Some(false)),
+            ("{{R}}", None),
+        ] {
+            assert_eq!(is_secret_resource(resource), secret, "{resource}");
+        }
+    }
+}
+
 impl<S: Stage> super::Placed for KubeGet<S> {
     fn context(&self) -> Option<&str> {
         self.objects.place.context.as_deref()

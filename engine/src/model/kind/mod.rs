@@ -129,7 +129,7 @@ mod wait;
 pub use apply::{KubeApply, Manifests};
 pub use delete::KubeDelete;
 pub use exec::KubeExec;
-pub use get::KubeGet;
+pub use get::{KubeGet, reads_secret_data};
 pub use kubeconfig::KubeKubeconfig;
 pub use meta::{KubeAnnotate, KubeLabel, MetaEdits};
 pub use objects::{ObjectRef, Objects, Place, Which, WhichRef};

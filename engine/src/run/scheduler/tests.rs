@@ -52,7 +52,7 @@ async fn passes_outputs_downstream_and_renders_templates() {
     let fake = Arc::new(Fake::new(10).script("a", &[Act::Ok(vec![("ADDR", "10.0.0.1")])]));
     let units = vec![
         unit(output(step("a", "get"), "ADDR", ValueType::Ip, false), &[]),
-        unit(step("b", "use {{ADDR}} {{P}}"), &[0]),
+        unit(step("b", "use {{sh ADDR}} {{sh P}}"), &[0]),
         unit(step("c", "after b"), &[1]),
     ];
     let (summary, events) = go(
@@ -403,7 +403,7 @@ async fn restored_steps_do_not_run_and_feed_their_outputs() {
     let fake = Arc::new(Fake::new(10));
     let units = vec![
         unit(output(step("a", "x"), "A", ValueType::String, false), &[]),
-        unit(step("b", "{{A}}"), &[0]),
+        unit(step("b", "{{sh A}}"), &[0]),
     ];
     let restored = vec![Some(values(&[("A", "old")])), None];
     let (summary, events) = go(
