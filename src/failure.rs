@@ -163,10 +163,11 @@ mod tests {
             path: "/s/runs/r/run.json".into(),
             source: parse,
         };
+        // An unreadable run.json is damage: said once, with what to do.
         let message = Failure::from(e).message();
         assert_eq!(
             message,
-            "error: /s/runs/r/run.json: not a meshbook run description: EOF while parsing a value at line 1 column 0"
+            "error: damaged run state: /s/runs/r/run.json: not a meshbook run description: EOF while parsing a value at line 1 column 0\n  nothing was run from it; see docs/run-state.md, \"Damaged state\""
         );
         let wrapped = anyhow::Error::from(std::io::Error::other("disk on fire")).context("saving");
         assert_eq!(

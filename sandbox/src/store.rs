@@ -147,6 +147,10 @@ pub struct Store {
     path: Option<PathBuf>,
     at_rest: AtRest,
     dirty: AtomicBool,
+    /// Held for a whole save: a caller that finds nothing dirty because another save took the
+    /// flag must still not return before that save's file is written (a rehearsal records a
+    /// step as done once its save returns).
+    saving: Mutex<()>,
 }
 
 fn rv_str(rv: u64) -> Value {
@@ -213,6 +217,7 @@ impl Store {
             path,
             at_rest,
             dirty: AtomicBool::new(false),
+            saving: Mutex::new(()),
         })
     }
 
@@ -473,6 +478,7 @@ impl Store {
         let Some(path) = &self.path else {
             return Ok(());
         };
+        let _saving = self.saving.lock().unwrap_or_else(|e| e.into_inner());
         if !self.dirty.swap(false, Ordering::AcqRel) {
             return Ok(());
         }
