@@ -21,6 +21,7 @@ steps:
     shell: istioctl version --remote=false
     outputs: {ISTIOCTL_VERSION: {}}
   - id: slow
+    needs: [version]
     shell: |
       echo "X=1" >> "$MESHBOOK_OUTPUT"
       if [ ! -e reached ]; then echo $$ > step.pid; touch reached; sleep 30; fi
