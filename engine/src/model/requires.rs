@@ -46,10 +46,10 @@ impl Range {
         &self,
         candidates: impl IntoIterator<Item = KubeVersion>,
     ) -> Option<KubeVersion> {
-        candidates
-            .into_iter()
-            .filter(|k| self.allows_minor(*k))
-            .max()
+        match &self.0 {
+            Some(range) => range.newest_minor(candidates),
+            None => candidates.into_iter().max(),
+        }
     }
 
     /// Whether any version will do.
