@@ -315,6 +315,27 @@ fn every_rehearsal_killed_midway_resumes_on_the_same_clusters() {
     }
 }
 
+/// The step logs of the steps a run's output says failed, for the assertion message.
+fn failed_logs(s: &Scratch, stdout: &str) -> String {
+    let runs = s.state().join("runs");
+    let mut out = String::new();
+    for line in stdout.lines() {
+        let Some(step) = line
+            .strip_prefix("FAILED ")
+            .and_then(|rest| rest.split(':').next())
+        else {
+            continue;
+        };
+        for run in std::fs::read_dir(&runs).into_iter().flatten().flatten() {
+            let log = run.path().join("logs").join(format!("{step}.log"));
+            if let Ok(text) = std::fs::read_to_string(&log) {
+                out.push_str(&format!("--- {}\n{text}", log.display()));
+            }
+        }
+    }
+    out
+}
+
 fn killed_then_resumed(name: &str) {
     let s = Scratch::new();
     let params = example_params(name);
@@ -362,7 +383,13 @@ fn killed_then_resumed(name: &str) {
     );
 
     let resumed = s.resume(&[]);
-    assert_eq!(resumed.code, 0, "{name}: {}", resumed.all());
+    assert_eq!(
+        resumed.code,
+        0,
+        "{name}: {}\n{}",
+        resumed.all(),
+        failed_logs(&s, &resumed.stdout)
+    );
     for id in &done_before {
         assert!(
             resumed

@@ -231,29 +231,37 @@ async fn client_side_apply(
         is_empty, last_applied, three_way_merge_patch, with_last_applied,
     };
     let modified = with_last_applied(object);
-    match api.get_opt(name).await? {
-        None => {
-            let params = PostParams {
-                field_manager: Some(manager.to_string()),
-                ..PostParams::default()
-            };
-            let body: DynamicObject =
-                serde_json::from_value(modified).map_err(kube::Error::SerdeError)?;
-            api.create(&params, &body).await?;
-        }
-        Some(live) => {
-            let current = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
-            let patch = three_way_merge_patch(last_applied(&current).as_ref(), &modified, &current);
-            if !is_empty(&patch) {
-                let params = PatchParams {
+    // A create that loses a race with another writer (409) reads the object again and patches.
+    for attempt in 1..=3 {
+        match api.get_opt(name).await? {
+            None => {
+                let params = PostParams {
                     field_manager: Some(manager.to_string()),
-                    ..PatchParams::default()
+                    ..PostParams::default()
                 };
-                api.patch(name, &params, &Patch::Merge(&patch)).await?;
+                let body: DynamicObject =
+                    serde_json::from_value(modified.clone()).map_err(kube::Error::SerdeError)?;
+                match api.create(&params, &body).await {
+                    Err(kube::Error::Api(s)) if s.code == 409 && attempt < 3 => continue,
+                    other => return other.map(|_| ()),
+                }
+            }
+            Some(live) => {
+                let current = serde_json::to_value(live).map_err(kube::Error::SerdeError)?;
+                let patch =
+                    three_way_merge_patch(last_applied(&current).as_ref(), &modified, &current);
+                if !is_empty(&patch) {
+                    let params = PatchParams {
+                        field_manager: Some(manager.to_string()),
+                        ..PatchParams::default()
+                    };
+                    api.patch(name, &params, &Patch::Merge(&patch)).await?;
+                }
+                return Ok(());
             }
         }
     }
-    Ok(())
+    unreachable!("the last attempt returns")
 }
 
 /// Reads one object; `None` when it does not exist.
