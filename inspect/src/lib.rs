@@ -17,6 +17,7 @@
 #![deny(clippy::print_stdout, clippy::print_stderr)]
 #![warn(unreachable_pub, missing_docs)]
 
+pub mod calendar;
 pub mod client_apply;
 pub mod jsonpath;
 pub mod labels;
