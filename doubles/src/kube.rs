@@ -232,7 +232,9 @@ async fn client_side_apply(
     };
     let modified = with_last_applied(object);
     // A create that loses a race with another writer (409) reads the object again and patches.
-    for attempt in 1..=3 {
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
         match api.get_opt(name).await? {
             None => {
                 let params = PostParams {
@@ -261,7 +263,6 @@ async fn client_side_apply(
             }
         }
     }
-    unreachable!("the last attempt returns")
 }
 
 /// Reads one object; `None` when it does not exist.
