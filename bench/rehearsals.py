@@ -2,7 +2,7 @@
 """Rehearsal time of each named runbook, against the time its own critical path needed: the wall clock of
 `meshbook run NAME --sandbox` beside the longest chain of dependent steps weighted by each step's recorded
 duration (what no scheduler can beat), the part of that chain spent in waits (kube.wait, kube.get),
-steps, and the ratio wall / critical path (1.0 means no time lost between steps). Median of N rehearsals each.
+and the ratio wall / critical path (1.0 means no time lost between steps). Median of N rehearsals each.
 
 usage: bench/rehearsals.py [path/to/meshbook] [runs]
 """
