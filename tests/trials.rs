@@ -153,12 +153,21 @@ enum Stop {
     Interrupt,
 }
 
-/// Lets `child` run `delay`, then stops it; `Some(code)` when it ended by itself first.
-fn stop_after(mut child: Child, delay: Duration, how: Stop) -> Result<Option<i32>, String> {
+/// Lets `child` run `delay`, then stops it; `Some((code, stderr))` when it ended by itself first.
+fn stop_after(
+    mut child: Child,
+    delay: Duration,
+    how: Stop,
+) -> Result<Option<(i32, String)>, String> {
     let start = Instant::now();
     loop {
         if let Some(st) = child.try_wait().unwrap() {
-            return Ok(Some(st.code().unwrap_or(-1)));
+            let mut stderr = String::new();
+            if let Some(mut e) = child.stderr.take() {
+                use std::io::Read;
+                let _ = e.read_to_string(&mut stderr);
+            }
+            return Ok(Some((st.code().unwrap_or(-1), stderr)));
         }
         if start.elapsed() >= delay {
             break;
@@ -207,6 +216,11 @@ fn stopped_trial(rng: &mut Rng, stops: usize, how: Stop, lost: &mut usize) -> Re
         if Instant::now() > deadline {
             return Err("no progress within 120 s".into());
         }
+        // A stop that came after the run's last record but before it exited leaves nothing
+        // to resume.
+        if has_run(&s) && status(&s)?["state"] == "succeeded" {
+            break;
+        }
         let done_before = succeeded(&s);
         let ran_before = s.lines("ran").len();
         let child = s.spawn(&args);
@@ -220,9 +234,12 @@ fn stopped_trial(rng: &mut Rng, stops: usize, how: Stop, lost: &mut usize) -> Re
                 return Err(format!("step {again} was recorded done, yet ran again"));
             }
         }
-        if let Some(code) = ended {
+        if let Some((code, stderr)) = ended {
             if code != 0 {
-                return Err(format!("an unstopped invocation exited {code}"));
+                return Err(format!(
+                    "an unstopped `{}` exited {code}: {stderr}",
+                    args[0]
+                ));
             }
             break;
         }

@@ -94,7 +94,7 @@ pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     // A UTF-8 byte order mark is allowed at the start (editors on Windows write one).
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     too_deep(text).map_or(Ok(()), |d| Err(vec![d]))?;
-    let root: Value = serde_yaml::from_str(text).map_err(|e| vec![syntax_error(&e)])?;
+    let root: Value = serde_yaml::from_str(text).map_err(|e| vec![syntax_error(&e, text)])?;
     let Value::Mapping(mut root) = root else {
         let message = match root {
             Value::Null => {

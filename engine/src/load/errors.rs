@@ -100,7 +100,7 @@ pub(super) fn too_deep(text: &str) -> Option<Diagnostic> {
     None
 }
 
-pub(super) fn syntax_error(err: &serde_yaml::Error) -> Diagnostic {
+pub(super) fn syntax_error(err: &serde_yaml::Error, source: &str) -> Diagnostic {
     let text = err.to_string();
     // serde_yaml appends " at line L column C"; the location is shown separately.
     let message = text.split(" at line ").next().unwrap_or(&text).to_string();
@@ -113,12 +113,53 @@ pub(super) fn syntax_error(err: &serde_yaml::Error) -> Diagnostic {
             line: loc.line(),
             col: loc.column(),
         },
-        None => Anchor::Nowhere,
+        None => match second_document(source) {
+            Some(d) => return d,
+            None => Anchor::Nowhere,
+        },
     };
     Diagnostic {
         message: format!("invalid YAML: {message}"),
         anchor,
         help: None,
+    }
+}
+
+/// serde_yaml refuses a second YAML document without saying where: the second document's start,
+/// or where the text stops parsing before it gets there (a line indented less than the first,
+/// which ends the document).
+fn second_document(text: &str) -> Option<Diagnostic> {
+    use yaml_rust2::parser::{Event, Parser};
+    let at = |line: usize, col: usize| Anchor::Position { line, col: col + 1 };
+    let mut parser = Parser::new_from_str(text);
+    let mut documents = 0;
+    loop {
+        match parser.next_token() {
+            Ok((Event::DocumentStart, mark)) => {
+                documents += 1;
+                if documents == 2 {
+                    return Some(Diagnostic {
+                        message:
+                            "invalid YAML: a second document starts here; a runbook file holds one"
+                                .into(),
+                        anchor: at(mark.line(), mark.col()),
+                        help: Some(
+                            "remove the `---` and what follows, or move it to a file of its own"
+                                .into(),
+                        ),
+                    });
+                }
+            }
+            Ok((Event::StreamEnd, _)) => return None,
+            Ok(_) => {}
+            Err(e) => {
+                return Some(Diagnostic {
+                    message: format!("invalid YAML: {}", e.info()),
+                    anchor: at(e.marker().line(), e.marker().col()),
+                    help: Some("check the indentation of this line and the lines before it".into()),
+                });
+            }
+        }
     }
 }
 
