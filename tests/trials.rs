@@ -141,9 +141,14 @@ fn succeeded(s: &Scratch) -> HashSet<String> {
         .unwrap_or_default()
 }
 
+/// Whether the run exists: a run directory is made under a hidden name and renamed into place,
+/// so a kill before the rename leaves no run.
 fn has_run(s: &Scratch) -> bool {
-    std::fs::read_dir(s.state().join("runs"))
-        .is_ok_and(|d| d.flatten().any(|e| e.path().join("run.json").is_file()))
+    std::fs::read_dir(s.state().join("runs")).is_ok_and(|d| {
+        d.flatten().any(|e| {
+            !e.file_name().to_string_lossy().starts_with('.') && e.path().join("run.json").is_file()
+        })
+    })
 }
 
 /// How a started invocation is stopped.
@@ -237,8 +242,9 @@ fn stopped_trial(rng: &mut Rng, stops: usize, how: Stop, lost: &mut usize) -> Re
         if let Some((code, stderr)) = ended {
             if code != 0 {
                 return Err(format!(
-                    "an unstopped `{}` exited {code}: {stderr}",
-                    args[0]
+                    "an unstopped `{}` exited {code}: {stderr}{}",
+                    args[0],
+                    holder_state(&stderr)
                 ));
             }
             break;
@@ -283,6 +289,24 @@ fn stopped_trial(rng: &mut Rng, stops: usize, how: Stop, lost: &mut usize) -> Re
         return Err(format!("{} distinct steps ran, not 30", ran.len()));
     }
     Ok(())
+}
+
+/// For a refusal naming the process that drives the run: whether that process still lives and
+/// what it is, and who holds locks, so a failed trial says why the lock was held.
+fn holder_state(stderr: &str) -> String {
+    let Some(pid) = stderr
+        .split("is being driven by ")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+    else {
+        return String::new();
+    };
+    let cmdline = std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|b| String::from_utf8_lossy(&b).replace('\0', " "))
+        .unwrap_or_else(|_| "(gone)".into());
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    let locks = std::fs::read_to_string("/proc/locks").unwrap_or_default();
+    format!("\nholder {pid}: {cmdline} {stat}\n/proc/locks:\n{locks}")
 }
 
 fn kills(rng: &mut Rng) -> Vec<Tally> {
