@@ -191,6 +191,33 @@ async fn retries_with_backoff_and_records_every_attempt() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn how_a_rehearsal_carried_a_step_out_is_recorded_with_its_success() {
+    let skipped = crate::events::Rehearsed::Skipped {
+        reason: "needs traffic".into(),
+    };
+    let fake = Arc::new(Fake::new(10).script("a", &[Act::Rehearsed(skipped.clone())]));
+    let units = vec![unit(step("a", "x"), &[]), unit(step("b", "y"), &[0])];
+    let (_, events) = go(
+        &Steps::new(units),
+        vec![],
+        settings(2),
+        &fake,
+        Controls::default(),
+    )
+    .await;
+    let rehearsed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepSucceeded {
+                step, rehearsed, ..
+            } => Some((step.as_str(), rehearsed.clone())),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(rehearsed, [("a", Some(skipped)), ("b", None)]);
+}
+
+#[tokio::test(start_paused = true)]
 async fn retries_run_out() {
     let fake = Arc::new(Fake::new(10).script("bad", &[Act::Fail, Act::Fail]));
     let mut s = step("bad", "x");
