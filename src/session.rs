@@ -186,7 +186,7 @@ impl<'a> Session<'a> {
             .history(&run_id)
             .map(|history| recorded::step_records(ids, &RunRecord::replay(&history)))
             .map_err(Failure::from);
-        wiring.finish(steps, concluded)
+        wiring.finish(steps, &reporter, concluded)
     }
 }
 

@@ -23,6 +23,7 @@ use crate::coverage::Coverage;
 use crate::failure::{CmdResult, Failure};
 use crate::identities;
 use crate::rehearsal::{self, Rehearsal, RehearsalExecutor};
+use crate::report::Reporter;
 use crate::source;
 use meshbook_engine::state::replay::StepRecord;
 
@@ -153,25 +154,29 @@ impl Wiring {
         })
     }
 
-    /// Ends the run's wiring: a rehearsal reports its clusters and its coverage (`steps`: what
-    /// the journal says of each step of the run, or why it cannot be read) and stops its
-    /// clusters.
+    /// Ends the run's wiring: a rehearsal reports (through `reporter`, so JSON logs stay JSON)
+    /// its clusters and its coverage (`steps`: what the journal says of each step of the run,
+    /// or why it cannot be read) and stops its clusters.
     pub(crate) fn finish(
         self,
         steps: Result<Vec<(String, StepRecord)>, Failure>,
+        reporter: &Reporter,
         result: CmdResult,
     ) -> CmdResult {
         if let Some(rehearsal) = self.rehearsal {
-            outln!(
-                "{}",
-                rehearsal::clusters_line(&rehearsal.clusters, &rehearsal.versions())
-            );
+            reporter.line(&rehearsal::clusters_line(
+                &rehearsal.clusters,
+                &rehearsal.versions(),
+            ));
             match steps {
-                Ok(steps) => out!("{}", Coverage::new(&steps).report()),
-                Err(e) => outln!("coverage: the journal cannot be read: {}", e.message()),
+                Ok(steps) => reporter.line(Coverage::new(&steps).report().trim_end()),
+                Err(e) => reporter.line(&format!(
+                    "coverage: the journal cannot be read: {}",
+                    e.message()
+                )),
             }
             if let Some(note) = rehearsal.cloud_note() {
-                outln!("{note}");
+                reporter.line(&note);
             }
             rehearsal.stop()?;
         }
