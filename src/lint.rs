@@ -4,6 +4,7 @@
 //! kubent report, offline). Manifests that earlier steps write (`helm template > F`) are listed
 //! as not checked.
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use meshbook_engine::model::{Action, Instead, Manifests};
@@ -40,12 +41,13 @@ pub(crate) struct Linted {
 }
 
 /// Checks every manifest of `plan` against `target`; relative files start at `workdir`, stand-ins
-/// beside the runbook.
+/// (beside the runbook) too when `stand_ins`.
 pub(crate) fn lint(
     plan: &Plan,
     source: &RunbookSource,
     workdir: &Path,
     target: KubeVersion,
+    stand_ins: bool,
 ) -> Linted {
     let mut out = Linted {
         kube_version: target.to_string(),
@@ -86,10 +88,48 @@ pub(crate) fn lint(
             }
             None => {}
         }
-        if let Some(Instead::Apply { file, .. }) = step.sandbox.as_ref().map(|s| &s.instead) {
+        if let Some(Instead::Apply { file, .. }) = step
+            .sandbox
+            .as_ref()
+            .filter(|_| stand_ins)
+            .map(|s| &s.instead)
+        {
             match source.read_sibling(file) {
                 Ok(text) => check(&format!("stand-in {file}"), &text),
                 Err(e) => out.not_checked.push((step.id.clone(), format!("{e:#}"))),
+            }
+        }
+    }
+    out
+}
+
+/// What the clusters of a real run would refuse: each `kube.apply` step's manifests checked at
+/// the Kubernetes minor its context answered with (`clusters`), with that context. Steps on the
+/// kubeconfig's current context (no `context:`) and manifests made during the run are not
+/// checked here; the run meets those as it goes.
+pub(crate) fn at_clusters(
+    plan: &Plan,
+    source: &RunbookSource,
+    workdir: &Path,
+    clusters: &BTreeMap<String, KubeVersion>,
+) -> Vec<(Refused, String, KubeVersion)> {
+    let context_of = |id: &str| {
+        plan.steps
+            .iter()
+            .chain(&plan.finally)
+            .find(|s| s.id == id)
+            .and_then(|s| match &s.rendered {
+                Ok(Action::KubeApply(a)) => a.place.context.clone(),
+                _ => None,
+            })
+    };
+    let versions: BTreeSet<KubeVersion> = clusters.values().copied().collect();
+    let mut out = Vec::new();
+    for v in versions {
+        for r in lint(plan, source, workdir, v, false).refused {
+            match context_of(&r.step) {
+                Some(ctx) if clusters.get(&ctx) == Some(&v) => out.push((r, ctx, v)),
+                _ => {}
             }
         }
     }

@@ -5,6 +5,7 @@
 //! needs where; the run then stops before it changes anything (exit 2) unless
 //! `--ignore-requirements`.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -31,24 +32,29 @@ pub(crate) struct Problem {
     pub(crate) line: Option<usize>,
 }
 
+/// What the check found: the problems, and the Kubernetes minor of each context that answered.
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    /// Requirements not met.
+    pub(crate) problems: Vec<Problem>,
+    /// Context to the minor its `/version` reported.
+    pub(crate) clusters: BTreeMap<String, KubeVersion>,
+}
+
 /// Checks the clusters behind `contexts` (when given) and the declared tools.
 pub(crate) fn check(
     runbook: &Runbook,
     source: &RunbookSource,
     kubeconfig: Option<&Path>,
     contexts: Option<&[String]>,
-) -> Vec<Problem> {
+) -> Checked {
     let line = |key: &str| requires_line(&source.text, key);
-    let mut problems = Vec::new();
+    let mut checked = Checked::default();
     if let Some(contexts) = contexts.filter(|c| !c.is_empty()) {
         let range = runbook.requires.kubernetes();
-        problems.extend(check_clusters(
-            kubeconfig,
-            contexts,
-            range,
-            line(KUBERNETES),
-        ));
+        check_clusters(kubeconfig, contexts, range, line(KUBERNETES), &mut checked);
     }
+    let problems = &mut checked.problems;
     for (tool, range) in &runbook.requires.tools {
         let has = tool_version(tool, range);
         if let Some(has) = judge_tool(has, range) {
@@ -60,7 +66,7 @@ pub(crate) fn check(
             });
         }
     }
-    problems
+    checked
 }
 
 /// What is wrong with a tool found (or not) at `has`; `None` when it will do.
@@ -84,7 +90,8 @@ fn check_clusters(
     contexts: &[String],
     range: &Range,
     line: Option<usize>,
-) -> Vec<Problem> {
+    checked: &mut Checked,
+) {
     let problem = |what: String, has: String, needs: &str| Problem {
         what,
         has,
@@ -94,11 +101,11 @@ fn check_clusters(
     let (config, shown) = match read_kubeconfig(kubeconfig) {
         Ok(c) => c,
         Err(why) => {
-            return vec![problem(
-                "kubeconfig".into(),
-                why,
-                &format!("contexts {}", contexts.join(", ")),
-            )];
+            let needs = format!("contexts {}", contexts.join(", "));
+            checked
+                .problems
+                .push(problem("kubeconfig".into(), why, &needs));
+            return;
         }
     };
     let runtime = match tokio::runtime::Builder::new_current_thread()
@@ -106,9 +113,13 @@ fn check_clusters(
         .build()
     {
         Ok(r) => r,
-        Err(e) => return vec![problem("kubeconfig".into(), e.to_string(), "")],
+        Err(e) => {
+            let has = e.to_string();
+            checked.problems.push(problem("kubeconfig".into(), has, ""));
+            return;
+        }
     };
-    let mut problems = Vec::new();
+    let problems = &mut checked.problems;
     for context in contexts {
         let what = format!("context {context}");
         if !config.contexts.iter().any(|c| &c.name == context) {
@@ -121,11 +132,11 @@ fn check_clusters(
                 if let Some(has) = judge_cluster(v, range) {
                     problems.push(problem(what, has, &format!("Kubernetes {range}")));
                 }
+                checked.clusters.insert(context.clone(), v);
             }
             Err(why) => problems.push(problem(what, why, "a cluster that answers")),
         }
     }
-    problems
 }
 
 /// The kubeconfig a run reads (the given file, else `KUBECONFIG`'s files merged, else

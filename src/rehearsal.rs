@@ -181,6 +181,17 @@ impl Seal for RunSeal {
     }
 }
 
+/// The administrator token of a rehearsal's simulated cluster, from its sealed store.
+pub(crate) fn admin_token(store: &Path, cluster: &str, sealer: Sealer) -> Result<String> {
+    let seal: Arc<dyn Seal> = Arc::new(RunSeal(sealer));
+    meshbook_sandbox::stored_admin_token(store, cluster, &Some(seal)).with_context(|| {
+        format!(
+            "no credential for simulated cluster {cluster} in {}",
+            store.display()
+        )
+    })
+}
+
 impl Rehearsal {
     /// Starts (or restarts, from `dir`) one simulated cluster per context, unless the runbook
     /// makes its clusters with gcloud, and the simulated cloud when its steps call gcloud.
@@ -231,6 +242,7 @@ impl Rehearsal {
         );
         let kubeconfig = dir.join("kubeconfig");
         let ours = rename_contexts(&sandbox.kubeconfig_yaml(), &clusters)?;
+        let ours = exec_credentials(&ours, &dir.join("clusters"))?;
         // gcloud adds its entries to this file during the run: a restart keeps them.
         let text = match std::fs::read_to_string(&kubeconfig) {
             Ok(earlier) => merge_kubeconfig(&earlier, &ours)?,
@@ -244,6 +256,12 @@ impl Rehearsal {
                     dir: std::path::absolute(dir.join("gcp")).unwrap_or_else(|_| dir.join("gcp")),
                     project: gcp::PROJECT.to_string(),
                     pinned_version: pinned.then(|| version.to_string()),
+                    // The run's folder must hold no credential in clear: the access token is
+                    // derived from the run's key at every start instead of kept there.
+                    token: Some(format!(
+                        "ya29.rehearsal-{}",
+                        sealer.derive(&format!("gcp-token:{}", dir.display()))
+                    )),
                 };
                 let host: Arc<dyn meshbook_cloud::ClusterHost> = sandbox.clone();
                 Some(
@@ -407,6 +425,39 @@ fn merge_kubeconfig(earlier: &str, ours: &str) -> Result<String> {
         list.retain(|e| e.get("name").is_none_or(|n| !names.contains(&n)));
         list.extend(fresh.iter().cloned());
         doc[key] = serde_yaml::Value::Sequence(list);
+    }
+    Ok(serde_yaml::to_string(&doc)?)
+}
+
+/// The kubeconfig with each cluster's bearer token replaced by an exec credential plugin,
+/// `meshbook sandbox credential`, that reads the token from the clusters' sealed store when a
+/// client connects: the run's folder then holds no token in clear, and kubectl, kube-rs and the
+/// doubles all speak the plugin protocol.
+fn exec_credentials(kubeconfig: &str, store: &Path) -> Result<String> {
+    let mut doc: serde_yaml::Value =
+        serde_yaml::from_str(kubeconfig).context("the sandbox wrote an unreadable kubeconfig")?;
+    let exe = std::env::current_exe().context("cannot find the meshbook executable")?;
+    let key = meshbook_engine::state::secrets::default_key_path()?;
+    let store = std::path::absolute(store).unwrap_or_else(|_| store.to_path_buf());
+    let key = std::path::absolute(&key).unwrap_or(key);
+    if let Some(users) = doc.get_mut("users").and_then(|u| u.as_sequence_mut()) {
+        for entry in users {
+            let name = entry
+                .get("name")
+                .and_then(|n| n.as_str())
+                .unwrap_or_default();
+            let Some(cluster) = name.strip_suffix(meshbook_sandbox::ADMIN_USER_SUFFIX) else {
+                continue;
+            };
+            let exec = serde_json::json!({
+                "apiVersion": "client.authentication.k8s.io/v1beta1",
+                "command": exe,
+                "args": ["sandbox", "credential", "--store", store, "--cluster", cluster,
+                         "--key-file", key],
+                "interactiveMode": "Never",
+            });
+            entry["user"] = serde_yaml::to_value(serde_json::json!({ "exec": exec }))?;
+        }
     }
     Ok(serde_yaml::to_string(&doc)?)
 }

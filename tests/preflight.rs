@@ -88,3 +88,64 @@ fn unmet_requirements_stop_a_run_before_it_starts_unless_ignored() {
     );
     s.sandbox_down("sb", up);
 }
+
+/// Manifests known before the run, each at the minor its context's cluster reports.
+const OLD_APIS: &str = "apiVersion: meshbook/v1
+kind: Runbook
+metadata: {name: old-apis}
+params:
+  OLD: {type: context, default: old}
+  NEW: {type: context, default: new}
+steps:
+  - id: on-old
+    kube.apply:
+      context: \"{{OLD}}\"
+      manifest: |
+        apiVersion: extensions/v1beta1
+        kind: Deployment
+        metadata: {name: web, namespace: default}
+        spec:
+          template:
+            metadata: {labels: {app: web}}
+            spec: {containers: [{name: web, image: nginx}]}
+  - id: on-new
+    kube.apply:
+      context: \"{{NEW}}\"
+      manifest: |
+        apiVersion: v1
+        kind: ConfigMap
+        metadata: {name: fine, namespace: default}
+        ---
+        apiVersion: policy/v1beta1
+        kind: PodDisruptionBudget
+        metadata: {name: pdb, namespace: default}
+        spec: {minAvailable: 1, selector: {matchLabels: {app: web}}}
+";
+
+#[test]
+fn manifests_a_cluster_would_refuse_stop_a_real_run_before_it_starts() {
+    let s = Scratch::new();
+    let up = s.sandbox_up("old=1.15,new=1.25", "sb", &[]);
+    let runbook = s.runbook("old-apis.yaml", OLD_APIS);
+    let kubeconfig = s.path().join("sb/kubeconfig");
+    let kubeconfig = kubeconfig.to_str().unwrap();
+
+    let refused = s.run(&runbook, &["--kubeconfig", kubeconfig]);
+    assert_eq!(refused.code, 2, "{}", refused.all());
+    // extensions/v1beta1 Deployments are served up to 1.15: the old cluster takes it.
+    assert!(
+        !refused.stderr.contains("step on-old"),
+        "{}",
+        refused.stderr
+    );
+    let line = "  step on-new (manifest of step on-new:5): PodDisruptionBudget \"pdb\": policy/v1beta1 is not served since Kubernetes 1.25; use policy/v1; the runbook needs objects that context new (Kubernetes 1.25) serves";
+    assert!(
+        refused.stderr.contains(line),
+        "missing {line:?}:\n{}",
+        refused.stderr
+    );
+    assert!(!refused.stderr.contains("ConfigMap"), "{}", refused.stderr);
+    let fine = s.kubectl("sb", Some("new"), &["get", "configmap", "fine"]);
+    assert_ne!(fine.code, 0, "nothing was applied: {}", fine.all());
+    s.sandbox_down("sb", up);
+}

@@ -1,6 +1,8 @@
 //! A rehearsal keeps no secret in clear under the state directory: a secret param applied to a
 //! simulated cluster, and a secret output stored there, are found in no file (as they are, or
-//! in base64), and the sealed clusters open again on resume.
+//! in base64), and the sealed clusters open again on resume. Nor do the credentials of the
+//! simulated clusters and cloud: the kubeconfig names an exec plugin, and the cloud's access
+//! token is derived from the key at every start.
 
 mod runkit;
 
@@ -33,8 +35,12 @@ steps:
   - id: keep
     needs: [mint, store]
     shell: kubectl --context "$CTX" create secret generic m --from-literal=v="$MINTED"
+  - id: cloud
+    shell: |
+      gcloud config get-value project >/dev/null 2>&1 || true
+      printenv CLOUDSDK_AUTH_ACCESS_TOKEN | tr -d "\\n" > cloud-token
   - id: check
-    needs: [keep]
+    needs: [keep, cloud]
     shell: |
       test -e second-time || { touch second-time; exit 1; }
       got=$(kubectl --context "$CTX" get secret s -o jsonpath='{.data.token}' | base64 -d)
@@ -47,6 +53,37 @@ fn base64(text: &str) -> String {
         .output()
         .unwrap();
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// The token kubectl gets from the rehearsal kubeconfig's exec plugin for its first user.
+fn credential(s: &Scratch) -> String {
+    let run = s.state().join("runs");
+    let run = std::fs::read_dir(run)
+        .unwrap()
+        .flatten()
+        .next()
+        .unwrap()
+        .path();
+    let text = std::fs::read_to_string(run.join("sandbox/kubeconfig")).unwrap();
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let exec = &doc["users"][0]["user"]["exec"];
+    assert!(
+        doc["users"][0]["user"]["token"].is_null(),
+        "no token in the kubeconfig"
+    );
+    let args: Vec<&str> = exec["args"]
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|a| a.as_str().unwrap())
+        .collect();
+    let mut command = Command::new(exec["command"].as_str().unwrap());
+    command.args(&args);
+    let done = runkit::finish(command, None);
+    assert_eq!(done.code, 0, "{}", done.all());
+    let cred: serde_json::Value = serde_json::from_str(&done.stdout).unwrap();
+    assert_eq!(cred["kind"], "ExecCredential");
+    cred["status"]["token"].as_str().unwrap().to_string()
 }
 
 #[test]
@@ -69,7 +106,14 @@ fn secrets_applied_to_simulated_clusters_are_sealed_at_rest() {
     );
     let disk = s.state_bytes();
     assert!(disk.contains("meshbook-sealed:"), "the clusters were kept");
-    for secret in [TOKEN, MINTED] {
+    let cloud_token = std::fs::read_to_string(s.work().join("cloud-token")).unwrap();
+    assert!(cloud_token.len() > 20, "steps get the cloud's token");
+    let cluster_token = credential(&s);
+    assert!(
+        cluster_token.len() > 20,
+        "the plugin hands out the cluster's token"
+    );
+    for secret in [TOKEN, MINTED, &cloud_token, &cluster_token] {
         for form in [secret.to_string(), base64(secret)] {
             assert!(
                 !disk.contains(&form),

@@ -47,6 +47,10 @@ pub struct CloudConfig {
     /// A Kubernetes minor the run is pinned to (a rehearsal's `--kube-version`): a create asking
     /// for another is refused instead of one silently winning.
     pub pinned_version: Option<String>,
+    /// The access token to accept, given anew at every start and never written to `dir` (a
+    /// rehearsal derives it from the run's key, so its folder holds no credential); `None`
+    /// mints one and keeps it in the state, for a cloud restarted by `sandbox up --gcp`.
+    pub token: Option<String>,
 }
 
 /// Errors starting the simulated cloud.
@@ -97,8 +101,15 @@ impl Cloud {
             source,
         })?;
         let mut state = state::State::load(&config.dir)?;
-        if state.token.is_empty() {
-            state.token = format!("ya29.sandbox-{}", util::random_hex(40));
+        match &config.token {
+            Some(token) => {
+                state.token = token.clone();
+                state.token_given = true;
+            }
+            None if state.token.is_empty() => {
+                state.token = format!("ya29.sandbox-{}", util::random_hex(40));
+            }
+            None => {}
         }
         let listener = bind(state.port).await?;
         let port = listener.local_addr().map_err(Error::Bind)?.port();

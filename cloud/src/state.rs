@@ -109,7 +109,11 @@ pub enum Kind {
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
     /// The access token gcloud sends (the cloud's only credential).
+    #[serde(default)]
     pub token: String,
+    /// Whether the token is given at every start (and so never written).
+    #[serde(skip)]
+    pub token_given: bool,
     /// The port last served on, tried again after a restart.
     pub port: u16,
     /// Projects by ID.
@@ -185,7 +189,13 @@ impl State {
 
     /// Writes `state.json` and `instances.json` into `dir`, each atomically.
     pub fn save(&self, dir: &Path) -> Result<(), StateError> {
-        let text = serde_json::to_string_pretty(self).unwrap_or_default();
+        let mut doc = serde_json::to_value(self).unwrap_or_default();
+        if self.token_given
+            && let Some(fields) = doc.as_object_mut()
+        {
+            fields.remove("token");
+        }
+        let text = serde_json::to_string_pretty(&doc).unwrap_or_default();
         write_atomic(&dir.join("state.json"), text.as_bytes())?;
         let instances =
             serde_json::to_string_pretty(&self.instances_contract()).unwrap_or_default();
@@ -229,6 +239,22 @@ pub fn write_atomic(path: &Path, data: &[u8]) -> Result<(), StateError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_given_token_is_never_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = State {
+            token: "ya29.given-token".into(),
+            token_given: true,
+            ..State::default()
+        };
+        s.save(dir.path()).unwrap();
+        let text = std::fs::read_to_string(dir.path().join("state.json")).unwrap();
+        assert!(!text.contains("ya29.given-token"), "{text}");
+        s.token_given = false;
+        s.save(dir.path()).unwrap();
+        assert_eq!(State::load(dir.path()).unwrap().token, "ya29.given-token");
+    }
 
     #[test]
     fn saves_and_loads_with_the_instances_contract() {

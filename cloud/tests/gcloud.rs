@@ -58,6 +58,7 @@ fn env() -> &'static Env {
                     dir,
                     project: PROJECT.to_string(),
                     pinned_version: None,
+                    token: None,
                 };
                 let cloud = Cloud::start(config, Arc::new(sandbox)).await.unwrap();
                 tx.send(cloud.environment()).unwrap();

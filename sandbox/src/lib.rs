@@ -584,6 +584,36 @@ impl Drop for Sandbox {
     }
 }
 
+/// The administrator token of cluster `cluster` of a sandbox persisted in `state_dir`, read
+/// through `at_rest` (the seal it was kept with): what a kubeconfig's exec credential plugin
+/// hands kubectl, so the kubeconfig itself holds no token.
+pub fn stored_admin_token(
+    state_dir: &Path,
+    cluster: &str,
+    at_rest: &at_rest::AtRest,
+) -> Result<String, Error> {
+    if !valid_cluster_name(cluster) {
+        return Err(Error::InvalidName(cluster.to_string()));
+    }
+    let path = state_dir
+        .join("clusters")
+        .join(cluster)
+        .join("cluster.json");
+    let text = at_rest::read(at_rest, &path)?;
+    let meta: Value = serde_json::from_str(&text).map_err(|source| StoreError::Parse {
+        path: path.clone(),
+        source,
+    })?;
+    match meta["token"].as_str() {
+        Some(token) => Ok(token.to_string()),
+        None => Err(StoreError::Sealed {
+            path,
+            reason: "it names no token".to_string(),
+        }
+        .into()),
+    }
+}
+
 /// The kubeconfig of a sandbox persisted in `state_dir`, for a sandbox started with that
 /// directory (by this or another process). Clusters are listed in the order they were created.
 pub fn kubeconfig_from_state(state_dir: &Path) -> Result<String, Error> {
@@ -622,6 +652,9 @@ pub fn kubeconfig_from_state(state_dir: &Path) -> Result<String, Error> {
     Ok(kubeconfig(&ca_pem, &infos))
 }
 
+/// A sandbox kubeconfig's user for cluster `C` is `C` and this.
+pub const ADMIN_USER_SUFFIX: &str = "-admin";
+
 fn kubeconfig(ca_pem: &str, infos: &[ClusterInfo]) -> String {
     let ca = base64::engine::general_purpose::STANDARD.encode(ca_pem);
     let clusters: Vec<Value> = infos
@@ -630,11 +663,11 @@ fn kubeconfig(ca_pem: &str, infos: &[ClusterInfo]) -> String {
         .collect();
     let users: Vec<Value> = infos
         .iter()
-        .map(|c| json!({"name": format!("{}-admin", c.name), "user": {"token": c.token}}))
+        .map(|c| json!({"name": format!("{}{ADMIN_USER_SUFFIX}", c.name), "user": {"token": c.token}}))
         .collect();
     let contexts: Vec<Value> = infos
         .iter()
-        .map(|c| json!({"name": c.name, "context": {"cluster": c.name, "user": format!("{}-admin", c.name)}}))
+        .map(|c| json!({"name": c.name, "context": {"cluster": c.name, "user": format!("{}{ADMIN_USER_SUFFIX}", c.name)}}))
         .collect();
     let doc = json!({"apiVersion": "v1", "kind": "Config", "preferences": {},
         "clusters": clusters, "users": users, "contexts": contexts,

@@ -80,7 +80,7 @@ pub(crate) fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryR
     };
     let linted = server
         .kube_version
-        .map(|v| crate::lint::lint(&plan, &p.source, &workdir, v));
+        .map(|v| crate::lint::lint(&plan, &p.source, &workdir, v, true));
     let checked = if server.server_dry_run {
         Some(dry_run::ask_clusters(
             &plan,

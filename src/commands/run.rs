@@ -67,7 +67,7 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
     let ignored_requirements = match args.sandbox {
         // A rehearsal's clusters and tools are simulated; its version was said above.
         true => Vec::new(),
-        false => preflight(args, &prepared)?,
+        false => preflight(args, &prepared, &workdir)?,
     };
     let meta = RunMeta {
         kind: RunKind::Steps,
@@ -95,20 +95,40 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
     .drive()
 }
 
-/// Checks the machine against the runbook's `requires:`; what it lacks stops the run (exit 2)
+/// Checks the machine against the runbook's `requires:`, and the manifests known before the run
+/// against the Kubernetes minor each context answered with; what fails stops the run (exit 2)
 /// unless `--ignore-requirements`, which returns it to be recorded.
-fn preflight(args: &RunArgs, prepared: &crate::prepare::Prepared) -> Result<Vec<String>, Failure> {
+fn preflight(
+    args: &RunArgs,
+    prepared: &crate::prepare::Prepared,
+    workdir: &std::path::Path,
+) -> Result<Vec<String>, Failure> {
     let runbook = &prepared.validated.runbook;
     // Clusters that gcloud creates during the run have no context yet.
     let contexts = crate::gcp::plan(runbook)
         .starts_clusters()
         .then(|| crate::rehearsal::contexts(runbook, &prepared.params));
-    let problems = crate::preflight::check(
+    let checked = crate::preflight::check(
         runbook,
         &prepared.source,
         args.kubeconfig.as_deref(),
         contexts.as_deref(),
     );
+    let mut problems = checked.problems;
+    if !checked.clusters.is_empty() {
+        let plan = meshbook_engine::plan::plan(&prepared.validated, &prepared.params);
+        let refused = crate::lint::at_clusters(&plan, &prepared.source, workdir, &checked.clusters);
+        problems.extend(
+            refused
+                .into_iter()
+                .map(|(r, context, v)| crate::preflight::Problem {
+                    what: format!("step {} ({})", r.step, r.at),
+                    has: r.message,
+                    needs: format!("objects that context {context} (Kubernetes {v}) serves"),
+                    line: None,
+                }),
+        );
+    }
     if problems.is_empty() {
         return Ok(Vec::new());
     }

@@ -20,6 +20,24 @@ pub(crate) enum SandboxCommand {
     Kubeconfig(DirArgs),
     /// Stop the running sandbox.
     Down(DirArgs),
+    /// Print a rehearsal cluster's credential as a kubectl exec plugin does (what a rehearsal's
+    /// kubeconfig runs, so it holds no token itself).
+    #[command(hide = true)]
+    Credential(CredentialArgs),
+}
+
+/// Flags of `meshbook sandbox credential`.
+#[derive(Debug, Args)]
+pub(crate) struct CredentialArgs {
+    /// The rehearsal's cluster store (`runs/ID/sandbox/clusters`).
+    #[arg(long, value_name = "DIR")]
+    pub(crate) store: PathBuf,
+    /// The simulated cluster.
+    #[arg(long, value_name = "NAME")]
+    pub(crate) cluster: String,
+    /// The secrets key the store is sealed with.
+    #[arg(long, value_name = "FILE")]
+    pub(crate) key_file: PathBuf,
 }
 
 /// Where a running sandbox keeps its kubeconfig and pid.
@@ -119,7 +137,21 @@ pub(crate) fn run(command: SandboxCommand) -> CmdResult {
             Ok(())
         }
         SandboxCommand::Down(dir) => down(&dir.dir).map_err(Failure::Other),
+        SandboxCommand::Credential(args) => credential(&args).map_err(Failure::Other),
     }
+}
+
+/// An `ExecCredential` with the cluster's token, on stdout only (kubectl reads it from there).
+fn credential(args: &CredentialArgs) -> Result<()> {
+    let sealer = meshbook_engine::state::secrets::Sealer::load_or_create(&args.key_file)?;
+    let token = crate::rehearsal::admin_token(&args.store, &args.cluster, sealer)?;
+    let doc = serde_json::json!({
+        "apiVersion": "client.authentication.k8s.io/v1beta1",
+        "kind": "ExecCredential",
+        "status": {"token": token},
+    });
+    out!("{doc}\n");
+    Ok(())
 }
 
 fn up(args: UpArgs) -> Result<()> {
@@ -245,6 +277,7 @@ mod gcp {
             dir,
             project: args.project.clone(),
             pinned_version: None,
+            token: None,
         };
         let cloud = Cloud::start(config, sandbox)
             .await
