@@ -598,7 +598,9 @@ fn calls_mark(dir: &Path) -> u64 {
 
 /// The tools whose doubles `step` called since the record of calls was `mark` bytes long, in
 /// the order first called. Concurrent steps append whole lines of their own, told apart by the
-/// step each line names (`MESHBOOK_STEP`); a line that does not parse is no call.
+/// step each line names (`MESHBOOK_STEP`); a line that does not parse is no call. A call that
+/// ran no subcommand and did nothing is a probe (gcloud's `git --version` and `ssh -V`), not
+/// a double doing the step's work.
 fn doubles_called(dir: &Path, mark: u64, step: &str) -> Vec<String> {
     use std::io::{Read, Seek, SeekFrom};
     let mut text = String::new();
@@ -612,7 +614,8 @@ fn doubles_called(dir: &Path, mark: u64, step: &str) -> Vec<String> {
         .lines()
         .filter_map(|l| serde_json::from_str::<meshbook_doubles::Call>(l).ok())
     {
-        if call.step.as_deref() == Some(step) && !tools.contains(&call.tool) {
+        let probe = call.command.is_empty() && call.effects.is_empty();
+        if call.step.as_deref() == Some(step) && !probe && !tools.contains(&call.tool) {
             tools.push(call.tool);
         }
     }
@@ -807,7 +810,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join(meshbook_doubles::setup::CALLS_FILE);
         let line = |step: &str, tool: &str| {
-            format!("{{\"step\":\"{step}\",\"tool\":\"{tool}\",\"exit\":0}}\n")
+            format!("{{\"step\":\"{step}\",\"tool\":\"{tool}\",\"command\":\"x\",\"exit\":0}}\n")
         };
         assert_eq!(calls_mark(dir.path()), 0);
         std::fs::write(&file, line("a", "git")).unwrap();
@@ -818,10 +821,15 @@ mod tests {
             "{\"step\":\"a\",\"to".to_string() + "\n",
             line("a", "istioctl"),
             line("a", "helm"),
+            "{\"step\":\"a\",\"tool\":\"ssh\",\"flags\":[\"-V\"],\"exit\":255}\n".to_string(),
+            "{\"step\":\"a\",\"tool\":\"curl\",\"effects\":[\"served\"],\"exit\":0}\n".to_string(),
         ]
         .concat();
         std::fs::write(&file, line("a", "git") + &later).unwrap();
-        assert_eq!(doubles_called(dir.path(), mark, "a"), ["helm", "istioctl"]);
+        assert_eq!(
+            doubles_called(dir.path(), mark, "a"),
+            ["helm", "istioctl", "curl"]
+        );
         assert_eq!(doubles_called(dir.path(), mark, "b"), ["curl"]);
         assert!(doubles_called(dir.path(), mark, "c").is_empty());
     }
