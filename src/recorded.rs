@@ -62,8 +62,7 @@ pub(crate) fn latest_of_steps(state: &StateDir) -> Result<String, Failure> {
 /// What the journal says of each step of a run: the steps `ids` names (in that order; those it
 /// never mentions are pending), then any it mentions that are not among them (the runbook
 /// changed or cannot be read).
-pub(crate) fn step_records(ids: Vec<String>, record: &RunRecord) -> Vec<(String, StepRecord)> {
-    let mut ids = ids;
+pub(crate) fn step_records(mut ids: Vec<String>, record: &RunRecord) -> Vec<(String, StepRecord)> {
     for known in record.steps.keys() {
         if !ids.contains(known) {
             ids.push(known.clone());

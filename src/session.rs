@@ -179,13 +179,11 @@ impl<'a> Session<'a> {
                 &reporter,
             )
         });
-        let ids = job_ids(&validated, &run.meta);
-        let steps = args
-            .state
-            .dir()
-            .history(&run_id)
-            .map(|history| recorded::step_records(ids, &RunRecord::replay(&history)))
-            .map_err(Failure::from);
+        let steps = || {
+            let history = args.state.dir().history(&run_id)?;
+            let ids = job_ids(&validated, &run.meta);
+            Ok(recorded::step_records(ids, &RunRecord::replay(&history)))
+        };
         wiring.finish(steps, &reporter, concluded)
     }
 }

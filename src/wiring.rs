@@ -2,7 +2,7 @@
 //! with one job. For a rehearsal, the simulated clusters too.
 //!
 //! ```text
-//! RehearsalExecutor (stand-ins; how each step ran; saves the simulated clusters before a step is recorded done)
+//! RehearsalExecutor (stand-ins; how each step ran; saves the clusters before a step is recorded)
 //!   └─ StepRouter (shell → ShellExecutor with the run's KUBECONFIG; kube.* → …)
 //!        └─ identities::Recorder (records each context's cluster identity as soon as it is known)
 //!             └─ KubeExecutor (kube-rs, one client per context)
@@ -13,6 +13,7 @@ use std::sync::Arc;
 use meshbook_engine::model::{Action, Runbook};
 use meshbook_engine::run::executor::{BoxFuture, Done, Executor, StepFailure, StepRequest};
 use meshbook_engine::state::RunDir;
+use meshbook_engine::state::replay::StepRecord;
 use meshbook_engine::state::secrets::Sealer;
 use meshbook_engine::state::store::{RunKind, RunMeta};
 use meshbook_engine::values::Values;
@@ -25,7 +26,6 @@ use crate::identities;
 use crate::rehearsal::{self, Rehearsal, RehearsalExecutor};
 use crate::report::Reporter;
 use crate::source;
-use meshbook_engine::state::replay::StepRecord;
 
 /// Sends each step to the executor for its kind.
 struct StepRouter {
@@ -155,11 +155,11 @@ impl Wiring {
     }
 
     /// Ends the run's wiring: a rehearsal reports (through `reporter`, so JSON logs stay JSON)
-    /// its clusters and its coverage (`steps`: what the journal says of each step of the run,
-    /// or why it cannot be read) and stops its clusters.
+    /// its clusters and its coverage (`steps` reads what the journal says of each step of the
+    /// run) and stops its clusters.
     pub(crate) fn finish(
         self,
-        steps: Result<Vec<(String, StepRecord)>, Failure>,
+        steps: impl FnOnce() -> Result<Vec<(String, StepRecord)>, Failure>,
         reporter: &Reporter,
         result: CmdResult,
     ) -> CmdResult {
@@ -168,7 +168,7 @@ impl Wiring {
                 &rehearsal.clusters,
                 &rehearsal.versions(),
             ));
-            match steps {
+            match steps() {
                 Ok(steps) => reporter.line(Coverage::new(&steps).report().trim_end()),
                 Err(e) => reporter.line(&format!(
                     "coverage: the journal cannot be read: {}",

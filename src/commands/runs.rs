@@ -3,8 +3,7 @@
 use std::time::Duration;
 
 use clap::Args;
-use meshbook_engine::events::Outcome;
-use meshbook_engine::events::Rehearsed;
+use meshbook_engine::events::{Outcome, Rehearsed};
 use meshbook_engine::state::replay::{RunRecord, StepRecord, StepState};
 use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
 
