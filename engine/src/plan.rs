@@ -330,7 +330,8 @@ fn write_step(out: &mut String, step: &PlannedStep) {
     }
     match step.sandbox.as_ref().map(|sb| &sb.instead) {
         Some(Instead::Apply { file, .. }) => {
-            let _ = writeln!(out, "      ⧉ sandbox: applies {file} instead");
+            // Stand-in files are read beside the runbook, not from the working directory.
+            let _ = writeln!(out, "      ⧉ sandbox: applies the runbook's {file} instead");
         }
         Some(Instead::Skip(reason)) => {
             let _ = writeln!(out, "      ⧉ sandbox: skipped ({reason})");
