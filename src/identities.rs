@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
-use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::run::executor::{BoxFuture, Done, Executor, StepFailure, StepRequest};
 use meshbook_engine::state::fsutil;
 use meshbook_steps::kube::Clients;
 
@@ -59,7 +59,7 @@ impl Recorder {
 }
 
 impl Executor for Recorder {
-    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>> {
         Box::pin(async move {
             let result = self.inner.execute(request).await;
             self.record().await?;

@@ -25,6 +25,7 @@ mod cli;
 mod color;
 mod commands;
 mod complete;
+mod coverage;
 mod dry_run;
 mod failure;
 mod gcp;

@@ -2,7 +2,7 @@
 //! again, as it may have changed), which of its lists it drives, and which run a command means
 //! when none is named.
 
-use meshbook_engine::state::replay::RunRecord;
+use meshbook_engine::state::replay::{RunRecord, StepRecord};
 use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
 use meshbook_engine::validate::{List, Validated};
 
@@ -57,6 +57,23 @@ pub(crate) fn latest_of_steps(state: &StateDir) -> Result<String, Failure> {
         .find(|id| state.read_meta(id).is_ok_and(|m| m.kind == RunKind::Steps))
         .cloned()
         .ok_or_else(|| Failure::Invalid(format!("no run in {}", state.runs_dir().display())))
+}
+
+/// What the journal says of each step of a run: the steps `ids` names (in that order; those it
+/// never mentions are pending), then any it mentions that are not among them (the runbook
+/// changed or cannot be read).
+pub(crate) fn step_records(mut ids: Vec<String>, record: &RunRecord) -> Vec<(String, StepRecord)> {
+    for known in record.steps.keys() {
+        if !ids.contains(known) {
+            ids.push(known.clone());
+        }
+    }
+    ids.into_iter()
+        .map(|id| {
+            let step = record.step(&id);
+            (id, step)
+        })
+        .collect()
 }
 
 /// The latest run of any kind.

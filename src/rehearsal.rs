@@ -3,18 +3,21 @@
 //! the run's folder, so `resume` of a rehearsal continues against the same clusters. When the
 //! runbook's steps call gcloud, a simulated Google Cloud runs beside them (see `crate::gcp`).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use indexmap::IndexMap;
 use meshbook_cloud::{Cloud, CloudConfig};
+use meshbook_engine::events::Rehearsed;
 use meshbook_engine::model::{
     Action, Instead, KubeApply, Manifests, Place, Runbook, SandboxStandIn, ValueType,
 };
 use meshbook_engine::render::Render;
-use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::run::executor::{
+    BoxFuture, Done, Executor, Produced, StepFailure, StepRequest,
+};
 use meshbook_engine::state::secrets::Sealer;
 use meshbook_engine::template::{self, renderer};
 use meshbook_engine::validate::{List, Validated};
@@ -351,6 +354,12 @@ fn extract_private(dir: &include_dir::Dir<'_>, root: &Path) -> std::io::Result<(
     Ok(())
 }
 
+/// The folder of a rehearsal's tool doubles (links, configuration, record of calls), in its
+/// sandbox folder.
+pub(crate) fn doubles_dir(sandbox_dir: &Path) -> PathBuf {
+    sandbox_dir.join("doubles")
+}
+
 /// Sets up the run's tool doubles in `sandbox_dir/doubles` (docs/doubles.md) and returns the
 /// variables shell steps get: the doubles' `bin` first on `PATH`, and `MESHBOOK_DOUBLES`. What
 /// the doubles play comes from the runbook's `sandbox/doubles.yaml`; a built-in runbook's
@@ -360,7 +369,7 @@ pub(crate) fn doubles_env(
     source: &RunbookSource,
     kubeconfig: &Path,
 ) -> Result<Vec<(String, String)>> {
-    let dir = sandbox_dir.join("doubles");
+    let dir = doubles_dir(sandbox_dir);
     let spec = source.read_sibling("sandbox/doubles.yaml").ok();
     let base = match &source.origin {
         Origin::Disk(d) => std::path::absolute(d).unwrap_or_else(|_| d.clone()),
@@ -479,24 +488,13 @@ fn rename_contexts(kubeconfig: &str, clusters: &[(String, String)]) -> Result<St
     Ok(serde_yaml::to_string(&doc)?)
 }
 
-/// What a rehearsal did instead of a step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Substitute {
-    /// A stand-in manifest was applied.
-    Applied {
-        step: String,
-        file: String,
-        context: String,
-    },
-    /// The step was skipped.
-    Skipped { step: String, reason: String },
-}
-
 /// Runs steps as a rehearsal: stand-ins instead of the steps that declare one, everything else
-/// through `inner`; the stand-in manifests go through `kube`. After every step the clusters are
-/// saved, before the run records the step as done: a rehearsal killed at any moment resumes
-/// against clusters that hold everything its finished steps made. Without gcloud on the
-/// machine, gcloud steps are skipped, and so are the steps that need them or their outputs.
+/// through `inner`; the stand-in manifests go through `kube`. Each success says how the step was
+/// carried out (real tools, doubles, a stand-in or skipped), which the journal records with it.
+/// After every step the clusters are saved, before the run records the step as done: a
+/// rehearsal killed at any moment resumes against clusters that hold everything its finished
+/// steps made. Without gcloud on the machine, gcloud steps are skipped, and so are the steps
+/// that need them or their outputs.
 pub(crate) struct RehearsalExecutor {
     // Weak: the rehearsal owns the sandbox and must get it back to shut it down.
     sandbox: std::sync::Weak<Sandbox>,
@@ -504,14 +502,17 @@ pub(crate) struct RehearsalExecutor {
     kube: Arc<dyn Executor>,
     stand_ins: BTreeMap<String, SandboxStandIn>,
     source: RunbookSource,
-    done: Arc<Mutex<Vec<Substitute>>>,
+    /// The doubles' folder, whose record of calls says which doubles a step called.
+    doubles: PathBuf,
+    /// Steps skipped because gcloud is missing (their outputs are placeholders).
+    skipped_for_gcloud: Mutex<BTreeSet<String>>,
     /// Without gcloud: the gcloud steps, and per step what it needs and the outputs it uses.
     without_gcloud: Option<WithoutGcloud>,
 }
 
 /// What a rehearsal on a machine without gcloud skips.
 struct WithoutGcloud {
-    gcloud_steps: std::collections::BTreeSet<String>,
+    gcloud_steps: BTreeSet<String>,
     /// Step id → ids of the steps it needs or whose outputs it names.
     deps: BTreeMap<String, Vec<String>>,
 }
@@ -547,25 +548,16 @@ impl WithoutGcloud {
         })
     }
 
-    /// Why `step` is skipped, given the steps skipped so far.
-    fn reason(&self, step: &str, skipped: &[Substitute]) -> Option<String> {
+    /// Why `step` is skipped, given the steps skipped so far for want of gcloud (steps a
+    /// stand-in skipped gave their outputs, so they do not count).
+    fn reason(&self, step: &str, skipped: &BTreeSet<String>) -> Option<String> {
         if self.gcloud_steps.contains(step) {
             return Some(gcp::MISSING.to_string());
         }
-        // Steps a stand-in skipped gave their outputs; only those skipped for gcloud did not.
-        let skipped_ids: Vec<&str> = skipped
-            .iter()
-            .filter_map(|s| match s {
-                Substitute::Skipped { step, reason } if reason.ends_with(gcp::MISSING) => {
-                    Some(step.as_str())
-                }
-                _ => None,
-            })
-            .collect();
         self.deps
             .get(step)?
             .iter()
-            .find(|d| skipped_ids.contains(&d.as_str()))
+            .find(|d| skipped.contains(d.as_str()))
             .map(|d| format!("needs `{d}`, skipped: {}", gcp::MISSING))
     }
 }
@@ -598,8 +590,41 @@ fn names(text: &str, var: &str) -> bool {
     })
 }
 
+/// How long the doubles' record of calls in `dir` is now: calls appended after this belong to
+/// steps that run from now on.
+fn calls_mark(dir: &Path) -> u64 {
+    std::fs::metadata(dir.join(meshbook_doubles::setup::CALLS_FILE)).map_or(0, |m| m.len())
+}
+
+/// The tools whose doubles `step` called since the record of calls was `mark` bytes long, in
+/// the order first called. Concurrent steps append whole lines of their own, told apart by the
+/// step each line names (`MESHBOOK_STEP`); a line that does not parse is no call. A call that
+/// ran no subcommand and did nothing is a probe (gcloud's `git --version` and `ssh -V`), not
+/// a double doing the step's work.
+fn doubles_called(dir: &Path, mark: u64, step: &str) -> Vec<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut text = String::new();
+    if let Ok(mut f) = std::fs::File::open(dir.join(meshbook_doubles::setup::CALLS_FILE)) {
+        let _ = f
+            .seek(SeekFrom::Start(mark))
+            .and_then(|_| f.read_to_string(&mut text));
+    }
+    let mut tools: Vec<String> = Vec::new();
+    for call in text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<meshbook_doubles::Call>(l).ok())
+    {
+        let probe = call.command.is_empty() && call.effects.is_empty();
+        if call.step.as_deref() == Some(step) && !probe && !tools.contains(&call.tool) {
+            tools.push(call.tool);
+        }
+    }
+    tools
+}
+
 impl RehearsalExecutor {
-    /// Wraps `inner` for the stand-ins of `runbook` (steps and `finally` steps alike).
+    /// Wraps `inner` for the stand-ins of `runbook` (steps and `finally` steps alike); the
+    /// doubles record their calls in `doubles`.
     pub(crate) fn new(
         sandbox: Arc<Sandbox>,
         inner: Arc<dyn Executor>,
@@ -607,6 +632,7 @@ impl RehearsalExecutor {
         runbook: &Runbook,
         source: RunbookSource,
         plan: &gcp::Plan,
+        doubles: PathBuf,
     ) -> Self {
         let stand_ins = runbook
             .steps
@@ -620,21 +646,13 @@ impl RehearsalExecutor {
             kube,
             stand_ins,
             source,
-            done: Arc::default(),
+            doubles,
+            skipped_for_gcloud: Mutex::default(),
             without_gcloud: WithoutGcloud::new(runbook, plan),
         }
     }
 
-    /// What this rehearsal has substituted so far.
-    pub(crate) fn substitutes(&self) -> Arc<Mutex<Vec<Substitute>>> {
-        self.done.clone()
-    }
-
-    async fn stand_in(
-        &self,
-        sb: SandboxStandIn,
-        req: StepRequest,
-    ) -> Result<Produced, StepFailure> {
+    async fn stand_in(&self, sb: SandboxStandIn, req: StepRequest) -> Result<Done, StepFailure> {
         let data = req.env.data();
         let render = |text: &str, what: &str| {
             Render::new(renderer(), &data)
@@ -645,14 +663,14 @@ impl RehearsalExecutor {
         for (name, value) in &sb.outputs {
             outputs.insert(name.clone(), render(value, &format!("output `{name}`"))?);
         }
-        let record = |s: Substitute| self.done.lock().unwrap_or_else(|e| e.into_inner()).push(s);
         let (file, context) = match &sb.instead {
             Instead::Skip(reason) => {
-                record(Substitute::Skipped {
-                    step: req.step.clone(),
-                    reason: reason.clone(),
+                return Ok(Done {
+                    outputs,
+                    rehearsed: Some(Rehearsed::Skipped {
+                        reason: reason.clone(),
+                    }),
                 });
-                return Ok(outputs);
             }
             Instead::Apply { file, context } => (file, context),
         };
@@ -679,35 +697,56 @@ impl RehearsalExecutor {
             ..req.clone()
         };
         self.kube.execute(apply).await?;
-        record(Substitute::Applied {
-            step: req.step,
-            file: file.clone(),
-            context: shown_context,
-        });
-        Ok(outputs)
+        Ok(Done {
+            outputs,
+            rehearsed: Some(Rehearsed::StandIn {
+                file: file.clone(),
+                context: shown_context,
+            }),
+        })
+    }
+
+    /// Runs the step as written, saying whether it called doubles.
+    async fn as_written(&self, request: StepRequest) -> Result<Done, StepFailure> {
+        let step = request.step.clone();
+        let mark = calls_mark(&self.doubles);
+        let done = self.inner.execute(request).await?;
+        let doubles = doubles_called(&self.doubles, mark, &step);
+        let how = if doubles.is_empty() {
+            Rehearsed::Real
+        } else {
+            Rehearsed::Double { doubles }
+        };
+        Ok(Done {
+            outputs: done.outputs,
+            rehearsed: Some(how),
+        })
     }
 }
 
 impl Executor for RehearsalExecutor {
-    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>> {
         Box::pin(async move {
             let skip = self.without_gcloud.as_ref().and_then(|w| {
-                let done = self.done.lock().unwrap_or_else(|e| e.into_inner());
-                w.reason(&request.step, &done)
+                let skipped = self
+                    .skipped_for_gcloud
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner());
+                w.reason(&request.step, &skipped)
             });
-            let produced = match (self.stand_ins.get(&request.step).cloned(), skip) {
+            let done = match (self.stand_ins.get(&request.step).cloned(), skip) {
                 (Some(sb), _) => self.stand_in(sb, request).await,
                 (None, Some(reason)) => {
-                    self.done
+                    self.skipped_for_gcloud
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .push(Substitute::Skipped {
-                            step: request.step.clone(),
-                            reason,
-                        });
-                    Ok(placeholders(&request.outputs))
+                        .insert(request.step.clone());
+                    Ok(Done {
+                        outputs: placeholders(&request.outputs),
+                        rehearsed: Some(Rehearsed::Skipped { reason }),
+                    })
                 }
-                (None, None) => self.inner.execute(request).await,
+                (None, None) => self.as_written(request).await,
             };
             // Clusters a step created (gcloud) are saved too: ask the sandbox for all of them.
             if let Some(sandbox) = self.sandbox.upgrade() {
@@ -715,15 +754,13 @@ impl Executor for RehearsalExecutor {
                     StepFailure::transient(format!("failed to save the simulated clusters: {e}"))
                 })?;
             }
-            produced
+            done
         })
     }
 }
 
-/// The closing lines of a rehearsal: every stand-in and skip of the runbook, and which ran now.
-pub(crate) fn report(
-    runbook: &Runbook,
-    done: &[Substitute],
+/// The first line of a rehearsal's closing report: its simulated clusters and their versions.
+pub(crate) fn clusters_line(
     clusters: &[(String, String)],
     versions: &[(String, KubeVersion)],
 ) -> String {
@@ -753,48 +790,6 @@ pub(crate) fn report(
     if out.ends_with(';') {
         out.pop();
     }
-    out.push('\n');
-    let ran = |id: &str| {
-        done.iter().any(|d| matches!(d, Substitute::Applied { step, .. } | Substitute::Skipped { step, .. } if step == id))
-    };
-    let mut stand_ins = Vec::new();
-    let mut skips = Vec::new();
-    for s in &runbook.steps {
-        let Some(sb) = &s.sandbox else { continue };
-        let note = if ran(&s.id) {
-            ""
-        } else {
-            " (not reached in this run)"
-        };
-        match &sb.instead {
-            Instead::Apply { file, .. } => {
-                stand_ins.push(format!("  {} → applied {file}{note}", s.id))
-            }
-            Instead::Skip(reason) => skips.push(format!("  {} → skipped: {reason}{note}", s.id)),
-        }
-    }
-    // Steps skipped by the rehearsal itself (gcloud missing), not by a stand-in.
-    for d in done {
-        if let Substitute::Skipped { step, reason } = d
-            && !runbook
-                .steps
-                .iter()
-                .chain(&runbook.finally)
-                .any(|s| &s.id == step && s.sandbox.is_some())
-        {
-            skips.push(format!("  {step} → skipped: {reason}"));
-        }
-    }
-    out.push_str(&format!("{} stand-ins:\n", stand_ins.len()));
-    for l in stand_ins {
-        out.push_str(&l);
-        out.push('\n');
-    }
-    out.push_str(&format!("{} skipped:\n", skips.len()));
-    for l in skips {
-        out.push_str(&l);
-        out.push('\n');
-    }
     out
 }
 
@@ -808,6 +803,35 @@ mod tests {
         assert_eq!(a, "gke-proj-us-central1-a-cluster1");
         assert_eq!(cluster_name("c1", &["c1".to_string()]), "c1-2");
         assert_eq!(cluster_name("__", &[]), "cluster");
+    }
+
+    #[test]
+    fn a_step_is_credited_with_the_doubles_it_called_since_it_started() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join(meshbook_doubles::setup::CALLS_FILE);
+        let line = |step: &str, tool: &str| {
+            format!("{{\"step\":\"{step}\",\"tool\":\"{tool}\",\"command\":\"x\",\"exit\":0}}\n")
+        };
+        assert_eq!(calls_mark(dir.path()), 0);
+        std::fs::write(&file, line("a", "git")).unwrap();
+        let mark = calls_mark(dir.path());
+        let later = [
+            line("a", "helm"),
+            line("b", "curl"),
+            "{\"step\":\"a\",\"to".to_string() + "\n",
+            line("a", "istioctl"),
+            line("a", "helm"),
+            "{\"step\":\"a\",\"tool\":\"ssh\",\"flags\":[\"-V\"],\"exit\":255}\n".to_string(),
+            "{\"step\":\"a\",\"tool\":\"curl\",\"effects\":[\"served\"],\"exit\":0}\n".to_string(),
+        ]
+        .concat();
+        std::fs::write(&file, line("a", "git") + &later).unwrap();
+        assert_eq!(
+            doubles_called(dir.path(), mark, "a"),
+            ["helm", "istioctl", "curl"]
+        );
+        assert_eq!(doubles_called(dir.path(), mark, "b"), ["curl"]);
+        assert!(doubles_called(dir.path(), mark, "c").is_empty());
     }
 
     #[test]

@@ -8,6 +8,7 @@ use std::time::Duration;
 use meshbook_engine::events::{EventSink, Outcome};
 use meshbook_engine::run::executor::{Controls, Permanence, Site};
 use meshbook_engine::run::scheduler::{self, Job, Settings, Summary};
+use meshbook_engine::state::replay::RunRecord;
 use meshbook_engine::state::secrets::{Sealer, default_key_path};
 use meshbook_engine::state::store::{OpenRun, RunMeta};
 use meshbook_engine::validate::{List, Validated};
@@ -178,8 +179,23 @@ impl<'a> Session<'a> {
                 &reporter,
             )
         });
-        wiring.finish(runbook, concluded)
+        let steps = || {
+            let history = args.state.dir().history(&run_id)?;
+            let ids = job_ids(&validated, &run.meta);
+            Ok(recorded::step_records(ids, &RunRecord::replay(&history)))
+        };
+        wiring.finish(steps, &reporter, concluded)
     }
+}
+
+/// The ids of the steps a run drives, in runbook order.
+fn job_ids(validated: &Validated, meta: &RunMeta) -> Vec<String> {
+    validated
+        .list(recorded::list(meta))
+        .steps
+        .iter()
+        .map(|s| s.id.clone())
+        .collect()
 }
 
 /// Stored values (params, cleanup inputs) opened with the key.

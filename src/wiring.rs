@@ -2,26 +2,29 @@
 //! with one job. For a rehearsal, the simulated clusters too.
 //!
 //! ```text
-//! RehearsalExecutor (stand-ins; saves the simulated clusters before a step is recorded done)
+//! RehearsalExecutor (stand-ins; how each step ran; saves the clusters before a step is recorded)
 //!   └─ StepRouter (shell → ShellExecutor with the run's KUBECONFIG; kube.* → …)
 //!        └─ identities::Recorder (records each context's cluster identity as soon as it is known)
 //!             └─ KubeExecutor (kube-rs, one client per context)
 //! ```
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 use meshbook_engine::model::{Action, Runbook};
-use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::run::executor::{BoxFuture, Done, Executor, StepFailure, StepRequest};
 use meshbook_engine::state::RunDir;
+use meshbook_engine::state::replay::StepRecord;
 use meshbook_engine::state::secrets::Sealer;
 use meshbook_engine::state::store::{RunKind, RunMeta};
 use meshbook_engine::values::Values;
 use meshbook_steps::kube::{Clients, KubeExecutor};
 use meshbook_steps::shell::ShellExecutor;
 
-use crate::failure::CmdResult;
+use crate::coverage::Coverage;
+use crate::failure::{CmdResult, Failure};
 use crate::identities;
-use crate::rehearsal::{self, Rehearsal, RehearsalExecutor, Substitute};
+use crate::rehearsal::{self, Rehearsal, RehearsalExecutor};
+use crate::report::Reporter;
 use crate::source;
 
 /// Sends each step to the executor for its kind.
@@ -33,7 +36,7 @@ struct StepRouter {
 }
 
 impl Executor for StepRouter {
-    fn execute(&self, mut request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+    fn execute(&self, mut request: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>> {
         match &request.action {
             Action::Shell(_) => {
                 for (k, v) in self.env.iter() {
@@ -52,7 +55,7 @@ impl Executor for StepRouter {
 pub(crate) struct Wiring {
     /// Carries out the run's steps.
     pub(crate) executor: Arc<dyn Executor>,
-    rehearsal: Option<(Rehearsal, Arc<Mutex<Vec<Substitute>>>)>,
+    rehearsal: Option<Rehearsal>,
 }
 
 impl Wiring {
@@ -126,7 +129,8 @@ impl Wiring {
             kube: kube.clone(),
             env,
         });
-        let (Some(rehearsal), Some(source)) = (rehearsal, source) else {
+        let (Some(rehearsal), Some(source), Some(folder)) = (rehearsal, source, &meta.sandbox)
+        else {
             return Ok(Wiring {
                 executor: router,
                 rehearsal: None,
@@ -135,25 +139,44 @@ impl Wiring {
         let sandbox = rehearsal
             .sandbox()
             .ok_or_else(|| anyhow::anyhow!("the sandbox is not running"))?;
-        let stand_ins =
-            RehearsalExecutor::new(sandbox, router, kube, runbook, source, &rehearsal.plan);
-        let done = stand_ins.substitutes();
+        let executor = RehearsalExecutor::new(
+            sandbox,
+            router,
+            kube,
+            runbook,
+            source,
+            &rehearsal.plan,
+            rehearsal::doubles_dir(folder),
+        );
         Ok(Wiring {
-            executor: Arc::new(stand_ins),
-            rehearsal: Some((rehearsal, done)),
+            executor: Arc::new(executor),
+            rehearsal: Some(rehearsal),
         })
     }
 
-    /// Ends the run's wiring: a rehearsal reports its stand-ins and skips and stops its clusters.
-    pub(crate) fn finish(self, runbook: &Runbook, result: CmdResult) -> CmdResult {
-        if let Some((rehearsal, done)) = self.rehearsal {
-            let done = done.lock().map(|d| d.clone()).unwrap_or_default();
-            out!(
-                "{}",
-                rehearsal::report(runbook, &done, &rehearsal.clusters, &rehearsal.versions())
-            );
+    /// Ends the run's wiring: a rehearsal reports (through `reporter`, so JSON logs stay JSON)
+    /// its clusters and its coverage (`steps` reads what the journal says of each step of the
+    /// run) and stops its clusters.
+    pub(crate) fn finish(
+        self,
+        steps: impl FnOnce() -> Result<Vec<(String, StepRecord)>, Failure>,
+        reporter: &Reporter,
+        result: CmdResult,
+    ) -> CmdResult {
+        if let Some(rehearsal) = self.rehearsal {
+            reporter.line(&rehearsal::clusters_line(
+                &rehearsal.clusters,
+                &rehearsal.versions(),
+            ));
+            match steps() {
+                Ok(steps) => reporter.line(Coverage::new(&steps).report().trim_end()),
+                Err(e) => reporter.line(&format!(
+                    "coverage: the journal cannot be read: {}",
+                    e.message()
+                )),
+            }
             if let Some(note) = rehearsal.cloud_note() {
-                outln!("{note}");
+                reporter.line(&note);
             }
             rehearsal.stop()?;
         }

@@ -168,6 +168,27 @@ fn runs() {
 }
 
 #[test]
+fn status_of_a_rehearsal() {
+    let s = Scratch::new();
+    let rb = s.runbook("tiny.yaml", RUNBOOK);
+    let done = s.run(&rb, &["--sandbox", "-p", "CTX=c1"]);
+    assert_eq!(done.code, 0, "{}", done.all());
+    let mut status = json(&s, &["status", "-o", "json"]);
+    assert_eq!(
+        status["run"].as_str().unwrap(),
+        runkit::run_id(&done.stdout)
+    );
+    status["run"] = "[id]".into();
+    status["workdir"] = "[work]".into();
+    for step in status["steps"].as_array_mut().unwrap() {
+        assert!(step["duration_ms"].is_u64(), "{step}");
+        step["duration_ms"] = "[ms]".into();
+        step["fingerprint"] = "[fingerprint]".into();
+    }
+    insta::assert_json_snapshot!("status-rehearsal", status);
+}
+
+#[test]
 fn inspect() {
     let s = Scratch::new();
     let object = r#"{"kind": "Service", "metadata": {"name": "gw"},

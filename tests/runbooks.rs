@@ -187,6 +187,56 @@ fn example_params_work_from_any_directory() {
     }
 }
 
+/// Every string in `value`, however deep.
+fn strings(value: &Value, out: &mut Vec<String>) {
+    match value {
+        Value::String(s) => out.push(s.clone()),
+        Value::Array(a) => a.iter().for_each(|v| strings(v, out)),
+        Value::Object(o) => o.values().for_each(|v| strings(v, out)),
+        _ => {}
+    }
+}
+
+#[test]
+fn plans_show_no_path_of_the_runbook_that_does_not_exist() {
+    // A rehearsal has a runbook's own files and nothing else of its folder: a path under it that
+    // the plan shows (a chart helm renders, a manifest, a stand-in) must exist, or the plan would
+    // present something the rehearsal will not have. Globs (`crd*yaml`) need their folder.
+    let prefix = format!("{}/runbooks/", root().display());
+    for (name, _) in RUNBOOKS {
+        let text = ok(
+            &meshbook(&["plan", name, "--params", &params_file(name), "-o", "json"]),
+            name,
+        );
+        let plan: Value = serde_json::from_str(&text).unwrap();
+        let mut shown = Vec::new();
+        strings(&plan, &mut shown);
+        // Stand-in manifests are named relative to the runbook's folder.
+        for step in plan["steps"].as_array().unwrap() {
+            if let Some(file) = step["sandbox"]["apply"].as_str() {
+                shown.push(format!("{prefix}{name}/{file}"));
+            }
+        }
+        for text in &shown {
+            for (at, _) in text.match_indices(&prefix) {
+                let path: String = text[at..]
+                    .chars()
+                    .take_while(|c| !c.is_whitespace() && !"\"'`;|)<>".contains(*c))
+                    .collect();
+                let path = path.trim_end_matches(['.', ',', ':']);
+                let checked = match path.find('*') {
+                    Some(glob) => Path::new(&path[..glob]).parent().unwrap().to_path_buf(),
+                    None => Path::new(path).to_path_buf(),
+                };
+                assert!(
+                    checked.exists(),
+                    "{name}: the plan shows {path}, which does not exist"
+                );
+            }
+        }
+    }
+}
+
 #[test]
 fn plans_match_their_snapshots() {
     let prefix = format!("{}/", root().display());

@@ -49,6 +49,53 @@ pub enum SkipReason {
     Restored,
 }
 
+/// How a rehearsal carried out a step that succeeded: the coverage of a rehearsal, step by step
+/// (docs/output.md, "Coverage"). Recorded with the step's success in the journal, so `status`
+/// of a finished, interrupted or resumed rehearsal tells it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "how")]
+pub enum Rehearsed {
+    /// Ran as written with real tools (kube steps: against the simulated clusters).
+    Real,
+    /// Ran as written; tool doubles stood in for these tools, named in the order first called.
+    Double {
+        /// The tools whose doubles the step called (`helm`, `istioctl`, ...).
+        doubles: Vec<String>,
+    },
+    /// Did not run: the rehearsal applied a stand-in manifest instead.
+    StandIn {
+        /// The stand-in manifest, relative to the runbook.
+        file: String,
+        /// The context it was applied to.
+        context: String,
+    },
+    /// Did not run; its stand-in outputs were given to the steps after it.
+    Skipped {
+        /// Why the rehearsal skips it.
+        reason: String,
+    },
+}
+
+impl Rehearsed {
+    /// Whether the step ran as written (with real tools or doubles).
+    pub fn ran(&self) -> bool {
+        matches!(self, Rehearsed::Real | Rehearsed::Double { .. })
+    }
+
+    /// The words for people: `real`, `double: helm, istioctl`, `skipped: REASON`,
+    /// `stand-in: applied FILE to CONTEXT`.
+    pub fn describe(&self) -> String {
+        match self {
+            Rehearsed::Real => "real".to_string(),
+            Rehearsed::Double { doubles } => format!("double: {}", doubles.join(", ")),
+            Rehearsed::StandIn { file, context } => {
+                format!("stand-in: applied {file} to {context}")
+            }
+            Rehearsed::Skipped { reason } => format!("skipped: {reason}"),
+        }
+    }
+}
+
 /// One thing that happened in a run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "event")]
@@ -105,6 +152,9 @@ pub enum RunEvent {
         duration_ms: u64,
         /// Hash of the step's definition and resolved inputs.
         fingerprint: String,
+        /// In a rehearsal, how the step was carried out; absent in a run on real clusters.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rehearsed: Option<Rehearsed>,
     },
     /// A step failed for good.
     StepFailed {
@@ -201,12 +251,30 @@ mod tests {
         let s = RunEvent::StepSucceeded {
             step: "a".into(),
             attempt: 1,
-            outputs,
+            outputs: outputs.clone(),
             duration_ms: 3,
             fingerprint: "f".into(),
+            rehearsed: None,
         };
         let text = serde_json::to_string(&s).unwrap();
         assert!(text.contains(r#""TOKEN":{"sealed":"abc"}"#), "{text}");
+        assert!(!text.contains("rehearsed"), "{text}");
         assert_eq!(serde_json::from_str::<RunEvent>(&text).unwrap(), s);
+        let doubled = RunEvent::StepSucceeded {
+            step: "a".into(),
+            attempt: 1,
+            outputs,
+            duration_ms: 3,
+            fingerprint: "f".into(),
+            rehearsed: Some(Rehearsed::Double {
+                doubles: vec!["helm".into()],
+            }),
+        };
+        let text = serde_json::to_string(&doubled).unwrap();
+        assert!(
+            text.contains(r#""rehearsed":{"how":"double","doubles":["helm"]}"#),
+            "{text}"
+        );
+        assert_eq!(serde_json::from_str::<RunEvent>(&text).unwrap(), doubled);
     }
 }

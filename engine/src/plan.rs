@@ -171,7 +171,7 @@ pub fn plan(validated: &Validated, params: &Values) -> Plan {
                             secret: o.secret,
                         })
                         .collect(),
-                    policies: policies(step, &rb.defaults),
+                    policies: policies(step, &rb.defaults, &mut lenient),
                     sandbox: step.sandbox.clone(),
                     rendered,
                 }
@@ -201,10 +201,31 @@ fn with_shell_values(mut action: Action, data: &serde_json::Value) -> Action {
     action
 }
 
-fn policies(step: &Step, defaults: &crate::model::Defaults) -> Vec<String> {
+/// The step's retry, timeout and wait policies in words, each saying what it bounds (as the
+/// scheduler applies them): the step's `timeout` ends one attempt, `wait.timeout` the whole wait
+/// from the first attempt's start, and a `kube.wait`'s own `timeout` its watch within an attempt,
+/// unless the step's timeout ends the attempt first. Templates in `wait.until` are shown as
+/// everywhere else in the plan.
+fn policies(step: &Step, defaults: &crate::model::Defaults, lenient: &mut Lenient) -> Vec<String> {
     let mut out = Vec::new();
-    if let Some(t) = step.timeout.or(defaults.timeout) {
-        out.push(format!("timeout {t}"));
+    let timeout = step.timeout.or(defaults.timeout);
+    if let Action::KubeWait(wait) = &step.action {
+        let own = match wait.timeout {
+            Some(_) => "its timeout",
+            None => "its default timeout",
+        };
+        let patience = wait.patience();
+        out.push(match timeout {
+            Some(t) if t < patience => format!(
+                "timeout {t} per attempt: it ends kube.wait before {own} {patience}"
+            ),
+            Some(t) => format!(
+                "kube.wait gives up after {patience} ({own}; the step's timeout {t} per attempt is longer)"
+            ),
+            None => format!("kube.wait gives up after {patience} ({own})"),
+        });
+    } else if let (Some(t), None) = (timeout, &step.wait) {
+        out.push(format!("timeout {t} per attempt"));
     }
     if let Some(r) = step.retry_policy(defaults)
         && r.attempts > 1
@@ -215,15 +236,20 @@ fn policies(step: &Step, defaults: &crate::model::Defaults) -> Vec<String> {
         ));
     }
     if let Some(w) = &step.wait {
-        let until = match &w.until {
+        let Ok(until) = w.until.fold(lenient, &[]);
+        let until = match &until {
             Until::NonEmpty => "nonempty".to_string(),
             Until::Equals(x) => format!("equals {x:?}"),
             Until::Matches(x) => format!("matches /{}/", x.text()),
         };
-        out.push(format!(
-            "wait until {until}, every {}, up to {}",
+        let mut line = format!(
+            "wait until {until}, every {}: gives up {} after the first attempt starts",
             w.interval, w.timeout
-        ));
+        );
+        if let (Some(t), false) = (timeout, matches!(step.action, Action::KubeWait(_))) {
+            line.push_str(&format!(", each attempt within the step's timeout {t}"));
+        }
+        out.push(line);
     }
     out
 }
@@ -304,7 +330,8 @@ fn write_step(out: &mut String, step: &PlannedStep) {
     }
     match step.sandbox.as_ref().map(|sb| &sb.instead) {
         Some(Instead::Apply { file, .. }) => {
-            let _ = writeln!(out, "      ⧉ sandbox: applies {file} instead");
+            // Stand-in files are read beside the runbook, not from the working directory.
+            let _ = writeln!(out, "      ⧉ sandbox: applies the runbook's {file} instead");
         }
         Some(Instead::Skip(reason)) => {
             let _ = writeln!(out, "      ⧉ sandbox: skipped ({reason})");

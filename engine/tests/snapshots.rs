@@ -50,3 +50,40 @@ fn graphs_render_as_dot_and_mermaid() {
     insta::assert_snapshot!(plan::graph_text(&validated, plan::GraphFormat::Dot));
     insta::assert_snapshot!(plan::graph_text(&validated, plan::GraphFormat::Mermaid));
 }
+
+#[test]
+fn a_plan_shows_wait_templates_and_says_which_timeout_bounds_what() {
+    let text = r#"apiVersion: meshbook/v1
+kind: Runbook
+metadata: {name: waits}
+params:
+  CTX: {type: context}
+defaults: {timeout: 15m}
+steps:
+  - id: revision
+    kube.get: {context: "{{CTX}}", resource: deployments, namespace: istio-system, name: istiod, jsonpath: "{.metadata.labels.rev}"}
+    outputs: {REVISION: {}}
+  - id: same-revision
+    kube.get: {context: "{{CTX}}", resource: deployments, namespace: istio-system, name: istiod-2, jsonpath: "{.metadata.labels.rev}"}
+    outputs: {OTHER: {}}
+    wait: {until: {equals: "{{REVISION}}"}, timeout: 1m}
+  - id: long-watch
+    kube.wait: {context: "{{CTX}}", resource: deployments, namespace: istio-system, name: istiod, timeout: 20m}
+  - id: short-watch
+    kube.wait: {context: "{{CTX}}", resource: deployments, namespace: istio-system, name: istiod}
+    timeout: 10m
+"#;
+    let validated = read_runbook(text).unwrap();
+    let mut params = Values::new();
+    params.insert("CTX", "c1", false);
+    let plan = plan::plan(&validated, &params).to_text();
+    for line in [
+        "↻ wait until equals \"⟨REVISION from revision⟩\", every 2s: gives up 1m after the first attempt starts, each attempt within the step's timeout 15m",
+        "↻ timeout 15m per attempt: it ends kube.wait before its timeout 20m",
+        "↻ kube.wait gives up after 5m (its default timeout; the step's timeout 10m per attempt is longer)",
+        "↻ timeout 15m per attempt\n",
+    ] {
+        assert!(plan.contains(line), "missing {line:?} in:\n{plan}");
+    }
+    assert!(!plan.contains("{{REVISION}}"), "{plan}");
+}

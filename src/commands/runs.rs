@@ -3,11 +3,12 @@
 use std::time::Duration;
 
 use clap::Args;
-use meshbook_engine::events::Outcome;
+use meshbook_engine::events::{Outcome, Rehearsed};
 use meshbook_engine::state::replay::{RunRecord, StepRecord, StepState};
 use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
 
 use crate::args::{OutputFormat, StateArgs};
+use crate::coverage::Coverage;
 use crate::failure::CmdResult;
 use crate::output::{OutputArg, print_json};
 use crate::recorded;
@@ -50,10 +51,13 @@ fn run_state(store: &StateDir, id: &str, record: &RunRecord) -> &'static str {
     }
 }
 
+/// The KIND column: `run`, `rehearsal`, `cleanup of RUN`, `rehearsal cleanup of RUN`.
 fn kind_text(meta: &RunMeta) -> String {
-    match &meta.kind {
-        RunKind::Steps => "run".into(),
-        RunKind::Cleanup { of } => format!("cleanup of {of}"),
+    match (&meta.kind, meta.is_rehearsal()) {
+        (RunKind::Steps, false) => "run".into(),
+        (RunKind::Steps, true) => "rehearsal".into(),
+        (RunKind::Cleanup { of }, false) => format!("cleanup of {of}"),
+        (RunKind::Cleanup { of }, true) => format!("rehearsal cleanup of {of}"),
     }
 }
 
@@ -137,6 +141,7 @@ impl Row {
                 "state": state,
                 "done": done,
                 "kind": meta.kind,
+                "rehearsal": meta.is_rehearsal(),
                 "created_at": meta.created_at,
                 "workdir": meta.workdir,
             }),
@@ -146,6 +151,7 @@ impl Row {
                 "state": what,
                 "done": null,
                 "kind": null,
+                "rehearsal": null,
                 "created_at": null,
                 "workdir": null,
             }),
@@ -164,7 +170,7 @@ pub(crate) fn status(args: &StatusArgs) -> CmdResult {
     let history = store.history(&id)?;
     let record = RunRecord::replay(&history);
     // Steps in runbook order, pending ones included, when the runbook can still be read.
-    let mut ids: Vec<String> = match recorded::runbook(&meta) {
+    let ids: Vec<String> = match recorded::runbook(&meta) {
         Ok(v) => v
             .list(recorded::list(&meta))
             .steps
@@ -173,21 +179,16 @@ pub(crate) fn status(args: &StatusArgs) -> CmdResult {
             .collect(),
         Err(_) => Vec::new(),
     };
-    for known in record.steps.keys() {
-        if !ids.contains(known) {
-            ids.push(known.clone());
-        }
-    }
     let state = run_state(&store, &id, &record);
-    let steps: Vec<(String, StepRecord)> = ids
-        .into_iter()
-        .map(|s| (s.clone(), record.step(&s)))
-        .collect();
+    let steps = recorded::step_records(ids, &record);
+    let coverage = meta.is_rehearsal().then(|| Coverage::new(&steps));
     if args.output == OutputFormat::Json {
         let json = serde_json::json!({
             "run": id,
             "runbook": meta.name,
             "kind": meta.kind,
+            "rehearsal": meta.is_rehearsal(),
+            "coverage": coverage.as_ref().map(Coverage::json),
             "state": state,
             "workdir": meta.workdir,
             "steps": steps.iter().map(|(s, r)| {
@@ -200,18 +201,29 @@ pub(crate) fn status(args: &StatusArgs) -> CmdResult {
         return Ok(());
     }
     outln!("run {id}: {} ({}), {state}", meta.name, kind_text(&meta));
+    // A rehearsal says how each step ran, between the time and the outputs.
+    let ran = |r: &StepRecord| match (&coverage, &r.rehearsed) {
+        (None, _) => String::new(),
+        (Some(_), Some(how)) => format!("{:<22}  ", ran_word(how)),
+        (Some(_), None) => format!("{:<22}  ", ""),
+    };
     outln!(
-        "{:<28} {:<12} {:>8} {:>9}  OUTPUTS",
+        "{:<28} {:<12} {:>8} {:>9}  {}OUTPUTS",
         "STEP",
         "STATE",
         "ATTEMPTS",
-        "TIME"
+        "TIME",
+        if coverage.is_some() {
+            format!("{:<22}  ", "RAN")
+        } else {
+            String::new()
+        }
     );
     for (step, r) in &steps {
         let state = if r.state == StepState::Running && state != "running" {
             "incomplete"
         } else {
-            r.state.name()
+            crate::coverage::state_word(r)
         };
         let time = r
             .duration_ms
@@ -222,16 +234,35 @@ pub(crate) fn status(args: &StatusArgs) -> CmdResult {
             .iter()
             .map(|(k, v)| format!("{k}={}", crate::report::short(v)))
             .collect();
-        outln!(
-            "{step:<28} {state:<12} {:>8} {time:>9}  {}",
+        let line = format!(
+            "{step:<28} {state:<12} {:>8} {time:>9}  {}{}",
             r.attempts,
+            ran(r),
             outputs.join(" ")
         );
+        outln!("{}", line.trim_end());
         if let (Some(e), StepState::Failed | StepState::Retrying | StepState::Blocked) =
             (&r.error, r.state)
         {
             outln!("{:<28} {e}", "");
         }
+        if let (Some(Rehearsed::Skipped { reason }), StepState::Succeeded) = (&r.rehearsed, r.state)
+        {
+            outln!("{:<28} {reason}", "");
+        }
+    }
+    if let Some(coverage) = &coverage {
+        outln!("coverage: {}", coverage.summary());
     }
     Ok(())
+}
+
+/// How a step of a rehearsal ran, in the RAN column: `real`, `double: helm, istioctl`,
+/// `stand-in: FILE`, `skipped` (its reason on the next line).
+fn ran_word(how: &Rehearsed) -> String {
+    match how {
+        Rehearsed::Skipped { .. } => "skipped".to_string(),
+        Rehearsed::StandIn { file, .. } => format!("stand-in: {file}"),
+        _ => how.describe(),
+    }
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::ValueEnum;
 
 use crate::color::{self, Paint};
-use meshbook_engine::events::{EventSink, RunEvent, SkipReason, Stored};
+use meshbook_engine::events::{EventSink, Rehearsed, RunEvent, SkipReason, Stored};
 use meshbook_engine::state::journal::{Entry, now_ms};
 use meshbook_engine::state::log::{Echo, Stream};
 
@@ -170,17 +170,35 @@ pub(crate) fn describe(event: &RunEvent) -> Option<String> {
             step,
             outputs,
             duration_ms,
+            rehearsed,
             ..
         } => {
-            let mut line = format!("done   {step} ({})", ms(duration_ms));
-            if !outputs.is_empty() {
-                let shown: Vec<String> = outputs
-                    .iter()
-                    .map(|(k, v)| format!("{k}={}", short(v)))
-                    .collect();
-                line.push_str(&format!(": {}", shown.join(" ")));
+            let shown: Vec<String> = outputs
+                .iter()
+                .map(|(k, v)| format!("{k}={}", short(v)))
+                .collect();
+            let shown = shown.join(" ");
+            let took = ms(duration_ms);
+            // A rehearsal's step that did not run as written never reads as plain `done`.
+            let (line, outputs_are) = match rehearsed {
+                Some(Rehearsed::Skipped { reason }) => {
+                    (format!("skipped {step}: {reason}"), "; stand-in outputs: ")
+                }
+                Some(Rehearsed::StandIn { file, context }) => (
+                    format!("stand-in {step} ({took}): applied {file} to {context} instead"),
+                    "; stand-in outputs: ",
+                ),
+                Some(Rehearsed::Double { doubles }) => (
+                    format!("done   {step} ({took}, double: {})", doubles.join(", ")),
+                    ": ",
+                ),
+                Some(Rehearsed::Real) | None => (format!("done   {step} ({took})"), ": "),
+            };
+            if shown.is_empty() {
+                line
+            } else {
+                format!("{line}{outputs_are}{shown}")
             }
-            line
         }
         RunEvent::StepFailed {
             step,
@@ -225,7 +243,7 @@ pub(crate) fn painted(stream: color::Stream, line: &str) -> String {
     let paint = match word {
         "done" => Paint::Green,
         "FAILED" => Paint::Red,
-        "retry" | "wait" | "skip" | "stop" => Paint::Yellow,
+        "retry" | "wait" | "skip" | "skipped" | "stand-in" | "stop" => Paint::Yellow,
         _ => return line.to_string(),
     };
     format!("{}{rest}", color::paint(stream, paint, word))

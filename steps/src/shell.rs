@@ -19,7 +19,9 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use meshbook_engine::model::names::is_env_name;
 use meshbook_engine::model::{Action, Command, ShellSpec};
-use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::run::executor::{
+    BoxFuture, Done, Executor, Produced, StepFailure, StepRequest,
+};
 use meshbook_engine::state::log::{Lines, Stream};
 use meshbook_engine::values::Values;
 use nix::sys::signal::{Signal, killpg};
@@ -34,17 +36,14 @@ pub struct ShellExecutor;
 
 impl ShellExecutor {
     /// Runs one attempt; the future owns everything it needs (for spawning as a task).
-    pub fn execute_owned(
-        self,
-        req: StepRequest,
-    ) -> impl Future<Output = Result<Produced, StepFailure>> + Send {
-        run(req)
+    pub async fn execute_owned(self, req: StepRequest) -> Result<Done, StepFailure> {
+        run(req).await.map(Done::from)
     }
 }
 
 impl Executor for ShellExecutor {
-    fn execute(&self, req: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
-        Box::pin(run(req))
+    fn execute(&self, req: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>> {
+        Box::pin(async move { run(req).await.map(Done::from) })
     }
 }
 

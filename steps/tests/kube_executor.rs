@@ -17,7 +17,7 @@ async fn a_runbooks_kube_steps_apply_wait_and_capture_an_ip() {
     ));
     apply.log = apply.log.unechoed();
     let produced = env.executor.execute(apply).await.unwrap();
-    assert!(produced.is_empty());
+    assert!(produced.outputs.is_empty());
     let log = std::fs::read_to_string(env.dir.path().join("logs/s.log")).unwrap();
     assert_eq!(
         log,
@@ -33,7 +33,7 @@ async fn a_runbooks_kube_steps_apply_wait_and_capture_an_ip() {
     let get = env.request("kube.get: {context: c1, resource: svc, name: web, jsonpath: '{.status.loadBalancer.ingress[0].ip}'}\noutputs: {LB_IP: {type: ip}}");
     let produced = env.executor.execute(get).await.unwrap();
     meshbook_engine::model::ValueType::Ip
-        .admits(&produced["LB_IP"])
+        .admits(&produced.outputs["LB_IP"])
         .expect("an ip address");
     assert_eq!(
         env.clients.identities().await.keys().collect::<Vec<_>>(),

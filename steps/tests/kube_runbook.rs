@@ -10,7 +10,7 @@ use std::time::Duration;
 use meshbook_engine::events::Outcome;
 use meshbook_engine::model::Action;
 use meshbook_engine::run::executor::{
-    BoxFuture, Controls, Executor, Produced, Site, StepFailure, StepRequest,
+    BoxFuture, Controls, Done, Executor, Site, StepFailure, StepRequest,
 };
 use meshbook_engine::run::scheduler::{self, Job, Settings};
 use meshbook_engine::state::RunDir;
@@ -84,7 +84,7 @@ struct Router {
 }
 
 impl Executor for Router {
-    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>> {
         match request.action {
             Action::Shell(_) => self.shell.execute(request),
             _ => self.kube.execute(request),

@@ -40,10 +40,10 @@ echo to-stdout; echo to-stderr >&2
         .execute(request(dir.path(), script, &["A", "PEM", "WHERE"]))
         .await
         .unwrap();
-    assert_eq!(out["A"], "hello world");
-    assert_eq!(out["PEM"], "-----BEGIN-----\nabc");
+    assert_eq!(out.outputs["A"], "hello world");
+    assert_eq!(out.outputs["PEM"], "-----BEGIN-----\nabc");
     assert_eq!(
-        Path::new(&out["WHERE"]).canonicalize().unwrap(),
+        Path::new(&out.outputs["WHERE"]).canonicalize().unwrap(),
         dir.path().canonicalize().unwrap()
     );
     let log = std::fs::read_to_string(dir.path().join("logs/s.log")).unwrap();
@@ -62,7 +62,7 @@ async fn a_single_output_falls_back_to_trimmed_stdout() {
         .execute(request(dir.path(), "echo '  10.0.0.7  '", &["ADDR"]))
         .await
         .unwrap();
-    assert_eq!(out["ADDR"], "10.0.0.7");
+    assert_eq!(out.outputs["ADDR"], "10.0.0.7");
 }
 
 #[tokio::test]
@@ -75,7 +75,7 @@ async fn argv_runs_without_a_shell() {
         None,
     );
     let out = ShellExecutor.execute(req).await.unwrap();
-    assert_eq!(out["OUT"], "$GREETING;x");
+    assert_eq!(out.outputs["OUT"], "$GREETING;x");
 }
 
 #[tokio::test]
@@ -183,7 +183,7 @@ async fn echo_sees_each_line_with_its_stream() {
         Some(echo),
     );
     let out = ShellExecutor.execute(req).await.unwrap();
-    assert_eq!(out["V"], "x");
+    assert_eq!(out.outputs["V"], "x");
     let mut lines = lines.lock().unwrap().clone();
     lines.sort();
     assert_eq!(lines, ["s Stderr two", "s Stdout one"]);
@@ -212,7 +212,7 @@ async fn secret_outputs_are_masked_in_the_log() {
         None,
     );
     let out = ShellExecutor.execute(req).await.unwrap();
-    assert_eq!(out["T"], "hunter2");
+    assert_eq!(out.outputs["T"], "hunter2");
     let log = std::fs::read_to_string(dir.path().join("logs/s.log")).unwrap();
     assert!(
         log.contains("token: ***") && !log.contains("hunter2"),
@@ -257,7 +257,7 @@ async fn a_process_outside_the_group_holding_stdout_is_read_for_a_bounded_time()
     let out = tokio::time::timeout(Duration::from_secs(30), ShellExecutor.execute(req))
         .await
         .expect("the step ends");
-    assert_eq!(out.unwrap()["V"], "1");
+    assert_eq!(out.unwrap().outputs["V"], "1");
     assert!(
         start.elapsed() < Duration::from_secs(5),
         "the pipe held the step: {:?}",

@@ -9,6 +9,7 @@ use std::time::Duration;
 use indexmap::IndexMap;
 use tokio_util::sync::CancellationToken;
 
+use crate::events::Rehearsed;
 use crate::model::{Action, OutputSpec, Rendered, Step, Until};
 use crate::render::{Render, RenderError};
 use crate::state::RunDir;
@@ -242,8 +243,27 @@ impl StepFailure {
 /// What a successful attempt produced: raw output values, checked by the scheduler.
 pub type Produced = IndexMap<String, String>;
 
+/// What a successful attempt gives back: its raw outputs and, in a rehearsal, how the step was
+/// carried out (recorded with its success).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Done {
+    /// The raw output values.
+    pub outputs: Produced,
+    /// How a rehearsal carried the step out; `None` outside rehearsals.
+    pub rehearsed: Option<Rehearsed>,
+}
+
+impl From<Produced> for Done {
+    fn from(outputs: Produced) -> Done {
+        Done {
+            outputs,
+            rehearsed: None,
+        }
+    }
+}
+
 /// Carries out steps. Implementations must honour `stop` and `kill` promptly.
 pub trait Executor: Send + Sync {
     /// Runs one attempt.
-    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>>;
+    fn execute(&self, request: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>>;
 }

@@ -164,6 +164,7 @@ mod tests {
                     outputs: out.store(sealer),
                     duration_ms: 1,
                     fingerprint: fingerprint(&key, &list.steps[i], &used),
+                    rehearsed: None,
                 },
             });
             known.extend(out);

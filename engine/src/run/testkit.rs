@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use indexmap::IndexMap;
 
-use crate::events::{EventSink, RunEvent};
+use crate::events::{EventSink, Rehearsed, RunEvent};
 use crate::graph::Graph;
 use crate::model::{Action, Command, OutputSpec, ShellSpec, Step, ValueType};
-use crate::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use crate::run::executor::{BoxFuture, Done, Executor, Produced, StepFailure, StepRequest};
 use crate::validate::StepList;
 use crate::values::Values;
 
@@ -107,6 +107,8 @@ pub(crate) enum Act {
     Refuse,
     /// Never end on its own.
     Hang,
+    /// Succeed as a rehearsal says it carried the step out.
+    Rehearsed(Rehearsed),
 }
 
 /// One call the fake executor saw: step id, attempt, values and rendered script.
@@ -151,7 +153,7 @@ impl Fake {
 }
 
 impl Executor for Fake {
-    fn execute(&self, req: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+    fn execute(&self, req: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>> {
         Box::pin(async move {
             let script = match &req.action {
                 Action::Shell(ShellSpec {
@@ -182,7 +184,8 @@ impl Executor for Fake {
             };
             let result = tokio::select! {
                 _ = tokio::time::sleep(took) => match act {
-                    Act::Ok(values) => Ok(values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()),
+                    Act::Ok(values) => Ok(Done::from(values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Produced>())),
+                    Act::Rehearsed(how) => Ok(Done { outputs: Produced::new(), rehearsed: Some(how) }),
                     Act::Fail => Err(StepFailure::Exit { code: 1 }),
                     Act::Refuse => Err(StepFailure::permanent("Forbidden (403)")),
                     Act::Hang => unreachable!("hangs a day"),

@@ -57,6 +57,8 @@ pub struct StepRecord {
     pub fingerprint: Option<String>,
     /// The last error.
     pub error: Option<String>,
+    /// In a rehearsal, how its last success was carried out (`null` otherwise).
+    pub rehearsed: Option<crate::events::Rehearsed>,
 }
 
 impl Default for StepRecord {
@@ -68,6 +70,7 @@ impl Default for StepRecord {
             outputs: IndexMap::new(),
             fingerprint: None,
             error: None,
+            rehearsed: None,
         }
     }
 }
@@ -117,6 +120,8 @@ impl RunRecord {
             RunEvent::StepStarted { attempt, .. } => {
                 step.state = StepState::Running;
                 step.attempts = *attempt;
+                // Running again: how an earlier success was rehearsed no longer describes it.
+                step.rehearsed = None;
                 if *attempt == 1 {
                     step.duration_ms = None;
                     step.error = None;
@@ -135,9 +140,11 @@ impl RunRecord {
                 outputs,
                 duration_ms,
                 fingerprint,
+                rehearsed,
                 ..
             } => {
                 step.state = StepState::Succeeded;
+                step.rehearsed = rehearsed.clone();
                 step.attempts = *attempt;
                 step.outputs = outputs.clone();
                 step.duration_ms = Some(*duration_ms);
@@ -188,6 +195,7 @@ impl RunRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::events::Rehearsed;
 
     fn e(event: RunEvent) -> Entry {
         Entry { at: 5, event }
@@ -225,6 +233,9 @@ mod tests {
                 outputs,
                 duration_ms: 20,
                 fingerprint: "fa".into(),
+                rehearsed: Some(Rehearsed::Skipped {
+                    reason: "needs traffic".into(),
+                }),
             }),
             e(RunEvent::StepStarted {
                 step: "b".into(),
@@ -239,6 +250,12 @@ mod tests {
             (StepState::Succeeded, 2, Some(20))
         );
         assert_eq!(a.outputs["A"], Stored::Plain("1".into()));
+        assert_eq!(
+            a.rehearsed,
+            Some(Rehearsed::Skipped {
+                reason: "needs traffic".into()
+            })
+        );
         assert_eq!(run.step("b").state, StepState::Running);
         assert_eq!(run.step("c").state, StepState::Pending);
         assert_eq!(run.outcome, None);

@@ -128,6 +128,14 @@ pub struct RunMeta {
     pub ignored_requirements: Vec<String>,
 }
 
+impl RunMeta {
+    /// Whether the run is a rehearsal: its clusters are simulated, kept in its `sandbox` folder
+    /// (the one record of it, so run.json files of every version say it).
+    pub fn is_rehearsal(&self) -> bool {
+        self.sandbox.is_some()
+    }
+}
+
 /// A state dir: the root of every run's directory.
 #[derive(Clone, Debug)]
 pub struct StateDir {

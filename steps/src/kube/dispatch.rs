@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use indexmap::IndexMap;
 use meshbook_engine::model::{Action, OutputSpec, Rendered};
-use meshbook_engine::run::executor::{BoxFuture, Executor, Produced, StepFailure, StepRequest};
+use meshbook_engine::run::executor::{BoxFuture, Done, Executor, StepFailure, StepRequest};
 use meshbook_engine::state::log::Stream;
 
 use super::error::error_chain;
@@ -90,7 +90,7 @@ fn progress_for(req: &StepRequest) -> Progress {
 }
 
 impl Executor for KubeExecutor {
-    fn execute(&self, req: StepRequest) -> BoxFuture<'_, Result<Produced, StepFailure>> {
+    fn execute(&self, req: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>> {
         Box::pin(async move {
             let env = StepEnv {
                 workdir: req.workdir.clone(),
@@ -101,7 +101,7 @@ impl Executor for KubeExecutor {
             let work = dispatch(&self.clients, &req.action, &req.outputs, &env);
             // Kube steps hold no child process: stopping and killing both drop the work.
             tokio::select! {
-                result = work => result,
+                result = work => result.map(Done::from),
                 _ = req.stop.cancelled() => Err(StepFailure::Interrupted),
                 _ = req.kill.cancelled() => Err(StepFailure::Interrupted),
             }

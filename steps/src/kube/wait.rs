@@ -14,9 +14,6 @@ use super::objects::{Selection, Target, name_of};
 use super::watch::{Verdict, watch_until};
 use super::{Outputs, Progress, StepEnv};
 
-/// How long a `kube.wait` waits unless it says otherwise.
-pub(crate) const DEFAULT_TIMEOUT: Duration = Duration::from_secs(300);
-
 /// Judges one object: `Ok(())` when it satisfies the goal, else what was observed.
 fn judge_one(goal: &WaitFor<Rendered>, object: &Value) -> Result<(), Verdict> {
     let name = name_of(object);
@@ -129,7 +126,7 @@ pub(crate) async fn run(
         (Selection::Name(_), _) | (_, None) => 1,
         (_, Some(n)) => n as usize,
     };
-    let timeout = spec.timeout.map_or(DEFAULT_TIMEOUT, |d| d.get());
+    let timeout = spec.patience().get();
     let goal = &spec.wait_for;
     let ready = watch_until(&target, &selection, timeout, &env.progress, |objects| {
         judge(goal, objects, min)

@@ -139,7 +139,8 @@ impl Env {
 
     /// Runs a kube step written as YAML through the kube executor.
     pub async fn run(&self, step: &str) -> Result<Produced, StepFailure> {
-        self.executor.execute(self.request(step)).await
+        let done = self.executor.execute(self.request(step)).await?;
+        Ok(done.outputs)
     }
 
     /// Applies a manifest (in the default namespace) through a `kube.apply` step.
@@ -213,9 +214,10 @@ pub async fn shell(
     step: &str,
     values: &[(&str, &str)],
 ) -> Result<Produced, StepFailure> {
-    ShellExecutor
+    let done = ShellExecutor
         .execute(request(dir, step, &plain(values), None))
-        .await
+        .await?;
+    Ok(done.outputs)
 }
 
 /// `text` with every line indented by `n` spaces.

@@ -26,6 +26,16 @@ pub struct KubeWait<S: Stage = Written> {
     pub timeout: Option<Duration>,
 }
 
+impl<S: Stage> KubeWait<S> {
+    /// How long it waits when it sets no `timeout`.
+    pub const DEFAULT_TIMEOUT: Duration = Duration(std::time::Duration::from_secs(300));
+
+    /// How long it waits: its `timeout`, or [`Self::DEFAULT_TIMEOUT`].
+    pub fn patience(&self) -> Duration {
+        self.timeout.unwrap_or(Self::DEFAULT_TIMEOUT)
+    }
+}
+
 /// What a `kube.wait` waits for.
 #[derive(Clone, Debug, PartialEq)]
 pub enum WaitFor<S: Stage = Written> {

@@ -8,7 +8,7 @@ use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinSet;
 
 use crate::model::{Duration as StepDuration, Rendered, Step, Until};
-use crate::run::executor::{Controls, Executor, Produced, Site, StepFailure, StepRequest};
+use crate::run::executor::{Controls, Done, Executor, Site, StepFailure, StepRequest};
 use crate::values::Values;
 
 /// What a task tells the dispatcher.
@@ -16,7 +16,7 @@ pub(super) enum Report {
     /// An attempt ended.
     Finished {
         index: usize,
-        result: Result<Produced, StepFailure>,
+        result: Result<Done, StepFailure>,
     },
     /// A delayed step may go again.
     Due { index: usize },

@@ -5,7 +5,7 @@ use tokio::time::Instant;
 
 use super::slot::State;
 use super::{Dispatcher, Failed, SchedulerError, Summary};
-use crate::events::{Outcome, RunEvent};
+use crate::events::{Outcome, Rehearsed, RunEvent};
 
 impl Dispatcher<'_, '_, '_> {
     pub(super) fn finish(&mut self, started: Instant) -> Result<Summary, SchedulerError> {
@@ -58,14 +58,23 @@ impl Dispatcher<'_, '_, '_> {
     }
 
     /// Sends an event to every sink; texts of step `i`'s events are masked with the secret
-    /// values the step could see (error and wait texts can quote a field or a server's answer).
+    /// values the step could see (error and wait texts can quote a field or a server's answer,
+    /// a rehearsal's stand-in a rendered context).
     pub(super) fn emit(&mut self, i: Option<usize>, mut event: RunEvent) {
         if let Some(i) = i {
             let values = &self.slots[i].values;
             match &mut event {
                 RunEvent::WaitPending { reason: text, .. }
                 | RunEvent::AttemptFailed { error: text, .. }
-                | RunEvent::StepFailed { error: text, .. } => *text = values.mask(text),
+                | RunEvent::StepFailed { error: text, .. }
+                | RunEvent::StepSucceeded {
+                    rehearsed:
+                        Some(
+                            Rehearsed::StandIn { context: text, .. }
+                            | Rehearsed::Skipped { reason: text },
+                        ),
+                    ..
+                } => *text = values.mask(text),
                 _ => {}
             }
         }

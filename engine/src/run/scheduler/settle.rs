@@ -6,7 +6,7 @@ use indexmap::IndexMap;
 use super::Dispatcher;
 use super::attempt::{self, Report};
 use super::slot::State;
-use crate::events::{RunEvent, SkipReason, Stored};
+use crate::events::{Rehearsed, RunEvent, SkipReason, Stored};
 use crate::run::executor::{Permanence, StepFailure};
 use crate::run::policy::{self, Verdict};
 use crate::run::retry;
@@ -32,18 +32,23 @@ impl Dispatcher<'_, '_, '_> {
                 let waited = slot
                     .first_start
                     .map_or_else(Default::default, |t| t.elapsed());
-                let verdict = match result {
-                    Ok(produced) => policy::judge(
-                        &self.list.steps[index],
-                        slot.until.as_ref(),
-                        produced,
-                        waited,
-                        &self.settings.sealer,
+                let (verdict, rehearsed) = match result {
+                    Ok(done) => (
+                        policy::judge(
+                            &self.list.steps[index],
+                            slot.until.as_ref(),
+                            done.outputs,
+                            waited,
+                            &self.settings.sealer,
+                        ),
+                        done.rehearsed,
                     ),
-                    Err(failure) => Verdict::Fail(failure),
+                    Err(failure) => (Verdict::Fail(failure), None),
                 };
                 match verdict {
-                    Verdict::Accept { outputs, stored } => self.succeed(index, outputs, stored),
+                    Verdict::Accept { outputs, stored } => {
+                        self.succeed(index, outputs, stored, rehearsed)
+                    }
                     Verdict::Again { .. } | Verdict::Fail(_) if self.stopping => {
                         self.interrupt(index)
                     }
@@ -72,13 +77,20 @@ impl Dispatcher<'_, '_, '_> {
         attempt::wake(&mut self.tasks, i, after, self.tx.clone());
     }
 
-    pub(super) fn succeed(&mut self, i: usize, outputs: Values, stored: IndexMap<String, Stored>) {
+    pub(super) fn succeed(
+        &mut self,
+        i: usize,
+        outputs: Values,
+        stored: IndexMap<String, Stored>,
+        rehearsed: Option<Rehearsed>,
+    ) {
         let event = RunEvent::StepSucceeded {
             step: self.id(i),
             attempt: self.slots[i].attempts,
             outputs: stored,
             duration_ms: self.slots[i].elapsed_ms(),
             fingerprint: self.slots[i].fingerprint.clone(),
+            rehearsed,
         };
         self.emit(Some(i), event);
         self.dirty = true;

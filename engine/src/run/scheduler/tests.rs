@@ -191,6 +191,57 @@ async fn retries_with_backoff_and_records_every_attempt() {
 }
 
 #[tokio::test(start_paused = true)]
+async fn how_a_rehearsal_carried_a_step_out_is_recorded_with_its_success() {
+    use crate::events::Rehearsed;
+    let skipped = Rehearsed::Skipped {
+        reason: "needs traffic".into(),
+    };
+    // A stand-in's context is rendered, so it may quote a secret the step sees: masked.
+    let stand_in = |context: &str| Rehearsed::StandIn {
+        file: "cp.yaml".into(),
+        context: context.into(),
+    };
+    let fake = Arc::new(
+        Fake::new(10)
+            .script("a", &[Act::Rehearsed(skipped.clone())])
+            .script("c", &[Act::Rehearsed(stand_in("ctx-s3cr3t"))]),
+    );
+    let mut settings = settings(2);
+    settings.values.insert("TOKEN", "s3cr3t", true);
+    let units = vec![
+        unit(step("a", "x"), &[]),
+        unit(step("b", "y"), &[0]),
+        unit(step("c", "echo \"$TOKEN\""), &[]),
+    ];
+    let (_, events) = go(
+        &Steps::new(units),
+        vec![],
+        settings,
+        &fake,
+        Controls::default(),
+    )
+    .await;
+    let mut rehearsed: Vec<_> = events
+        .iter()
+        .filter_map(|e| match e {
+            RunEvent::StepSucceeded {
+                step, rehearsed, ..
+            } => Some((step.as_str(), rehearsed.clone())),
+            _ => None,
+        })
+        .collect();
+    rehearsed.sort_by_key(|(step, _)| *step);
+    assert_eq!(
+        rehearsed,
+        [
+            ("a", Some(skipped)),
+            ("b", None),
+            ("c", Some(stand_in("ctx-***")))
+        ]
+    );
+}
+
+#[tokio::test(start_paused = true)]
 async fn retries_run_out() {
     let fake = Arc::new(Fake::new(10).script("bad", &[Act::Fail, Act::Fail]));
     let mut s = step("bad", "x");
