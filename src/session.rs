@@ -154,6 +154,7 @@ impl<'a> Session<'a> {
             defaults: runbook.defaults.clone(),
             values,
             sealer,
+            ignored_requirements: run.meta.ignored_requirements.clone(),
         };
         let job = Job {
             list: validated.list(recorded::list(&run.meta)),

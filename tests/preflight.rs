@@ -86,6 +86,24 @@ fn unmet_requirements_stop_a_run_before_it_starts_unless_ignored() {
         recorded.contains("context new: Kubernetes 1.32"),
         "{recorded}"
     );
+    // The journal says it too, where the run starts, and so does the live output.
+    let journal = std::fs::read_to_string(run.path().join("journal.jsonl")).unwrap();
+    let started = journal
+        .lines()
+        .find(|l| l.contains("\"run_started\""))
+        .unwrap();
+    assert!(
+        started.contains("ignored_requirements")
+            && started.contains("context new: Kubernetes 1.32"),
+        "{started}"
+    );
+    assert!(
+        ignored
+            .stdout
+            .contains("ignoring requirement: context new: Kubernetes 1.32"),
+        "{}",
+        ignored.all()
+    );
     s.sandbox_down("sb", up);
 }
 

@@ -104,6 +104,10 @@ pub enum RunEvent {
     RunStarted {
         /// The run's id.
         run_id: String,
+        /// Requirements of the runbook the machine did not meet, which `--ignore-requirements`
+        /// went past (journaled at every start of the run).
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        ignored_requirements: Vec<String>,
         /// Steps in the run.
         steps: usize,
         /// Steps that will run (the rest are restored).

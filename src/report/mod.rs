@@ -140,8 +140,13 @@ pub(crate) fn describe(event: &RunEvent) -> Option<String> {
             run_id,
             steps,
             to_run,
+            ignored_requirements,
         } => {
-            format!("run {run_id}: {to_run} of {steps} steps to run")
+            let mut line = format!("run {run_id}: {to_run} of {steps} steps to run");
+            for r in ignored_requirements {
+                line.push_str(&format!("\n  ignoring requirement: {r}"));
+            }
+            line
         }
         RunEvent::StepStarted {
             step, attempt: 1, ..

@@ -115,6 +115,7 @@ async fn a_load_balancer_ip_flows_from_kube_get_to_a_shell_step() {
         defaults: validated.runbook.defaults.clone(),
         values,
         sealer: Sealer::from_key([7; 32]),
+        ignored_requirements: Vec::new(),
     };
     let job = Job {
         list: validated.list(List::Steps),

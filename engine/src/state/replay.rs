@@ -208,6 +208,7 @@ mod tests {
         let entries = vec![
             e(RunEvent::RunStarted {
                 run_id: "r".into(),
+                ignored_requirements: Vec::new(),
                 steps: 3,
                 to_run: 3,
             }),

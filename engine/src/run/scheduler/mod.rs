@@ -51,6 +51,8 @@ pub struct Settings {
     pub values: Values,
     /// Seals secret outputs in events and keys fingerprints.
     pub sealer: Sealer,
+    /// Requirements the run was told to ignore, said when it starts.
+    pub ignored_requirements: Vec<String>,
 }
 
 /// A step that failed for good.
@@ -178,6 +180,7 @@ impl<'j, 'a, 's> Dispatcher<'j, 'a, 's> {
             None,
             RunEvent::RunStarted {
                 run_id: self.settings.site.run_id.clone(),
+                ignored_requirements: self.settings.ignored_requirements.clone(),
                 steps: n,
                 to_run,
             },

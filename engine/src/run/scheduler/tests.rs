@@ -27,6 +27,7 @@ fn settings(concurrency: usize) -> Settings {
         defaults: Default::default(),
         values: values(&[("P", "p")]),
         sealer: Sealer::from_key([3; 32]),
+        ignored_requirements: Vec::new(),
     }
 }
 
