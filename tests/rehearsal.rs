@@ -116,35 +116,6 @@ fn rehearsed_at_table(rows: &[(String, String)]) -> String {
     out
 }
 
-/// Checks (or, with `MESHBOOK_UPDATE_README=1`, writes) the runbook README's table.
-fn check_readme(name: &str, table: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("runbooks")
-        .join(name)
-        .join("README.md");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let current = match (text.find(TABLE_START), text.find(TABLE_END)) {
-        (Some(a), Some(b)) => &text[a..b + TABLE_END.len()],
-        _ => "",
-    };
-    if current == table {
-        return;
-    }
-    if std::env::var_os("MESHBOOK_UPDATE_README").is_some() {
-        let updated = if current.is_empty() {
-            format!("{}\n\n{table}\n", text.trim_end())
-        } else {
-            text.replace(current, table)
-        };
-        std::fs::write(&path, updated).unwrap();
-        return;
-    }
-    panic!(
-        "{}: the rehearsed-at table is out of date (MESHBOOK_UPDATE_README=1 rewrites it):\n{table}",
-        path.display()
-    );
-}
-
 #[test]
 fn every_named_runbook_rehearses_to_completion() {
     let handles: Vec<_> = RUNBOOKS
@@ -228,7 +199,7 @@ fn every_named_runbook_rehearses_to_completion() {
                     current.all()
                 );
                 let rows = [(version, result), ("1.32".to_string(), outcome(&current))];
-                check_readme(name, &rehearsed_at_table(&rows));
+                runkit::check_readme_section(name, TABLE_START, TABLE_END, &rehearsed_at_table(&rows));
             })
         })
         .collect();
