@@ -129,7 +129,10 @@ fn check_file(
     check: &mut impl FnMut(&str, &str),
     not_checked: &mut Vec<(String, String)>,
 ) {
-    let paths = match meshbook_steps::kube::manifest_files(workdir, std::slice::from_ref(&file.to_string())) {
+    let paths = match meshbook_steps::kube::manifest_files(
+        workdir,
+        std::slice::from_ref(&file.to_string()),
+    ) {
         Ok(paths) => paths,
         Err(e) => return not_checked.push((step.id.clone(), format!("{e} before the run"))),
     };

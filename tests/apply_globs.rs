@@ -55,8 +55,14 @@ fn a_glob_that_matches_nothing_fails_the_step() {
 fn validate_refuses_wildcards_outside_the_file_name() {
     let s = Scratch::new();
     for (file, why) in [
-        ("charts/*/crds.yaml", "wildcards are allowed in the file name only, not in the folder `charts/*/`"),
-        ("{{CTX}}/crd[0-9.yaml", "`[` at character 6 has no closing `]`"),
+        (
+            "charts/*/crds.yaml",
+            "wildcards are allowed in the file name only, not in the folder `charts/*/`",
+        ),
+        (
+            "{{CTX}}/crd[0-9.yaml",
+            "`[` at character 6 has no closing `]`",
+        ),
     ] {
         let path = s.runbook("globs.yaml", &runbook(file));
         let done = s.meshbook(&["validate", path.to_str().unwrap()]);

@@ -101,7 +101,10 @@ fn gke_multicluster_checks_the_context_get_credentials_writes() {
     let done = rehearse(
         &s,
         "gke-multicluster",
-        &["-p", "CTX_CLUSTER1=gke_another-project_us-east1-b_cluster-1"],
+        &[
+            "-p",
+            "CTX_CLUSTER1=gke_another-project_us-east1-b_cluster-1",
+        ],
     );
     fails_at(
         &s,
@@ -169,16 +172,29 @@ fn split_horizon_proxy_log_check_needs_a_call_through_cluster2s_gateway() {
     let both = format!("{}\n{LOCAL_CALL}\n", gateway_call(443));
     let out = sleep_proxy_log(&both);
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("1 call(s) went through cluster2's gateway"), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("1 call(s) went through cluster2's gateway"),
+        "{stdout}"
+    );
 
     // Only local answers (v2 never crossed the networks), or another gateway port: a failure.
-    for log in [format!("{LOCAL_CALL}\n"), format!("{}\n", gateway_call(15443)), String::new()] {
+    for log in [
+        format!("{LOCAL_CALL}\n"),
+        format!("{}\n", gateway_call(15443)),
+        String::new(),
+    ] {
         let out = sleep_proxy_log(&log);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!out.status.success(), "passed on {log:?}");
         assert!(
-            stderr.contains("no call to helloworld.sample went through cluster2's gateway \"192.23.120.32:443\""),
+            stderr.contains(
+                "no call to helloworld.sample went through cluster2's gateway \"192.23.120.32:443\""
+            ),
             "{stderr}"
         );
     }
@@ -194,7 +210,10 @@ fn selected(manifest: &Path, selector: &str) -> Vec<(String, String)> {
         .map(|d| {
             (
                 d["kind"].as_str().unwrap_or_default().to_string(),
-                d["metadata"]["name"].as_str().unwrap_or_default().to_string(),
+                d["metadata"]["name"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string(),
             )
         })
         .collect()
@@ -212,7 +231,9 @@ fn split_horizon_applies_only_the_helloworld_service_with_old_and_new_samples() 
         root().join("tests/fixtures/helloworld-current.yaml"),
     ];
     for id in ["cluster1-helloworld-service", "cluster2-helloworld-service"] {
-        let sel = step(&runbook, id)["kube.apply"]["selector"].as_str().unwrap();
+        let sel = step(&runbook, id)["kube.apply"]["selector"]
+            .as_str()
+            .unwrap();
         for sample in &samples {
             assert_eq!(
                 selected(sample, sel),
@@ -222,8 +243,13 @@ fn split_horizon_applies_only_the_helloworld_service_with_old_and_new_samples() 
             );
         }
     }
-    for (id, version) in [("cluster1-helloworld-v1", "v1"), ("cluster2-helloworld-v2", "v2")] {
-        let sel = step(&runbook, id)["kube.apply"]["selector"].as_str().unwrap();
+    for (id, version) in [
+        ("cluster1-helloworld-v1", "v1"),
+        ("cluster2-helloworld-v2", "v2"),
+    ] {
+        let sel = step(&runbook, id)["kube.apply"]["selector"]
+            .as_str()
+            .unwrap();
         for sample in &samples {
             let names: Vec<String> = selected(sample, sel).into_iter().map(|(_, n)| n).collect();
             assert_eq!(names, [format!("helloworld-{version}")], "{id}");
@@ -238,12 +264,21 @@ fn every_injected_workload_is_checked_for_its_ready_sidecar() {
     let expected: [(&str, &[&str], &[&str]); 3] = [
         (
             "split-horizon",
-            &["cluster2-helloworld-v2-sidecar", "cluster1-helloworld-v1-sidecar", "cluster1-sleep-sidecar"],
+            &[
+                "cluster2-helloworld-v2-sidecar",
+                "cluster1-helloworld-v1-sidecar",
+                "cluster1-sleep-sidecar",
+            ],
             &["verify-split-horizon"],
         ),
         (
             "asm-east-west",
-            &["helloworld-v1-sidecar", "sleep-sidecar-1", "helloworld-v2-sidecar", "sleep-sidecar-2"],
+            &[
+                "helloworld-v1-sidecar",
+                "sleep-sidecar-1",
+                "helloworld-v2-sidecar",
+                "sleep-sidecar-2",
+            ],
             &["verify-1", "verify-2"],
         ),
         (
@@ -265,7 +300,10 @@ fn every_injected_workload_is_checked_for_its_ready_sidecar() {
             assert_eq!(wait["equals"].as_str(), Some("true"), "{name} {id}");
         }
         let plan = runkit::finish(
-            runkit::meshbook(root(), &["show", runbook_dir(name).to_str().unwrap(), "-o", "json"]),
+            runkit::meshbook(
+                root(),
+                &["show", runbook_dir(name).to_str().unwrap(), "-o", "json"],
+            ),
             None,
         );
         assert_eq!(plan.code, 0, "{}", plan.all());
@@ -309,7 +347,12 @@ fn gke_multicluster_fetches_credentials_one_cluster_at_a_time() {
     let out = runkit::finish(
         runkit::meshbook(
             root(),
-            &["show", runbook_dir("gke-multicluster").to_str().unwrap(), "-o", "json"],
+            &[
+                "show",
+                runbook_dir("gke-multicluster").to_str().unwrap(),
+                "-o",
+                "json",
+            ],
         ),
         None,
     );

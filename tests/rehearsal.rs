@@ -204,7 +204,12 @@ fn every_named_runbook_rehearses_to_completion() {
                     current.all()
                 );
                 let rows = [(version, result), ("1.32".to_string(), outcome(&current))];
-                runkit::check_readme_section(name, TABLE_START, TABLE_END, &rehearsed_at_table(&rows));
+                runkit::check_readme_section(
+                    name,
+                    TABLE_START,
+                    TABLE_END,
+                    &rehearsed_at_table(&rows),
+                );
             })
         })
         .collect();
@@ -254,7 +259,11 @@ fn cleanup_deletes_the_clusters(s: &Scratch) {
         "remove-manifests",
         "remove-remote-kubeconfig",
     ] {
-        assert!(ids.contains(&id), "{id} did not succeed: {ids:?}\n{}", done.all());
+        assert!(
+            ids.contains(&id),
+            "{id} did not succeed: {ids:?}\n{}",
+            done.all()
+        );
     }
     let run = status["run"].as_str().unwrap();
     let logs = s.state().join("runs").join(run).join("logs");
@@ -264,7 +273,10 @@ fn cleanup_deletes_the_clusters(s: &Scratch) {
         ("delete-firewall", "firewalls/istio-multicluster-test-pods]"),
     ] {
         let log = std::fs::read_to_string(logs.join(format!("{step}.log"))).unwrap();
-        assert!(log.contains("Deleted [") && log.contains(what), "{step}:\n{log}");
+        assert!(
+            log.contains("Deleted [") && log.contains(what),
+            "{step}:\n{log}"
+        );
     }
     for file in ["istio_master.yaml", "istio-remote.yaml", "cluster-2"] {
         assert!(!s.work().join(file).exists(), "{file} was left behind");

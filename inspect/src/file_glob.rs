@@ -21,7 +21,10 @@ enum Token {
     Char(char),
     Any,
     One,
-    Set { negated: bool, ranges: Vec<(char, char)> },
+    Set {
+        negated: bool,
+        ranges: Vec<(char, char)>,
+    },
 }
 
 /// Why a path is not a valid pattern.
@@ -58,7 +61,8 @@ impl FilePattern {
                 '*' => tokens.push(Token::Any),
                 '?' => tokens.push(Token::One),
                 '[' => {
-                    let (set, end) = parse_set(&chars, i).ok_or(GlobError::Unclosed(offset + i + 1))?;
+                    let (set, end) =
+                        parse_set(&chars, i).ok_or(GlobError::Unclosed(offset + i + 1))?;
                     tokens.push(set);
                     i = end;
                 }
@@ -150,7 +154,9 @@ mod tests {
     use super::*;
 
     fn names(pattern: &str, files: &[&'static str]) -> Vec<&'static str> {
-        FilePattern::parse(pattern).unwrap().select(files.iter().copied())
+        FilePattern::parse(pattern)
+            .unwrap()
+            .select(files.iter().copied())
     }
 
     #[test]
@@ -178,7 +184,10 @@ mod tests {
     #[test]
     fn question_marks_sets_and_ranges() {
         let files = ["a1.yaml", "a2.yaml", "ab.yaml", "a].yaml", "b1.yaml"];
-        assert_eq!(names("a?.yaml", &files), ["a1.yaml", "a2.yaml", "a].yaml", "ab.yaml"]);
+        assert_eq!(
+            names("a?.yaml", &files),
+            ["a1.yaml", "a2.yaml", "a].yaml", "ab.yaml"]
+        );
         assert_eq!(names("a[0-9].yaml", &files), ["a1.yaml", "a2.yaml"]);
         assert_eq!(names("a[!0-9].yaml", &files), ["a].yaml", "ab.yaml"]);
         assert_eq!(names("a[]].yaml", &files), ["a].yaml"]);

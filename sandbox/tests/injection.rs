@@ -39,8 +39,10 @@ async fn injector(client: &kube::Client, name: &str, namespace_selector: Value) 
 
 /// Creates a pod and returns its containers' names as stored.
 async fn pod(client: &kube::Client, ns: &str, name: &str, annotations: Value) -> Vec<String> {
-    let pod: Pod = from(json!({"metadata": {"name": name, "annotations": annotations},
-        "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]}}));
+    let pod: Pod = from(
+        json!({"metadata": {"name": name, "annotations": annotations},
+        "spec": {"containers": [{"name": "app", "image": "busybox:1.36"}]}}),
+    );
     let made = Api::<Pod>::namespaced(client.clone(), ns)
         .create(&PostParams::default(), &pod)
         .await

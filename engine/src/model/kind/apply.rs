@@ -91,7 +91,9 @@ fn file_pattern(path: &str) -> Result<(), FilePatternError> {
     while let Some(start) = rest.find("{{") {
         literal.push_str(&rest[..start]);
         literal.push('x');
-        rest = rest[start..].find("}}").map_or("", |end| &rest[start + end + 2..]);
+        rest = rest[start..]
+            .find("}}")
+            .map_or("", |end| &rest[start + end + 2..]);
     }
     literal.push_str(rest);
     FilePattern::parse(&literal).map(|_| ())
