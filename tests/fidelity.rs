@@ -359,3 +359,72 @@ fn gke_multicluster_fetches_credentials_one_cluster_at_a_time() {
     let shown: Value = serde_json::from_str(&out.stdout).unwrap();
     assert!(upstream_of(&shown, "get-credentials-2").contains("get-credentials-1"));
 }
+
+/// split-horizon's and gke-multicluster's token steps on a current cluster, which makes no legacy
+/// token Secret for a ServiceAccount: the runbook's own steps, from the account to the token, run
+/// alone against a simulated 1.32 cluster.
+#[test]
+fn the_token_steps_work_on_clusters_without_legacy_token_secrets() {
+    for (name, context) in [
+        ("split-horizon", "CTX_CLUSTER2"),
+        ("gke-multicluster", "CTX_CLUSTER2"),
+    ] {
+        let runbook = runbook_yaml(name);
+        let wanted = ["token-secret", "secret-name", "ca-data-token"];
+        let mut steps: Vec<serde_yaml::Value> = vec![serde_yaml::from_str(&format!(
+            "id: service-account\nkube.apply:\n  context: \"{{{{{context}}}}}\"\n  manifest: |\n    apiVersion: v1\n    kind: Namespace\n    metadata: {{name: istio-system}}\n    ---\n    apiVersion: v1\n    kind: ServiceAccount\n    metadata: {{name: istio-multi, namespace: istio-system}}\n"
+        ))
+        .unwrap()];
+        for id in wanted {
+            let mut s = step(&runbook, id).clone();
+            let needs: Vec<serde_yaml::Value> = s["needs"]
+                .as_sequence()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|n| n.as_str().is_some_and(|n| wanted.contains(&n)))
+                .chain(std::iter::once(serde_yaml::Value::from("service-account")))
+                .collect();
+            s["needs"] = serde_yaml::Value::Sequence(needs);
+            steps.push(s);
+        }
+        let mut params = serde_yaml::Mapping::new();
+        for p in [context, "NAMESPACE", "SERVICE_ACCOUNT"] {
+            if let Some(spec) = runbook["params"].get(p) {
+                params.insert(p.into(), spec.clone());
+            }
+        }
+        let mini = serde_yaml::to_string(&serde_json::json!({
+            "apiVersion": "meshbook/v1", "kind": "Runbook",
+            "metadata": {"name": format!("{name}-tokens")},
+        }))
+        .unwrap()
+            + &serde_yaml::to_string(&serde_yaml::Value::Mapping(
+                [
+                    ("params".into(), serde_yaml::Value::Mapping(params)),
+                    ("steps".into(), serde_yaml::Value::Sequence(steps)),
+                ]
+                .into_iter()
+                .collect(),
+            ))
+            .unwrap();
+        let s = Scratch::new();
+        let path = s.runbook("tokens.yaml", &mini);
+        let done = s.run(
+            &path,
+            &[
+                "--sandbox",
+                "--kube-version",
+                "1.32",
+                "-p",
+                &format!("{context}=cluster2"),
+            ],
+        );
+        assert_eq!(done.code, 0, "{name}:\n{mini}\n{}", done.all());
+        assert!(
+            done.stdout.contains("SECRET_NAME=istio-multi-token"),
+            "{name}: {}",
+            done.stdout
+        );
+    }
+}
