@@ -38,6 +38,16 @@ fn a_glob_applies_every_matching_file() {
 }
 
 #[test]
+fn a_glob_that_matches_nothing_names_a_file_of_that_name_as_in_bash() {
+    let s = Scratch::new();
+    std::fs::write(s.work().join("odd[1].yaml"), config_map("odd")).unwrap();
+    let path = s.runbook("globs.yaml", &runbook("odd[1].yaml"));
+    let done = s.run(&path, &["--sandbox"]);
+    assert_eq!(done.code, 0, "{}", done.all());
+    assert!(done.stdout.contains("NAMES=odd"), "{}", done.stdout);
+}
+
+#[test]
 fn a_glob_that_matches_nothing_fails_the_step() {
     let s = Scratch::new();
     std::fs::create_dir_all(s.work().join("files")).unwrap();

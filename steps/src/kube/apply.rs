@@ -148,6 +148,12 @@ pub fn manifest_files(
             .filter_map(|e| e.file_name().into_string().ok())
             .collect();
         let found = pattern.select(names.iter().map(String::as_str));
+        let literal = in_workdir(workdir, written);
+        if found.is_empty() && literal.is_file() {
+            // As in bash, a pattern that matches nothing stands for itself: a file may be named so.
+            out.push((written.clone(), literal));
+            continue;
+        }
         if found.is_empty() {
             return Err(ManifestPathError::NoMatch(written.clone()));
         }
