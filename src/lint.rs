@@ -169,13 +169,21 @@ fn check_file(
     check: &mut impl FnMut(&str, &str),
     not_checked: &mut Vec<(String, String)>,
 ) {
-    let path = workdir.join(file);
-    match std::fs::read_to_string(&path) {
-        Ok(text) => check(&path.display().to_string(), &text),
-        Err(_) => not_checked.push((
-            step.id.clone(),
-            format!("{} does not exist before the run", path.display()),
-        )),
+    let paths = match meshbook_steps::kube::manifest_files(
+        workdir,
+        std::slice::from_ref(&file.to_string()),
+    ) {
+        Ok(paths) => paths,
+        Err(e) => return not_checked.push((step.id.clone(), format!("{e} before the run"))),
+    };
+    for (_, path) in paths {
+        match std::fs::read_to_string(&path) {
+            Ok(text) => check(&path.display().to_string(), &text),
+            Err(_) => not_checked.push((
+                step.id.clone(),
+                format!("{} does not exist before the run", path.display()),
+            )),
+        }
     }
 }
 

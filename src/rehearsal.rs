@@ -563,16 +563,29 @@ impl WithoutGcloud {
 }
 
 /// Values of the declared types for a step skipped without gcloud: every step that uses them is
-/// skipped too, so they only satisfy the output checks.
-fn placeholders(declared: &IndexMap<String, meshbook_engine::model::OutputSpec>) -> Produced {
+/// skipped too, so they only satisfy the output checks — and the step's `wait.until`, which would
+/// otherwise repeat the skipped step until its timeout.
+fn placeholders(
+    declared: &IndexMap<String, meshbook_engine::model::OutputSpec>,
+    wait: Option<&meshbook_engine::run::executor::Waiting>,
+) -> Produced {
     const CANDIDATES: [&str; 8] = ["", "0", "1", "0.0.0.0", "0.0.0.0/32", "null", "false", "x"];
+    let expected = match wait.map(|w| &w.until) {
+        Some(meshbook_engine::model::Until::Equals(e)) => Some(e.as_str()),
+        _ => None,
+    };
     declared
         .iter()
         .map(|(name, spec)| {
-            let value = CANDIDATES
-                .iter()
-                .find(|c| spec.ty.admits(c).is_ok())
-                .unwrap_or(&"");
+            let admitted = |c: &&str| spec.ty.admits(c).is_ok();
+            let waited_for = |c: &&str| wait.is_none_or(|w| w.until.holds(c));
+            let value = expected
+                .into_iter()
+                .chain(CANDIDATES)
+                .filter(admitted)
+                .find(waited_for)
+                .or_else(|| CANDIDATES.into_iter().find(admitted))
+                .unwrap_or("");
             (name.clone(), value.to_string())
         })
         .collect()
@@ -742,7 +755,7 @@ impl Executor for RehearsalExecutor {
                         .unwrap_or_else(|e| e.into_inner())
                         .insert(request.step.clone());
                     Ok(Done {
-                        outputs: placeholders(&request.outputs),
+                        outputs: placeholders(&request.outputs, request.wait.as_ref()),
                         rehearsed: Some(Rehearsed::Skipped { reason }),
                     })
                 }

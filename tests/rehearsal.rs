@@ -116,35 +116,6 @@ fn rehearsed_at_table(rows: &[(String, String)]) -> String {
     out
 }
 
-/// Checks (or, with `MESHBOOK_UPDATE_README=1`, writes) the runbook README's table.
-fn check_readme(name: &str, table: &str) {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("runbooks")
-        .join(name)
-        .join("README.md");
-    let text = std::fs::read_to_string(&path).unwrap();
-    let current = match (text.find(TABLE_START), text.find(TABLE_END)) {
-        (Some(a), Some(b)) => &text[a..b + TABLE_END.len()],
-        _ => "",
-    };
-    if current == table {
-        return;
-    }
-    if std::env::var_os("MESHBOOK_UPDATE_README").is_some() {
-        let updated = if current.is_empty() {
-            format!("{}\n\n{table}\n", text.trim_end())
-        } else {
-            text.replace(current, table)
-        };
-        std::fs::write(&path, updated).unwrap();
-        return;
-    }
-    panic!(
-        "{}: the rehearsed-at table is out of date (MESHBOOK_UPDATE_README=1 rewrites it):\n{table}",
-        path.display()
-    );
-}
-
 #[test]
 fn every_named_runbook_rehearses_to_completion() {
     let handles: Vec<_> = RUNBOOKS
@@ -196,6 +167,11 @@ fn every_named_runbook_rehearses_to_completion() {
                 for (id, state) in states {
                     assert_eq!(state, "succeeded", "{name}: step {id}");
                 }
+                match *name {
+                    "asm-east-west" => gateways_have_addresses(&s),
+                    "gke-multicluster" => cleanup_deletes_the_clusters(&s),
+                    _ => {}
+                }
                 let declared = format!(
                     "{} (declared: `{}`)",
                     rehearsed_version(&done.stdout),
@@ -228,12 +204,82 @@ fn every_named_runbook_rehearses_to_completion() {
                     current.all()
                 );
                 let rows = [(version, result), ("1.32".to_string(), outcome(&current))];
-                check_readme(name, &rehearsed_at_table(&rows));
+                runkit::check_readme_section(
+                    name,
+                    TABLE_START,
+                    TABLE_END,
+                    &rehearsed_at_table(&rows),
+                );
             })
         })
         .collect();
     for h in handles {
         h.join().unwrap();
+    }
+}
+
+/// asm-east-west waited for each east-west gateway's LoadBalancer address, not just the Service.
+fn gateways_have_addresses(s: &Scratch) {
+    let status = s.status(None);
+    for n in [1, 2] {
+        let step = format!("eastwest-gateway-ready-{n}");
+        let output = format!("EASTWEST_GW_ADDR_{n}");
+        let found = status["steps"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|st| st["id"] == step.as_str())
+            .map(|st| st["outputs"][&output]["plain"].clone());
+        let addr = found.as_ref().and_then(|v| v.as_str()).unwrap_or_default();
+        assert!(addr.starts_with("127.18."), "{step}: {output} is {found:?}");
+    }
+}
+
+/// gke-multicluster's clean-up deletes both clusters and the firewall rule from the simulated
+/// cloud, and the files the run wrote (the remote kubeconfig holds a token: 0600 until then).
+fn cleanup_deletes_the_clusters(s: &Scratch) {
+    use std::os::unix::fs::PermissionsExt;
+    let kubeconfig = s.work().join("cluster-2");
+    let mode = std::fs::metadata(&kubeconfig).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600, "{}", kubeconfig.display());
+    let done = s.meshbook(&["cleanup", "--log-format", "plain"]);
+    assert_eq!(done.code, 0, "{}", done.all());
+    let status = s.status(None);
+    let ids: Vec<&str> = status["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|st| st["state"] == "succeeded")
+        .filter_map(|st| st["id"].as_str())
+        .collect();
+    for id in [
+        "delete-firewall",
+        "delete-cluster-1",
+        "delete-cluster-2",
+        "remove-manifests",
+        "remove-remote-kubeconfig",
+    ] {
+        assert!(
+            ids.contains(&id),
+            "{id} did not succeed: {ids:?}\n{}",
+            done.all()
+        );
+    }
+    let run = status["run"].as_str().unwrap();
+    let logs = s.state().join("runs").join(run).join("logs");
+    for (step, what) in [
+        ("delete-cluster-1", "clusters/cluster-1]"),
+        ("delete-cluster-2", "clusters/cluster-2]"),
+        ("delete-firewall", "firewalls/istio-multicluster-test-pods]"),
+    ] {
+        let log = std::fs::read_to_string(logs.join(format!("{step}.log"))).unwrap();
+        assert!(
+            log.contains("Deleted [") && log.contains(what),
+            "{step}:\n{log}"
+        );
+    }
+    for file in ["istio_master.yaml", "istio-remote.yaml", "cluster-2"] {
+        assert!(!s.work().join(file).exists(), "{file} was left behind");
     }
 }
 

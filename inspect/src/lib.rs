@@ -9,6 +9,7 @@
 //! - [`version`]: Kubernetes and tool versions, and version ranges (`">=1.9, <1.16"`, `"2.x"`).
 //! - [`served_apis`]: which group/version of which kind each Kubernetes minor serves.
 //! - [`manifest_lint`]: which objects of a manifest a cluster of a given minor would refuse.
+//! - [`file_glob`]: shell wildcards in a manifest path's file name (`files/crd*yaml`).
 //!
 //! They work on `serde_json::Value` and text as returned by API servers and tools, so they serve
 //! real clusters and the sandbox alike.
@@ -19,6 +20,7 @@
 
 pub mod calendar;
 pub mod client_apply;
+pub mod file_glob;
 pub mod jsonpath;
 pub mod labels;
 pub mod manifest_lint;

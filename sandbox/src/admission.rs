@@ -174,6 +174,11 @@ fn builtin(
                 .or_insert(json!("PreemptLowerPriority"));
             if old.is_none() {
                 pod_admission(spec);
+                // Mutating webhooks run after the built-in admission plugins; what they add
+                // is defaulted again.
+                let ns = crate::util::namespace_of(obj).to_string();
+                crate::injection::inject(cluster, &ns, obj);
+                pod_spec_defaults(obj_mut(obj, "spec"));
             }
             if old.is_none() && str_at(obj, "status.podIP").is_none() {
                 let ip = cluster.alloc_pod_ip();

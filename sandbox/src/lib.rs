@@ -15,6 +15,7 @@ mod exec;
 mod fields;
 mod gc;
 mod http;
+mod injection;
 mod isolation;
 mod limits;
 mod openapi_v2;

@@ -311,3 +311,34 @@ pub fn run_id(out: &str) -> String {
         .map(str::to_string)
         .unwrap_or_else(|| panic!("no run id in:\n{out}"))
 }
+
+/// Checks a generated section of a runbook's README — the text from `start` to `end`, markers
+/// included — against `section`; with `MESHBOOK_UPDATE_README=1` rewrites it instead (appends it
+/// when the README has none). Each generated README part (the rehearsed-at table, the DAG) uses it.
+pub fn check_readme_section(runbook: &str, start: &str, end: &str, section: &str) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("runbooks")
+        .join(runbook)
+        .join("README.md");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let current = match (text.find(start), text.find(end)) {
+        (Some(a), Some(b)) if a < b => &text[a..b + end.len()],
+        _ => "",
+    };
+    if current == section {
+        return;
+    }
+    if std::env::var_os("MESHBOOK_UPDATE_README").is_some() {
+        let updated = if current.is_empty() {
+            format!("{}\n\n{section}\n", text.trim_end())
+        } else {
+            text.replace(current, section)
+        };
+        std::fs::write(&path, updated).unwrap();
+        return;
+    }
+    panic!(
+        "{}: the section {start} is out of date (MESHBOOK_UPDATE_README=1 rewrites it):\n{section}",
+        path.display()
+    );
+}

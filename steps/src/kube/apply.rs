@@ -2,11 +2,12 @@
 //! manifests. Namespaces go first, then CRDs; once the CRDs are established, discovery is read
 //! again so that their custom resources, in the same step, resolve.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use indexmap::IndexMap;
 use meshbook_engine::model::{KubeApply, Manifests, OutputSpec, Rendered, WaitFor};
+use meshbook_inspect::file_glob::{FilePattern, GlobError};
 use serde::Deserialize;
 use serde_json::Value;
 
@@ -76,13 +77,12 @@ pub(crate) fn documents(
         Manifests::File(file) => std::slice::from_ref(file),
         Manifests::Files(files) => files.as_slice(),
     };
-    for file in files {
-        let path = in_workdir(workdir, file);
+    for (origin, path) in manifest_files(workdir, files)? {
         let text = std::fs::read_to_string(&path).map_err(|source| KubeError::Read {
             path: path.display().to_string(),
             source,
         })?;
-        docs.extend(parse_documents(&text, file)?);
+        docs.extend(parse_documents(&text, &origin)?);
     }
     if let Some(selector) = &spec.selector {
         docs.retain(|d| selector.matches(d));
@@ -92,6 +92,76 @@ pub(crate) fn documents(
     }
     docs.sort_by_key(rank);
     Ok(docs)
+}
+
+/// Why a `kube.apply` path names no file to read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestPathError {
+    /// The path's wildcards match no file.
+    #[error("no file matches {0}")]
+    NoMatch(String),
+    /// The path is not a valid pattern.
+    #[error("{pattern}: {source}")]
+    Glob {
+        /// The path as rendered.
+        pattern: String,
+        /// What is wrong with it.
+        #[source]
+        source: GlobError,
+    },
+    /// The folder of a path with wildcards cannot be listed.
+    #[error("cannot list {path}")]
+    List {
+        /// The folder.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The files a step's `file`/`files` name, in order, each as written (a glob's matches as the
+/// glob's folder plus the file name) and as a path: a path with wildcards in its file name stands
+/// for every file that matches, in bash's order, and must match at least one.
+pub fn manifest_files(
+    workdir: &Path,
+    paths: &[String],
+) -> Result<Vec<(String, PathBuf)>, ManifestPathError> {
+    let mut out = Vec::new();
+    for written in paths {
+        let pattern = FilePattern::parse(written).map_err(|source| ManifestPathError::Glob {
+            pattern: written.clone(),
+            source,
+        })?;
+        if !pattern.is_glob() {
+            out.push((written.clone(), in_workdir(workdir, written)));
+            continue;
+        }
+        let folder = in_workdir(workdir, pattern.folder());
+        let listing = std::fs::read_dir(&folder).map_err(|source| ManifestPathError::List {
+            path: folder.display().to_string(),
+            source,
+        })?;
+        let names: Vec<String> = listing
+            .flatten()
+            .filter(|e| e.file_type().is_ok_and(|t| !t.is_dir()))
+            .filter_map(|e| e.file_name().into_string().ok())
+            .collect();
+        let found = pattern.select(names.iter().map(String::as_str));
+        let literal = in_workdir(workdir, written);
+        if found.is_empty() && literal.is_file() {
+            // As in bash, a pattern that matches nothing stands for itself: a file may be named so.
+            out.push((written.clone(), literal));
+            continue;
+        }
+        if found.is_empty() {
+            return Err(ManifestPathError::NoMatch(written.clone()));
+        }
+        for name in found {
+            out.push((format!("{}{name}", pattern.folder()), folder.join(name)));
+        }
+    }
+    Ok(out)
 }
 
 fn rank(object: &Value) -> u8 {

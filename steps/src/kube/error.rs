@@ -45,6 +45,9 @@ pub(crate) enum KubeError {
         #[source]
         source: std::io::Error,
     },
+    /// A manifest path names no file it can be read from.
+    #[error(transparent)]
+    ManifestPath(#[from] super::apply::ManifestPathError),
     /// A manifest document is not YAML.
     #[error("{origin}: document {index} is not valid YAML: {reason}")]
     Yaml {
@@ -232,6 +235,7 @@ impl KubeError {
             KubeError::Api { source, .. } => source.permanence(),
             KubeError::Crd(e) => e.permanence(),
             KubeError::Read { .. }
+            | KubeError::ManifestPath(_)
             | KubeError::Yaml { .. }
             | KubeError::Incomplete { .. }
             | KubeError::NoneSelected(_)

@@ -29,6 +29,7 @@ use std::sync::Arc;
 
 use meshbook_engine::run::executor::Waiting;
 
+pub use apply::{ManifestPathError, manifest_files};
 pub use client::Clients;
 pub use dispatch::{KubeExecutor, server_dry_run};
 

@@ -1,5 +1,6 @@
 //! `kube.apply`: server-side apply of manifests from inline text, a file, or files.
 
+use meshbook_inspect::file_glob::{FilePattern, GlobError as FilePatternError};
 use meshbook_inspect::labels::Selector;
 use std::borrow::Cow;
 
@@ -29,9 +30,10 @@ pub struct KubeApply<S: Stage = Written> {
 pub enum Manifests {
     /// Inline YAML, one or many documents.
     Inline(String),
-    /// A manifest file, relative to the working directory.
+    /// A manifest file, relative to the working directory; wildcards in its file name
+    /// (`files/crd*yaml`) stand for every matching file, in the shell's order.
     File(String),
-    /// Several manifest files (at least one), applied in order.
+    /// Several manifest files (at least one), applied in order; each may hold wildcards.
     Files(Vec<String>),
 }
 
@@ -63,10 +65,13 @@ raw_kind! {
         /// Inline YAML, one or many documents (an output can be spliced in with a template).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         manifest: Option<String>,
-        /// A manifest file, relative to the working directory.
+        /// A manifest file, relative to the working directory. Wildcards in the file name
+        /// (`*`, `?`, `[...]`, as in bash: `files/crd*yaml`) apply every matching file, in name
+        /// order; at least one must match.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         file: Option<String>,
-        /// Several manifest files, applied in order (CRDs first).
+        /// Several manifest files, applied in order (CRDs first); each may hold wildcards in its
+        /// file name, like `file`.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         files: Vec<String>,
         /// Apply only the objects whose labels match this selector (`kubectl apply -f F -l app=web`).
@@ -78,11 +83,37 @@ raw_kind! {
     }
 }
 
+/// Checks a manifest path's wildcards (`files/crd*yaml`) as far as the text is written: each
+/// template stands for a plain name here, and is checked again once rendered.
+fn file_pattern(path: &str) -> Result<(), FilePatternError> {
+    let mut literal = String::new();
+    let mut rest = path;
+    while let Some(start) = rest.find("{{") {
+        literal.push_str(&rest[..start]);
+        literal.push('x');
+        rest = rest[start..]
+            .find("}}")
+            .map_or("", |end| &rest[start + end + 2..]);
+    }
+    literal.push_str(rest);
+    FilePattern::parse(&literal).map(|_| ())
+}
+
 impl Flat for KubeApply {
     type Flat = RawApply;
 
     fn from_flat(mut raw: RawApply) -> Result<Self, Invalid> {
         let place = raw.take_place();
+        let mut invalid = Invalid(Vec::new());
+        for (field, path) in raw
+            .file
+            .iter()
+            .map(|f| ("file", f))
+            .chain(raw.files.iter().map(|f| ("files", f)))
+        {
+            invalid.take(file_pattern(path).map_err(|e| format!("`{field}`: {e}")));
+        }
+        invalid.into_result()?;
         let manifests = match (raw.manifest, raw.file, raw.files.is_empty()) {
             (Some(m), None, true) => Manifests::Inline(m),
             (None, Some(f), true) => Manifests::File(f),
