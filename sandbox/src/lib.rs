@@ -31,6 +31,7 @@ mod spdy;
 mod ssa;
 mod status;
 mod store;
+mod strict;
 mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
