@@ -17,6 +17,7 @@ use crate::status::{self, ApiError};
 use crate::store::WriteError;
 use crate::strict;
 use crate::util::{name_of, obj_mut, random_suffix, set_at, str_at, uid_of};
+use crate::values;
 
 /// One resource request after routing.
 pub struct Req {
@@ -148,6 +149,16 @@ impl Req {
     /// first, then the unknown fields of the converted, key-sorted document).
     fn check_decoded(&self, body: &mut Body) -> Result<(), ApiError> {
         let how = Validation::parse(self.query.get("fieldValidation"))?;
+        let kind = self.rt.kind.clone();
+        let version = self.rt.version.clone();
+        let failed = |m: String| {
+            ApiError::bad_request(format!(
+                "{kind} in version \"{version}\" cannot be handled as a {kind}: {m}"
+            ))
+        };
+        if let Some(e) = self.decoding_error(&body.value) {
+            return Err(failed(e));
+        }
         let mut unknown = match self.sub.as_deref() {
             Some("scale") => Vec::new(),
             _ => self
@@ -167,13 +178,35 @@ impl Req {
                 }
             }
         };
-        let kind = self.rt.kind.clone();
-        let version = self.rt.version.clone();
-        self.report(how, found, |m| {
-            ApiError::bad_request(format!(
-                "{kind} in version \"{version}\" cannot be handled as a {kind}: {m}"
-            ))
-        })
+        self.report(how, found, failed)
+    }
+
+    /// The Go decoding error a built-in kind's body meets (a value of the wrong type).
+    fn decoding_error(&self, obj: &Value) -> Option<String> {
+        if !self.rt.builtin || self.sub.as_deref() == Some("scale") {
+            return None;
+        }
+        self.with_schema(|s| values::decoding_error(s, &self.rt.kind, obj))
+            .flatten()
+    }
+
+    /// A custom resource's values against its CRD's structural schema: 422 when any break it.
+    fn check_values(&self, obj: &Value) -> Result<(), ApiError> {
+        if self.rt.builtin {
+            return Ok(());
+        }
+        let errors = self
+            .with_schema(|s| values::validate(s, obj))
+            .unwrap_or_default();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(values::invalid(
+            &self.rt.group,
+            &self.rt.kind,
+            name_of(obj),
+            &errors,
+        ))
     }
 }
 
@@ -482,6 +515,7 @@ fn create_object(r: &Req, obj: &mut Value, applied: Option<&Value>) -> Reply {
             m.remove(k);
         }
     }
+    r.check_values(obj)?;
     admit(&r.cluster, &r.rt, obj, None)?;
     match applied {
         Some(applied) => {
@@ -518,6 +552,7 @@ fn write(r: &Req, compute: impl Fn(&Value) -> Result<Value, ApiError>) -> Result
             .unwrap_or_default()
             .to_string();
         let mut new = compute(&cur)?;
+        r.check_values(&new)?;
         let asked = str_at(&new, "metadata.resourceVersion")
             .unwrap_or_default()
             .to_string();
@@ -679,6 +714,11 @@ pub fn patch(r: &Req) -> Reply {
                 json!(str_at(cur, "metadata.resourceVersion").unwrap_or_default());
         }
         let before = patched.to_string();
+        if let Some(e) = r.decoding_error(&patched) {
+            // Decoding the patched object failed: the API server reports it about the patch.
+            let detail = format!("Invalid value: {before:?}: {e}");
+            return Err(ApiError::invalid("", "", "", "patch", &detail));
+        }
         let mut unknown = match r.sub.as_deref() {
             Some("scale") => Vec::new(),
             _ => r.with_schema(|s| s.prune(&mut patched)).unwrap_or_default(),

@@ -41,7 +41,7 @@ pub struct Schema<'a> {
 
 impl<'a> Schema<'a> {
     /// Follows `$ref` (also wrapped in a one-element `allOf`) to the schema it names.
-    fn resolve(&self, mut s: &'a Value) -> &'a Value {
+    pub fn resolve(&self, mut s: &'a Value) -> &'a Value {
         for _ in 0..32 {
             let target = match (s.get("$ref"), s.get("allOf")) {
                 (Some(Value::String(r)), _) => r,

@@ -39,6 +39,7 @@ mod tls;
 mod tokens;
 mod upgrade;
 mod util;
+mod values;
 mod version;
 mod watch;
 

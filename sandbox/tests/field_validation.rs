@@ -373,3 +373,132 @@ async fn duplicate_fields_in_patches_and_applies() {
     );
     env.shutdown().await;
 }
+
+const CRD: &str = r#"{"apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+  "metadata": {"name": "widgets.example.com"},
+  "spec": {"group": "example.com", "scope": "Namespaced",
+    "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+    "versions": [{"name": "v1", "served": true, "storage": true, "subresources": {"status": {}},
+      "schema": {"openAPIV3Schema": {"type": "object", "properties": {
+        "spec": {"type": "object", "required": ["size"], "properties": {
+          "size": {"type": "integer", "minimum": 1, "maximum": 10},
+          "colour": {"type": "string", "enum": ["red", "blue"]},
+          "name": {"type": "string", "pattern": "^[a-z]+$", "maxLength": 8},
+          "tags": {"type": "array", "minItems": 1, "maxItems": 2, "items": {"type": "string"}}}},
+        "status": {"type": "object", "properties": {"ready": {"type": "boolean"}}}}}}}]}}"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn values_are_checked_against_their_schema() {
+    let env = Env::start(&["c1"]).await;
+    let c = env.client("c1").await;
+    let json = "application/json";
+
+    // Built-in kinds: Go's decoding error, 400 on create, 422 about the patch.
+    let body = invalid_json("t").replace("\"paused\": true,", "\"replicas\": \"three\",");
+    let bad = send(&c, "POST", DEPLOYMENTS, json, &body).await;
+    assert_eq!(bad.code, 400, "{}", bad.body);
+    assert_eq!(
+        bad.message(),
+        "Deployment in version \"v1\" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"
+    );
+    let ok = send(&c, "POST", DEPLOYMENTS, json, &invalid_json("t")).await;
+    assert_eq!(ok.code, 201, "{}", ok.body);
+    let patch = send(
+        &c,
+        "PATCH",
+        &format!("{DEPLOYMENTS}/t"),
+        "application/merge-patch+json",
+        r#"{"metadata": {"labels": ["a"]}}"#,
+    )
+    .await;
+    assert_eq!(patch.code, 422, "{}", patch.body);
+    assert!(
+        patch.message().ends_with("json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string"),
+        "{}",
+        patch.message()
+    );
+
+    // Custom resources: every violation of the CRD's structural schema, 422 with causes.
+    let crd = send(
+        &c,
+        "POST",
+        "/apis/apiextensions.k8s.io/v1/customresourcedefinitions",
+        json,
+        CRD,
+    )
+    .await;
+    assert_eq!(crd.code, 201, "{}", crd.body);
+    let widgets = "/apis/example.com/v1/namespaces/default/widgets";
+    let bad = send(&c, "POST", widgets, json, r#"{"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"size": "three", "colour": "purple", "name": "Not-OK", "tags": []}}"#).await;
+    assert_eq!(bad.code, 422, "{}", bad.body);
+    assert_eq!(bad.body["reason"], "Invalid");
+    assert_eq!(
+        bad.message(),
+        "Widget.example.com \"w\" is invalid: [spec.size: Invalid value: \"string\": spec.size in body must be of type integer: \"string\", spec.colour: Unsupported value: \"purple\": supported values: \"red\", \"blue\", spec.name: Invalid value: \"Not-OK\": spec.name in body should match '^[a-z]+$', spec.tags: Invalid value: 0: spec.tags in body should have at least 1 items]"
+    );
+    let causes = bad.body["details"]["causes"].as_array().unwrap();
+    assert_eq!(causes[0]["reason"], "FieldValueTypeInvalid");
+    assert_eq!(causes[1]["reason"], "FieldValueNotSupported");
+    assert_eq!(causes[1]["field"], "spec.colour");
+    let missing = send(&c, "POST", widgets, json,
+        r#"{"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {}}"#).await;
+    assert_eq!(missing.code, 422, "{}", missing.body);
+    assert_eq!(
+        missing.message(),
+        "Widget.example.com \"w\" is invalid: spec.size: Required value"
+    );
+    let good = send(
+        &c,
+        "POST",
+        widgets,
+        json,
+        r#"{"apiVersion": "example.com/v1", "kind": "Widget",
+        "metadata": {"name": "w"}, "spec": {"size": 3, "colour": "red", "tags": ["a"]}}"#,
+    )
+    .await;
+    assert_eq!(good.code, 201, "{}", good.body);
+
+    // Updates are checked too: a patch, and the status subresource.
+    let patch = send(
+        &c,
+        "PATCH",
+        &format!("{widgets}/w"),
+        "application/merge-patch+json",
+        r#"{"spec": {"size": 11, "tags": ["a", "b", "c"], "name": "abcdefghij"}}"#,
+    )
+    .await;
+    assert_eq!(patch.code, 422, "{}", patch.body);
+    assert_eq!(
+        patch.message(),
+        "Widget.example.com \"w\" is invalid: [spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10, spec.tags: Too many: 3: must have at most 2 items, spec.name: Too long: may not be more than 8 bytes]"
+    );
+    let status = send(
+        &c,
+        "PATCH",
+        &format!("{widgets}/w/status"),
+        "application/merge-patch+json",
+        r#"{"status": {"ready": "yes"}}"#,
+    )
+    .await;
+    assert_eq!(status.code, 422, "{}", status.body);
+
+    // kubectl shows the causes as it does for a real server.
+    let cr = env.write(
+        "cr.yaml",
+        "apiVersion: example.com/v1\nkind: Widget\nmetadata: {name: k, namespace: default}\nspec: {size: 0, colour: green}\n",
+    );
+    let out = env
+        .kubectl("c1", &["apply", "-f", cr.to_str().unwrap()])
+        .await;
+    assert_eq!(out.code, 1, "{out:?}");
+    assert!(
+        out.stderr.contains(
+            "spec.colour: Unsupported value: \"green\": supported values: \"red\", \"blue\""
+        ) && out.stderr.contains(
+            "spec.size: Invalid value: 0: spec.size in body should be greater than or equal to 1"
+        ),
+        "{out:?}"
+    );
+    env.shutdown().await;
+}
