@@ -39,7 +39,7 @@ fn reference(s: &Value) -> Option<&str> {
 }
 
 /// The Go type a schema decodes into: `v1.PodSpec`, `int32`, `map[string]string`, `[]v1.Container`.
-fn go_type(schema: &Schema, s: &Value) -> String {
+fn go_type(s: &Value) -> String {
     if let Some(name) = reference(s) {
         let mut parts = name.rsplit('.');
         let ty = parts.next().unwrap_or(name);
@@ -55,9 +55,9 @@ fn go_type(schema: &Schema, s: &Value) -> String {
         (Some("integer"), _) => "int64".into(),
         (Some("number"), _) => "float64".into(),
         (Some("boolean"), _) => "bool".into(),
-        (Some("array"), _) => format!("[]{}", go_type(schema, &s["items"])),
+        (Some("array"), _) => format!("[]{}", go_type(&s["items"])),
         (Some("object"), _) if s["additionalProperties"].is_object() => {
-            format!("map[string]{}", go_type(schema, &s["additionalProperties"]))
+            format!("map[string]{}", go_type(&s["additionalProperties"]))
         }
         _ => "interface {}".into(),
     }
@@ -117,7 +117,7 @@ fn go_check<'a>(
         return Some(format!(
             "json: cannot unmarshal {} into Go struct field {owner}.{path} of type {}",
             go_kind(v),
-            go_type(schema, s)
+            go_type(s)
         ));
     }
     match v {
