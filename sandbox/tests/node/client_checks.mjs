@@ -246,13 +246,13 @@ await check('custom resource with status subresource and schema validation', asy
   assert(String(e.body).includes('spec.size in body should be less than or equal to 5'), e.body);
 });
 
-await check('pod exec (stdout, stderr, stdin, exit status) and logs', async () => {
+await check('pod exec (stdout, stderr, stdin, exit status, tty) and logs', async () => {
   await core.createNamespacedPod({
     namespace: NS,
     body: { metadata: { name: 'box' }, spec: { containers: [{ name: 'main', image: 'example.invalid/box:1' }] } },
   });
   await waitFor('pod running', async () => (await core.readNamespacedPod({ name: 'box', namespace: NS })).status.phase === 'Running');
-  const run = (command, input) =>
+  const run = (command, input, tty = false) =>
     new Promise((resolve, reject) => {
       let out = '';
       let err = '';
@@ -263,7 +263,7 @@ await check('pod exec (stdout, stderr, stdin, exit status) and logs', async () =
       const stdin = input === undefined ? null : Readable.from([input]);
       const timer = setTimeout(() => reject(new Error(`exec timed out: ${out} ${err}`)), 15000);
       new k8s.Exec(kc)
-        .exec(NS, 'box', 'main', command, stdout, stderr, stdin, false, (status) => {
+        .exec(NS, 'box', 'main', command, stdout, tty ? null : stderr, stdin, tty, (status) => {
           clearTimeout(timer);
           setTimeout(() => resolve({ out, err, status }), 100);
         })
@@ -275,6 +275,8 @@ await check('pod exec (stdout, stderr, stdin, exit status) and logs', async () =
   assert(b.status.status === 'Failure' && b.status.details.causes[0].message === '3', b);
   const c = await run(['sh', '-c', 'head -c 5'], 'hello from node');
   assert(c.out === 'hello', c);
+  const t = await run(['sh', '-c', 'tty; test -t 0 && echo terminal; echo err >&2'], undefined, true);
+  assert(t.out.startsWith('/dev/pts/') && t.out.includes('terminal\r\nerr\r\n'), t);
   const logs = await core.readNamespacedPodLog({ name: 'box', namespace: NS });
   assert(typeof logs === 'string', typeof logs);
 });
