@@ -55,6 +55,31 @@ async fn send(client: &kube::Client, method: &str, path: &str, ct: &str, body: &
 
 const DEPLOYMENTS: &str = "/apis/apps/v1/namespaces/default/deployments";
 
+/// `path` with `fieldValidation=how` (the server's default when `how` is empty).
+fn url(path: &str, how: &str) -> String {
+    match how {
+        "" => path.to_string(),
+        how => format!("{path}?fieldValidation={how}"),
+    }
+}
+
+/// A PATCH of Deployment `name` with `fieldValidation=how`.
+async fn patch(c: &kube::Client, name: &str, how: &str, ct: &str, body: &str) -> Answer {
+    send(
+        c,
+        "PATCH",
+        &url(&format!("{DEPLOYMENTS}/{name}"), how),
+        ct,
+        body,
+    )
+    .await
+}
+
+/// A Deployment created with `fieldValidation=how`.
+async fn post(c: &kube::Client, how: &str, ct: &str, body: &str) -> Answer {
+    send(c, "POST", &url(DEPLOYMENTS, how), ct, body).await
+}
+
 fn invalid_json(name: &str) -> String {
     format!(
         r#"{{
@@ -139,14 +164,7 @@ async fn duplicate_fields_in_creates_and_updates() {
     let c = env.client("c1").await;
     let json = "application/json";
 
-    let strict = send(
-        &c,
-        "POST",
-        &format!("{DEPLOYMENTS}?fieldValidation=Strict"),
-        json,
-        &invalid_json("s"),
-    )
-    .await;
+    let strict = post(&c, "Strict", json, &invalid_json("s")).await;
     assert_eq!(strict.code, 400, "{}", strict.body);
     assert_eq!(
         strict.message(),
@@ -156,27 +174,13 @@ async fn duplicate_fields_in_creates_and_updates() {
         )
     );
 
-    for (query, name) in [("?fieldValidation=Warn", "w"), ("", "default")] {
-        let warn = send(
-            &c,
-            "POST",
-            &format!("{DEPLOYMENTS}{query}"),
-            json,
-            &invalid_json(name),
-        )
-        .await;
+    for (how, name) in [("Warn", "w"), ("", "default")] {
+        let warn = post(&c, how, json, &invalid_json(name)).await;
         assert_eq!(warn.code, 201, "{}", warn.body);
-        assert_eq!(warn.warnings, JSON_FINDINGS, "{query}");
+        assert_eq!(warn.warnings, JSON_FINDINGS, "{how}");
     }
 
-    let ignore = send(
-        &c,
-        "POST",
-        &format!("{DEPLOYMENTS}?fieldValidation=Ignore"),
-        json,
-        &invalid_json("i"),
-    )
-    .await;
+    let ignore = post(&c, "Ignore", json, &invalid_json("i")).await;
     assert_eq!(ignore.code, 201, "{}", ignore.body);
     assert!(ignore.warnings.is_empty(), "{:?}", ignore.warnings);
     // The last of repeated fields wins.
@@ -187,14 +191,7 @@ async fn duplicate_fields_in_creates_and_updates() {
     );
 
     let yaml = "application/yaml";
-    let strict = send(
-        &c,
-        "POST",
-        &format!("{DEPLOYMENTS}?fieldValidation=Strict"),
-        yaml,
-        &invalid_yaml("ys"),
-    )
-    .await;
+    let strict = post(&c, "Strict", yaml, &invalid_yaml("ys")).await;
     assert_eq!(strict.code, 400, "{}", strict.body);
     assert!(
         strict.message().ends_with(&format!(
@@ -205,14 +202,7 @@ async fn duplicate_fields_in_creates_and_updates() {
         "{}",
         strict.message()
     );
-    let warn = send(
-        &c,
-        "POST",
-        &format!("{DEPLOYMENTS}?fieldValidation=Warn"),
-        yaml,
-        &invalid_yaml("yw"),
-    )
-    .await;
+    let warn = post(&c, "Warn", yaml, &invalid_yaml("yw")).await;
     assert_eq!(warn.code, 201, "{}", warn.body);
     assert_eq!(warn.warnings, YAML_FINDINGS);
 
@@ -220,7 +210,7 @@ async fn duplicate_fields_in_creates_and_updates() {
     let put = send(
         &c,
         "PUT",
-        &format!("{DEPLOYMENTS}/w?fieldValidation=Strict"),
+        &url(&format!("{DEPLOYMENTS}/w"), "Strict"),
         json,
         &invalid_json("w"),
     )
@@ -234,7 +224,7 @@ async fn duplicate_fields_in_creates_and_updates() {
     let put = send(
         &c,
         "PUT",
-        &format!("{DEPLOYMENTS}/w?fieldValidation=Ignore"),
+        &url(&format!("{DEPLOYMENTS}/w"), "Ignore"),
         json,
         &invalid_json("w"),
     )
@@ -248,14 +238,7 @@ async fn duplicate_fields_in_patches_and_applies() {
     let env = Env::start(&["c1"]).await;
     let c = env.client("c1").await;
     let valid = invalid_json("p").replace("\"unknownMeta\": \"x\", ", "");
-    let created = send(
-        &c,
-        "POST",
-        &format!("{DEPLOYMENTS}?fieldValidation=Ignore"),
-        "application/json",
-        &valid,
-    )
-    .await;
+    let created = post(&c, "Ignore", "application/json", &valid).await;
     assert_eq!(created.code, 201, "{}", created.body);
     let merge = r#"{"spec": {"unknown1": "val1", "unknownDupe": "valDupe", "unknownDupe": "valDupe2",
         "paused": true, "paused": false,
@@ -273,14 +256,7 @@ async fn duplicate_fields_in_patches_and_applies() {
         "application/merge-patch+json",
         "application/strategic-merge-patch+json",
     ] {
-        let strict = send(
-            &c,
-            "PATCH",
-            &format!("{DEPLOYMENTS}/p?fieldValidation=Strict"),
-            ct,
-            merge,
-        )
-        .await;
+        let strict = patch(&c, "p", "Strict", ct, merge).await;
         assert_eq!(strict.code, 422, "{ct}: {}", strict.body);
         assert!(
             strict
@@ -289,21 +265,14 @@ async fn duplicate_fields_in_patches_and_applies() {
             "{ct}: {}",
             strict.message()
         );
-        let warn = send(
-            &c,
-            "PATCH",
-            &format!("{DEPLOYMENTS}/p?fieldValidation=Warn"),
-            ct,
-            merge,
-        )
-        .await;
+        let warn = patch(&c, "p", "Warn", ct, merge).await;
         assert_eq!(warn.code, 200, "{ct}: {}", warn.body);
         assert_eq!(warn.warnings, expected, "{ct}");
     }
-    let ignore = send(
+    let ignore = patch(
         &c,
-        "PATCH",
-        &format!("{DEPLOYMENTS}/p?fieldValidation=Ignore"),
+        "p",
+        "Ignore",
         "application/merge-patch+json",
         r#"{"spec": {"paused": false, "paused": true}}"#,
     )
@@ -395,27 +364,21 @@ async fn values_are_checked_against_their_schema() {
 
     // Built-in kinds: Go's decoding error, 400 on create, 422 about the patch.
     let body = invalid_json("t").replace("\"paused\": true,", "\"replicas\": \"three\",");
-    let bad = send(&c, "POST", DEPLOYMENTS, json, &body).await;
+    let bad = post(&c, "", json, &body).await;
     assert_eq!(bad.code, 400, "{}", bad.body);
     assert_eq!(
         bad.message(),
         "Deployment in version \"v1\" cannot be handled as a Deployment: json: cannot unmarshal string into Go struct field DeploymentSpec.spec.replicas of type int32"
     );
-    let ok = send(&c, "POST", DEPLOYMENTS, json, &invalid_json("t")).await;
+    let ok = post(&c, "", json, &invalid_json("t")).await;
     assert_eq!(ok.code, 201, "{}", ok.body);
-    let patch = send(
-        &c,
-        "PATCH",
-        &format!("{DEPLOYMENTS}/t"),
-        "application/merge-patch+json",
-        r#"{"metadata": {"labels": ["a"]}}"#,
-    )
-    .await;
-    assert_eq!(patch.code, 422, "{}", patch.body);
+    let merge = "application/merge-patch+json";
+    let labels = patch(&c, "t", "", merge, r#"{"metadata": {"labels": ["a"]}}"#).await;
+    assert_eq!(labels.code, 422, "{}", labels.body);
     assert!(
-        patch.message().ends_with("json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string"),
+        labels.message().ends_with("json: cannot unmarshal array into Go struct field ObjectMeta.metadata.labels of type map[string]string"),
         "{}",
-        patch.message()
+        labels.message()
     );
 
     // Custom resources: every violation of the CRD's structural schema, 422 with causes.
@@ -460,27 +423,16 @@ async fn values_are_checked_against_their_schema() {
     assert_eq!(good.code, 201, "{}", good.body);
 
     // Updates are checked too: a patch, and the status subresource.
-    let patch = send(
-        &c,
-        "PATCH",
-        &format!("{widgets}/w"),
-        "application/merge-patch+json",
-        r#"{"spec": {"size": 11, "tags": ["a", "b", "c"], "name": "abcdefghij"}}"#,
-    )
-    .await;
-    assert_eq!(patch.code, 422, "{}", patch.body);
+    let w = format!("{widgets}/w");
+    let body = r#"{"spec": {"size": 11, "tags": ["a", "b", "c"], "name": "abcdefghij"}}"#;
+    let spec = send(&c, "PATCH", &w, merge, body).await;
+    assert_eq!(spec.code, 422, "{}", spec.body);
     assert_eq!(
-        patch.message(),
+        spec.message(),
         "Widget.example.com \"w\" is invalid: [spec.size: Invalid value: 11: spec.size in body should be less than or equal to 10, spec.tags: Too many: 3: must have at most 2 items, spec.name: Too long: may not be more than 8 bytes]"
     );
-    let status = send(
-        &c,
-        "PATCH",
-        &format!("{widgets}/w/status"),
-        "application/merge-patch+json",
-        r#"{"status": {"ready": "yes"}}"#,
-    )
-    .await;
+    let body = r#"{"status": {"ready": "yes"}}"#;
+    let status = send(&c, "PATCH", &format!("{w}/status"), merge, body).await;
     assert_eq!(status.code, 422, "{}", status.body);
 
     // kubectl shows the causes as it does for a real server.
