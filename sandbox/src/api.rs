@@ -814,24 +814,36 @@ fn apply(r: &Req) -> Reply {
     let mut applied = applied;
     let found = r.with_schema(|s| s.prune(&mut applied)).unwrap_or_default();
     // A built-in type's apply converts to its typed schema, which has no place for an
-    // unknown field whatever `fieldValidation` says; a custom resource's is pruned.
-    if r.rt.builtin && !found.is_empty() {
-        let errors: Vec<String> = found
-            .iter()
-            .map(|p| format!(".{p}: field not declared in schema"))
-            .collect();
-        let ns = r.ns.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
-        return Err(ApiError::bad_request(format!(
-            "failed to create typed patch object ({ns}{}; {}, Kind={}): {}",
-            r.name(),
-            r.rt.api_version(),
-            r.rt.kind,
-            if errors.len() == 1 {
-                errors[0].clone()
-            } else {
-                format!("errors:\n  {}", errors.join("\n  "))
-            }
-        )));
+    // unknown field whatever `fieldValidation` says (a custom resource's is pruned), nor for
+    // a number that is not one.
+    if r.rt.builtin {
+        let typed = |errors: Vec<String>| {
+            let ns = r.ns.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
+            format!(
+                "failed to create typed patch object ({ns}{}; {}, Kind={}): {}",
+                r.name(),
+                r.rt.api_version(),
+                r.rt.kind,
+                match errors.as_slice() {
+                    [one] => one.clone(),
+                    many => format!("errors:\n  {}", many.join("\n  ")),
+                }
+            )
+        };
+        if !found.is_empty() {
+            let errors = found
+                .iter()
+                .map(|p| format!(".{p}: field not declared in schema"))
+                .collect();
+            return Err(ApiError::bad_request(typed(errors)));
+        }
+        let errors = r
+            .with_schema(|s| values::apply_type_errors(s, &applied))
+            .unwrap_or_default();
+        if !errors.is_empty() {
+            // Not a status error in the API server: it answers 500 with the message as is.
+            return Err(ApiError::internal(typed(errors)));
+        }
     }
     let applied = applied;
     for _ in 0..4 {

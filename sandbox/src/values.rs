@@ -148,6 +148,75 @@ fn go_check<'a>(
     }
 }
 
+/// The values of a server-side apply configuration that its built-in type declares as numbers
+/// but that are not, as structured-merge-diff reports them when it builds the typed patch:
+/// `.spec.replicas: expected numeric (int or float), got string`, items of keyed lists named
+/// by their keys (`.spec.template.spec.containers[name="c"].ports[containerPort=80,protocol="TCP"]`).
+pub fn apply_type_errors(schema: &Schema, obj: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    typed_walk(schema, schema.root, obj, String::new(), &mut out);
+    out
+}
+
+fn typed_walk<'a>(
+    schema: &Schema<'a>,
+    s: &'a Value,
+    v: &Value,
+    path: String,
+    out: &mut Vec<String>,
+) {
+    if v.is_null()
+        || reference(s).is_some_and(|n| LENIENT.iter().any(|l| n.rsplit('.').next() == Some(l)))
+    {
+        return;
+    }
+    let r = schema.resolve(s);
+    match (r["type"].as_str(), v) {
+        (Some("integer" | "number"), v) if !v.is_number() => {
+            let got = match v {
+                Value::String(_) => "string",
+                Value::Bool(_) => "bool",
+                Value::Array(_) => "[]interface {}",
+                _ => "map[string]interface {}",
+            };
+            out.push(format!(
+                "{path}: expected numeric (int or float), got {got}"
+            ));
+        }
+        (_, Value::Array(items)) => {
+            let keys: Vec<&str> = match (
+                &r["x-kubernetes-list-map-keys"],
+                &r["x-kubernetes-patch-merge-key"],
+            ) {
+                (Value::Array(k), _) => k.iter().filter_map(Value::as_str).collect(),
+                (_, Value::String(k)) => vec![k.as_str()],
+                _ => Vec::new(),
+            };
+            for (i, x) in items.iter().enumerate() {
+                let element = if keys.is_empty() {
+                    format!("[{i}]")
+                } else {
+                    let parts: Vec<String> =
+                        keys.iter().map(|k| format!("{k}={}", x[*k])).collect();
+                    format!("[{}]", parts.join(","))
+                };
+                typed_walk(schema, &r["items"], x, format!("{path}{element}"), out);
+            }
+        }
+        (_, Value::Object(map)) => {
+            for (k, x) in map {
+                let sub = r["properties"]
+                    .get(k)
+                    .or_else(|| r.get("additionalProperties").filter(|a| a.is_object()));
+                if let Some(sub) = sub {
+                    typed_walk(schema, sub, x, format!("{path}.{k}"), out);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 /// One field error of a custom resource, as the API server lists it in an `Invalid` status.
 #[derive(Debug, Clone, PartialEq)]
 pub struct FieldError {
@@ -435,6 +504,26 @@ mod tests {
             ),
             None
         );
+    }
+
+    #[test]
+    fn applied_numbers_that_are_not_are_found_with_typed_paths() {
+        let defs = crate::schemas::builtin(32);
+        let lookup = |n: &str| defs.get(n);
+        let schema = Schema {
+            root: defs.get("io.k8s.api.apps.v1.Deployment").unwrap(),
+            lookup: &lookup,
+        };
+        let applied = json!({"spec": {"replicas": "three", "template": {"spec": {"containers": [
+            {"name": "c", "ports": [{"containerPort": 80, "protocol": "TCP", "hostPort": "x"}]}]}}}});
+        assert_eq!(
+            apply_type_errors(&schema, &applied),
+            vec![
+                ".spec.replicas: expected numeric (int or float), got string",
+                ".spec.template.spec.containers[name=\"c\"].ports[containerPort=80,protocol=\"TCP\"].hostPort: expected numeric (int or float), got string",
+            ]
+        );
+        assert!(apply_type_errors(&schema, &json!({"spec": {"replicas": 3}})).is_empty());
     }
 
     #[test]

@@ -381,6 +381,17 @@ async fn values_are_checked_against_their_schema() {
         labels.message()
     );
 
+    // A server-side apply fails building its typed patch, as structured-merge-diff words it.
+    let apply =
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: t}\nspec: {replicas: three}\n";
+    let path = format!("{DEPLOYMENTS}/t?fieldManager=mgr");
+    let typed = send(&c, "PATCH", &path, "application/apply-patch+yaml", apply).await;
+    assert_eq!(typed.code, 500, "{}", typed.body);
+    assert_eq!(
+        typed.message(),
+        "failed to create typed patch object (default/t; apps/v1, Kind=Deployment): .spec.replicas: expected numeric (int or float), got string"
+    );
+
     // Custom resources: every violation of the CRD's structural schema, 422 with causes.
     let crd = send(
         &c,
