@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::admission::admit;
 use crate::cluster::Cluster;
-use crate::fields::{self, Schema, Validation};
+use crate::fields::{self, Findings, Schema, Validation};
 use crate::gc::{self, Propagation};
 use crate::http::Query;
 use crate::patch::{json_patch, merge_patch, strategic_merge};
@@ -15,7 +15,9 @@ use crate::resources::ResourceType;
 use crate::selector::{FieldSelector, LabelSelector};
 use crate::status::{self, ApiError};
 use crate::store::WriteError;
+use crate::strict;
 use crate::util::{name_of, obj_mut, random_suffix, set_at, str_at, uid_of};
+use crate::values;
 
 /// One resource request after routing.
 pub struct Req {
@@ -119,67 +121,139 @@ impl Req {
         }))
     }
 
-    /// Drops the fields of `obj` that its type does not declare and reports them as the
-    /// request's `fieldValidation` asks: `Strict` fails with `error(message)`, `Warn` (the
-    /// default) adds a warning per field, `Ignore` says nothing.
-    fn check_fields(
-        &self,
-        obj: &mut Value,
-        error: impl FnOnce(String) -> ApiError,
-    ) -> Result<(), ApiError> {
-        let how = Validation::parse(self.query.get("fieldValidation"))?;
-        if self.sub.as_deref() == Some("scale") {
-            return Ok(());
-        }
-        let found = self.with_schema(|s| s.prune(obj)).unwrap_or_default();
-        self.report_unknown(how, found, error)
-    }
-
-    fn report_unknown(
+    /// Reports what strict decoding found as the request's `fieldValidation` asks: `Strict`
+    /// fails with `error(message)`, `Warn` (the default) adds a warning per finding, `Ignore`
+    /// says nothing.
+    fn report(
         &self,
         how: Validation,
-        found: Vec<String>,
+        found: Findings,
         error: impl FnOnce(String) -> ApiError,
     ) -> Result<(), ApiError> {
         if found.is_empty() {
             return Ok(());
         }
         match how {
-            Validation::Strict => Err(error(fields::strict_error(&found))),
+            Validation::Strict => Err(error(found.message())),
             Validation::Warn => {
-                self.warn(found.iter().map(|p| fields::warning(p)));
+                self.warn(found.warnings());
                 Ok(())
             }
             Validation::Ignore => Ok(()),
         }
     }
 
-    /// [`Req::check_fields`] for a body decoded as a whole object (create, update).
-    fn check_decoded(&self, obj: &mut Value) -> Result<(), ApiError> {
+    /// Checks a body decoded as a whole object (create, update): drops the fields its type
+    /// does not declare and reports them with the body's repeated fields, in the order the
+    /// API server's decoder meets them (document order for JSON; for YAML, the repeated keys
+    /// first, then the unknown fields of the converted, key-sorted document).
+    fn check_decoded(&self, body: &mut Body) -> Result<(), ApiError> {
+        let how = Validation::parse(self.query.get("fieldValidation"))?;
         let kind = self.rt.kind.clone();
         let version = self.rt.version.clone();
-        self.check_fields(obj, |m| {
+        let failed = |m: String| {
             ApiError::bad_request(format!(
                 "{kind} in version \"{version}\" cannot be handled as a {kind}: {m}"
             ))
-        })
+        };
+        if let Some(e) = self.decoding_error(&body.value) {
+            return Err(failed(e));
+        }
+        let mut unknown = match self.sub.as_deref() {
+            Some("scale") => Vec::new(),
+            _ => self
+                .with_schema(|s| s.prune(&mut body.value))
+                .unwrap_or_default(),
+        };
+        let found = match &body.keys {
+            Some(keys) => Findings {
+                yaml: Vec::new(),
+                rest: strict::interleave(keys, &unknown),
+            },
+            None => {
+                strict::sort_paths(&mut unknown);
+                Findings {
+                    yaml: body.yaml.clone(),
+                    ..Findings::unknown(&unknown)
+                }
+            }
+        };
+        self.report(how, found, failed)
     }
+
+    /// The Go decoding error a built-in kind's body meets (a value of the wrong type).
+    fn decoding_error(&self, obj: &Value) -> Option<String> {
+        if !self.rt.builtin || self.sub.as_deref() == Some("scale") {
+            return None;
+        }
+        self.with_schema(|s| values::decoding_error(s, &self.rt.kind, obj))
+            .flatten()
+    }
+
+    /// A custom resource's values against its CRD's structural schema: 422 when any break it.
+    fn check_values(&self, obj: &Value) -> Result<(), ApiError> {
+        if self.rt.builtin {
+            return Ok(());
+        }
+        let errors = self
+            .with_schema(|s| values::validate(s, obj))
+            .unwrap_or_default();
+        if errors.is_empty() {
+            return Ok(());
+        }
+        Err(values::invalid(
+            &self.rt.group,
+            &self.rt.kind,
+            name_of(obj),
+            &errors,
+        ))
+    }
+}
+
+/// A decoded request body and what strict decoding needs to know of its text.
+struct Body {
+    value: Value,
+    /// Every key of a JSON body, in document order (`None` for YAML and protobuf).
+    keys: Option<Vec<strict::Key>>,
+    /// The repeated keys of a YAML body.
+    yaml: Vec<String>,
 }
 
 /// A handler result: HTTP code and body.
 pub type Reply = Result<(u16, Value), ApiError>;
 
 fn decode_body(r: &Req) -> Result<Value, ApiError> {
+    decode(r).map(|b| b.value)
+}
+
+/// Decodes a request body by its content type: protobuf, JSON, or YAML (also the fallback
+/// for a body that is not JSON).
+fn decode(r: &Req) -> Result<Body, ApiError> {
     if r.content_type
         .starts_with("application/vnd.kubernetes.protobuf")
     {
-        return crate::protobuf::decode(&r.body);
+        return Ok(Body {
+            value: crate::protobuf::decode(&r.body)?,
+            keys: None,
+            yaml: Vec::new(),
+        });
     }
-    if let Ok(v) = serde_json::from_slice::<Value>(&r.body) {
-        return Ok(v);
+    if !r.content_type.contains("yaml")
+        && let Ok((value, keys)) = strict::decode_json(&r.body)
+    {
+        return Ok(Body {
+            value,
+            keys: Some(keys),
+            yaml: Vec::new(),
+        });
     }
-    serde_yaml::from_slice::<Value>(&r.body).map_err(|e| {
+    let value = serde_yaml::from_slice::<Value>(&r.body).map_err(|e| {
         ApiError::bad_request(format!("the body of the request could not be decoded: {e}"))
+    })?;
+    Ok(Body {
+        value,
+        keys: None,
+        yaml: strict::yaml_duplicates(&String::from_utf8_lossy(&r.body)),
     })
 }
 
@@ -358,9 +432,9 @@ pub fn create(r: &Req) -> Reply {
             "the server does not allow this method on the requested resource",
         ));
     }
-    let mut obj = decode_body(r)?;
-    r.check_decoded(&mut obj)?;
-    create_object(r, &mut obj, None)
+    let mut body = decode(r)?;
+    r.check_decoded(&mut body)?;
+    create_object(r, &mut body.value, None)
 }
 
 /// Answers a review (SelfSubjectAccessReview, SelfSubjectReview): computed, never stored.
@@ -441,6 +515,7 @@ fn create_object(r: &Req, obj: &mut Value, applied: Option<&Value>) -> Reply {
             m.remove(k);
         }
     }
+    r.check_values(obj)?;
     admit(&r.cluster, &r.rt, obj, None)?;
     match applied {
         Some(applied) => {
@@ -477,6 +552,7 @@ fn write(r: &Req, compute: impl Fn(&Value) -> Result<Value, ApiError>) -> Result
             .unwrap_or_default()
             .to_string();
         let mut new = compute(&cur)?;
+        r.check_values(&new)?;
         let asked = str_at(&new, "metadata.resourceVersion")
             .unwrap_or_default()
             .to_string();
@@ -575,12 +651,12 @@ fn is_apply(r: &Req) -> bool {
 
 /// PUT of a whole object or subresource.
 pub fn update(r: &Req) -> Reply {
-    let mut body = decode_body(r)?;
+    let mut body = decode(r)?;
     r.check_decoded(&mut body)?;
     if r.sub.as_deref() == Some("scale") && r.rt.scale.is_none() {
         return Err(ApiError::no_route());
     }
-    let obj = write(r, |cur| merge_sub(r, cur, body.clone()))?;
+    let obj = write(r, |cur| merge_sub(r, cur, body.value.clone()))?;
     Ok((200, respond(r, obj)))
 }
 
@@ -597,14 +673,15 @@ pub fn patch(r: &Req) -> Reply {
         crate::version::check_server_side_apply(r.cluster.version)?;
         return apply(r);
     }
-    let doc: Value = serde_json::from_slice(&r.body).map_err(|e| {
+    let (doc, keys) = strict::decode_json(&r.body).map_err(|e| {
         ApiError::bad_request(format!(
             "the body of the request was in an unknown format: {e}"
         ))
     })?;
     let how = Validation::parse(r.query.get("fieldValidation"))?;
-    // The unknown fields of the last attempt (a retried write recomputes them).
-    let unknown = std::sync::Mutex::new(Vec::new());
+    let of_patch = patch_findings(&ct, &keys);
+    // What the last attempt found (a retried write recomputes it).
+    let found = std::sync::Mutex::new(Findings::default());
     let obj = write(r, |cur| {
         let base = if r.sub.as_deref() == Some("scale") {
             scale_of(&r.rt, cur)
@@ -636,29 +713,69 @@ pub fn patch(r: &Req) -> Reply {
             patched["metadata"]["resourceVersion"] =
                 json!(str_at(cur, "metadata.resourceVersion").unwrap_or_default());
         }
-        if r.sub.as_deref() != Some("scale") {
-            let before = patched.to_string();
-            let found = r.with_schema(|s| s.prune(&mut patched)).unwrap_or_default();
-            if how == Validation::Strict && !found.is_empty() {
-                // As the API server words it: an Invalid error about the patch, with no kind.
-                return Err(ApiError::invalid(
-                    "",
-                    "",
-                    "",
-                    "patch",
-                    &format!(
-                        "Invalid value: {before:?}: {}",
-                        fields::strict_error(&found)
-                    ),
-                ));
-            }
-            *unknown.lock().unwrap_or_else(|e| e.into_inner()) = found;
+        let before = patched.to_string();
+        if let Some(e) = r.decoding_error(&patched) {
+            // Decoding the patched object failed: the API server reports it about the patch.
+            let detail = format!("Invalid value: {before:?}: {e}");
+            return Err(ApiError::invalid("", "", "", "patch", &detail));
         }
+        let mut unknown = match r.sub.as_deref() {
+            Some("scale") => Vec::new(),
+            _ => r.with_schema(|s| s.prune(&mut patched)).unwrap_or_default(),
+        };
+        // The patched object is re-encoded with sorted keys before the API server decodes
+        // it, so its unknown fields follow the patch's own findings in key order.
+        strict::sort_paths(&mut unknown);
+        let mut findings = of_patch.clone();
+        findings
+            .rest
+            .extend(unknown.iter().map(|p| fields::warning(p)));
+        if how == Validation::Strict && !findings.is_empty() {
+            // As the API server words it: an Invalid error about the patch, with no kind.
+            return Err(ApiError::invalid(
+                "",
+                "",
+                "",
+                "patch",
+                &format!("Invalid value: {before:?}: {}", findings.message()),
+            ));
+        }
+        *found.lock().unwrap_or_else(|e| e.into_inner()) = findings;
         merge_sub(r, cur, patched)
     })?;
-    let found = std::mem::take(&mut *unknown.lock().unwrap_or_else(|e| e.into_inner()));
-    r.report_unknown(how, found, ApiError::bad_request)?;
+    let found = std::mem::take(&mut *found.lock().unwrap_or_else(|e| e.into_inner()));
+    r.report(how, found, ApiError::bad_request)?;
     Ok((200, respond(r, obj)))
+}
+
+/// What strict decoding finds in a patch body itself: the repeated fields of a merge or
+/// strategic merge patch; for a JSON patch, the operations' unknown and repeated fields
+/// (`json patch unknown field "[0].foo"`), as the API server decodes operations into a type
+/// with `op`, `path`, `from` and `value` only.
+fn patch_findings(content_type: &str, keys: &[strict::Key]) -> Findings {
+    let rest = if content_type == "application/json-patch+json" {
+        keys.iter()
+            .filter_map(|k| {
+                let (op, field) = k.path.split_once("].")?;
+                if field.contains(['.', '[']) || !op.starts_with('[') {
+                    return None;
+                }
+                if !matches!(field, "op" | "path" | "from" | "value") {
+                    Some(format!("json patch {}", fields::warning(&k.path)))
+                } else if k.duplicate {
+                    Some(format!("json patch {}", strict::duplicate(&k.path)))
+                } else {
+                    None
+                }
+            })
+            .collect()
+    } else {
+        strict::duplicates(keys).map(strict::duplicate).collect()
+    };
+    Findings {
+        yaml: Vec::new(),
+        rest,
+    }
 }
 
 /// Server-side apply: creates the object if missing (201), otherwise merges the applied
@@ -681,27 +798,52 @@ fn apply(r: &Req) -> Reply {
     if r.sub.is_some() && r.sub.as_deref() != Some("status") {
         return Err(ApiError::no_route());
     }
+    // An applied configuration is read as YAML (JSON included), so repeated keys are
+    // reported by line; a `Strict` request fails with the YAML decoder's error.
+    let lines = strict::yaml_duplicates(text);
+    let message = format!(
+        "error strict decoding YAML: error converting YAML to JSON: {}",
+        strict::yaml_error(&lines)
+    );
+    let repeated = Findings {
+        yaml: lines,
+        rest: Vec::new(),
+    };
+    let how = Validation::parse(r.query.get("fieldValidation"))?;
+    r.report(how, repeated, |_| ApiError::bad_request(message))?;
     let mut applied = applied;
     let found = r.with_schema(|s| s.prune(&mut applied)).unwrap_or_default();
     // A built-in type's apply converts to its typed schema, which has no place for an
-    // unknown field whatever `fieldValidation` says; a custom resource's is pruned.
-    if r.rt.builtin && !found.is_empty() {
-        let errors: Vec<String> = found
-            .iter()
-            .map(|p| format!(".{p}: field not declared in schema"))
-            .collect();
-        let ns = r.ns.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
-        return Err(ApiError::bad_request(format!(
-            "failed to create typed patch object ({ns}{}; {}, Kind={}): {}",
-            r.name(),
-            r.rt.api_version(),
-            r.rt.kind,
-            if errors.len() == 1 {
-                errors[0].clone()
-            } else {
-                format!("errors:\n  {}", errors.join("\n  "))
-            }
-        )));
+    // unknown field whatever `fieldValidation` says (a custom resource's is pruned), nor for
+    // a number that is not one.
+    if r.rt.builtin {
+        let typed = |errors: Vec<String>| {
+            let ns = r.ns.as_deref().map(|n| format!("{n}/")).unwrap_or_default();
+            format!(
+                "failed to create typed patch object ({ns}{}; {}, Kind={}): {}",
+                r.name(),
+                r.rt.api_version(),
+                r.rt.kind,
+                match errors.as_slice() {
+                    [one] => one.clone(),
+                    many => format!("errors:\n  {}", many.join("\n  ")),
+                }
+            )
+        };
+        if !found.is_empty() {
+            let errors = found
+                .iter()
+                .map(|p| format!(".{p}: field not declared in schema"))
+                .collect();
+            return Err(ApiError::bad_request(typed(errors)));
+        }
+        let errors = r
+            .with_schema(|s| values::apply_type_errors(s, &applied))
+            .unwrap_or_default();
+        if !errors.is_empty() {
+            // Not a status error in the API server: it answers 500 with the message as is.
+            return Err(ApiError::internal(typed(errors)));
+        }
     }
     let applied = applied;
     for _ in 0..4 {

@@ -35,6 +35,8 @@ struct Command {
     dir: std::path::PathBuf,
     env: Vec<(String, String)>,
     stdin: bool,
+    /// Run on a pseudo-terminal (`tty=true`).
+    tty: bool,
 }
 
 /// Validates an exec or attach request and upgrades the connection (WebSocket or SPDY/3.1).
@@ -111,6 +113,7 @@ pub fn exec(
         dir: cluster.pod_dir(&ns, &pod),
         env,
         stdin: query.flag("stdin"),
+        tty: query.flag("tty"),
     };
     let wants = Streams {
         stdin: cmd.stdin,
@@ -201,16 +204,105 @@ async fn pump(
     }
 }
 
-/// Runs an exec's command: `input` feeds its stdin (closed: end of input), its output goes
-/// to `out` as (channel, bytes) with 1 for stdout and 2 for stderr, and it is killed with
-/// everything it started when `stop` completes (the client went away or the pod was deleted).
-/// Returns the exec's final `Status`.
+/// A pseudo-terminal for an exec with `tty`: its slave side is the command's stdin, stdout
+/// and stderr (so output is merged and line-disciplined, as in a real TTY exec), and the
+/// session reads, writes and resizes its master side.
+struct Terminal {
+    master: std::fs::File,
+    slave: std::fs::File,
+}
+
+impl Terminal {
+    fn open() -> std::io::Result<Terminal> {
+        use rustix::pty::{OpenptFlags, grantpt, ioctl_tiocgptpeer, openpt, unlockpt};
+        // NOCTTY: the sandbox itself never takes the terminal as its own.
+        let flags = OpenptFlags::RDWR | OpenptFlags::NOCTTY | OpenptFlags::CLOEXEC;
+        let master = openpt(flags)?;
+        grantpt(&master)?;
+        unlockpt(&master)?;
+        let slave = ioctl_tiocgptpeer(&master, flags)?;
+        Ok(Terminal {
+            master: master.into(),
+            slave: slave.into(),
+        })
+    }
+}
+
+/// Applies the client's terminal size (`{"Width": 80, "Height": 24}` on the resize channel;
+/// several may come in one message) to `master`; the kernel tells the command (SIGWINCH).
+fn resize(master: &std::fs::File, data: &[u8]) {
+    for size in serde_json::Deserializer::from_slice(data).into_iter::<Value>() {
+        let Ok(size) = size else { return };
+        let dim = |k: &str| size[k].as_u64().and_then(|v| u16::try_from(v).ok());
+        if let (Some(w), Some(h)) = (dim("Width"), dim("Height")) {
+            let _ = rustix::termios::tcsetwinsize(
+                master,
+                rustix::termios::Winsize {
+                    ws_row: h,
+                    ws_col: w,
+                    ws_xpixel: 0,
+                    ws_ypixel: 0,
+                },
+            );
+        }
+    }
+}
+
+/// The input of a running exec: stdin bytes and terminal sizes, each closed when the client
+/// stops sending them.
+struct Input {
+    stdin: mpsc::Receiver<Vec<u8>>,
+    resize: mpsc::Receiver<Vec<u8>>,
+}
+
+/// The senders that feed an [`Input`].
+struct InputTx {
+    stdin: Option<mpsc::Sender<Vec<u8>>>,
+    resize: Option<mpsc::Sender<Vec<u8>>>,
+}
+
+fn input_channels() -> (InputTx, Input) {
+    let (stdin_tx, stdin) = mpsc::channel(16);
+    let (resize_tx, resize) = mpsc::channel(4);
+    (
+        InputTx {
+            stdin: Some(stdin_tx),
+            resize: Some(resize_tx),
+        },
+        Input { stdin, resize },
+    )
+}
+
+impl InputTx {
+    /// Passes data of the stdin (0) or resize (4) channel on; a receiver gone closes it.
+    async fn send(&mut self, channel: u8, data: Vec<u8>) {
+        let slot = match channel {
+            0 => &mut self.stdin,
+            4 => &mut self.resize,
+            _ => return,
+        };
+        if let Some(t) = slot
+            && t.send(data).await.is_err()
+        {
+            *slot = None;
+        }
+    }
+}
+
+/// Runs an exec's command: `input` feeds its stdin (closed: end of input) and, with a TTY, its
+/// terminal size; its output goes to `out` as (channel, bytes) with 1 for stdout and 2 for
+/// stderr (a TTY has stdout only), and it is killed with everything it started when `stop`
+/// completes (the client went away or the pod was deleted). Returns the exec's final `Status`.
 async fn run(
     cmd: Command,
-    mut input: mpsc::Receiver<Vec<u8>>,
+    input: Input,
     out: mpsc::Sender<(u8, Vec<u8>)>,
     stop: impl std::future::Future<Output = ()>,
 ) -> Value {
+    let Input {
+        stdin: mut input,
+        resize: mut sizes,
+    } = input;
     // Private whatever the umask: in a rehearsal this lies in the run's state directory.
     let _ = tokio::fs::DirBuilder::new()
         .recursive(true)
@@ -222,7 +314,21 @@ async fn run(
         stop.await;
         return exit_status(Some(0), "");
     }
-    let mut child_cmd = crate::isolation::command(&cmd.argv);
+    let terminal = match cmd.tty.then(Terminal::open).transpose() {
+        Ok(t) => t,
+        Err(e) => {
+            let msg = format!("exec: cannot allocate a terminal: {e}\n");
+            let _ = out.send((2, msg.into_bytes())).await;
+            return exit_status(Some(126), "");
+        }
+    };
+    let mut argv = cmd.argv.clone();
+    if terminal.is_some() {
+        // A session of its own whose controlling terminal is the pty (util-linux `setsid`,
+        // which also makes it its own process group, ended with it as below).
+        argv.splice(0..0, ["setsid".to_string(), "--ctty".to_string()]);
+    }
+    let mut child_cmd = crate::isolation::command(&argv);
     // A container sees its own env, not the host's (which may hold credentials).
     child_cmd
         .current_dir(&cmd.dir)
@@ -230,17 +336,35 @@ async fn run(
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("HOME", &cmd.dir)
         .envs(cmd.env)
-        .stdin(if cmd.stdin {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        // Its own process group, so everything it starts is ended with it.
-        .process_group(0)
         .kill_on_drop(true);
-    let mut child = match child_cmd.spawn() {
+    match &terminal {
+        Some(t) => {
+            let end = || t.slave.try_clone().map(Stdio::from);
+            match (end(), end(), end()) {
+                (Ok(i), Ok(o), Ok(e)) => child_cmd.stdin(i).stdout(o).stderr(e),
+                _ => return exit_status(Some(126), ""),
+            };
+            child_cmd.env("TERM", "xterm");
+        }
+        None => {
+            child_cmd
+                .stdin(if cmd.stdin {
+                    Stdio::piped()
+                } else {
+                    Stdio::null()
+                })
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                // Its own process group, so everything it starts is ended with it.
+                .process_group(0);
+        }
+    }
+    let spawned = child_cmd.spawn();
+    // The command holds the terminal's slave side now; with ours closed, reading the master
+    // ends once the command and what it started are gone.
+    drop(child_cmd);
+    let master = terminal.map(|t| t.master);
+    let mut child = match spawned {
         Err(e) => {
             let msg = format!("exec: \"{}\": {e}\n", cmd.argv[0]);
             let _ = out.send((2, msg.into_bytes())).await;
@@ -249,21 +373,35 @@ async fn run(
         Ok(c) => c,
     };
     let group = child.id().and_then(|id| i32::try_from(id).ok());
-    let out_task = child
-        .stdout
-        .take()
-        .map(|o| tokio::spawn(pump(o, 1, out.clone())));
+    let async_end = |f: &std::fs::File| f.try_clone().ok().map(tokio::fs::File::from_std);
+    let out_task = match &master {
+        Some(m) => async_end(m).map(|o| tokio::spawn(pump(o, 1, out.clone()))),
+        None => child
+            .stdout
+            .take()
+            .map(|o| tokio::spawn(pump(o, 1, out.clone()))),
+    };
     let err_task = child
         .stderr
         .take()
         .map(|e| tokio::spawn(pump(e, 2, out.clone())));
-    let mut child_in = child.stdin.take();
+    let mut child_in: Option<Box<dyn tokio::io::AsyncWrite + Send + Unpin>> = match &master {
+        Some(m) => async_end(m).map(|w| Box::new(w) as _),
+        None => child.stdin.take().map(|w| Box::new(w) as _),
+    };
     let feeder = tokio::spawn(async move {
         while let Some(chunk) = input.recv().await {
             if let Some(w) = child_in.as_mut()
-                && w.write_all(&chunk).await.is_err()
+                && (w.write_all(&chunk).await.is_err() || w.flush().await.is_err())
             {
                 child_in = None;
+            }
+        }
+    });
+    let resizer = tokio::spawn(async move {
+        while let Some(data) = sizes.recv().await {
+            if let Some(m) = &master {
+                resize(m, &data);
             }
         }
     });
@@ -284,6 +422,7 @@ async fn run(
         let _ = t.await;
     }
     feeder.abort();
+    resizer.abort();
     exit_status(code, "")
 }
 
@@ -307,10 +446,9 @@ async fn websocket_session<S>(
         }
         let _ = sink.close().await;
     });
-    let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(16);
+    let (mut in_tx, in_rx) = input_channels();
     let (left_tx, left) = tokio::sync::oneshot::channel::<()>();
     let reader = tokio::spawn(async move {
-        let mut in_tx = Some(in_tx);
         while let Some(Ok(msg)) = stream.next().await {
             let data: Vec<u8> = match msg {
                 Message::Binary(b) => b.to_vec(),
@@ -319,16 +457,10 @@ async fn websocket_session<S>(
                 _ => continue,
             };
             match data.split_first() {
-                Some((0, rest)) => {
-                    if let Some(t) = &in_tx
-                        && t.send(rest.to_vec()).await.is_err()
-                    {
-                        in_tx = None;
-                    }
-                }
                 // v5: a CLOSE signal for the stdin channel.
-                Some((255, [0])) => in_tx = None,
-                _ => {}
+                Some((255, [0])) => in_tx.stdin = None,
+                Some((ch, rest)) => in_tx.send(*ch, rest.to_vec()).await,
+                None => {}
             }
         }
         let _ = left_tx.send(());
@@ -397,23 +529,22 @@ async fn spdy_session(
         }
     }
     let stream = |k: &str| ids.get(k).copied();
-    let (in_tx, in_rx) = mpsc::channel::<Vec<u8>>(16);
+    let (mut in_tx, in_rx) = input_channels();
     let (left_tx, left) = tokio::sync::oneshot::channel::<()>();
-    let stdin_id = stream("stdin");
+    let (stdin_id, resize_id) = (stream("stdin"), stream("resize"));
     let reader = tokio::spawn(async move {
-        let mut in_tx = Some(in_tx);
         while let Some(ev) = events.recv().await {
-            if let crate::spdy::Event::Data { id, data, fin } = ev
-                && Some(id) == stdin_id
-            {
-                if let Some(t) = &in_tx
-                    && !data.is_empty()
-                    && t.send(data).await.is_err()
-                {
-                    in_tx = None;
+            if let crate::spdy::Event::Data { id, data, fin } = ev {
+                let channel = match Some(id) {
+                    i if i == stdin_id => 0,
+                    i if i == resize_id => 4,
+                    _ => continue,
+                };
+                if !data.is_empty() {
+                    in_tx.send(channel, data).await;
                 }
-                if fin {
-                    in_tx = None;
+                if fin && channel == 0 {
+                    in_tx.stdin = None;
                 }
             }
         }

@@ -41,7 +41,7 @@ pub struct Schema<'a> {
 
 impl<'a> Schema<'a> {
     /// Follows `$ref` (also wrapped in a one-element `allOf`) to the schema it names.
-    fn resolve(&self, mut s: &'a Value) -> &'a Value {
+    pub fn resolve(&self, mut s: &'a Value) -> &'a Value {
         for _ in 0..32 {
             let target = match (s.get("$ref"), s.get("allOf")) {
                 (Some(Value::String(r)), _) => r,
@@ -118,10 +118,42 @@ pub fn warning(path: &str) -> String {
     format!("unknown field \"{path}\"")
 }
 
-/// `strict decoding error: unknown field "a", unknown field "b"`.
-pub fn strict_error(paths: &[String]) -> String {
-    let list: Vec<String> = paths.iter().map(|p| warning(p)).collect();
-    format!("strict decoding error: {}", list.join(", "))
+/// What strict decoding found in a request body: YAML keys set twice (one error listing
+/// every line, as `go-yaml` reports them) and the other findings (unknown and duplicate
+/// fields), each its own error.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Findings {
+    /// `line N: key "x" already set in map`, in document order.
+    pub yaml: Vec<String>,
+    /// `unknown field "a.b"` or `duplicate field "a.b"`, in the order they are reported.
+    pub rest: Vec<String>,
+}
+
+impl Findings {
+    /// Unknown fields only.
+    pub fn unknown(paths: &[String]) -> Findings {
+        Findings {
+            yaml: Vec::new(),
+            rest: paths.iter().map(|p| warning(p)).collect(),
+        }
+    }
+
+    /// Whether there is nothing to report.
+    pub fn is_empty(&self) -> bool {
+        self.yaml.is_empty() && self.rest.is_empty()
+    }
+
+    /// `strict decoding error: ...`, the message of a `Strict` request's failure.
+    pub fn message(&self) -> String {
+        let yaml = (!self.yaml.is_empty()).then(|| crate::strict::yaml_error(&self.yaml));
+        let all: Vec<String> = yaml.into_iter().chain(self.rest.iter().cloned()).collect();
+        format!("strict decoding error: {}", all.join(", "))
+    }
+
+    /// One `Warning` per finding, for a `Warn` request.
+    pub fn warnings(&self) -> Vec<String> {
+        self.yaml.iter().chain(&self.rest).cloned().collect()
+    }
 }
 
 #[cfg(test)]
@@ -164,7 +196,7 @@ mod tests {
             "1"
         );
         assert_eq!(
-            strict_error(&found[..2]),
+            Findings::unknown(&found[..2]).message(),
             "strict decoding error: unknown field \"metadata.bogus\", unknown field \"spec.foo\""
         );
     }

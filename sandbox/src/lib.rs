@@ -32,6 +32,7 @@ mod spdy;
 mod ssa;
 mod status;
 mod store;
+mod strict;
 mod table;
 #[cfg(feature = "testing")]
 pub mod testing;
@@ -39,6 +40,7 @@ mod tls;
 mod tokens;
 mod upgrade;
 mod util;
+mod values;
 mod version;
 mod watch;
 
