@@ -312,7 +312,7 @@ impl Rehearsal {
 /// Writes a built-in runbook's files under `root` (which lies in the run's state directory):
 /// directories 0700, files 0600, whatever the umask.
 fn extract_private(dir: &include_dir::Dir<'_>, root: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -381,7 +381,7 @@ pub(crate) fn doubles_env(
     };
     let exe = std::env::current_exe().context("cannot find the meshbook binary for the doubles")?;
     let bin = meshbook_doubles::install(&dir, &exe, kubeconfig, spec.as_deref(), &base)?;
-    let home = std::path::absolute(sandbox_dir.join("home"))?;
+    let home = std::path::absolute(sandbox_dir.join("home")).context("no working directory")?;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
