@@ -4,6 +4,7 @@
 //! runbook's steps call gcloud, a simulated Google Cloud runs beside them (see `crate::gcp`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -332,7 +333,7 @@ impl Rehearsal {
 /// Writes a built-in runbook's files under `root` (which lies in the run's state directory):
 /// directories 0700, files 0600, whatever the umask.
 fn extract_private(dir: &include_dir::Dir<'_>, root: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+    use std::os::unix::fs::OpenOptionsExt;
     std::fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -360,8 +361,27 @@ pub(crate) fn doubles_dir(sandbox_dir: &Path) -> PathBuf {
     sandbox_dir.join("doubles")
 }
 
+/// Variables of meshbook's own environment that a rehearsal's shell steps do not inherit: those
+/// that would point gcloud or Google's client libraries at a real account, project, credentials
+/// or endpoint (the simulated cloud gives its own `CLOUDSDK_*`), and the user's ssh agent.
+pub(crate) fn withheld() -> Vec<String> {
+    let google = |n: &str| {
+        (n.starts_with("CLOUDSDK_") && n != "CLOUDSDK_PYTHON")
+            || ["GOOGLE_", "GCLOUD_", "GCE_METADATA_"]
+                .iter()
+                .any(|p| n.starts_with(p))
+            || n == "BOTO_CONFIG"
+    };
+    std::env::vars_os()
+        .filter_map(|(n, _)| n.into_string().ok())
+        .filter(|n| google(n) || n == "SSH_AUTH_SOCK" || n == "SSH_AGENT_PID")
+        .collect()
+}
+
 /// Sets up the run's tool doubles in `sandbox_dir/doubles` (docs/doubles.md) and returns the
-/// variables shell steps get: the doubles' `bin` first on `PATH`, and `MESHBOOK_DOUBLES`. What
+/// variables shell steps get: the doubles' `bin` first on `PATH`, `MESHBOOK_DOUBLES`, and a
+/// `HOME` of the rehearsal's own (`sandbox_dir/home`), so that steps writing `~/.ssh`,
+/// `~/.kube` or other dot-files never touch the user's. What
 /// the doubles play comes from the runbook's `sandbox/doubles.yaml`; a built-in runbook's
 /// `sandbox/` is copied there first, so downloads can be served from its files.
 pub(crate) fn doubles_env(
@@ -388,6 +408,12 @@ pub(crate) fn doubles_env(
     };
     let exe = std::env::current_exe().context("cannot find the meshbook binary for the doubles")?;
     let bin = meshbook_doubles::install(&dir, &exe, kubeconfig, spec.as_deref(), &base)?;
+    let home = std::path::absolute(sandbox_dir.join("home")).context("no working directory")?;
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&home)
+        .with_context(|| format!("failed to create {}", home.display()))?;
     let path = std::env::var_os("PATH").unwrap_or_default();
     let mut paths = vec![bin];
     paths.extend(std::env::split_paths(&path));
@@ -398,6 +424,7 @@ pub(crate) fn doubles_env(
             meshbook_doubles::setup::DIR_VAR.to_string(),
             dir.to_string_lossy().into_owned(),
         ),
+        ("HOME".to_string(), home.to_string_lossy().into_owned()),
     ])
 }
 

@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! RehearsalExecutor (stand-ins; how each step ran; saves the clusters before a step is recorded)
-//!   └─ StepRouter (shell → ShellExecutor with the run's KUBECONFIG; kube.* → …)
+//!   └─ StepRouter (shell → ShellExecutor with the run's KUBECONFIG (a rehearsal's: also its
+//!      own HOME, and none of meshbook's gcloud or ssh-agent variables); kube.* → …)
 //!        └─ identities::Recorder (records each context's cluster identity as soon as it is known)
 //!             └─ KubeExecutor (kube-rs, one client per context)
 //! ```
@@ -124,8 +125,12 @@ impl Wiring {
             }
             _ => None,
         };
+        let shell = match &rehearsal {
+            Some(_) => ShellExecutor::withholding(rehearsal::withheld()),
+            None => ShellExecutor::default(),
+        };
         let router: Arc<dyn Executor> = Arc::new(StepRouter {
-            shell: ShellExecutor,
+            shell,
             kube: kube.clone(),
             env,
         });

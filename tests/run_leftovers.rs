@@ -76,3 +76,43 @@ fn a_signal_stops_the_run_while_a_step_left_a_process_behind() {
     );
     assert_eq!(status.code(), Some(130));
 }
+
+/// Daemons leave the step's process group (`setsid`, as `ssh-agent` does), yet carry its mark
+/// in their environment: they are killed and counted too.
+const DAEMONS: &str = r#"apiVersion: meshbook/v1
+kind: Runbook
+metadata: {name: daemons}
+steps:
+  - id: setsid
+    shell: |
+      setsid -f sh -c 'echo $$ > daemon.pid; exec sleep 30'
+      for i in $(seq 1 50); do [ -s daemon.pid ] && break; sleep 0.1; done
+  - id: agent
+    shell: |
+      if command -v ssh-agent >/dev/null; then eval "$(ssh-agent -s)"; else setsid -f sleep 30; SSH_AGENT_PID=none; fi
+      echo "$SSH_AGENT_PID" > agent.pid
+"#;
+
+#[test]
+fn daemons_a_step_started_do_not_outlive_it() {
+    let s = Scratch::new();
+    let rb = s.runbook("daemons.yaml", DAEMONS);
+    let done = s.run(&rb, &["-v"]);
+    assert_eq!(done.code, 0, "{}", done.all());
+    let id = runkit::run_id(&done.stdout);
+    for (step, file) in [("setsid", "daemon.pid"), ("agent", "agent.pid")] {
+        let log =
+            std::fs::read_to_string(s.state().join(format!("runs/{id}/logs/{step}.log"))).unwrap();
+        assert!(
+            log.contains("left 1 process running: killed"),
+            "{step}: {log}"
+        );
+        let pid = s.lines(file).concat();
+        if pid != "none" {
+            assert!(
+                !pid.is_empty() && !alive(&pid),
+                "{step}'s daemon ({pid}) was killed"
+            );
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 mod runkit;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
@@ -259,6 +259,75 @@ fn sandbox_up_gcp_prints_the_environment_the_real_gcloud_uses() {
         "{}",
         text(&ip)
     );
+    // `gcloud compute scp`/`ssh` run the ssh and scp found on PATH: the doubles, as in a
+    // rehearsal. Files land in the VM's folder; the command runs confined to it.
+    let doubles = dir.join("doubles");
+    std::fs::create_dir_all(&doubles).unwrap();
+    for tool in ["ssh", "scp"] {
+        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_meshbook"), doubles.join(tool)).unwrap();
+    }
+    let mut path = vec![doubles.clone()];
+    path.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    let mut vm_vars = vars.clone();
+    vm_vars.push((
+        "PATH".into(),
+        std::env::join_paths(path)
+            .unwrap()
+            .to_string_lossy()
+            .into_owned(),
+    ));
+    vm_vars.push(("USER".into(), "vmuser".into()));
+    std::fs::write(
+        dir.join("setup.sh"),
+        "echo \"$1 istiod.istio-system.svc\" | sudo tee -a /etc/hosts\nsudo systemctl start istio\n",
+    )
+    .unwrap();
+    let on_vm = |args: &[&str]| with_env(dir, &vm_vars, "gcloud", args);
+    let scp = on_vm(&["compute", "scp", "--zone", z, "setup.sh", "cli-vm:~"]);
+    assert!(scp.status.success(), "{}", text(&scp));
+    let root = vm_vars
+        .iter()
+        .find(|(k, _)| k == "MESHBOOK_GCP_DIR")
+        .map(|(_, v)| PathBuf::from(v).join("instances/cli-vm/root"))
+        .unwrap();
+    assert!(
+        root.join("home/vmuser/setup.sh").is_file(),
+        "{}",
+        text(&scp)
+    );
+    let ssh = on_vm(&[
+        "compute",
+        "ssh",
+        "cli-vm",
+        "--zone",
+        z,
+        "--command",
+        "bash setup.sh 127.0.0.9 && systemctl is-active istio && cat /etc/hostname 2>&1; pwd",
+    ]);
+    let out = String::from_utf8_lossy(&ssh.stdout);
+    if !String::from_utf8_lossy(&ssh.stderr).contains("cannot isolate") {
+        assert!(ssh.status.success(), "{}", text(&ssh));
+        assert!(
+            out.ends_with("active\ncat: /etc/hostname: No such file or directory\n/home/vmuser\n"),
+            "{}",
+            text(&ssh)
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join("etc/hosts")).unwrap(),
+            "127.0.0.9 istiod.istio-system.svc\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(root.join(".meshbook/services/istio")).unwrap(),
+            "active\n"
+        );
+    }
+    assert!(
+        home.join(".ssh/google_compute_engine").is_file(),
+        "gcloud made its key in HOME"
+    );
+
     let number = gcloud(&[
         "projects",
         "describe",

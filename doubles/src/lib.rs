@@ -22,6 +22,7 @@ mod private;
 pub mod record;
 pub mod setup;
 pub mod ssh;
+mod vm;
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

@@ -4,14 +4,22 @@
 //! RUNNING instance by external IP, internal IP or name; anything else fails as ssh fails when it
 //! cannot connect, adding "no network in a rehearsal".
 //!
-//! A remote command runs with bash inside the VM's filesystem: in a user and mount namespace of
-//! its own (`unshare`), chrooted into the VM's root with the host's `/usr` bound read-only and
-//! only the harmless devices, so `sudo tee -a /etc/hosts` on the VM writes the VM's `/etc/hosts`,
-//! never this machine's. `sudo` there runs the command as is. HOME is `/home/USER` (USER from
-//! `user@`, `-l`, else `$USER`). Where namespaces are not allowed the double refuses to run remote
-//! commands rather than run them on this machine.
+//! A remote command runs with bash inside the VM's filesystem: in a user, mount and network
+//! namespace of its own (`unshare`), chrooted into the VM's root with the host's `/usr` bound
+//! read-only and only the harmless devices, and only a loopback interface that is down: `sudo tee
+//! -a /etc/hosts` on the VM writes the VM's `/etc/hosts`, never this machine's, and nothing the
+//! VM runs reaches a network. The VM's `PATH` starts with its own `sudo`, `systemctl`, `service`,
+//! `apt-get`, `apt`, `dpkg` and `docker` (see [`crate::vm`]), which change only the VM's folder.
+//! HOME is `/home/USER` (USER from `user@`, `-l`, else `$USER`). Where namespaces are not
+//! allowed the double refuses to run remote commands rather than run them on this machine.
 //!
-//! Option tables from OpenSSH's ssh(1) and scp(1) synopses (`ssh -?`, `scp -?`, OpenSSH 9.x):
+//! `gcloud compute ssh` and `scp` (gcloud 528) call them as
+//! `ssh -T -i ~/.ssh/google_compute_engine -o CheckHostIP=no -o HashKnownHosts=no -o
+//! HostKeyAlias=compute.ID -o IdentitiesOnly=yes -o StrictHostKeyChecking=no -o
+//! UserKnownHostsFile=~/.ssh/google_compute_known_hosts USER@EXTERNAL_IP -- COMMAND` (first with
+//! the command `:` while the key propagates) and `scp -i … -o … FILE… USER@EXTERNAL_IP:~`.
+//!
+//! Option tables and usage from OpenSSH 9.2p1's ssh(1) and scp(1) (`ssh -?`, `scp -?`):
 //! unknown options get `unknown option -- X` and the usage, exit 255 (ssh) or 1 (scp).
 
 use std::io::Write;
@@ -26,15 +34,13 @@ const NO_NETWORK: &str = "no network in a rehearsal";
 
 const SSH_BOOL: &str = "46AaCfGgKkMNnqsTtVvXxYy";
 const SSH_VALUE: &str = "BbcDEeFIiJLlmOoPpQRSWw";
-const SSH_USAGE: &str =
-    "usage: ssh [-46AaCfGgKkMNnqsTtVvXxYy] [-B bind_interface] [-b bind_address]
-           [-c cipher_spec] [-D [bind_address:]port] [-E log_file]
-           [-e escape_char] [-F configfile] [-I pkcs11] [-i identity_file]
-           [-J destination] [-L address] [-l login_name] [-m mac_spec]
-           [-O ctl_cmd] [-o option] [-P tag] [-p port] [-R address]
-           [-S ctl_path] [-W host:port] [-w local_tun[:remote_tun]]
-           destination [command [argument ...]]
-       ssh [-Q query_option]";
+const SSH_USAGE: &str = "usage: ssh [-46AaCfGgKkMNnqsTtVvXxYy] [-B bind_interface]
+           [-b bind_address] [-c cipher_spec] [-D [bind_address:]port]
+           [-E log_file] [-e escape_char] [-F configfile] [-I pkcs11]
+           [-i identity_file] [-J [user@]host[:port]] [-L address]
+           [-l login_name] [-m mac_spec] [-O ctl_cmd] [-o option] [-p port]
+           [-Q query_option] [-R address] [-S ctl_path] [-W host:port]
+           [-w local_tun[:remote_tun]] destination [command [argument ...]]";
 const SCP_BOOL: &str = "346ABCOpqRrsTv";
 const SCP_VALUE: &str = "cDFiJloPSX";
 const SCP_USAGE: &str =
@@ -168,28 +174,6 @@ fn login(env: &Env, user: Option<String>, flags: &[(char, Option<String>)]) -> S
     .unwrap_or_else(|| "root".into())
 }
 
-/// Makes the VM's home and the `sudo` that runs a command as is.
-fn prepare_root(root: &Path, user: &str) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
-    for d in ["etc", "tmp", "usr", "dev", ".meshbook/bin"] {
-        crate::private::create_dir(&root.join(d))?;
-    }
-    crate::private::create_dir(&root.join("home").join(user))?;
-    let sudo = root.join(".meshbook/bin/sudo");
-    std::fs::write(
-        &sudo,
-        "#!/bin/sh\n# The simulated VM's sudo: the command runs as is.\nwhile [ $# -gt 0 ]; do case \"$1\" in -u|-g) shift 2;; -*) shift;; *) break;; esac; done\nexec \"$@\"\n",
-    )?;
-    std::fs::set_permissions(&sudo, std::fs::Permissions::from_mode(0o700))?;
-    for dev in ["null", "zero", "random", "urandom"] {
-        let p = root.join("dev").join(dev);
-        if !p.exists() {
-            crate::private::write(&p, b"")?;
-        }
-    }
-    Ok(())
-}
-
 /// Runs `script` with bash inside the VM's root, isolated from this machine's filesystem.
 fn run_in_vm(
     root: &Path,
@@ -198,7 +182,8 @@ fn run_in_vm(
     stdin: &[u8],
     io: &mut Io<'_>,
 ) -> Result<i32, String> {
-    prepare_root(root, user).map_err(|e| format!("cannot prepare the VM's filesystem: {e}"))?;
+    crate::vm::prepare(root, user)
+        .map_err(|e| format!("cannot prepare the VM's filesystem: {e}"))?;
     let setup = r#"set -e
 R="$1"; shift
 mount --rbind /usr "$R/usr"
@@ -207,7 +192,17 @@ for d in null zero random urandom; do mount --bind "/dev/$d" "$R/dev/$d"; done
 for l in bin lib lib64 sbin; do [ -e "/$l" ] && [ ! -e "$R/$l" ] && ln -s "usr/$l" "$R/$l"; done
 exec chroot "$R" /usr/bin/env -i HOME="$HOME_IN_VM" USER="$USER_IN_VM" PATH=/.meshbook/bin:/usr/local/bin:/usr/bin:/bin TERM=dumb /bin/bash -c 'cd "$HOME" && eval "$1"' bash "$@""#;
     let mut child = Command::new("unshare")
-        .args(["--user", "--map-root-user", "--mount", "--fork", "sh", "-c", setup, "sh"])
+        .args([
+            "--user",
+            "--map-root-user",
+            "--mount",
+            "--net",
+            "--fork",
+            "sh",
+            "-c",
+            setup,
+            "sh",
+        ])
         .arg(root)
         .arg(script)
         .env("HOME_IN_VM", format!("/home/{user}"))
@@ -228,7 +223,8 @@ exec chroot "$R" /usr/bin/env -i HOME="$HOME_IN_VM" USER="$USER_IN_VM" PATH=/.me
 
 /// Runs `ssh ARGS`.
 pub fn run_ssh(args: &[String], env: &Env, io: &mut Io<'_>, call: &mut Call) -> Outcome {
-    let unknown = |c| Exit::new(255, format!("unknown option -- {c}\n{SSH_USAGE}"));
+    // OpenSSH's own getopt ends this line with "\r\n" (ssh 9.2 on Debian 12).
+    let unknown = |c| Exit::new(255, format!("unknown option -- {c}\r\n{SSH_USAGE}"));
     let mut g = getopt(args, SSH_BOOL, SSH_VALUE).map_err(unknown)?;
     // Options may follow the destination too, up to `--` (ssh.c parses them again).
     if g.operands.len() > 1 && g.operands[1].starts_with('-') {
@@ -337,7 +333,7 @@ fn copy(from: &Path, to: &Path, recursive: bool) -> Result<(), String> {
 /// Runs `scp ARGS`.
 pub fn run_scp(args: &[String], env: &Env, _io: &mut Io<'_>, call: &mut Call) -> Outcome {
     let g = getopt(args, SCP_BOOL, SCP_VALUE)
-        .map_err(|c| Exit::new(1, format!("scp: unknown option -- {c}\n{SCP_USAGE}")))?;
+        .map_err(|c| Exit::new(1, format!("scp: unknown option -- {c}\r\n{SCP_USAGE}")))?;
     call.flags = g.flags.iter().map(|(c, _)| format!("-{c}")).collect();
     if g.operands.len() < 2 {
         return Err(Exit::new(1, SCP_USAGE));
@@ -357,7 +353,7 @@ pub fn run_scp(args: &[String], env: &Env, _io: &mut Io<'_>, call: &mut Call) ->
                 let (_, root) = reach(env, host, &port)
                     .map_err(|e| Exit::new(255, format!("{e}\r\nscp: Connection closed")))?;
                 let user = login(env, user.clone(), &g.flags);
-                prepare_root(&root, &user).map_err(|e| Exit::new(1, format!("scp: {e}")))?;
+                crate::vm::prepare(&root, &user).map_err(|e| Exit::new(1, format!("scp: {e}")))?;
                 Ok(vm_path(&root, &user, path))
             }
         }
@@ -456,6 +452,110 @@ mod tests {
         assert_eq!(code, 3);
     }
 
+    /// gcloud's own argv (see the module's comment), with the key and known-hosts files.
+    fn gcloud_options(dir: &Path) -> Vec<String> {
+        let ssh = dir.join(".ssh");
+        let mut out = vec![
+            "-i".to_string(),
+            ssh.join("google_compute_engine").display().to_string(),
+        ];
+        for o in [
+            "CheckHostIP=no".to_string(),
+            "HashKnownHosts=no".to_string(),
+            "HostKeyAlias=compute.5314070059854320598".to_string(),
+            "IdentitiesOnly=yes".to_string(),
+            "StrictHostKeyChecking=no".to_string(),
+            format!(
+                "UserKnownHostsFile={}",
+                ssh.join("google_compute_known_hosts").display()
+            ),
+        ] {
+            out.push("-o".into());
+            out.push(o);
+        }
+        out
+    }
+
+    #[test]
+    fn a_provisioning_script_changes_only_the_vm() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = cloud(dir.path());
+        std::fs::write(
+            dir.path().join("gce-script.sh"),
+            "#!/usr/bin/env bash\nset -euo pipefail\n\
+             echo \"127.0.0.9 istiod.istio-system.svc\" | sudo tee -a /etc/hosts\n\
+             sudo apt-get update -qq && sudo apt-get install -y docker.io\n\
+             sudo systemctl start istio\n\
+             sudo docker run -d --name productcatalogservice -p 3550:3550 gcr.io/google-samples/pc:v0.2.0\n",
+        )
+        .unwrap();
+        let mut scp: Vec<String> = gcloud_options(dir.path());
+        scp.extend(["gce-script.sh".into(), "root@127.0.0.77:~".into()]);
+        let scp: Vec<&str> = scp.iter().map(String::as_str).collect();
+        let (code, _, err) = run_captured("scp", &scp, &env, "");
+        assert_eq!(code, 0, "{err}");
+        let root = dir.path().join("gcp/instances/istio-gce/root");
+        assert!(root.join("home/root/gce-script.sh").is_file());
+        let ssh = |command: &str| {
+            let mut args = vec!["-T".to_string()];
+            args.extend(gcloud_options(dir.path()));
+            args.extend(["root@127.0.0.77".into(), "--".into(), command.into()]);
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_captured("ssh", &args, &env, "")
+        };
+        let (code, _, err) = ssh(":");
+        if err.contains("cannot isolate") {
+            // Namespaces are not allowed here: the double refused rather than touch this machine.
+            assert_eq!(code, 255);
+            return;
+        }
+        assert_eq!(code, 0, "{err}");
+        let (code, _, err) = ssh("chmod +x gce-script.sh; ./gce-script.sh");
+        assert_eq!(code, 0, "{err}");
+        let read = |p: &str| std::fs::read_to_string(root.join(p)).unwrap_or_default();
+        assert_eq!(read("etc/hosts"), "127.0.0.9 istiod.istio-system.svc\n");
+        assert_eq!(read(".meshbook/services/istio"), "active\n");
+        assert!(root.join(".meshbook/packages/docker.io").is_file());
+        assert_eq!(
+            read(".meshbook/containers/productcatalogservice"),
+            "gcr.io/google-samples/pc:v0.2.0\n"
+        );
+        let (code, out, _) = ssh("sudo systemctl stop istio; systemctl is-active istio");
+        assert_eq!((code, out.as_str()), (3, "inactive\n"));
+        let (code, _, err) = ssh("sudo systemctl frob istio");
+        assert_eq!((code, err.as_str()), (1, "Unknown command verb frob.\n"));
+        // The VM has no network: not even this machine's loopback answers.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (code, _, _) = ssh(&format!("echo hi > /dev/tcp/127.0.0.1/{port}"));
+        assert_ne!(code, 0, "the VM reached this machine's port {port}");
+    }
+
+    /// The real ssh and scp, when installed, refuse an unknown option in the same words.
+    #[test]
+    fn unknown_options_are_refused_in_openssh_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = cloud(dir.path());
+        for tool in ["ssh", "scp"] {
+            let (code, _, err) = run_captured(tool, &["-z", "127.0.0.77"], &env, "");
+            let first = err.lines().next().unwrap_or_default().to_string();
+            assert_eq!(code, if tool == "ssh" { 255 } else { 1 }, "{err}");
+            let Ok(real) = Command::new(tool).args(["-z", "127.0.0.77"]).output() else {
+                continue;
+            };
+            let real_err = String::from_utf8_lossy(&real.stderr).into_owned();
+            assert_eq!(real.status.code(), Some(code), "{tool}: {real_err}");
+            assert_eq!(real_err.lines().next(), Some(first.as_str()), "{tool}");
+            let version = Command::new("ssh").arg("-V").output().map(|o| o.stderr);
+            if version.is_ok_and(|v| v.starts_with(b"OpenSSH_9.2")) {
+                assert_eq!(
+                    real_err, err,
+                    "{tool}: the usage of the release the table follows"
+                );
+            }
+        }
+    }
+
     #[test]
     fn other_hosts_and_options_fail_as_openssh_does() {
         let dir = tempfile::tempdir().unwrap();
@@ -473,13 +573,13 @@ mod tests {
         let (code, _, err) = run_captured("ssh", &["-z", "127.0.0.77"], &env, "");
         assert_eq!(code, 255);
         assert!(
-            err.starts_with("unknown option -- z\nusage: ssh [-46AaCfGgKkMNnqsTtVvXxYy]"),
+            err.starts_with("unknown option -- z\r\nusage: ssh [-46AaCfGgKkMNnqsTtVvXxYy]"),
             "{err}"
         );
         let (code, _, err) = run_captured("scp", &["-z", "a", "b"], &env, "");
         assert_eq!(code, 1);
         assert!(
-            err.starts_with("scp: unknown option -- z\nusage: scp [-346ABCOpqRrsTv]"),
+            err.starts_with("scp: unknown option -- z\r\nusage: scp [-346ABCOpqRrsTv]"),
             "{err}"
         );
         let (code, _, err) = run_captured("scp", &["f", "nohost.example:"], &env, "");

@@ -1,16 +1,53 @@
-//! Processes a shell step left running in its process group when its own process ended
-//! (`cmd &` without `wait`): counted, killed and reported, as nextest reports leaky tests.
+//! Processes a shell step left running when its own process ended, counted, killed and
+//! reported, as nextest reports leaky tests: those still in its process group (`cmd &` without
+//! `wait`), and daemons that left the group (`setsid`, as `ssh-agent` does) but still carry the
+//! step's mark in their environment (`MESHBOOK_RUN_ID` and `MESHBOOK_STEP`, which every process
+//! a step starts inherits unless it clears its environment).
 
-use nix::sys::signal::{Signal, killpg};
+use nix::sys::signal::{Signal, kill as kill_pid, killpg};
 use nix::unistd::Pid;
 
-/// Kills what is left of process group `pgid` and says how many processes were in it.
-pub(crate) fn kill(pgid: Pid) -> usize {
-    let left = members(pgid);
+/// Which step's processes to look for: its process group, and for those that left it, the
+/// step's mark and when the step began.
+#[derive(Debug, Clone)]
+pub(crate) struct Step {
+    /// The step's process group.
+    pub(crate) pgid: Pid,
+    /// `MESHBOOK_RUN_ID=…` and `MESHBOOK_STEP=…`, as they appear in `/proc/PID/environ`.
+    pub(crate) mark: [Vec<u8>; 2],
+    /// Processes started earlier than the step (clock ticks after boot) are not the step's.
+    pub(crate) since: u64,
+}
+
+impl Step {
+    /// The step of run `run_id` called `step`, whose first process `leader` (its group's
+    /// leader) was just started: not yet waited for, so its `/proc` entry is still there.
+    pub(crate) fn started(run_id: &str, step: &str, leader: Pid) -> Step {
+        let since = std::fs::read_to_string(format!("/proc/{leader}/stat"))
+            .ok()
+            .and_then(|s| parse_stat(&s))
+            .map_or(u64::MAX, |s| s.start);
+        Step {
+            pgid: leader,
+            mark: [
+                format!("MESHBOOK_RUN_ID={run_id}").into_bytes(),
+                format!("MESHBOOK_STEP={step}").into_bytes(),
+            ],
+            since,
+        }
+    }
+}
+
+/// Kills what is left of the step and says how many processes there were.
+pub(crate) fn kill(step: &Step) -> usize {
+    let (members, escaped) = scan(step);
     // Counted first, killed regardless: where /proc cannot be read the count is 0, yet the
     // group must not outlive the step. ESRCH (an empty group) is the common case.
-    let _ = killpg(pgid, Signal::SIGKILL);
-    left
+    let _ = killpg(step.pgid, Signal::SIGKILL);
+    for pid in &escaped {
+        let _ = kill_pid(*pid, Signal::SIGKILL);
+    }
+    members + escaped.len()
 }
 
 /// The line a step's log gets for `n` processes it left behind.
@@ -19,32 +56,69 @@ pub(crate) fn report(n: usize) -> String {
     format!("left {n} {noun} running: killed")
 }
 
-/// Live (not zombie) processes of group `pgid`, from `/proc/PID/stat`.
-fn members(pgid: Pid) -> usize {
+/// Live (not zombie) processes of the step's group, and those outside it with the step's mark.
+fn scan(step: &Step) -> (usize, Vec<Pid>) {
     let Ok(entries) = std::fs::read_dir("/proc") else {
-        return 0;
+        return (0, Vec::new());
     };
-    entries
-        .flatten()
-        .filter(|e| {
-            e.file_name()
-                .to_str()
-                .is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit()))
-        })
-        .filter_map(|e| std::fs::read_to_string(e.path().join("stat")).ok())
-        .filter_map(|stat| group_of(&stat))
-        .filter(|&(state, group)| state != 'Z' && group == pgid.as_raw())
-        .count()
+    let mut members = 0;
+    let mut escaped = Vec::new();
+    for entry in entries.flatten() {
+        let Some(pid) = entry
+            .file_name()
+            .to_str()
+            .and_then(|n| n.parse::<i32>().ok())
+        else {
+            continue;
+        };
+        let Some(stat) = std::fs::read_to_string(entry.path().join("stat"))
+            .ok()
+            .and_then(|s| parse_stat(&s))
+        else {
+            continue;
+        };
+        if stat.state == 'Z' {
+            continue;
+        }
+        if stat.group == step.pgid.as_raw() {
+            members += 1;
+        } else if stat.start >= step.since
+            && std::fs::read(entry.path().join("environ")).is_ok_and(|env| marked(&env, &step.mark))
+        {
+            escaped.push(Pid::from_raw(pid));
+        }
+    }
+    (members, escaped)
 }
 
-/// The state and process group in a `/proc/PID/stat` line: `PID (COMM) STATE PPID PGRP …`,
-/// where COMM may itself hold spaces and parentheses, so fields are counted from the last `)`.
-fn group_of(stat: &str) -> Option<(char, i32)> {
+/// Whether a `/proc/PID/environ` (NUL-separated `NAME=value`) holds every entry of `mark`.
+fn marked(environ: &[u8], mark: &[Vec<u8>; 2]) -> bool {
+    mark.iter().all(|m| {
+        environ
+            .split(|b| *b == 0)
+            .any(|entry| entry == m.as_slice())
+    })
+}
+
+/// What the scan needs of `/proc/PID/stat`.
+#[derive(Debug, PartialEq, Eq)]
+struct Stat {
+    state: char,
+    group: i32,
+    /// Start time, clock ticks after boot.
+    start: u64,
+}
+
+/// `PID (COMM) STATE PPID PGRP … STARTTIME …` (starttime is field 22), where COMM may itself
+/// hold spaces and parentheses, so fields are counted from the last `)`.
+fn parse_stat(stat: &str) -> Option<Stat> {
     let rest = &stat[stat.rfind(')')? + 1..];
-    let mut fields = rest.split_whitespace();
-    let state = fields.next()?.chars().next()?;
-    let _ppid = fields.next()?;
-    Some((state, fields.next()?.parse().ok()?))
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    Some(Stat {
+        state: fields.first()?.chars().next()?,
+        group: fields.get(2)?.parse().ok()?,
+        start: fields.get(19).and_then(|s| s.parse().ok()).unwrap_or(0),
+    })
 }
 
 #[cfg(test)]
@@ -52,13 +126,36 @@ mod tests {
     use super::*;
 
     #[test]
-    fn stat_lines_give_state_and_group() {
+    fn stat_lines_give_state_group_and_start() {
         assert_eq!(
-            group_of("4242 (sleep) S 1 4240 4240 0 -1 4194304"),
-            Some(('S', 4240))
+            parse_stat(
+                "4242 (sleep) S 1 4240 4240 0 -1 4194304 90 0 0 0 0 0 0 0 20 0 1 0 123456 5652480"
+            ),
+            Some(Stat {
+                state: 'S',
+                group: 4240,
+                start: 123456
+            })
         );
-        assert_eq!(group_of("17 (a (weird) name) Z 1 9 9 0"), Some(('Z', 9)));
-        assert_eq!(group_of("garbage"), None);
+        assert_eq!(
+            parse_stat("17 (a (weird) name) Z 1 9 9 0").map(|s| (s.state, s.group)),
+            Some(('Z', 9))
+        );
+        assert_eq!(parse_stat("garbage"), None);
+    }
+
+    #[test]
+    fn the_mark_is_matched_entry_by_entry() {
+        let mark = Step::started("r1", "ssh-key", Pid::from_raw(i32::MAX)).mark;
+        assert!(marked(
+            b"HOME=/h\0MESHBOOK_STEP=ssh-key\0MESHBOOK_RUN_ID=r1\0",
+            &mark
+        ));
+        assert!(!marked(
+            b"MESHBOOK_STEP=ssh-key2\0MESHBOOK_RUN_ID=r1\0",
+            &mark
+        ));
+        assert!(!marked(b"MESHBOOK_STEP=ssh-key\0", &mark));
     }
 
     #[test]

@@ -30,20 +30,30 @@ use tokio::io::AsyncBufReadExt;
 
 use crate::leftovers;
 
-/// Runs `shell:` steps.
+/// Runs `shell:` steps. Steps inherit meshbook's environment, less the variables withheld.
 #[derive(Debug, Default, Clone)]
-pub struct ShellExecutor;
+pub struct ShellExecutor {
+    withheld: Arc<[String]>,
+}
 
 impl ShellExecutor {
+    /// An executor whose steps do not inherit `names` from meshbook's environment (a step's
+    /// own values and the run's variables are still given under those names).
+    pub fn withholding(names: impl IntoIterator<Item = String>) -> ShellExecutor {
+        ShellExecutor {
+            withheld: names.into_iter().collect(),
+        }
+    }
+
     /// Runs one attempt; the future owns everything it needs (for spawning as a task).
     pub async fn execute_owned(self, req: StepRequest) -> Result<Done, StepFailure> {
-        run(req).await.map(Done::from)
+        run(req, self.withheld).await.map(Done::from)
     }
 }
 
 impl Executor for ShellExecutor {
     fn execute(&self, req: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>> {
-        Box::pin(async move { run(req).await.map(Done::from) })
+        Box::pin(async move { run(req, self.withheld.clone()).await.map(Done::from) })
     }
 }
 
@@ -107,11 +117,11 @@ pub fn parse_output_file(text: &str) -> Result<IndexMap<String, String>, OutputF
     Ok(values)
 }
 
-async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
+async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Produced, StepFailure> {
     let Action::Shell(spec) = &req.action else {
         return Err(StepFailure::Unsupported(req.action.kind().to_string()));
     };
-    let prepared = prepare(&req, spec).map_err(|e| StepFailure::Spawn(e.to_string()))?;
+    let prepared = prepare(&req, spec, &withheld).map_err(|e| StepFailure::Spawn(e.to_string()))?;
     let Prepared {
         handle,
         readers,
@@ -122,6 +132,7 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
     } = prepared;
     let handle = Arc::new(handle);
     let pgid = handle.pids().first().map(|&p| Pid::from_raw(p as i32));
+    let leftover = pgid.map(|p| leftovers::Step::started(&req.run_id, &req.step, p));
     // Waiting blocks a thread; it must never be a runtime thread, or timers and signals stall.
     let waiter = {
         let h = handle.clone();
@@ -158,10 +169,11 @@ async fn run(req: StepRequest) -> Result<Produced, StepFailure> {
             }
         }
     };
-    // The step is its own process: what it left behind in its group dies with it, and what it
-    // left outside its group may hold the pipes open only for a bounded time.
-    if let Some(pgid) = pgid {
-        let left = leftovers::kill(pgid);
+    // The step is its own process: what it left behind in its group, or daemonized with its
+    // mark, dies with it; what else it left outside its group may hold the pipes open only for
+    // a bounded time.
+    if let Some(leftover) = &leftover {
+        let left = leftovers::kill(leftover);
         if left > 0 {
             lines.line(Stream::Stderr, &leftovers::report(left));
         }
@@ -296,7 +308,7 @@ struct Prepared {
     lines: Lines,
 }
 
-fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
+fn prepare(req: &StepRequest, spec: &ShellSpec, withheld: &[String]) -> io::Result<Prepared> {
     fs::DirBuilder::new()
         .recursive(true)
         .mode(0o700)
@@ -335,6 +347,11 @@ fn prepare(req: &StepRequest, spec: &ShellSpec) -> io::Result<Prepared> {
         }
     };
     expr = expr.dir(&req.workdir).stdin_null().unchecked();
+    for name in withheld {
+        if !req.env.contains(name) && !spec.env.contains_key(name) {
+            expr = expr.env_remove(name);
+        }
+    }
     for (k, v) in req.env.iter() {
         expr = expr.env(k, v);
     }

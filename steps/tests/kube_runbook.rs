@@ -98,7 +98,7 @@ async fn a_load_balancer_ip_flows_from_kube_get_to_a_shell_step() {
     let validated = meshbook_engine::read_runbook(RUNBOOK).expect("valid");
     let clients = Clients::deferred(Some(&env.kubeconfig()));
     let router = Router {
-        shell: ShellExecutor,
+        shell: ShellExecutor::default(),
         kube: KubeExecutor::new(Arc::new(clients)),
     };
     let mut values = Values::new();

@@ -36,7 +36,7 @@ printf 'PEM<<EOF\n-----BEGIN-----\nabc\nEOF\n' >> "$MESHBOOK_OUTPUT"
 echo "WHERE=$(pwd)" >> "$MESHBOOK_OUTPUT"
 echo to-stdout; echo to-stderr >&2
 "#;
-    let out = ShellExecutor
+    let out = ShellExecutor::default()
         .execute(request(dir.path(), script, &["A", "PEM", "WHERE"]))
         .await
         .unwrap();
@@ -58,11 +58,28 @@ echo to-stdout; echo to-stderr >&2
 #[tokio::test]
 async fn a_single_output_falls_back_to_trimmed_stdout() {
     let dir = tempfile::tempdir().unwrap();
-    let out = ShellExecutor
+    let out = ShellExecutor::default()
         .execute(request(dir.path(), "echo '  10.0.0.7  '", &["ADDR"]))
         .await
         .unwrap();
     assert_eq!(out.outputs["ADDR"], "10.0.0.7");
+}
+
+#[tokio::test]
+async fn withheld_variables_are_not_inherited_but_given_values_are() {
+    let dir = tempfile::tempdir().unwrap();
+    assert!(std::env::var_os("HOME").is_some() && std::env::var_os("PATH").is_some());
+    let script =
+        r#"echo "H=${HOME-unset}" >> "$MESHBOOK_OUTPUT"; echo "G=$GREETING" >> "$MESHBOOK_OUTPUT""#;
+    let out = ShellExecutor::withholding(["HOME".to_string(), "GREETING".to_string()])
+        .execute(request(dir.path(), script, &["H", "G"]))
+        .await
+        .unwrap();
+    assert_eq!(out.outputs["H"], "unset");
+    assert_eq!(
+        out.outputs["G"], "hello world",
+        "a value the step is given is kept"
+    );
 }
 
 #[tokio::test]
@@ -74,30 +91,30 @@ async fn argv_runs_without_a_shell() {
         &Values::new(),
         None,
     );
-    let out = ShellExecutor.execute(req).await.unwrap();
+    let out = ShellExecutor::default().execute(req).await.unwrap();
     assert_eq!(out.outputs["OUT"], "$GREETING;x");
 }
 
 #[tokio::test]
 async fn failures_are_typed() {
     let dir = tempfile::tempdir().unwrap();
-    let err = ShellExecutor
+    let err = ShellExecutor::default()
         .execute(request(dir.path(), "exit 3", &[]))
         .await
         .unwrap_err();
     assert_eq!(err, StepFailure::Exit { code: 3 });
     // pipefail and -u are on.
-    let err = ShellExecutor
+    let err = ShellExecutor::default()
         .execute(request(dir.path(), "false | true", &[]))
         .await
         .unwrap_err();
     assert_eq!(err, StepFailure::Exit { code: 1 });
-    let err = ShellExecutor
+    let err = ShellExecutor::default()
         .execute(request(dir.path(), "eval 'echo $UNSET_THING'", &[]))
         .await
         .unwrap_err();
     assert!(matches!(err, StepFailure::Exit { .. }));
-    let err = ShellExecutor
+    let err = ShellExecutor::default()
         .execute(request(
             dir.path(),
             "echo 'bad line' >> $MESHBOOK_OUTPUT",
@@ -131,7 +148,7 @@ async fn stop_terminates_the_whole_process_group() {
     let dir = tempfile::tempdir().unwrap();
     let req = request(dir.path(), "sleep 300 & echo $! > child.pid; wait", &[]);
     let stop = req.stop.clone();
-    let task = tokio::spawn(ShellExecutor.execute_owned(req));
+    let task = tokio::spawn(ShellExecutor::default().execute_owned(req));
     let pid = child_pid(dir.path()).await;
     assert!(alive(pid));
     stop.cancel();
@@ -152,7 +169,7 @@ async fn a_step_ignoring_sigterm_is_killed_after_the_grace_period() {
         &[],
     );
     let stop = req.stop.clone();
-    let task = tokio::spawn(ShellExecutor.execute_owned(req));
+    let task = tokio::spawn(ShellExecutor::default().execute_owned(req));
     let pid = child_pid(dir.path()).await;
     let start = Instant::now();
     stop.cancel();
@@ -182,7 +199,7 @@ async fn echo_sees_each_line_with_its_stream() {
         &Values::new(),
         Some(echo),
     );
-    let out = ShellExecutor.execute(req).await.unwrap();
+    let out = ShellExecutor::default().execute(req).await.unwrap();
     assert_eq!(out.outputs["V"], "x");
     let mut lines = lines.lock().unwrap().clone();
     lines.sort();
@@ -198,7 +215,7 @@ async fn other_kinds_are_refused() {
         &Values::new(),
         None,
     );
-    let err = ShellExecutor.execute(req).await.unwrap_err();
+    let err = ShellExecutor::default().execute(req).await.unwrap_err();
     assert_eq!(err, StepFailure::Unsupported("kube.apply".into()));
 }
 
@@ -211,7 +228,7 @@ async fn secret_outputs_are_masked_in_the_log() {
         &Values::new(),
         None,
     );
-    let out = ShellExecutor.execute(req).await.unwrap();
+    let out = ShellExecutor::default().execute(req).await.unwrap();
     assert_eq!(out.outputs["T"], "hunter2");
     let log = std::fs::read_to_string(dir.path().join("logs/s.log")).unwrap();
     assert!(
@@ -232,7 +249,7 @@ async fn secret_values_the_step_sees_are_masked_in_its_log_on_both_streams() {
         None,
     );
     let log = req.log.path().to_path_buf();
-    ShellExecutor.execute(req).await.unwrap();
+    ShellExecutor::default().execute(req).await.unwrap();
     let text = std::fs::read_to_string(log).unwrap();
     assert!(!text.contains("s3cr3t-value"), "{text}");
     assert!(
@@ -244,19 +261,23 @@ async fn secret_values_the_step_sees_are_masked_in_its_log_on_both_streams() {
 #[tokio::test]
 async fn a_process_outside_the_group_holding_stdout_is_read_for_a_bounded_time() {
     let dir = tempfile::tempdir().unwrap();
-    // `setsid` leaves the step's group, so it is not killed at step end; it keeps stdout open.
+    // `setsid` leaves the step's group and `env -i` drops the step's mark, so it is not killed
+    // at step end; it keeps stdout open.
     let req = request(
         dir.path(),
-        "setsid sh -c 'echo $$ > escaped.pid; exec sleep 6' &\n\
+        "setsid env -i sh -c 'echo $$ > escaped.pid; exec sleep 6' &\n\
          until [ -s escaped.pid ]; do sleep 0.05; done\n\
          echo V=1 >> \"$MESHBOOK_OUTPUT\"",
         &["V"],
     );
     let log = req.log.path().to_path_buf();
     let start = Instant::now();
-    let out = tokio::time::timeout(Duration::from_secs(30), ShellExecutor.execute(req))
-        .await
-        .expect("the step ends");
+    let out = tokio::time::timeout(
+        Duration::from_secs(30),
+        ShellExecutor::default().execute(req),
+    )
+    .await
+    .expect("the step ends");
     assert_eq!(out.unwrap().outputs["V"], "1");
     assert!(
         start.elapsed() < Duration::from_secs(5),
@@ -283,7 +304,7 @@ async fn a_step_that_cannot_start_names_what_failed() {
         &Values::new(),
         None,
     );
-    let err = ShellExecutor.execute(req).await.unwrap_err();
+    let err = ShellExecutor::default().execute(req).await.unwrap_err();
     assert!(
         err.to_string()
             .starts_with("could not start: no-such-tool-here: No such file"),
@@ -294,7 +315,7 @@ async fn a_step_that_cannot_start_names_what_failed() {
     let scratch = req.scratch.clone();
     std::fs::remove_dir_all(&scratch).ok();
     std::fs::write(&scratch, "").unwrap();
-    let err = ShellExecutor.execute(req).await.unwrap_err();
+    let err = ShellExecutor::default().execute(req).await.unwrap_err();
     assert!(
         err.to_string()
             .starts_with(&format!("could not start: {}: ", scratch.display())),

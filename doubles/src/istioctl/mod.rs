@@ -332,7 +332,7 @@ fn install(ver: &Version, p: &Parsed, env: &Env, io: &mut Io<'_>, call: &mut Cal
         let cluster = kube::connect(env, p.get("kubeconfig"), p.get("context"))
             .await
             .map_err(|e| ver.fail(e))?;
-        let root_cert = mesh_root_cert(&cluster).await;
+        let root_cert = mesh_root_cert(&cluster).await.map_err(|e| ver.fail(e))?;
         let objects = operator::render(
             &spec,
             &operator::Release {
@@ -362,14 +362,18 @@ fn install(ver: &Version, p: &Parsed, env: &Env, io: &mut Io<'_>, call: &mut Cal
 }
 
 /// The root certificate istiod would publish: `cacerts`' root-cert.pem when the cluster has
-/// that Secret (a plugged-in CA), else a fresh self-signed root, as istiod makes one.
-async fn mesh_root_cert(cluster: &Cluster) -> String {
-    if let Ok(Some(secret)) =
-        kube::get(cluster, "v1", "Secret", Some("istio-system"), "cacerts").await
+/// that Secret (a plugged-in CA), else a fresh self-signed root, as istiod makes one. A failed
+/// lookup is an error, never a fresh root: that would publish a root the plugged-in CA does not
+/// chain to.
+async fn mesh_root_cert(cluster: &Cluster) -> Result<String, String> {
+    let secret = kube::get(cluster, "v1", "Secret", Some("istio-system"), "cacerts")
+        .await
+        .map_err(|e| format!("cannot read istio-system/cacerts: {e}"))?;
+    if let Some(secret) = secret
         && let Some(b64) = secret["data"]["root-cert.pem"].as_str()
         && let Ok(bytes) = base64::engine::general_purpose::STANDARD.decode(b64)
     {
-        return String::from_utf8_lossy(&bytes).into_owned();
+        return Ok(String::from_utf8_lossy(&bytes).into_owned());
     }
     let mut params = rcgen::CertificateParams::default();
     params.distinguished_name = rcgen::DistinguishedName::new();
@@ -377,10 +381,10 @@ async fn mesh_root_cert(cluster: &Cluster) -> String {
         .distinguished_name
         .push(rcgen::DnType::OrganizationName, "cluster.local");
     params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    rcgen::KeyPair::generate()
+    Ok(rcgen::KeyPair::generate()
         .and_then(|k| params.self_signed(&k))
         .map(|c| c.pem())
-        .unwrap_or_default()
+        .unwrap_or_default())
 }
 
 /// `x add-to-mesh external-service NAME IP [PORTNAME:]PORT...`: a selector-less Service and a

@@ -51,6 +51,8 @@ pub fn plain(pairs: &[(&str, &str)]) -> Values {
 /// A step written as YAML (its kind key and fields, `outputs`, ...), read and validated as a
 /// runbook's step, then made into the request for its first attempt with `values`, as the
 /// scheduler makes it: the run's directory is `dir`, and so is its working directory.
+static NEXT_RUN: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(1);
+
 pub fn request(dir: &Path, step: &str, values: &Values, echo: Option<Echo>) -> StepRequest {
     let names: Vec<&str> = values.iter().map(|(k, _)| k).collect();
     let text = runbook(step, &names);
@@ -62,7 +64,12 @@ pub fn request(dir: &Path, step: &str, values: &Values, echo: Option<Echo>) -> S
     });
     let step = &validated.runbook.steps[0];
     let site = Site {
-        run_id: "r1".into(),
+        // One run per request: tests run side by side, and a step's leftovers are found by
+        // its run and step (steps/src/leftovers.rs).
+        run_id: format!(
+            "r{}",
+            NEXT_RUN.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ),
         workdir: dir.to_path_buf(),
         dir: RunDir::at(dir),
         grace: Duration::from_millis(300),
@@ -214,7 +221,7 @@ pub async fn shell(
     step: &str,
     values: &[(&str, &str)],
 ) -> Result<Produced, StepFailure> {
-    let done = ShellExecutor
+    let done = ShellExecutor::default()
         .execute(request(dir, step, &plain(values), None))
         .await?;
     Ok(done.outputs)
