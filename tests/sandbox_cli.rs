@@ -134,8 +134,8 @@ fn sandbox_up_gcp_prints_the_environment_the_real_gcloud_uses() {
     let dir = s.path();
     let home = dir.join("home");
     std::fs::create_dir_all(&home).unwrap();
-    let mut child = s
-        .cmd(&[
+    let mut child = runkit::SandboxProcess::new(
+        s.cmd(&[
             "sandbox",
             "up",
             "--clusters",
@@ -147,8 +147,9 @@ fn sandbox_up_gcp_prints_the_environment_the_real_gcloud_uses() {
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
-    let mut vars = read_exports(&mut child);
+        .unwrap(),
+    );
+    let mut vars = read_exports(child.child());
     let get = |k: &str| vars.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
     for k in [
         "CLOUDSDK_CONFIG",

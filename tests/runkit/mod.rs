@@ -103,6 +103,39 @@ pub fn kubectl(dir: &Path, kubeconfig: &str, context: Option<&str>, args: &[&str
     finish(c, None)
 }
 
+/// A `meshbook sandbox up` a test started: killed when dropped, so a test that fails (panics)
+/// before `sandbox_down` leaves no sandbox running.
+pub struct SandboxProcess(Option<Child>);
+
+impl SandboxProcess {
+    pub fn new(child: Child) -> SandboxProcess {
+        SandboxProcess(Some(child))
+    }
+
+    /// The process, for reading its output.
+    pub fn child(&mut self) -> &mut Child {
+        self.0
+            .as_mut()
+            .expect("the sandbox process is there until dropped")
+    }
+
+    /// The process, no longer killed on drop.
+    fn take(mut self) -> Child {
+        self.0
+            .take()
+            .expect("the sandbox process is there until dropped")
+    }
+}
+
+impl Drop for SandboxProcess {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.0.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
 /// A scratch area for one test.
 pub struct Scratch {
     pub dir: tempfile::TempDir,
@@ -214,7 +247,7 @@ impl Scratch {
 
     /// `meshbook sandbox up --clusters CLUSTERS --dir DIR EXTRA...`, returned once its
     /// kubeconfig exists.
-    pub fn sandbox_up(&self, clusters: &str, dir: &str, extra: &[&str]) -> Child {
+    pub fn sandbox_up(&self, clusters: &str, dir: &str, extra: &[&str]) -> SandboxProcess {
         let mut args = vec!["sandbox", "up", "--clusters", clusters, "--dir", dir];
         args.extend_from_slice(extra);
         let mut child = self
@@ -232,11 +265,12 @@ impl Scratch {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        child
+        SandboxProcess::new(child)
     }
 
     /// `meshbook sandbox down --dir DIR`, waiting for the sandbox process to end well.
-    pub fn sandbox_down(&self, dir: &str, mut child: Child) {
+    pub fn sandbox_down(&self, dir: &str, sandbox: SandboxProcess) {
+        let mut child = sandbox.take();
         let down = self.meshbook(&["sandbox", "down", "--dir", dir]);
         assert_eq!(down.code, 0, "{}", down.all());
         let status = wait(&mut child, Duration::from_secs(30)).expect("the sandbox did not stop");
