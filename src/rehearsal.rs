@@ -710,6 +710,7 @@ impl RehearsalExecutor {
                     rehearsed: Some(Rehearsed::Skipped {
                         reason: reason.clone(),
                     }),
+                    left_running: 0,
                 });
             }
             Instead::Apply { file, context } => (file, context),
@@ -743,6 +744,7 @@ impl RehearsalExecutor {
                 file: file.clone(),
                 context: shown_context,
             }),
+            left_running: 0,
         })
     }
 
@@ -758,8 +760,8 @@ impl RehearsalExecutor {
             Rehearsed::Double { doubles }
         };
         Ok(Done {
-            outputs: done.outputs,
             rehearsed: Some(how),
+            ..done
         })
     }
 }
@@ -784,6 +786,7 @@ impl Executor for RehearsalExecutor {
                     Ok(Done {
                         outputs: placeholders(&request.outputs, request.wait.as_ref()),
                         rehearsed: Some(Rehearsed::Skipped { reason }),
+                        left_running: 0,
                     })
                 }
                 (None, None) => self.as_written(request).await,

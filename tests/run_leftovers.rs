@@ -52,6 +52,26 @@ fn a_background_process_neither_stalls_the_run_nor_outlives_its_step() {
     let pid = s.lines("bg.pid").concat();
     assert!(!pid.is_empty());
     assert!(!alive(&pid), "the leftover `sleep 20` ({pid}) was killed");
+    // Without -v too, the step's line says so (as nextest flags a leaky test), and the journal
+    // keeps it.
+    let again = Scratch::new();
+    let rb = again.runbook("leftovers.yaml", RUNBOOK);
+    let quiet = again.run(&rb, &[]);
+    assert_eq!(quiet.code, 0, "{}", quiet.all());
+    let line = quiet
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("done   bg "))
+        .unwrap_or_default();
+    assert!(
+        line.contains("[left 1 process running: killed]"),
+        "{}",
+        quiet.all()
+    );
+    let id = runkit::run_id(&quiet.stdout);
+    let journal =
+        std::fs::read_to_string(again.state().join(format!("runs/{id}/journal.jsonl"))).unwrap();
+    assert!(journal.contains(r#""left_running":1"#), "{journal}");
 }
 
 #[test]

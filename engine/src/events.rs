@@ -159,6 +159,9 @@ pub enum RunEvent {
         /// In a rehearsal, how the step was carried out; absent in a run on real clusters.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rehearsed: Option<Rehearsed>,
+        /// Processes the step left running when it ended, killed then ([`left_running`]).
+        #[serde(default, skip_serializing_if = "is_zero")]
+        left_running: usize,
     },
     /// A step failed for good.
     StepFailed {
@@ -204,6 +207,17 @@ pub enum RunEvent {
         /// Wall time of this invocation, in milliseconds.
         duration_ms: u64,
     },
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
+/// How a step's leftovers are told, in its log and in the live output:
+/// `left 1 process running: killed`.
+pub fn left_running(n: usize) -> String {
+    let noun = if n == 1 { "process" } else { "processes" };
+    format!("left {n} {noun} running: killed")
 }
 
 impl RunEvent {
@@ -259,10 +273,14 @@ mod tests {
             duration_ms: 3,
             fingerprint: "f".into(),
             rehearsed: None,
+            left_running: 0,
         };
         let text = serde_json::to_string(&s).unwrap();
         assert!(text.contains(r#""TOKEN":{"sealed":"abc"}"#), "{text}");
-        assert!(!text.contains("rehearsed"), "{text}");
+        assert!(
+            !text.contains("rehearsed") && !text.contains("left_running"),
+            "{text}"
+        );
         assert_eq!(serde_json::from_str::<RunEvent>(&text).unwrap(), s);
         let doubled = RunEvent::StepSucceeded {
             step: "a".into(),
@@ -273,12 +291,14 @@ mod tests {
             rehearsed: Some(Rehearsed::Double {
                 doubles: vec!["helm".into()],
             }),
+            left_running: 2,
         };
         let text = serde_json::to_string(&doubled).unwrap();
         assert!(
             text.contains(r#""rehearsed":{"how":"double","doubles":["helm"]}"#),
             "{text}"
         );
+        assert!(text.contains(r#""left_running":2"#), "{text}");
         assert_eq!(serde_json::from_str::<RunEvent>(&text).unwrap(), doubled);
     }
 }

@@ -176,6 +176,7 @@ pub(crate) fn describe(event: &RunEvent) -> Option<String> {
             outputs,
             duration_ms,
             rehearsed,
+            left_running,
             ..
         } => {
             let shown: Vec<String> = outputs
@@ -198,6 +199,10 @@ pub(crate) fn describe(event: &RunEvent) -> Option<String> {
                     ": ",
                 ),
                 Some(Rehearsed::Real) | None => (format!("done   {step} ({took})"), ": "),
+            };
+            let line = match left_running {
+                0 => line,
+                n => format!("{line} [{}]", meshbook_engine::events::left_running(*n)),
             };
             if shown.is_empty() {
                 line

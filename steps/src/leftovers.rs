@@ -50,12 +50,6 @@ pub(crate) fn kill(step: &Step) -> usize {
     members + escaped.len()
 }
 
-/// The line a step's log gets for `n` processes it left behind.
-pub(crate) fn report(n: usize) -> String {
-    let noun = if n == 1 { "process" } else { "processes" };
-    format!("left {n} {noun} running: killed")
-}
-
 /// Live (not zombie) processes of the step's group, and those outside it with the step's mark.
 fn scan(step: &Step) -> (usize, Vec<Pid>) {
     let Ok(entries) = std::fs::read_dir("/proc") else {
@@ -160,6 +154,7 @@ mod tests {
 
     #[test]
     fn reports_say_how_many() {
+        use meshbook_engine::events::left_running as report;
         assert_eq!(report(1), "left 1 process running: killed");
         assert_eq!(report(3), "left 3 processes running: killed");
     }

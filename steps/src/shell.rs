@@ -17,11 +17,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use indexmap::IndexMap;
+use meshbook_engine::events::left_running as left_running_text;
 use meshbook_engine::model::names::is_env_name;
 use meshbook_engine::model::{Action, Command, ShellSpec};
-use meshbook_engine::run::executor::{
-    BoxFuture, Done, Executor, Produced, StepFailure, StepRequest,
-};
+use meshbook_engine::run::executor::{BoxFuture, Done, Executor, StepFailure, StepRequest};
 use meshbook_engine::state::log::{Lines, Stream};
 use meshbook_engine::values::Values;
 use nix::sys::signal::{Signal, killpg};
@@ -47,13 +46,13 @@ impl ShellExecutor {
 
     /// Runs one attempt; the future owns everything it needs (for spawning as a task).
     pub async fn execute_owned(self, req: StepRequest) -> Result<Done, StepFailure> {
-        run(req, self.withheld).await.map(Done::from)
+        run(req, self.withheld).await
     }
 }
 
 impl Executor for ShellExecutor {
     fn execute(&self, req: StepRequest) -> BoxFuture<'_, Result<Done, StepFailure>> {
-        Box::pin(async move { run(req, self.withheld.clone()).await.map(Done::from) })
+        Box::pin(run(req, self.withheld.clone()))
     }
 }
 
@@ -117,7 +116,7 @@ pub fn parse_output_file(text: &str) -> Result<IndexMap<String, String>, OutputF
     Ok(values)
 }
 
-async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Produced, StepFailure> {
+async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Done, StepFailure> {
     let Action::Shell(spec) = &req.action else {
         return Err(StepFailure::Unsupported(req.action.kind().to_string()));
     };
@@ -172,11 +171,9 @@ async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Produced, Step
     // The step is its own process: what it left behind in its group, or daemonized with its
     // mark, dies with it; what else it left outside its group may hold the pipes open only for
     // a bounded time.
-    if let Some(leftover) = &leftover {
-        let left = leftovers::kill(leftover);
-        if left > 0 {
-            lines.line(Stream::Stderr, &leftovers::report(left));
-        }
+    let left_running = leftover.as_ref().map_or(0, leftovers::kill);
+    if left_running > 0 {
+        lines.line(Stream::Stderr, &left_running_text(left_running));
     }
     if !drain(readers).await {
         lines.line(
@@ -238,7 +235,11 @@ async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Produced, Step
         let secret = secret_values(&req, &values);
         release(&lines.masking(secret), &take(&held), true);
     }
-    Ok(values)
+    Ok(Done {
+        outputs: values,
+        rehearsed: None,
+        left_running,
+    })
 }
 
 /// How long a step's pipes are read after its process ended.

@@ -251,6 +251,8 @@ pub struct Done {
     pub outputs: Produced,
     /// How a rehearsal carried the step out; `None` outside rehearsals.
     pub rehearsed: Option<Rehearsed>,
+    /// Processes the step left running when it ended (killed then).
+    pub left_running: usize,
 }
 
 impl From<Produced> for Done {
@@ -258,6 +260,7 @@ impl From<Produced> for Done {
         Done {
             outputs,
             rehearsed: None,
+            left_running: 0,
         }
     }
 }

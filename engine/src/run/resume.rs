@@ -165,6 +165,7 @@ mod tests {
                     duration_ms: 1,
                     fingerprint: fingerprint(&key, &list.steps[i], &used),
                     rehearsed: None,
+                    left_running: 0,
                 },
             });
             known.extend(out);

@@ -185,7 +185,7 @@ impl Executor for Fake {
             let result = tokio::select! {
                 _ = tokio::time::sleep(took) => match act {
                     Act::Ok(values) => Ok(Done::from(values.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<Produced>())),
-                    Act::Rehearsed(how) => Ok(Done { outputs: Produced::new(), rehearsed: Some(how) }),
+                    Act::Rehearsed(how) => Ok(Done { outputs: Produced::new(), rehearsed: Some(how), left_running: 0 }),
                     Act::Fail => Err(StepFailure::Exit { code: 1 }),
                     Act::Refuse => Err(StepFailure::permanent("Forbidden (403)")),
                     Act::Hang => unreachable!("hangs a day"),

@@ -237,6 +237,7 @@ mod tests {
                 rehearsed: Some(Rehearsed::Skipped {
                     reason: "needs traffic".into(),
                 }),
+                left_running: 0,
             }),
             e(RunEvent::StepStarted {
                 step: "b".into(),

@@ -32,7 +32,7 @@ impl Dispatcher<'_, '_, '_> {
                 let waited = slot
                     .first_start
                     .map_or_else(Default::default, |t| t.elapsed());
-                let (verdict, rehearsed) = match result {
+                let (verdict, rehearsed, left_running) = match result {
                     Ok(done) => (
                         policy::judge(
                             &self.list.steps[index],
@@ -42,12 +42,13 @@ impl Dispatcher<'_, '_, '_> {
                             &self.settings.sealer,
                         ),
                         done.rehearsed,
+                        done.left_running,
                     ),
-                    Err(failure) => (Verdict::Fail(failure), None),
+                    Err(failure) => (Verdict::Fail(failure), None, 0),
                 };
                 match verdict {
                     Verdict::Accept { outputs, stored } => {
-                        self.succeed(index, outputs, stored, rehearsed)
+                        self.succeed(index, outputs, stored, rehearsed, left_running)
                     }
                     Verdict::Again { .. } | Verdict::Fail(_) if self.stopping => {
                         self.interrupt(index)
@@ -83,6 +84,7 @@ impl Dispatcher<'_, '_, '_> {
         outputs: Values,
         stored: IndexMap<String, Stored>,
         rehearsed: Option<Rehearsed>,
+        left_running: usize,
     ) {
         let event = RunEvent::StepSucceeded {
             step: self.id(i),
@@ -91,6 +93,7 @@ impl Dispatcher<'_, '_, '_> {
             duration_ms: self.slots[i].elapsed_ms(),
             fingerprint: self.slots[i].fingerprint.clone(),
             rehearsed,
+            left_running,
         };
         self.emit(Some(i), event);
         self.dirty = true;
