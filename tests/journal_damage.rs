@@ -5,43 +5,11 @@ mod runkit;
 
 use std::path::PathBuf;
 
-use runkit::{Scratch, run_id};
-
-/// Three steps with outputs, the last failing until `fixed` exists: a run to resume.
-const RUNBOOK: &str = r#"apiVersion: meshbook/v1
-kind: Runbook
-metadata: {name: damage}
-steps:
-  - id: a
-    shell: |
-      echo a >> ran
-      echo "A=0123456789abcdef" >> "$MESHBOOK_OUTPUT"
-    outputs:
-      A: {type: string}
-  - id: b
-    shell: |
-      echo b >> ran
-      echo "B=$A" >> "$MESHBOOK_OUTPUT"
-    outputs:
-      B: {type: string}
-  - id: c
-    shell: |
-      echo c >> ran
-      test -e fixed && echo "C=$B" >> "$MESHBOOK_OUTPUT"
-    outputs:
-      C: {type: string}
-"#;
+use runkit::Scratch;
 
 /// A run stopped at `c`, with `a` and `b` succeeded.
 fn failed_run(s: &Scratch) -> (String, PathBuf) {
-    let rb = s.runbook("damage.yaml", RUNBOOK);
-    let _ = std::fs::remove_file(s.work().join("fixed"));
-    let first = s.run(&rb, &[]);
-    assert_eq!(first.code, 1, "{}", first.all());
-    let id = run_id(&first.stdout);
-    let dir = s.state().join("runs").join(&id);
-    std::fs::write(s.work().join("fixed"), "").unwrap();
-    (id, dir)
+    runkit::cases::failed_run(s).unwrap()
 }
 
 fn journal_lines(dir: &std::path::Path) -> Vec<String> {

@@ -116,17 +116,9 @@ fn two_processes_never_drive_one_run() {
         "slow.yaml",
         "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {name: slow}\nsteps:\n  - id: s\n    shell: touch started; sleep 2\n",
     );
-    let work = s.work();
-    let mut child = s.spawn(&[
-        "run",
-        rb.to_str().unwrap(),
-        "--workdir",
-        work.to_str().unwrap(),
-        "--log-format",
-        "plain",
-    ]);
+    let mut child = s.spawn_run(&rb);
     let deadline = Instant::now() + Duration::from_secs(10);
-    while !work.join("started").exists() {
+    while !s.work().join("started").exists() {
         assert!(Instant::now() < deadline);
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -183,14 +175,7 @@ fn the_first_signal_stops_gracefully_and_the_run_resumes() {
     let s = Scratch::new();
     let rb = s.runbook("long.yaml", &LONG.replace("TRAP", "true"));
     let work = s.work();
-    let child = s.spawn(&[
-        "run",
-        rb.to_str().unwrap(),
-        "--workdir",
-        work.to_str().unwrap(),
-        "--log-format",
-        "plain",
-    ]);
+    let child = s.spawn_run(&rb);
     wait_for(&work.join("started"));
     let start = Instant::now();
     signal(child.id(), "-TERM");

@@ -5,21 +5,7 @@
 mod runkit;
 
 use runkit::Scratch;
-
-/// Each way a template could put the param `X` into a script unquoted.
-const SPLICES: [&str; 11] = [
-    "{{X}}",
-    "{{{X}}}",
-    r#"{{lookup this "X"}}"#,
-    "{{#with X}}{{this}}{{/with}}",
-    "{{b64dec (b64enc X)}}",
-    "{{#each this}}{{this}}{{/each}}",
-    "{{this.X}}",
-    "{{./X}}",
-    "{{[X]}}",
-    "{{@root.X}}",
-    r#"{{#if X}}{{lookup this "X"}}{{/if}}"#,
-];
+use runkit::cases::SCRIPT_SPLICES;
 
 fn runbook(script_line: &str, touched: &str) -> String {
     format!(
@@ -32,7 +18,7 @@ fn no_template_form_splices_a_value_into_a_script() {
     let s = Scratch::new();
     let touched = s.path().join("injected");
     let touched = touched.to_str().unwrap();
-    for (n, form) in SPLICES.iter().enumerate() {
+    for (n, form) in SCRIPT_SPLICES.iter().enumerate() {
         let line = format!("echo {form}");
         let rb = s.runbook(&format!("inject{n}.yaml"), &runbook(&line, touched));
         let name = rb.to_str().unwrap();

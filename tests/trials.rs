@@ -11,7 +11,8 @@ use std::path::Path;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use runkit::{Done, Scratch, run_id};
+use runkit::cases::{SCRIPT_SPLICES, failed_run};
+use runkit::{Done, Scratch};
 
 /// How many times each random trial runs: (short, long).
 fn times(short: usize, long: usize) -> usize {
@@ -19,6 +20,25 @@ fn times(short: usize, long: usize) -> usize {
         Ok("long") => long,
         _ => short,
     }
+}
+
+/// Why a trial failed, and whether that cost the user something (work recorded done that ran
+/// again, a wrong output, a secret in clear, an injected command that ran, a write that vanished)
+/// rather than only breaking a promise about how the failure is reported.
+struct Failure {
+    why: String,
+    lost: bool,
+}
+
+impl From<String> for Failure {
+    fn from(why: String) -> Failure {
+        Failure { why, lost: false }
+    }
+}
+
+/// A failure that lost the user something.
+fn lost(why: String) -> Failure {
+    Failure { why, lost: true }
 }
 
 /// One category of trials: how many ran, which failed (and why), and how much was lost.
@@ -40,11 +60,13 @@ impl Tally {
         }
     }
 
-    /// Counts one trial; `Err` is a failure.
-    fn trial(&mut self, outcome: Result<(), String>) {
+    /// Counts one trial; `Err` is a failure, counted as lost too when it cost something.
+    fn trial(&mut self, outcome: Result<(), impl Into<Failure>>) {
         self.trials += 1;
-        if let Err(why) = outcome {
-            self.failures.push(why);
+        if let Err(failure) = outcome {
+            let failure = failure.into();
+            self.lost += usize::from(failure.lost);
+            self.failures.push(failure.why);
         }
     }
 
@@ -202,24 +224,16 @@ fn stop_after(
 
 /// Starts the run, stops it (and, with `stops > 1`, the resumes after it) at random moments,
 /// then resumes to the end: every step done once recorded, never run again, outputs right.
-fn stopped_trial(rng: &mut Rng, stops: usize, how: Stop, lost: &mut usize) -> Result<(), String> {
+fn stopped_trial(rng: &mut Rng, stops: usize, how: Stop) -> Result<(), Failure> {
     let s = Scratch::new();
     let rb = s.runbook("trials.yaml", &chain_runbook());
-    let work = s.work();
-    let run_args = [
-        "run",
-        rb.to_str().unwrap(),
-        "--workdir",
-        work.to_str().unwrap(),
-        "--log-format",
-        "plain",
-    ];
-    let mut args: Vec<&str> = run_args.to_vec();
+    let run = s.run_args(&rb);
+    let mut args: Vec<&str> = run.iter().map(String::as_str).collect();
     let deadline = Instant::now() + Duration::from_secs(120);
     let mut stopped = 0;
     while stopped < stops {
         if Instant::now() > deadline {
-            return Err("no progress within 120 s".into());
+            return Err(Failure::from("no progress within 120 s".to_string()));
         }
         // A stop that came after the run's last record but before it exited leaves nothing
         // to resume.
@@ -235,17 +249,18 @@ fn stopped_trial(rng: &mut Rng, stops: usize, how: Stop, lost: &mut usize) -> Re
         std::thread::sleep(Duration::from_millis(250));
         for again in &s.lines("ran")[ran_before.min(s.lines("ran").len())..] {
             if done_before.contains(again) {
-                *lost += 1;
-                return Err(format!("step {again} was recorded done, yet ran again"));
+                return Err(lost(format!(
+                    "step {again} was recorded done, yet ran again"
+                )));
             }
         }
         if let Some((code, stderr)) = ended {
             if code != 0 {
-                return Err(format!(
+                return Err(Failure::from(format!(
                     "an unstopped `{}` exited {code}: {stderr}{}",
                     args[0],
                     holder_state(&stderr)
-                ));
+                )));
             }
             break;
         }
@@ -259,19 +274,23 @@ fn stopped_trial(rng: &mut Rng, stops: usize, how: Stop, lost: &mut usize) -> Re
         let ran_before = s.lines("ran").len();
         let out = s.resume(&[]);
         if out.code != 0 {
-            return Err(format!("the final resume failed: {}", out.all()));
+            return Err(Failure::from(format!(
+                "the final resume failed: {}",
+                out.all()
+            )));
         }
         for again in &s.lines("ran")[ran_before..] {
             if done_before.contains(again) {
-                *lost += 1;
-                return Err(format!("step {again} was recorded done, yet ran again"));
+                return Err(lost(format!(
+                    "step {again} was recorded done, yet ran again"
+                )));
             }
         }
     }
     let st = status(&s)?;
     let steps = st["steps"].as_array().cloned().unwrap_or_default();
     if steps.len() != 30 || steps.iter().any(|x| x["state"] != "succeeded") {
-        return Err(format!("not every step succeeded: {st}"));
+        return Err(Failure::from(format!("not every step succeeded: {st}")));
     }
     for k in 0..3 {
         let id = format!("s9-{k}");
@@ -280,13 +299,15 @@ fn stopped_trial(rng: &mut Rng, stops: usize, how: Stop, lost: &mut usize) -> Re
             .find(|x| x["id"] == id.as_str())
             .map(|x| x["outputs"][format!("V9_{k}")]["plain"].clone());
         if got.as_ref().and_then(|v| v.as_str()) != Some(expected_last(k).as_str()) {
-            *lost += 1;
-            return Err(format!("{id} has output {got:?}"));
+            return Err(lost(format!("{id} has output {got:?}")));
         }
     }
     let ran: HashSet<String> = s.lines("ran").into_iter().collect();
     if ran.len() != 30 {
-        return Err(format!("{} distinct steps ran, not 30", ran.len()));
+        return Err(Failure::from(format!(
+            "{} distinct steps ran, not 30",
+            ran.len()
+        )));
     }
     Ok(())
 }
@@ -332,11 +353,9 @@ fn kills(rng: &mut Rng) -> Vec<Tally> {
         ),
     ] {
         let mut t = Tally::new(name);
-        let mut lost = 0;
         for _ in 0..n {
-            t.trial(stopped_trial(rng, stops, how, &mut lost));
+            t.trial(stopped_trial(rng, stops, how));
         }
-        t.lost = lost;
         out.push(t);
     }
     out
@@ -344,44 +363,6 @@ fn kills(rng: &mut Rng) -> Vec<Tally> {
 
 // ---------------------------------------------------------------------------------------------
 // Journal damage
-
-const DAMAGE_RUNBOOK: &str = r#"apiVersion: meshbook/v1
-kind: Runbook
-metadata: {name: damage}
-steps:
-  - id: a
-    shell: |
-      echo a >> ran
-      echo "A=0123456789abcdef" >> "$MESHBOOK_OUTPUT"
-    outputs: {A: {}}
-  - id: b
-    shell: |
-      echo b >> ran
-      echo "B=$A" >> "$MESHBOOK_OUTPUT"
-    outputs: {B: {}}
-  - id: c
-    shell: |
-      echo c >> ran
-      test -e fixed && echo "C=$B" >> "$MESHBOOK_OUTPUT"
-    outputs: {C: {}}
-"#;
-
-/// A run stopped at `c` with `a` and `b` done; returns its id and folder.
-fn failed_run(s: &Scratch) -> Result<(String, std::path::PathBuf), String> {
-    let rb = s.runbook("damage.yaml", DAMAGE_RUNBOOK);
-    let _ = std::fs::remove_file(s.work().join("fixed"));
-    let first = s.run(&rb, &[]);
-    if first.code != 1 {
-        return Err(format!(
-            "the run to damage did not fail at c: {}",
-            first.all()
-        ));
-    }
-    let id = run_id(&first.stdout);
-    std::fs::write(s.work().join("fixed"), "").unwrap();
-    let dir = s.state().join("runs").join(&id);
-    Ok((id, dir))
-}
 
 type Damage = fn(&Path, &Path, &mut Rng);
 
@@ -475,13 +456,7 @@ fn damages() -> Vec<(&'static str, Damage, bool)> {
     ]
 }
 
-fn damage_trial(
-    name: &str,
-    damage: Damage,
-    refused: bool,
-    rng: &mut Rng,
-    lost: &mut usize,
-) -> Result<(), String> {
+fn damage_trial(name: &str, damage: Damage, refused: bool, rng: &mut Rng) -> Result<(), Failure> {
     let s = Scratch::new();
     let (id, dir) = failed_run(&s)?;
     damage(&dir.join("journal.jsonl"), &dir.join("run.json"), rng);
@@ -490,24 +465,21 @@ fn damage_trial(
         for args in [vec!["resume", id.as_str()], vec!["status", id.as_str()]] {
             let out = s.meshbook(&args);
             if out.code != 3 || !out.stderr.contains("damaged run state") {
-                return Err(format!(
-                    "{name}: {args:?} did not report damage: {}",
-                    out.all()
-                ));
+                return Err(
+                    format!("{name}: {args:?} did not report damage: {}", out.all()).into(),
+                );
             }
         }
         if s.lines("ran") != before {
-            *lost += 1;
-            return Err(format!("{name}: steps ran from damaged state"));
+            return Err(lost(format!("{name}: steps ran from damaged state")));
         }
     } else {
         let out = s.meshbook(&["resume", &id, "--log-format", "plain"]);
         if out.code != 0 {
-            return Err(format!("{name}: not resumed: {}", out.all()));
+            return Err(format!("{name}: not resumed: {}", out.all()).into());
         }
         if s.lines("ran") != ["a", "b", "c", "c"] {
-            *lost += 1;
-            return Err(format!("{name}: ran {:?}", s.lines("ran")));
+            return Err(lost(format!("{name}: ran {:?}", s.lines("ran"))));
         }
     }
     Ok(())
@@ -515,10 +487,9 @@ fn damage_trial(
 
 fn journal_damage(rng: &mut Rng) -> Tally {
     let mut t = Tally::new("journal and run.json damage (9 kinds)");
-    let mut lost = 0;
     for _ in 0..times(1, 4) {
         for (name, damage, refused) in damages() {
-            t.trial(damage_trial(name, damage, refused, rng, &mut lost));
+            t.trial(damage_trial(name, damage, refused, rng));
         }
     }
     // A journal swapped in from another run of the same runbook.
@@ -539,7 +510,6 @@ fn journal_damage(rng: &mut Rng) -> Tally {
             }
         })());
     }
-    t.lost = lost;
     t
 }
 
@@ -727,7 +697,7 @@ steps:
       exit 3
 "#;
 
-fn leaks(channel: &str, text: &str) -> Result<(), String> {
+fn leaks(channel: &str, text: &str) -> Result<(), Failure> {
     let mut found = Vec::new();
     for secret in [PASSWORD, TOKEN, KEY_LINES[0], KEY_LINES[1]] {
         if text.contains(secret) {
@@ -736,7 +706,7 @@ fn leaks(channel: &str, text: &str) -> Result<(), String> {
     }
     match found.is_empty() {
         true => Ok(()),
-        false => Err(format!("{channel}: {found:?} in clear")),
+        false => Err(lost(format!("{channel}: {found:?} in clear"))),
     }
 }
 
@@ -803,7 +773,6 @@ fn secret_scans() -> Tally {
     for (path, text) in files {
         t.trial(leaks(&path, &text));
     }
-    t.lost = t.failures.len();
     t
 }
 
@@ -824,22 +793,6 @@ steps:
     shell:
       argv: [sh, -c, 'printf "%s" "$1" > got-argv', argv, "{{X}}"]
 "#;
-
-/// Template constructs that would splice a value into a script as code: each must be refused.
-const FORBIDDEN: &[&str] = &[
-    "{{X}}",
-    "{{lookup this \"X\"}}",
-    "{{#with X}}{{this}}{{/with}}",
-    "{{b64dec (b64enc X)}}",
-    "{{#each this}}{{this}}{{/each}}",
-    "{{this.X}}",
-    "{{./X}}",
-    "{{[X]}}",
-    "{{@root.X}}",
-    "{{#if X}}{{lookup this \"X\"}}{{/if}}",
-    "{{> p}}",
-    "{{{X}}}",
-];
 
 fn injection() -> Tally {
     let mut t =
@@ -862,21 +815,22 @@ fn injection() -> Tally {
         let _ = std::fs::remove_file(s.work().join("PWNED"));
         t.trial((|| {
             if pwned {
-                return Err(format!("payload {payload:?} ran"));
+                return Err(lost(format!("payload {payload:?} ran")));
             }
             if out.code != 0 {
-                return Err(format!("payload {payload:?}: {}", out.all()));
+                return Err(format!("payload {payload:?}: {}", out.all()).into());
             }
             for file in ["got-env", "got-sh", "got-argv"] {
                 let got = std::fs::read_to_string(s.work().join(file)).unwrap_or_default();
                 if got != payload {
-                    return Err(format!("{file}: {payload:?} arrived as {got:?}"));
+                    return Err(format!("{file}: {payload:?} arrived as {got:?}").into());
                 }
             }
             Ok(())
         })());
     }
-    for form in FORBIDDEN {
+    // Partials too: the language a script may use has none.
+    for form in SCRIPT_SPLICES.iter().chain(["{{> p}}"].iter()) {
         let text = format!(
             "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {{name: f}}\nparams:\n  X: {{}}\nsteps:\n  - id: a\n    shell: echo {}\n",
             serde_json::to_string(form).unwrap()
@@ -890,7 +844,6 @@ fn injection() -> Tally {
             },
         );
     }
-    t.lost = t.failures.iter().filter(|f| f.contains(" ran")).count();
     t
 }
 
@@ -1165,11 +1118,10 @@ fn sandbox_probes() -> Tally {
         .unwrap_or(0);
     t.trial(match (codes.iter().all(|c| *c == 201), listed) {
         (true, 12) => Ok(()),
-        other => Err(format!(
+        other => Err(lost(format!(
             "12 concurrent creates: {codes:?}, {other:?} listed"
-        )),
+        ))),
     });
-    t.lost = t.failures.iter().filter(|f| f.contains("creates")).count();
     s.sandbox_down("sb", child);
     t
 }

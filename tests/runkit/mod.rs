@@ -4,6 +4,8 @@
 
 #![allow(dead_code)]
 
+pub mod cases;
+
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -187,17 +189,25 @@ impl Scratch {
         c
     }
 
-    /// `meshbook run FILE --workdir W --log-format plain ARGS...`, waited for.
-    pub fn run(&self, runbook: &Path, extra: &[&str]) -> Done {
+    /// `run FILE --workdir W --log-format plain`: how the tests start a run.
+    pub fn run_args(&self, runbook: &Path) -> Vec<String> {
         let work = self.work();
-        let mut args = vec![
+        [
             "run",
             runbook.to_str().unwrap(),
             "--workdir",
             work.to_str().unwrap(),
-            "--log-format",
-            "plain",
-        ];
+        ]
+        .into_iter()
+        .chain(["--log-format", "plain"])
+        .map(str::to_string)
+        .collect()
+    }
+
+    /// `meshbook run FILE --workdir W --log-format plain ARGS...`, waited for.
+    pub fn run(&self, runbook: &Path, extra: &[&str]) -> Done {
+        let run = self.run_args(runbook);
+        let mut args: Vec<&str> = run.iter().map(String::as_str).collect();
         args.extend_from_slice(extra);
         finish(self.cmd(&args), None)
     }
@@ -225,15 +235,8 @@ impl Scratch {
 
     /// Starts `meshbook run FILE --workdir W --log-format plain` without waiting.
     pub fn spawn_run(&self, runbook: &Path) -> Child {
-        let work = self.work();
-        self.spawn(&[
-            "run",
-            runbook.to_str().unwrap(),
-            "--workdir",
-            work.to_str().unwrap(),
-            "--log-format",
-            "plain",
-        ])
+        let run = self.run_args(runbook);
+        self.spawn(&run.iter().map(String::as_str).collect::<Vec<_>>())
     }
 
     /// Waits until a step has made `file` in the working directory (a test failure after 30 s).
