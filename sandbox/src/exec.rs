@@ -448,7 +448,7 @@ async fn websocket_session<S>(
     });
     let (mut in_tx, in_rx) = input_channels();
     let (left_tx, left) = tokio::sync::oneshot::channel::<()>();
-    let reader = tokio::spawn(async move {
+    let mut reader = tokio::spawn(async move {
         while let Some(Ok(msg)) = stream.next().await {
             let data: Vec<u8> = match msg {
                 Message::Binary(b) => b.to_vec(),
@@ -482,7 +482,6 @@ async fn websocket_session<S>(
     };
     let status = run(cmd, in_rx, out_tx, stop).await;
     let _ = forward.await;
-    reader.abort();
     let _ = tx.send(frame(3, status.to_string().as_bytes())).await;
     let _ = tx
         .send(Message::Close(Some(CloseFrame {
@@ -492,7 +491,16 @@ async fn websocket_session<S>(
         .await;
     drop(tx);
     let _ = writer.await;
+    // Read on until the client's own close, for a bounded time: a connection closed with frames
+    // of the client still unread (stdin's close signal, sent as the command ended) is reset,
+    // and a reset can discard the status the client has not read yet.
+    if tokio::time::timeout(LINGER, &mut reader).await.is_err() {
+        reader.abort();
+    }
 }
+
+/// How long an exec's WebSocket is read after the status and close were sent.
+const LINGER: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// Exec over SPDY/3.1 (`v4.channel.k8s.io`): the client opens an error stream and one stream
 /// per channel; the command starts once they are all open (within 30 s, as the kubelet
