@@ -56,6 +56,8 @@ pub struct Injected {
     pub errors: std::sync::atomic::AtomicU64,
     /// 429 answers.
     pub throttled: std::sync::atomic::AtomicU64,
+    /// Writes carried out whose answer was dropped.
+    pub lost_answers: std::sync::atomic::AtomicU64,
 }
 
 /// An authenticated client, as SelfSubjectReview reports it.

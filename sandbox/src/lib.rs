@@ -88,6 +88,10 @@ pub struct Faults {
     pub retry_after: Duration,
     /// Watches are closed after this many events.
     pub watch_drop_after: Option<usize>,
+    /// Fraction (0.0–1.0) of writes, per verb (`create`, `update`, `patch`, `delete`, or `*`),
+    /// that are carried out but never answered: the connection is closed instead, as when a
+    /// network drops it mid-write. A client cannot tell whether such a write landed.
+    pub lost_answer_rate: BTreeMap<String, f64>,
 }
 
 impl Default for Faults {
@@ -99,6 +103,7 @@ impl Default for Faults {
             throttle_rate: 0.0,
             retry_after: Duration::from_secs(1),
             watch_drop_after: None,
+            lost_answer_rate: BTreeMap::new(),
         }
     }
 }
@@ -110,6 +115,8 @@ pub struct FaultCounts {
     pub errors: u64,
     /// Requests answered 429.
     pub throttled: u64,
+    /// Writes carried out whose answer was dropped.
+    pub lost_answers: u64,
 }
 
 /// How to start a sandbox.
@@ -526,6 +533,7 @@ impl Sandbox {
         Some(FaultCounts {
             errors: n(&c.cluster.injected.errors),
             throttled: n(&c.cluster.injected.throttled),
+            lost_answers: n(&c.cluster.injected.lost_answers),
         })
     }
 

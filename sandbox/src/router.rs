@@ -13,11 +13,24 @@ use crate::discovery;
 use crate::http::{Body, Query, error, json};
 use crate::status::ApiError;
 
+/// A write carried out whose answer is dropped (the `lost_answer_rate` fault): the server closes
+/// the connection instead of answering.
+#[derive(Debug)]
+pub struct LostAnswer;
+
+impl std::fmt::Display for LostAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the answer to a write was dropped (injected fault)")
+    }
+}
+
+impl std::error::Error for LostAnswer {}
+
 /// Handles one HTTP request for a cluster.
 pub async fn handle(
     cluster: Arc<Cluster>,
     req: Request<Incoming>,
-) -> Result<Response<Body>, Infallible> {
+) -> Result<Response<Body>, LostAnswer> {
     if !cluster.faults.latency.is_zero() {
         tokio::time::sleep(cluster.faults.latency).await;
     }
@@ -25,9 +38,30 @@ pub async fn handle(
     let Some(user) = cluster.authenticate(&token) else {
         return Ok(error(&ApiError::unauthorized()));
     };
-    Ok(route(cluster, user, req)
+    let write = match *req.method() {
+        Method::POST => Some("create"),
+        Method::PUT => Some("update"),
+        Method::PATCH => Some("patch"),
+        Method::DELETE => Some("delete"),
+        _ => None,
+    };
+    let answer = route(Arc::clone(&cluster), user, req)
         .await
-        .unwrap_or_else(|e| error(&e)))
+        .unwrap_or_else(|e| error(&e));
+    let lost = write.and_then(|verb| {
+        let rates = &cluster.faults.lost_answer_rate;
+        rates.get(verb).or_else(|| rates.get("*"))
+    });
+    if let Some(rate) = lost
+        && *rate > 0.0
+        && answer.status().is_success()
+        && rand::random::<f64>() < *rate
+    {
+        use std::sync::atomic::Ordering::Relaxed;
+        cluster.injected.lost_answers.fetch_add(1, Relaxed);
+        return Err(LostAnswer);
+    }
+    Ok(answer)
 }
 
 /// The bearer token of a request; the scheme is case-insensitive, as the API server reads it.

@@ -85,6 +85,10 @@ pub(crate) struct UpArgs {
     /// Close watches after this many events.
     #[arg(long, value_name = "N")]
     pub(crate) watch_drop_after: Option<usize>,
+    /// Carry out this fraction of writes of a verb but drop their answer (close the connection),
+    /// as a network failing mid-write does: `VERB=RATE`, e.g. `patch=0.2` or `*=0.1`.
+    #[arg(long, value_name = "VERB=RATE", value_parser = parse_rate)]
+    pub(crate) lost_answer_rate: Vec<(String, f64)>,
     /// Also start a simulated Google Cloud and print the environment that points gcloud at it.
     #[arg(long)]
     pub(crate) gcp: bool,
@@ -173,6 +177,7 @@ fn up(args: UpArgs) -> Result<()> {
             latency: args.latency,
             throttle_rate: args.throttle_rate,
             watch_drop_after: args.watch_drop_after,
+            lost_answer_rate: args.lost_answer_rate.iter().cloned().collect(),
             ..Faults::default()
         },
         ..SandboxConfig::default()
