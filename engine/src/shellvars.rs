@@ -4,7 +4,7 @@
 use std::collections::BTreeSet;
 
 /// Variables the environment of a step always has, or that bash sets itself.
-pub(crate) const AMBIENT: [&str; 31] = [
+pub(crate) const AMBIENT: [&str; 32] = [
     "HOME",
     "PATH",
     "USER",
@@ -34,6 +34,7 @@ pub(crate) const AMBIENT: [&str; 31] = [
     "MESHBOOK_OUTPUT",
     "MESHBOOK_RUN_ID",
     "MESHBOOK_STEP",
+    "MESHBOOK_DRIVER",
     "MESHBOOK_WORKDIR",
     "MESHBOOK_SANDBOX",
 ];

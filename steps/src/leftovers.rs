@@ -1,8 +1,8 @@
 //! Processes a shell step left running when its own process ended, counted, killed and
 //! reported, as nextest reports leaky tests: those still in its process group (`cmd &` without
 //! `wait`), and daemons that left the group (`setsid`, as `ssh-agent` does) but still carry the
-//! step's mark in their environment (`MESHBOOK_RUN_ID` and `MESHBOOK_STEP`, which every process
-//! a step starts inherits unless it clears its environment).
+//! step's mark in their environment (`MESHBOOK_RUN_ID`, `MESHBOOK_STEP` and `MESHBOOK_DRIVER`,
+//! which every process a step starts inherits unless it clears its environment).
 
 use nix::sys::signal::{Signal, kill as kill_pid, killpg};
 use nix::unistd::Pid;
@@ -13,8 +13,9 @@ use nix::unistd::Pid;
 pub(crate) struct Step {
     /// The step's process group.
     pub(crate) pgid: Pid,
-    /// `MESHBOOK_RUN_ID=…` and `MESHBOOK_STEP=…`, as they appear in `/proc/PID/environ`.
-    pub(crate) mark: [Vec<u8>; 2],
+    /// `MESHBOOK_RUN_ID=…`, `MESHBOOK_STEP=…` and `MESHBOOK_DRIVER=…`, as they appear in
+    /// `/proc/PID/environ`.
+    pub(crate) mark: [Vec<u8>; 3],
     /// Processes started earlier than the step (clock ticks after boot) are not the step's.
     pub(crate) since: u64,
 }
@@ -32,10 +33,19 @@ impl Step {
             mark: [
                 format!("MESHBOOK_RUN_ID={run_id}").into_bytes(),
                 format!("MESHBOOK_STEP={step}").into_bytes(),
+                format!("MESHBOOK_DRIVER={}", driver()).into_bytes(),
             ],
             since,
         }
     }
+}
+
+/// This meshbook process, as steps' marks name it: its pid and a nonce. A run kept on a cluster
+/// can be taken over while the process that lost it still runs a step; that process must kill
+/// only its own step's leftovers, not those of the same step started by the new driver.
+pub(crate) fn driver() -> &'static str {
+    static DRIVER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DRIVER.get_or_init(|| format!("{}-{:08x}", std::process::id(), rand::random::<u32>()))
 }
 
 /// Kills what is left of the step and says how many processes there were.
@@ -86,7 +96,7 @@ fn scan(step: &Step) -> (usize, Vec<Pid>) {
 }
 
 /// Whether a `/proc/PID/environ` (NUL-separated `NAME=value`) holds every entry of `mark`.
-fn marked(environ: &[u8], mark: &[Vec<u8>; 2]) -> bool {
+fn marked(environ: &[u8], mark: &[Vec<u8>; 3]) -> bool {
     mark.iter().all(|m| {
         environ
             .split(|b| *b == 0)
@@ -141,14 +151,23 @@ mod tests {
     #[test]
     fn the_mark_is_matched_entry_by_entry() {
         let mark = Step::started("r1", "ssh-key", Pid::from_raw(i32::MAX)).mark;
+        let me = format!("MESHBOOK_DRIVER={}", driver());
+        let environ = |entries: &str| format!("{entries}\0{me}\0").into_bytes();
         assert!(marked(
-            b"HOME=/h\0MESHBOOK_STEP=ssh-key\0MESHBOOK_RUN_ID=r1\0",
+            &environ("HOME=/h\0MESHBOOK_STEP=ssh-key\0MESHBOOK_RUN_ID=r1"),
             &mark
         ));
         assert!(!marked(
-            b"MESHBOOK_STEP=ssh-key2\0MESHBOOK_RUN_ID=r1\0",
+            &environ("MESHBOOK_STEP=ssh-key2\0MESHBOOK_RUN_ID=r1"),
             &mark
         ));
+        assert!(
+            !marked(
+                b"MESHBOOK_STEP=ssh-key\0MESHBOOK_RUN_ID=r1\0MESHBOOK_DRIVER=1-0\0",
+                &mark
+            ),
+            "the same step of another meshbook process is not this one's"
+        );
         assert!(!marked(b"MESHBOOK_STEP=ssh-key\0", &mark));
     }
 

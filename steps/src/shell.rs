@@ -363,6 +363,7 @@ fn prepare(req: &StepRequest, spec: &ShellSpec, withheld: &[String]) -> io::Resu
         .env("MESHBOOK_OUTPUT", &output_file)
         .env("MESHBOOK_RUN_ID", &req.run_id)
         .env("MESHBOOK_STEP", &req.step)
+        .env("MESHBOOK_DRIVER", crate::leftovers::driver())
         .env("MESHBOOK_WORKDIR", &req.workdir)
         .before_spawn(|cmd| {
             cmd.process_group(0);
