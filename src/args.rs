@@ -4,14 +4,16 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
-use meshbook_engine::state::store::StateDir;
 
+use crate::failure::Failure;
+use crate::location::Location;
 use crate::report::LogFormat;
+use crate::store::Store;
 
 /// Where run state lives.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct StateArgs {
-    /// The state directory: runs, journals and logs.
+    /// The state directory: runs, journals and logs, on this machine.
     #[arg(
         long,
         value_name = "DIR",
@@ -19,12 +21,28 @@ pub(crate) struct StateArgs {
         default_value = ".meshbook"
     )]
     pub(crate) state_dir: PathBuf,
+    /// Where runs are kept instead of --state-dir: a directory, or kube://CONTEXT/NAMESPACE to
+    /// keep them on a cluster, where any machine with the kubeconfig can list, show and resume
+    /// them (docs/run-state.md).
+    #[arg(long, value_name = "LOCATION", env = "MESHBOOK_STATE")]
+    pub(crate) state: Option<Location>,
+    /// The kubeconfig: its contexts are the ones the runbook names, and a kube:// state's
+    /// (default: $KUBECONFIG, then ~/.kube/config).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) kubeconfig: Option<PathBuf>,
 }
 
 impl StateArgs {
-    /// The state dir these arguments name.
-    pub(crate) fn dir(&self) -> StateDir {
-        StateDir::new(&self.state_dir)
+    /// Where these arguments keep runs.
+    pub(crate) fn location(&self) -> Location {
+        self.state
+            .clone()
+            .unwrap_or_else(|| Location::Dir(self.state_dir.clone()))
+    }
+
+    /// The store these arguments name, reached.
+    pub(crate) fn store(&self) -> Result<Store, Failure> {
+        Store::at(&self.location(), self.kubeconfig.as_deref())
     }
 }
 

@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::args::{GraphFormatArg, OutputFormat, ServerDryRun};
 use crate::color::ColorWhen;
-use crate::commands::{cleanup, inspect, resume, run, runs, sandbox};
+use crate::commands::{cleanup, inspect, resume, run, runs, sandbox, state};
 use crate::complete::Shell;
 use crate::output::OutputArg;
 use crate::prepare::RunbookArgs;
@@ -98,6 +98,9 @@ pub(crate) enum Command {
     Status(runs::StatusArgs),
     /// Run the runbook's `finally` steps for an earlier run, with its params and outputs.
     Cleanup(cleanup::CleanupArgs),
+    /// Move runs between state locations: a directory on this machine, or a cluster.
+    #[command(subcommand)]
+    State(state::StateCommand),
     /// Ask of an object file what kube steps ask: a kubectl JSONPath, or kstatus readiness.
     #[command(subcommand)]
     Inspect(inspect::InspectCommand),

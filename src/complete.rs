@@ -13,6 +13,9 @@ use clap_complete::env::{CompleteEnv, Shells};
 use meshbook_engine::model::ValueType;
 use meshbook_engine::state::store::StateDir;
 
+use crate::location::Location;
+use crate::store::View;
+
 use crate::cli::Cli;
 use crate::failure::CmdResult;
 use crate::{recorded, source};
@@ -137,11 +140,16 @@ fn value<T: Clone + Send + Sync + 'static>(id: &str) -> Option<T> {
         .cloned()
 }
 
-fn state_dir() -> StateDir {
+/// The runs of the state dir on the line. Runs kept on a cluster are not completed: a
+/// keystroke should not wait for an API server.
+fn state_dir() -> Option<View> {
     let dir = value::<PathBuf>("state_dir")
         .or_else(|| std::env::var_os("MESHBOOK_STATE_DIR").map(PathBuf::from))
         .unwrap_or_else(|| PathBuf::from(".meshbook"));
-    StateDir::new(dir)
+    let on_cluster = value::<Location>("state")
+        .or_else(|| std::env::var("MESHBOOK_STATE").ok()?.parse().ok())
+        .is_some_and(|l| matches!(l, Location::Kube(_)));
+    (!on_cluster).then(|| View::local(StateDir::new(dir)))
 }
 
 fn starting_with(
@@ -177,7 +185,9 @@ pub(crate) fn runbooks(current: &OsStr) -> Vec<CompletionCandidate> {
 /// Run ids in the state dir (`--state-dir` on the line, $MESHBOOK_STATE_DIR, `.meshbook`),
 /// newest first, each with its runbook's name.
 pub(crate) fn run_ids(current: &OsStr) -> Vec<CompletionCandidate> {
-    let store = state_dir();
+    let Some(store) = state_dir() else {
+        return Vec::new();
+    };
     let mut runs: Vec<(u64, CompletionCandidate)> = store
         .list()
         .unwrap_or_default()
@@ -196,7 +206,9 @@ pub(crate) fn run_ids(current: &OsStr) -> Vec<CompletionCandidate> {
 
 /// Step ids of the run on the line (default: the latest unfinished one), for `resume --from`.
 pub(crate) fn step_ids(current: &OsStr) -> Vec<CompletionCandidate> {
-    let store = state_dir();
+    let Some(store) = state_dir() else {
+        return Vec::new();
+    };
     let Some(id) = value::<String>("run_id").or_else(|| recorded::latest_unfinished(&store).ok())
     else {
         return Vec::new();
@@ -204,7 +216,7 @@ pub(crate) fn step_ids(current: &OsStr) -> Vec<CompletionCandidate> {
     let Ok(meta) = store.read_meta(&id) else {
         return Vec::new();
     };
-    let Ok(validated) = recorded::runbook(&meta) else {
+    let Ok(validated) = recorded::runbook_of(&meta, &store.run_dir(&id)) else {
         return Vec::new();
     };
     let steps = validated

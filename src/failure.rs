@@ -126,9 +126,9 @@ impl From<StateError> for Failure {
     /// (I/O, a damaged journal) is not.
     fn from(e: StateError) -> Self {
         match e {
-            StateError::NoSuchRun { .. } | StateError::Locked { .. } => {
-                Failure::Invalid(e.to_string())
-            }
+            StateError::NoSuchRun { .. }
+            | StateError::Locked { .. }
+            | StateError::Exists { .. } => Failure::Invalid(e.to_string()),
             e if e.is_damage() => Failure::Damaged(e.to_string()),
             other => Failure::Other(other.into()),
         }

@@ -30,7 +30,9 @@ mod dry_run;
 mod failure;
 mod gcp;
 mod identities;
+mod kstate;
 mod lint;
+mod location;
 mod man;
 mod output;
 mod preflight;
@@ -40,6 +42,7 @@ mod rehearsal;
 mod report;
 mod session;
 mod source;
+mod store;
 mod wiring;
 
 use std::io::Write as _;
@@ -48,7 +51,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, FromArgMatches as _};
 
 use crate::cli::{Cli, Command};
-use crate::commands::{catalog, cleanup, inspect, offline, resume, run, runs, sandbox};
+use crate::commands::{catalog, cleanup, inspect, offline, resume, run, runs, sandbox, state};
 use crate::failure::CmdResult;
 
 // Loading a large runbook is allocation-heavy; mimalloc cuts planning time noticeably.
@@ -157,6 +160,7 @@ fn dispatch(cli: Cli, bin: &str) -> CmdResult {
         Command::Runs(args) => runs::runs(&args),
         Command::Status(args) => runs::status(&args),
         Command::Cleanup(args) => cleanup::cleanup(&args, verbose),
+        Command::State(command) => state::state(&command),
         Command::Double { .. } => Ok(()),
     }
 }

@@ -2,18 +2,38 @@
 //! again, as it may have changed), which of its lists it drives, and which run a command means
 //! when none is named.
 
+use meshbook_engine::state::RunDir;
 use meshbook_engine::state::replay::{RunRecord, StepRecord};
-use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
+use meshbook_engine::state::store::{RunKind, RunMeta};
 use meshbook_engine::validate::{List, Validated};
 
 use crate::failure::Failure;
 use crate::prepare::validate_source;
-use crate::source;
+use crate::source::{self, Origin, RunbookSource};
+use crate::store::View;
 
-/// The runbook of a recorded run, read and checked again.
-pub(crate) fn runbook(meta: &RunMeta) -> Result<Validated, Failure> {
-    let source = source::resolve(&meta.runbook.to_string_lossy())
-        .map_err(|e| Failure::Invalid(format!("the runbook of run {} is gone: {e:#}", meta.id)))?;
+/// The runbook of a recorded run, read and checked again: its file (which may have been fixed
+/// since), or, where this machine lacks the file, the copy a cluster kept with the run.
+pub(crate) fn runbook_of(meta: &RunMeta, dir: &RunDir) -> Result<Validated, Failure> {
+    let gone = |e: anyhow::Error| {
+        Failure::Invalid(format!("the runbook of run {} is gone: {e:#}", meta.id))
+    };
+    let source = match source::resolve(&meta.runbook.to_string_lossy()) {
+        Ok(source) => source,
+        Err(e) => match std::fs::read_to_string(dir.runbook()) {
+            Ok(text) => RunbookSource {
+                display: format!("{} (kept with the run)", meta.runbook.display()),
+                origin: Origin::Disk(
+                    meta.runbook
+                        .parent()
+                        .map(std::path::Path::to_path_buf)
+                        .unwrap_or_default(),
+                ),
+                text,
+            },
+            Err(_) => return Err(gone(e)),
+        },
+    };
     validate_source(&source)
 }
 
@@ -27,7 +47,7 @@ pub(crate) fn list(meta: &RunMeta) -> List {
 
 /// The latest run that has not finished successfully; refused when a process drives it (an
 /// older one is not picked instead: that would not be the run the user means).
-pub(crate) fn latest_unfinished(state: &StateDir) -> Result<String, Failure> {
+pub(crate) fn latest_unfinished(state: &View) -> Result<String, Failure> {
     for id in state.list()?.iter().rev() {
         if let Some(locked) = state.locked(id) {
             return Err(locked.into());
@@ -44,19 +64,19 @@ pub(crate) fn latest_unfinished(state: &StateDir) -> Result<String, Failure> {
     }
     Err(Failure::Invalid(format!(
         "no unfinished run in {}",
-        state.runs_dir().display()
+        state.place()
     )))
 }
 
 /// The latest run of a runbook's steps (not a cleanup).
-pub(crate) fn latest_of_steps(state: &StateDir) -> Result<String, Failure> {
+pub(crate) fn latest_of_steps(state: &View) -> Result<String, Failure> {
     state
         .list()?
         .iter()
         .rev()
         .find(|id| state.read_meta(id).is_ok_and(|m| m.kind == RunKind::Steps))
         .cloned()
-        .ok_or_else(|| Failure::Invalid(format!("no run in {}", state.runs_dir().display())))
+        .ok_or_else(|| Failure::Invalid(format!("no run in {}", state.place())))
 }
 
 /// What the journal says of each step of a run: the steps `ids` names (in that order; those it
@@ -77,9 +97,9 @@ pub(crate) fn step_records(mut ids: Vec<String>, record: &RunRecord) -> Vec<(Str
 }
 
 /// The latest run of any kind.
-pub(crate) fn latest(state: &StateDir) -> Result<String, Failure> {
+pub(crate) fn latest(state: &View) -> Result<String, Failure> {
     state
         .list()?
         .pop()
-        .ok_or_else(|| Failure::Invalid(format!("no runs in {}", state.runs_dir().display())))
+        .ok_or_else(|| Failure::Invalid(format!("no runs in {}", state.place())))
 }

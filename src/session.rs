@@ -2,96 +2,102 @@
 //! for an earlier run), wired to its clusters, driven by the scheduler under signals, and
 //! concluded with an exit code. The three commands differ only in how they open it.
 
-use std::path::Path;
 use std::time::Duration;
 
 use meshbook_engine::events::{EventSink, Outcome};
 use meshbook_engine::run::executor::{Controls, Permanence, Site};
 use meshbook_engine::run::scheduler::{self, Job, Settings, Summary};
 use meshbook_engine::state::replay::RunRecord;
-use meshbook_engine::state::secrets::{Sealer, default_key_path};
-use meshbook_engine::state::store::{OpenRun, RunMeta};
+use meshbook_engine::state::secrets::Sealer;
+use meshbook_engine::state::store::RunMeta;
 use meshbook_engine::validate::{List, Validated};
 use meshbook_engine::values::Values;
 
 use crate::args::DriveArgs;
 use crate::failure::{CmdResult, Failure};
 use crate::report::Reporter;
+use crate::store::{Driven, RunKey, Store};
 use crate::wiring::Wiring;
 use crate::{recorded, rehearsal, source};
 
-/// The key that seals secrets at rest.
-pub(crate) fn sealer() -> Result<Sealer, Failure> {
-    Ok(Sealer::load_or_create(&default_key_path()?)?)
-}
-
 /// One run, open and locked, with everything needed to drive it.
 pub(crate) struct Session<'a> {
-    run: OpenRun,
+    run: Driven,
     validated: Validated,
     values: Values,
-    sealer: Sealer,
     restored: Vec<Option<Values>>,
     reporter: Reporter,
     args: &'a DriveArgs,
+    /// The flag naming the run's store, for the commands the user is told to run.
+    store_flag: String,
 }
 
 impl<'a> Session<'a> {
     /// A new run described by `meta`, of `validated` with `values` (params, and for a cleanup
     /// the outputs it cleans up).
+    /// `runbook` is the runbook file's text, which a cluster keeps with the run.
+    #[allow(clippy::too_many_arguments)]
     pub(crate) fn create(
         args: &'a DriveArgs,
+        store: &Store,
         verbose: bool,
         meta: RunMeta,
+        runbook: Option<&str>,
         validated: Validated,
         values: Values,
-        sealer: Sealer,
+        key: RunKey,
     ) -> Result<Session<'a>, Failure> {
-        let run = args.state.dir().create(meta)?;
-        Session::with(run, validated, values, sealer, args, verbose)
+        let run = store.create(meta, key, runbook)?;
+        Session::with(run, validated, values, args, store, verbose)
     }
 
     /// A recorded run, reopened to go on: its runbook read again, its values opened.
     pub(crate) fn reopen(
         args: &'a DriveArgs,
+        store: &Store,
         verbose: bool,
         id: &str,
     ) -> Result<Session<'a>, Failure> {
-        let run = args.state.dir().open(id)?;
-        let validated = recorded::runbook(&run.meta)?;
-        let sealer = sealer()?;
-        let mut values = open_values(&run.meta.params, &sealer)?;
-        values.extend(open_values(&run.meta.inputs, &sealer)?);
-        Session::with(run, validated, values, sealer, args, verbose)
+        let run = store.open(id)?;
+        let validated = recorded::runbook_of(&run.run.meta, &run.run.dir)?;
+        let mut values = open_values(&run.run.meta.params, &run.sealer)?;
+        values.extend(open_values(&run.run.meta.inputs, &run.sealer)?);
+        Session::with(run, validated, values, args, store, verbose)
     }
 
     fn with(
-        run: OpenRun,
+        run: Driven,
         mut validated: Validated,
         values: Values,
-        sealer: Sealer,
         args: &'a DriveArgs,
+        store: &Store,
         verbose: bool,
     ) -> Result<Session<'a>, Failure> {
-        if run.meta.sandbox.is_some() {
-            let source = source::resolve(&run.meta.runbook.to_string_lossy())?;
+        let run_meta = &run.run.meta;
+        if run_meta.sandbox.is_some() {
+            let source = source::resolve(&run_meta.runbook.to_string_lossy())?;
             rehearsal::add_stand_in_uses(&mut validated, &source);
         }
-        let steps = validated.list(recorded::list(&run.meta)).steps.len();
+        let steps = validated.list(recorded::list(run_meta)).steps.len();
         Ok(Session {
             reporter: Reporter::new(args.exec.log_format, steps, verbose),
             restored: vec![None; steps],
             run,
             validated,
             values,
-            sealer,
             args,
+            store_flag: store.flag(),
         })
     }
 
-    /// The run.
-    pub(crate) fn run(&self) -> &OpenRun {
-        &self.run
+    /// What the run is.
+    pub(crate) fn meta(&self) -> &RunMeta {
+        &self.run.run.meta
+    }
+
+    /// The run's events so far.
+    pub(crate) fn history(&self) -> Result<Vec<meshbook_engine::state::journal::Entry>, Failure> {
+        Ok(self.run.history()?)
     }
 
     /// The runbook, checked.
@@ -106,12 +112,12 @@ impl<'a> Session<'a> {
 
     /// The key that seals the run's secrets.
     pub(crate) fn sealer(&self) -> &Sealer {
-        &self.sealer
+        &self.run.sealer
     }
 
     /// Which of the runbook's lists the run drives.
     pub(crate) fn list(&self) -> List {
-        recorded::list(&self.run.meta)
+        recorded::list(self.meta())
     }
 
     /// Steps that an earlier invocation finished, with their outputs: they do not run again.
@@ -130,23 +136,34 @@ impl<'a> Session<'a> {
             mut run,
             validated,
             values,
-            sealer,
             restored,
             mut reporter,
             args,
+            store_flag,
         } = self;
         let exec = &args.exec;
         let runbook = &validated.runbook;
-        let wiring = Wiring::new(&run.meta, &run.dir, runbook, &values, &sealer)?;
+        let meta = run.run.meta.clone();
+        let dir = run.run.dir.clone();
+        let sealer = run.sealer.clone();
+        let workdir = workdir_here(&meta, &reporter)?;
+        let wiring = Wiring::new(
+            &meta,
+            &dir,
+            args.state.kubeconfig.as_deref(),
+            runbook,
+            &values,
+            &sealer,
+        )?;
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()?;
-        let run_id = run.meta.id.clone();
+        let run_id = meta.id.clone();
         let settings = Settings {
             site: Site {
                 run_id: run_id.clone(),
-                workdir: run.meta.workdir.clone(),
-                dir: run.dir.clone(),
+                workdir,
+                dir: dir.clone(),
                 grace: exec.grace,
                 echo: reporter.echo(),
             },
@@ -154,19 +171,29 @@ impl<'a> Session<'a> {
             defaults: runbook.defaults.clone(),
             values,
             sealer,
-            ignored_requirements: run.meta.ignored_requirements.clone(),
+            ignored_requirements: meta.ignored_requirements.clone(),
         };
         let job = Job {
-            list: validated.list(recorded::list(&run.meta)),
+            list: validated.list(recorded::list(&meta)),
             restored,
         };
         let executor = wiring.executor.clone();
-        let dir = run.dir.clone();
+        let lost = run.lost_signal();
         let result = runtime.block_on(async {
             let controls = Controls::default();
             watch_signals(controls.clone(), exec.grace)?;
-            let mut sinks: [&mut dyn EventSink; 2] = [&mut run.journal, &mut reporter];
-            Ok::<_, Failure>(scheduler::run(job, settings, executor, &mut sinks, controls).await?)
+            if let Some(lost) = lost {
+                // Another process took the run over: start nothing more; the next write fails.
+                let stop = controls.stop.clone();
+                tokio::spawn(async move {
+                    lost.cancelled().await;
+                    stop.cancel();
+                });
+            }
+            let mut sinks: [&mut dyn EventSink; 2] = [&mut run, &mut reporter];
+            scheduler::run(job, settings, executor, &mut sinks, controls)
+                .await
+                .map_err(lost_or_other)
         });
         reporter.finish();
         // Steps that ignore every signal must not keep the process alive.
@@ -175,14 +202,14 @@ impl<'a> Session<'a> {
             conclude(
                 &run_id,
                 &summary,
-                &args.state.state_dir,
+                &store_flag,
                 |step| dir.log(step),
                 &reporter,
             )
         });
         let steps = || {
-            let history = args.state.dir().history(&run_id)?;
-            let ids = job_ids(&validated, &run.meta);
+            let history = run.history()?;
+            let ids = job_ids(&validated, &meta);
             Ok(recorded::step_records(ids, &RunRecord::replay(&history)))
         };
         wiring.finish(steps, &reporter, concluded)
@@ -213,18 +240,41 @@ pub(crate) fn open_values(
     })
 }
 
+/// A scheduler that gave up because the run was taken over says so as a locked run does
+/// (exit 2); any other failure to record progress is an error at the edge (exit 1).
+fn lost_or_other(e: scheduler::SchedulerError) -> Failure {
+    match e
+        .0
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<crate::kstate::Lost>())
+    {
+        Some(lost) => Failure::Invalid(lost.to_string()),
+        None => e.into(),
+    }
+}
+
+/// The directory steps run in: the run's, or, for a run resumed on a machine that lacks it (kept
+/// on a cluster, or copied), the current one.
+fn workdir_here(meta: &RunMeta, reporter: &Reporter) -> Result<std::path::PathBuf, Failure> {
+    if meta.workdir.is_dir() {
+        return Ok(meta.workdir.clone());
+    }
+    let here = std::env::current_dir()?;
+    reporter.line(&format!(
+        "the run's directory {} is not on this machine: steps run in {}",
+        meta.workdir.display(),
+        here.display()
+    ));
+    Ok(here)
+}
+
 fn conclude(
     run_id: &str,
     s: &Summary,
-    state_dir: &Path,
+    state_flag: &str,
     log: impl Fn(&str) -> std::path::PathBuf,
     reporter: &Reporter,
 ) -> CmdResult {
-    let state_flag = if state_dir == Path::new(".meshbook") {
-        String::new()
-    } else {
-        format!(" --state-dir {}", state_dir.display())
-    };
     match s.outcome {
         Outcome::Succeeded => {
             reporter.line(&format!(

@@ -62,9 +62,12 @@ pub(crate) struct Wiring {
 impl Wiring {
     /// Connects a run to its clusters: the run's kubeconfig, or (for rehearsals) simulated
     /// clusters started from the run's sandbox folder, with the runbook's stand-ins.
+    /// `kubeconfig` (given to this invocation) wins over the one the run was started with, which
+    /// another machine may not have.
     pub(crate) fn new(
         meta: &RunMeta,
         dir: &RunDir,
+        kubeconfig: Option<&std::path::Path>,
         runbook: &Runbook,
         params: &Values,
         sealer: &Sealer,
@@ -84,10 +87,13 @@ impl Wiring {
             }
             None => None,
         };
+        // A different cluster behind a context is refused all the same: each context's cluster
+        // identity is recorded and checked.
         let kubeconfig = rehearsal
             .as_ref()
             .map(|r| r.kubeconfig.clone())
-            .or_else(|| meta.kubeconfig.clone());
+            .or_else(|| kubeconfig.map(std::path::Path::to_path_buf))
+            .or_else(|| meta.kubeconfig.clone().filter(|k| k.exists()));
         let cloud_env = rehearsal
             .as_ref()
             .map(|r| r.env.clone())

@@ -26,15 +26,16 @@ pub(crate) struct CleanupArgs {
 
 /// Runs `meshbook cleanup`.
 pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
-    let state = args.drive.state.dir();
-    let parent_id = args
-        .run_id
-        .clone()
-        .map_or_else(|| recorded::latest_of_steps(&state), Ok)?;
-    let parent = state.read_meta(&parent_id)?;
+    let store = args.drive.state.store()?;
+    let parent_id = match args.run_id.clone() {
+        Some(id) => id,
+        None => recorded::latest_of_steps(&store.view(None)?)?,
+    };
     // Held until the cleanup ends: `finally` steps must not tear down what a process driving
     // the run is building.
-    let _driving = state.hold(&parent_id)?;
+    let _driving = store.hold(&parent_id)?;
+    let state = store.view(Some(&parent_id))?;
+    let parent = state.read_meta(&parent_id)?;
     if parent.kind != RunKind::Steps {
         return Err(Failure::Invalid(format!(
             "run {parent_id} is itself a cleanup run"
@@ -49,7 +50,7 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
     {
         inputs.extend(step.outputs.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
-    let validated = recorded::runbook(&parent)?;
+    let validated = recorded::runbook_of(&parent, &state.run_dir(&parent_id))?;
     let finally = validated.runbook.finally.len();
     if finally == 0 {
         outln!(
@@ -58,9 +59,10 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         );
         return Ok(());
     }
-    let sealer = session::sealer()?;
-    let mut values = session::open_values(&parent.params, &sealer)?;
-    values.extend(session::open_values(&inputs, &sealer)?);
+    // The cleanup seals with the key of the run it cleans up: it holds that run's values.
+    let key = store.key_of(&parent_id)?;
+    let mut values = session::open_values(&parent.params, &key.sealer)?;
+    values.extend(session::open_values(&inputs, &key.sealer)?);
     let meta = RunMeta {
         id: new_run_id(),
         kind: RunKind::Cleanup {
@@ -78,7 +80,17 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         kube_version: parent.kube_version.clone(),
         ignored_requirements: Vec::new(),
     };
-    let session = Session::create(&args.drive, verbose > 0, meta, validated, values, sealer)?;
+    let kept = std::fs::read_to_string(state.run_dir(&parent_id).runbook()).ok();
+    let session = Session::create(
+        &args.drive,
+        &store,
+        verbose > 0,
+        meta,
+        kept.as_deref(),
+        validated,
+        values,
+        key,
+    )?;
     session.say(&format!(
         "cleanup of run {parent_id}: {finally} finally steps"
     ));

@@ -29,18 +29,18 @@ pub(crate) struct ResumeArgs {
 
 /// Runs `meshbook resume`.
 pub(crate) fn resume(args: &ResumeArgs, verbose: u8) -> CmdResult {
-    let state = args.drive.state.dir();
-    let id = args
-        .run_id
-        .clone()
-        .map_or_else(|| recorded::latest_unfinished(&state), Ok)?;
-    let mut session = Session::reopen(&args.drive, verbose > 0, &id)?;
+    let store = args.drive.state.store()?;
+    let id = match args.run_id.clone() {
+        Some(id) => id,
+        None => recorded::latest_unfinished(&store.view(None)?)?,
+    };
+    let mut session = Session::reopen(&args.drive, &store, verbose > 0, &id)?;
     // A cleanup holds the lock of the run it cleans up while it goes on, resumed or not.
-    let _cleaned = match &session.run().meta.kind {
-        RunKind::Cleanup { of } => Some(state.hold(of)?),
+    let _cleaned = match &session.meta().kind {
+        RunKind::Cleanup { of } => Some(store.hold(of)?),
         RunKind::Steps => None,
     };
-    let record = RunRecord::replay(&state.history(&id)?);
+    let record = RunRecord::replay(&session.history()?);
     let list = session.validated().list(session.list());
     let forced: Vec<usize> = match &args.from {
         None => Vec::new(),
@@ -60,7 +60,7 @@ pub(crate) fn resume(args: &ResumeArgs, verbose: u8) -> CmdResult {
     let plan = resume::decide(list, &record, session.values(), session.sealer(), &forced);
     session.say(&format!(
         "resume plan for run {id} ({}): {} done, {} to run",
-        session.run().meta.name,
+        session.meta().name,
         list.steps.len() - plan.to_run(),
         plan.to_run()
     ));

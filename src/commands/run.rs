@@ -10,8 +10,9 @@ use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id, runbook_digest
 use crate::args::DriveArgs;
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::{RunbookArgs, prepare};
-use crate::session::{self, Session};
+use crate::session::Session;
 use crate::source::{Origin, RunbookSource};
+use crate::store::Store;
 
 /// `meshbook run`.
 #[derive(Debug, Clone, Args)]
@@ -25,9 +26,6 @@ pub(crate) struct RunArgs {
     /// The directory steps run in (default: the current directory).
     #[arg(long, value_name = "DIR")]
     workdir: Option<PathBuf>,
-    /// The kubeconfig whose contexts the runbook names (default: $KUBECONFIG, then ~/.kube/config).
-    #[arg(long, value_name = "FILE", conflicts_with = "sandbox")]
-    kubeconfig: Option<PathBuf>,
     /// Rehearse on simulated clusters, one per context the runbook names, honouring its stand-ins.
     #[arg(long)]
     sandbox: bool,
@@ -43,14 +41,27 @@ pub(crate) struct RunArgs {
 
 /// Runs `meshbook run`.
 pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
+    if args.sandbox && args.drive.state.kubeconfig.is_some() {
+        return Err(Failure::Invalid(
+            "--kubeconfig names real clusters; a rehearsal (--sandbox) makes its own".into(),
+        ));
+    }
     let prepared = prepare(&args.runbook, true)?;
     let workdir = workdir(args.workdir.clone())?;
-    let sealer = session::sealer()?;
+    let store = args.drive.state.store()?;
+    let key = store.new_key(args.sandbox)?;
     let runbook = &prepared.validated.runbook;
     let id = new_run_id();
-    let sandbox = args
-        .sandbox
-        .then(|| args.drive.state.dir().run_dir(&id).sandbox());
+    let sandbox = match (&store, args.sandbox) {
+        (Store::Local(dir), true) => Some(dir.run_dir(&id).sandbox()),
+        (Store::Kube(k), true) => {
+            return Err(Failure::Invalid(format!(
+                "a rehearsal keeps its simulated clusters on this machine: its state cannot live in {}; use --state-dir",
+                k.location()
+            )));
+        }
+        (_, false) => None,
+    };
     let kube_version = match args.sandbox {
         true => {
             let (version, why) = crate::rehearsal::version_for(runbook, args.kube_version)
@@ -74,23 +85,26 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         runbook: runbook_ref(&args.runbook.runbook, &prepared.source),
         name: runbook.metadata.name.clone(),
         workdir,
-        params: prepared.params.store(&sealer),
+        params: prepared.params.store(&key.sealer),
         inputs: IndexMap::new(),
         created_at: now_ms(),
         runbook_digest: Some(runbook_digest(&prepared.source.text)),
-        kubeconfig: args.kubeconfig.as_deref().map(absolute),
+        kubeconfig: args.drive.state.kubeconfig.as_deref().map(absolute),
         sandbox,
         kube_version,
         ignored_requirements,
         id,
     };
+    let kept = matches!(prepared.source.origin, Origin::Disk(_)).then_some(&*prepared.source.text);
     Session::create(
         &args.drive,
+        &store,
         verbose > 0,
         meta,
+        kept,
         prepared.validated,
         prepared.params,
-        sealer,
+        key,
     )?
     .drive()
 }
@@ -111,7 +125,7 @@ fn preflight(
     let checked = crate::preflight::check(
         runbook,
         &prepared.source,
-        args.kubeconfig.as_deref(),
+        args.drive.state.kubeconfig.as_deref(),
         contexts.as_deref(),
     );
     let mut problems = checked.problems;

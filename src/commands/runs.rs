@@ -5,7 +5,7 @@ use std::time::Duration;
 use clap::Args;
 use meshbook_engine::events::{Outcome, Rehearsed};
 use meshbook_engine::state::replay::{RunRecord, StepRecord, StepState};
-use meshbook_engine::state::store::{RunKind, RunMeta, StateDir};
+use meshbook_engine::state::store::{RunKind, RunMeta};
 
 use crate::args::{OutputFormat, StateArgs};
 use crate::coverage::Coverage;
@@ -13,6 +13,7 @@ use crate::failure::CmdResult;
 use crate::output::{OutputArg, print_json};
 use crate::recorded;
 use crate::report::human;
+use crate::store::View;
 
 /// `meshbook runs`.
 #[derive(Debug, Clone, Args)]
@@ -39,7 +40,7 @@ pub(crate) struct StatusArgs {
     pub(crate) output: OutputFormat,
 }
 
-fn run_state(store: &StateDir, id: &str, record: &RunRecord) -> &'static str {
+fn run_state(store: &View, id: &str, record: &RunRecord) -> &'static str {
     if store.is_active(id) {
         return "running";
     }
@@ -63,7 +64,7 @@ fn kind_text(meta: &RunMeta) -> String {
 
 /// Lists every run.
 pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
-    let store = args.state.dir();
+    let store = args.state.store()?.view(None)?;
     let ids = store.list()?;
     let rows: Vec<Row> = ids.into_iter().map(|id| Row::read(&store, id)).collect();
     if args.output.json() {
@@ -71,7 +72,7 @@ pub(crate) fn runs(args: &RunsArgs) -> CmdResult {
         return print_json(&serde_json::json!({ "runs": runs }));
     }
     if rows.is_empty() {
-        outln!("no runs in {}", store.runs_dir().display());
+        outln!("no runs in {}", store.place());
         return Ok(());
     }
     outln!(
@@ -108,7 +109,7 @@ struct Row {
 }
 
 impl Row {
-    fn read(store: &StateDir, id: String) -> Row {
+    fn read(store: &View, id: String) -> Row {
         let read = match (store.read_meta(&id), store.history(&id)) {
             (Ok(meta), Ok(history)) => {
                 let record = RunRecord::replay(&history);
@@ -161,7 +162,8 @@ impl Row {
 
 /// Shows one run step by step.
 pub(crate) fn status(args: &StatusArgs) -> CmdResult {
-    let store = args.state.dir();
+    let store = args.state.store()?;
+    let store = store.view(args.run_id.as_deref())?;
     let id = match &args.run_id {
         Some(id) => id.clone(),
         None => recorded::latest(&store)?,
@@ -170,7 +172,7 @@ pub(crate) fn status(args: &StatusArgs) -> CmdResult {
     let history = store.history(&id)?;
     let record = RunRecord::replay(&history);
     // Steps in runbook order, pending ones included, when the runbook can still be read.
-    let ids: Vec<String> = match recorded::runbook(&meta) {
+    let ids: Vec<String> = match recorded::runbook_of(&meta, &store.run_dir(&id)) {
         Ok(v) => v
             .list(recorded::list(&meta))
             .steps

@@ -22,6 +22,10 @@ pub struct Holder {
     pub host: String,
     /// When it took the lock, in milliseconds since the Unix epoch.
     pub since_ms: u64,
+    /// For a lock that lapses unless renewed (a Kubernetes Lease): when it does, in
+    /// milliseconds since the Unix epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until_ms: Option<u64>,
 }
 
 impl Holder {
@@ -33,6 +37,7 @@ impl Holder {
             since_ms: SystemTime::now()
                 .duration_since(UNIX_EPOCH)
                 .map_or(0, |d| d.as_millis() as u64),
+            until_ms: None,
         }
     }
 }
@@ -45,7 +50,15 @@ impl std::fmt::Display for Holder {
             self.pid,
             self.host,
             utc(self.since_ms)
-        )
+        )?;
+        match self.until_ms {
+            Some(until) => write!(
+                f,
+                " (its lease runs until {} unless renewed; then the run can be taken over)",
+                utc(until)
+            ),
+            None => Ok(()),
+        }
     }
 }
 
@@ -88,7 +101,7 @@ fn read(path: &Path) -> Option<Holder> {
 }
 
 /// The host name the kernel reports (`uname -n`).
-fn hostname() -> String {
+pub fn hostname() -> String {
     fs::read_to_string("/proc/sys/kernel/hostname")
         .ok()
         .map(|h| h.trim().to_string())
@@ -97,7 +110,7 @@ fn hostname() -> String {
 }
 
 /// `ms` since the epoch as `YYYY-MM-DD HH:MM:SS UTC`.
-pub(crate) fn utc(ms: u64) -> String {
+pub fn utc(ms: u64) -> String {
     let secs = ms / 1000;
     let (y, m, d) = civil_from_days((secs / 86_400) as i64);
     let t = secs % 86_400;

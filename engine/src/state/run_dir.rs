@@ -8,6 +8,8 @@
 //!   logs/<step>.log each step's output, one section per attempt
 //!   tmp/            private scratch space of running steps
 //!   clusters.json   the identity of each cluster the run used
+//!   runbook.yaml    the runbook file's text, for a run kept on a cluster
+//!   key             the run's own secrets key, sealed with the user's key (runs that have one)
 //!   sandbox/        a rehearsal's simulated clusters
 //! ```
 
@@ -73,6 +75,17 @@ impl RunDir {
     /// The identity of each cluster the run used.
     pub fn identities(&self) -> PathBuf {
         self.root.join("clusters.json")
+    }
+
+    /// The run's own secrets key, sealed with the user's key.
+    pub fn key(&self) -> PathBuf {
+        self.root.join("key")
+    }
+
+    /// The runbook file's text as the run was started with it (kept by state on a cluster, for
+    /// machines that lack the file).
+    pub fn runbook(&self) -> PathBuf {
+        self.root.join("runbook.yaml")
     }
 
     /// A rehearsal's simulated clusters.

@@ -112,6 +112,37 @@ impl Sealer {
         Sealer { key }
     }
 
+    /// A new random key: a run's own.
+    pub fn generate() -> Sealer {
+        Sealer {
+            key: rand::random(),
+        }
+    }
+
+    /// The key's bytes, for a store that keeps it with the run (a Kubernetes Secret) or seals it
+    /// with another key ([`Sealer::wrap`]).
+    pub fn to_bytes(&self) -> [u8; 32] {
+        self.key
+    }
+
+    /// `run`'s key sealed with this one: how a run's own key is kept on disk.
+    pub fn wrap(&self, run: &Sealer) -> String {
+        self.seal(RUN_KEY, &STANDARD.encode(run.key))
+    }
+
+    /// The run key that [`Sealer::wrap`] sealed with this one.
+    pub fn unwrap(&self, wrapped: &str) -> Result<Sealer, SecretError> {
+        let text = self.open(RUN_KEY, wrapped.trim())?;
+        let key = STANDARD
+            .decode(text.trim())
+            .ok()
+            .and_then(|b| <[u8; 32]>::try_from(b).ok())
+            .ok_or_else(|| SecretError::Open {
+                name: RUN_KEY.to_string(),
+            })?;
+        Ok(Sealer { key })
+    }
+
     /// Reads the key at `path`, creating it (mode 0600, in a 0700 directory) when missing.
     pub fn load_or_create(path: &Path) -> Result<Sealer, SecretError> {
         let io_err = |source| SecretError::Io {
@@ -223,6 +254,9 @@ impl Sealer {
     }
 }
 
+/// The name a wrapped run key is sealed under.
+const RUN_KEY: &str = "meshbook run key";
+
 fn decode_key(path: &Path, text: &str) -> Result<Sealer, SecretError> {
     let bytes = STANDARD
         .decode(text.trim())
@@ -254,6 +288,18 @@ mod tests {
         assert!(s.open("OTHER", &sealed).is_err());
         assert!(Sealer::from_key([8; 32]).open("TOKEN", &sealed).is_err());
         assert!(s.open("TOKEN", "not base64!").is_err());
+    }
+
+    #[test]
+    fn a_run_key_wrapped_opens_only_with_its_wrapper() {
+        let user = Sealer::from_key([7; 32]);
+        let run = Sealer::generate();
+        let wrapped = user.wrap(&run);
+        assert!(!wrapped.contains(&STANDARD.encode(run.to_bytes())));
+        let opened = user.unwrap(&wrapped).unwrap();
+        assert_eq!(opened.to_bytes(), run.to_bytes());
+        assert!(Sealer::from_key([8; 32]).unwrap(&wrapped).is_err());
+        assert!(user.unwrap(&user.seal(RUN_KEY, "short")).is_err());
     }
 
     #[test]

@@ -58,6 +58,14 @@ pub enum StateError {
         #[source]
         source: serde_json::Error,
     },
+    /// A run with this id is already there (a copy is never merged into another run).
+    #[error("run `{id}` is already in {dir}")]
+    Exists {
+        /// The run's id.
+        id: String,
+        /// The runs directory.
+        dir: PathBuf,
+    },
     /// The journal is unreadable.
     #[error(transparent)]
     Journal(#[from] JournalError),
@@ -175,22 +183,24 @@ impl StateDir {
         RunDir::at(self.runs_dir().join(id))
     }
 
-    /// Creates a new run (directory, `run.json`, journal) and returns it locked. The directory
-    /// is built under a hidden name and renamed into place, so a run is either absent or whole:
-    /// a kill during creation never leaves a run directory without its `run.json`.
+    /// Creates a new run (directory, `run.json`, journal) and returns it locked.
     pub fn create(&self, meta: RunMeta) -> Result<OpenRun, StateError> {
-        let runs = self.runs_dir();
-        fsutil::create_private_dir(&runs).map_err(io_err(&runs))?;
-        self.sweep_creations(&runs);
-        let building =
-            RunDir::at(runs.join(format!(".{}{CREATING}{}", meta.id, std::process::id())));
+        self.create_keyed(meta, None)
+    }
+
+    /// Creates a new run whose secrets are sealed with a key of its own, kept in the run's
+    /// `key` file sealed with the user's key (`wrapped_key`), so the run can be copied to
+    /// another state location without the user's key.
+    pub fn create_keyed(
+        &self,
+        meta: RunMeta,
+        wrapped_key: Option<&str>,
+    ) -> Result<OpenRun, StateError> {
         let text = serde_json::to_vec_pretty(&meta).map_err(|e| StateError::Io {
-            path: building.meta(),
+            path: self.run_dir(&meta.id).meta(),
             source: io::Error::other(e),
         })?;
-        let built = (|| {
-            fsutil::create_private_dir(&building.logs()).map_err(io_err(building.path()))?;
-            let lock = lock(&building, &meta.id)?;
+        let lock = self.publish(&meta.id, |building| {
             // The journal (with its header, bound to run.json) is durable before run.json
             // exists, so that a run with a run.json and no journal is known to be damaged.
             let owner = Owner {
@@ -198,25 +208,15 @@ impl StateDir {
                 run_json: &text,
             };
             drop(Journal::create(&building.journal(), owner)?);
+            if let Some(key) = wrapped_key {
+                let path = building.key();
+                fsutil::atomic_write(&path, key.as_bytes()).map_err(io_err(&path))?;
+            }
             fsutil::sync_dir(building.path()).map_err(io_err(building.path()))?;
             let meta_path = building.meta();
-            fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))?;
-            fsutil::sync_dir(building.path()).map_err(io_err(building.path()))?;
-            Ok(lock)
-        })();
+            fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))
+        })?;
         let dir = self.run_dir(&meta.id);
-        let published = built.and_then(|lock| {
-            fs::rename(building.path(), dir.path()).map_err(io_err(dir.path()))?;
-            fsutil::sync_dir(&runs).map_err(io_err(&runs))?;
-            Ok(lock)
-        });
-        let lock = match published {
-            Ok(lock) => lock,
-            Err(e) => {
-                let _ = fs::remove_dir_all(building.path());
-                return Err(e);
-            }
-        };
         let owner = Owner {
             run_id: &meta.id,
             run_json: &text,
@@ -228,6 +228,97 @@ impl StateDir {
             journal,
             _lock: lock,
         })
+    }
+
+    /// Copies run `id` from the run directory `source` (another state dir, or a copy of a run
+    /// kept elsewhere) into this one, after checking its journal against its `run.json`: the
+    /// same id, the same files, byte for byte. `wrapped_key` is the run's key sealed with the
+    /// user's key. Refused when this state dir already has a run `id`.
+    pub fn import(
+        &self,
+        id: &str,
+        source: &RunDir,
+        wrapped_key: Option<&str>,
+    ) -> Result<(), StateError> {
+        if self.run_dir(id).path().exists() {
+            return Err(StateError::Exists {
+                id: id.to_string(),
+                dir: self.runs_dir(),
+            });
+        }
+        let meta_path = source.meta();
+        let text = fs::read(&meta_path).map_err(io_err(&meta_path))?;
+        let owner = Owner {
+            run_id: id,
+            run_json: &text,
+        };
+        journal::load(&source.journal(), owner)?;
+        let lock = self.publish(id, |building| {
+            let copy = |from: PathBuf, to: PathBuf| -> Result<(), StateError> {
+                match fs::read(&from) {
+                    Ok(bytes) => fsutil::atomic_write(&to, &bytes).map_err(io_err(&to)),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+                    Err(source) => Err(StateError::Io { path: from, source }),
+                }
+            };
+            copy(source.journal(), building.journal())?;
+            copy(source.identities(), building.identities())?;
+            if let Ok(logs) = fs::read_dir(source.logs()) {
+                for log in logs.flatten() {
+                    copy(log.path(), building.logs().join(log.file_name()))?;
+                }
+            }
+            if let Some(key) = wrapped_key {
+                let path = building.key();
+                fsutil::atomic_write(&path, key.as_bytes()).map_err(io_err(&path))?;
+            }
+            let meta_path = building.meta();
+            fsutil::atomic_write(&meta_path, &text).map_err(io_err(&meta_path))
+        })?;
+        drop(lock);
+        Ok(())
+    }
+
+    /// Builds run `id`'s directory under a hidden name with `fill`, holding its lock, and
+    /// renames it into place: a run is either absent or whole, and a kill midway never leaves a
+    /// run directory without its `run.json`. Returns the lock, still held.
+    fn publish(
+        &self,
+        id: &str,
+        fill: impl FnOnce(&RunDir) -> Result<(), StateError>,
+    ) -> Result<File, StateError> {
+        let runs = self.runs_dir();
+        fsutil::create_private_dir(&runs).map_err(io_err(&runs))?;
+        self.sweep_creations(&runs);
+        let building = RunDir::at(runs.join(format!(".{id}{CREATING}{}", std::process::id())));
+        let built = (|| {
+            fsutil::create_private_dir(&building.logs()).map_err(io_err(building.path()))?;
+            let lock = lock(&building, id)?;
+            fill(&building)?;
+            fsutil::sync_dir(building.path()).map_err(io_err(building.path()))?;
+            Ok(lock)
+        })();
+        let dir = self.run_dir(id);
+        let published = built.and_then(|lock| {
+            fs::rename(building.path(), dir.path()).map_err(io_err(dir.path()))?;
+            fsutil::sync_dir(&runs).map_err(io_err(&runs))?;
+            Ok(lock)
+        });
+        if published.is_err() {
+            let _ = fs::remove_dir_all(building.path());
+        }
+        published
+    }
+
+    /// The run's own key, sealed with the user's key, when it has one (see
+    /// [`StateDir::create_keyed`]).
+    pub fn wrapped_key(&self, id: &str) -> Result<Option<String>, StateError> {
+        let path = self.run_dir(id).key();
+        match fs::read_to_string(&path) {
+            Ok(text) => Ok(Some(text.trim().to_string())),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(source) => Err(StateError::Io { path, source }),
+        }
     }
 
     /// Removes what creations killed midway left (hidden, unlocked, untouched for a while).
