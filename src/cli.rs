@@ -4,7 +4,7 @@ use clap::{Parser, Subcommand};
 
 use crate::args::{GraphFormatArg, OutputFormat, ServerDryRun};
 use crate::color::ColorWhen;
-use crate::commands::{cleanup, inspect, resume, run, runs, sandbox, state};
+use crate::commands::{cleanup, inspect, logs, resume, run, runs, sandbox, state};
 use crate::complete::Shell;
 use crate::output::OutputArg;
 use crate::prepare::RunbookArgs;
@@ -96,6 +96,8 @@ pub(crate) enum Command {
     Runs(runs::RunsArgs),
     /// Show a run's steps: state, attempts, time and outputs (secrets masked).
     Status(runs::StatusArgs),
+    /// Print a run's step logs (one step's, or each step's): a section per attempt, secrets masked.
+    Logs(logs::LogsArgs),
     /// Run the runbook's `finally` steps for an earlier run, with its params and outputs.
     Cleanup(cleanup::CleanupArgs),
     /// Move runs between state locations: a directory on this machine, or a cluster.

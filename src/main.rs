@@ -51,7 +51,9 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, FromArgMatches as _};
 
 use crate::cli::{Cli, Command};
-use crate::commands::{catalog, cleanup, inspect, offline, resume, run, runs, sandbox, state};
+use crate::commands::{
+    catalog, cleanup, inspect, logs, offline, resume, run, runs, sandbox, state,
+};
 use crate::failure::CmdResult;
 
 // Loading a large runbook is allocation-heavy; mimalloc cuts planning time noticeably.
@@ -161,6 +163,7 @@ fn dispatch(cli: Cli, bin: &str) -> CmdResult {
         Command::Status(args) => runs::status(&args),
         Command::Cleanup(args) => cleanup::cleanup(&args, verbose),
         Command::State(command) => state::state(&command),
+        Command::Logs(args) => logs::logs(&args),
         Command::Double { .. } => Ok(()),
     }
 }

@@ -179,6 +179,7 @@ impl<'a> Session<'a> {
         };
         let executor = wiring.executor.clone();
         let lost = run.lost_signal();
+        let shared = lost.is_some();
         let result = runtime.block_on(async {
             let controls = Controls::default();
             watch_signals(controls.clone(), exec.grace)?;
@@ -203,7 +204,11 @@ impl<'a> Session<'a> {
                 &run_id,
                 &summary,
                 &store_flag,
-                |step| dir.log(step),
+                |step| match shared {
+                    // The mirror's copy goes with this process: the cluster keeps the log.
+                    true => format!("meshbook logs {run_id} {step}{store_flag}"),
+                    false => dir.log(step).display().to_string(),
+                },
                 &reporter,
             )
         });
@@ -272,7 +277,7 @@ fn conclude(
     run_id: &str,
     s: &Summary,
     state_flag: &str,
-    log: impl Fn(&str) -> std::path::PathBuf,
+    log: impl Fn(&str) -> String,
     reporter: &Reporter,
 ) -> CmdResult {
     match s.outcome {
@@ -301,7 +306,7 @@ fn conclude(
                     "  step `{}`: {}\n    {kind}\n    log: {}\n",
                     f.step,
                     f.error,
-                    log(&f.step).display()
+                    log(&f.step)
                 ));
             }
             msg.push_str(&format!(

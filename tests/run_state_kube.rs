@@ -224,6 +224,13 @@ fn a_run_on_a_cluster_is_listed_shown_and_resumed_from_another_machine() {
         "the hint names the state: {}",
         started.all()
     );
+    assert!(
+        started
+            .stderr
+            .contains(&format!("log: meshbook logs {run} b --state {STATE}")),
+        "the log is named where it is kept: {}",
+        started.all()
+    );
     assert_eq!(cluster.leases(), "", "a finished process leaves no lease");
     // The other machine has neither the runbook file nor the working directory.
     std::fs::remove_dir_all(a.root.join("work")).unwrap();
@@ -239,6 +246,10 @@ fn a_run_on_a_cluster_is_listed_shown_and_resumed_from_another_machine() {
     let shown = steps(&b.status(&run));
     assert_eq!(shown[0], ("a".into(), "succeeded".into(), 1), "{shown:?}");
     assert_eq!(shown[1].1, "failed", "{shown:?}");
+
+    let log = b.meshbook(&["logs", &run, "b"]);
+    assert_eq!(log.code, 0, "{}", log.all());
+    assert!(log.stdout.starts_with("==> b attempt 1"), "{}", log.all());
 
     std::fs::write(b.work().join("ready"), "").unwrap();
     let resumed = b.meshbook(&["resume", "--log-format", "plain"]);

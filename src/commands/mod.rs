@@ -4,6 +4,7 @@
 pub(crate) mod catalog;
 pub(crate) mod cleanup;
 pub(crate) mod inspect;
+pub(crate) mod logs;
 pub(crate) mod offline;
 pub(crate) mod resume;
 pub(crate) mod run;
