@@ -127,23 +127,62 @@ pub(crate) struct KubeStore {
 
 /// A private copy of runs on this machine, removed when dropped.
 pub(crate) struct Mirror {
-    _folder: tempfile::TempDir,
     /// The copy, laid out as a state dir.
     pub(crate) dir: StateDir,
+    _in_use: std::fs::File,
+    _folder: tempfile::TempDir,
 }
+
+/// The name every mirror's folder starts with.
+const MIRROR_PREFIX: &str = "meshbook-state-";
+
+/// The file a mirror's process holds locked while it lives.
+const IN_USE: &str = ".in-use";
 
 impl Mirror {
     fn new() -> Result<Mirror, Failure> {
+        use std::os::unix::fs::PermissionsExt;
+        sweep_mirrors();
         // Private to this user, like a state dir; it holds sealed values and masked logs only.
         let folder = tempfile::Builder::new()
-            .prefix("meshbook-state-")
+            .prefix(MIRROR_PREFIX)
+            .permissions(std::fs::Permissions::from_mode(0o700))
             .tempdir()?;
+        // Locked before it has its name, so a sweep never finds it unlocked.
+        let taking = folder.path().join(".in-use.taking");
+        let in_use = std::fs::File::create(&taking)?;
+        in_use.lock()?;
+        std::fs::rename(&taking, folder.path().join(IN_USE))?;
         let dir = StateDir::new(folder.path());
         fsutil::create_private_dir(&dir.runs_dir())?;
         Ok(Mirror {
-            _folder: folder,
             dir,
+            _in_use: in_use,
+            _folder: folder,
         })
+    }
+}
+
+/// Removes the mirrors of processes that died without removing theirs (`kill -9`): those whose
+/// `.in-use` lock no process holds.
+fn sweep_mirrors() {
+    let Ok(entries) = std::fs::read_dir(std::env::temp_dir()) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        if !entry
+            .file_name()
+            .to_string_lossy()
+            .starts_with(MIRROR_PREFIX)
+        {
+            continue;
+        }
+        let Ok(lock) = std::fs::File::open(entry.path().join(IN_USE)) else {
+            continue;
+        };
+        if lock.try_lock().is_ok() {
+            let _ = std::fs::remove_dir_all(entry.path());
+        }
     }
 }
 
