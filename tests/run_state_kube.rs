@@ -33,7 +33,12 @@ impl Cluster {
         let scratch = Scratch::new();
         let sandbox = scratch.sandbox_up("cluster1", "sbx", faults);
         let rbac = Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/run-state-rbac.yaml");
-        let applied = scratch.kubectl("sbx", None, &["apply", "-f", rbac.to_str().unwrap()]);
+        // Applying is idempotent: with dropped answers injected, it is tried until it is done.
+        let apply = || scratch.kubectl("sbx", None, &["apply", "-f", rbac.to_str().unwrap()]);
+        let applied = (0..10)
+            .map(|_| apply())
+            .find(|done| done.code == 0)
+            .unwrap_or_else(apply);
         assert_eq!(
             applied.code,
             0,
@@ -111,7 +116,7 @@ impl Machine<'_> {
             .env("MESHBOOK_KEY_FILE", self.root.join("key"))
             .env("KUBECONFIG", self.cluster.kubeconfig())
             .env("MESHBOOK_STATE", STATE)
-            .env("MESHBOOK_LEASE_DURATION", "2s")
+            .env("MESHBOOK_LEASE_DURATION", "3s")
             .env("TMPDIR", self.root.join("tmp"))
             .env_remove("MESHBOOK_STATE_DIR")
             .env_remove("XDG_CONFIG_HOME");

@@ -36,8 +36,8 @@ pub(crate) struct Timing {
 /// The lease duration when `MESHBOOK_LEASE_DURATION` does not say otherwise.
 const DEFAULT_DURATION: Duration = Duration::from_secs(15);
 
-/// How long before the lease's end the holder stops trusting it: requests take time to arrive,
-/// and the next driver's clock may run ahead of this one.
+/// How long before the lease's end the holder stops trusting it (a fifth of the duration, at
+/// most this): requests take time to arrive, and the next driver's clock may run ahead.
 const MARGIN_MS: u64 = 1000;
 
 impl Timing {
@@ -134,7 +134,8 @@ impl Shared {
         }
         let renewed = self.renewed_ms.load(Ordering::SeqCst);
         let end = renewed + self.timing.duration.as_millis() as u64;
-        if now_ms() + MARGIN_MS >= end {
+        let margin = MARGIN_MS.min(self.timing.duration.as_millis() as u64 / 5);
+        if now_ms() + margin >= end {
             let why = format!(
                 "its lease was last renewed at {} and lapsed at {} (was this process paused, or the cluster out of reach?)",
                 meshbook_engine::state::lock::utc(renewed),
@@ -501,7 +502,7 @@ mod tests {
             lost_signal: CancellationToken::new(),
         };
         assert!(shared.check("r1").is_ok());
-        shared.renewed_ms.store(now_ms() - 1500, Ordering::SeqCst);
+        shared.renewed_ms.store(now_ms() - 1700, Ordering::SeqCst);
         let err = shared.check("r1").unwrap_err();
         assert!(err.why.contains("lapsed"), "{err}");
         assert!(shared.lost_signal.is_cancelled());
