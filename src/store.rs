@@ -40,6 +40,13 @@ pub(crate) fn user_key() -> Result<Sealer, Failure> {
     Ok(Sealer::load_or_create(&default_key_path()?)?)
 }
 
+impl RunKey {
+    /// Whether it is the run's own key.
+    pub(crate) fn own(&self) -> bool {
+        self.own
+    }
+}
+
 impl Store {
     /// The store at `location`; a cluster's through `kubeconfig` (default: `$KUBECONFIG`, then
     /// `~/.kube/config`).
@@ -110,6 +117,10 @@ impl Store {
                         own: true,
                         wrapped: Some(wrapped),
                     }),
+                    None if dir.read_meta(id)?.own_key => Err(Failure::Damaged(format!(
+                        "{}: missing: the run's secrets were sealed with a key of its own, kept there",
+                        dir.run_dir(id).key().display()
+                    ))),
                     None => Ok(RunKey {
                         sealer: user,
                         own: false,

@@ -79,6 +79,7 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         sandbox: parent.sandbox.clone(),
         kube_version: parent.kube_version.clone(),
         ignored_requirements: Vec::new(),
+        own_key: key.own(),
     };
     let kept = std::fs::read_to_string(state.run_dir(&parent_id).runbook()).ok();
     let session = Session::create(

@@ -93,6 +93,7 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         sandbox,
         kube_version,
         ignored_requirements,
+        own_key: key.own(),
         id,
     };
     let kept = matches!(prepared.source.origin, Origin::Disk(_)).then_some(&*prepared.source.text);

@@ -134,6 +134,10 @@ pub struct RunMeta {
     /// `--ignore-requirements`, one line each.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignored_requirements: Vec<String>,
+    /// Whether the run's secrets are sealed with a key of its own (kept with the run) rather than
+    /// the user's: said here, so a run whose key went missing is known to be damaged.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub own_key: bool,
 }
 
 impl RunMeta {
@@ -529,6 +533,7 @@ mod tests {
             sandbox: None,
             kube_version: None,
             ignored_requirements: Vec::new(),
+            own_key: false,
         }
     }
 
