@@ -32,23 +32,30 @@ pub(crate) struct Session<'a> {
     store_flag: String,
 }
 
+/// What a new run is made of.
+pub(crate) struct NewRun<'t> {
+    /// What it is.
+    pub(crate) meta: RunMeta,
+    /// The runbook file's text, which a cluster keeps with the run.
+    pub(crate) runbook: Option<&'t str>,
+    /// The runbook, checked.
+    pub(crate) validated: Validated,
+    /// Params, and for a cleanup the outputs it cleans up.
+    pub(crate) values: Values,
+    /// The key that seals its secrets.
+    pub(crate) key: RunKey,
+}
+
 impl<'a> Session<'a> {
-    /// A new run described by `meta`, of `validated` with `values` (params, and for a cleanup
-    /// the outputs it cleans up).
-    /// `runbook` is the runbook file's text, which a cluster keeps with the run.
-    #[allow(clippy::too_many_arguments)]
+    /// A new run.
     pub(crate) fn create(
         args: &'a DriveArgs,
         store: &Store,
         verbose: bool,
-        meta: RunMeta,
-        runbook: Option<&str>,
-        validated: Validated,
-        values: Values,
-        key: RunKey,
+        new: NewRun<'_>,
     ) -> Result<Session<'a>, Failure> {
-        let run = store.create(meta, key, runbook)?;
-        Session::with(run, validated, values, args, store, verbose)
+        let run = store.create(new.meta, new.key, new.runbook)?;
+        Session::with(run, new.validated, new.values, args, store, verbose)
     }
 
     /// A recorded run, reopened to go on: its runbook read again, its values opened.

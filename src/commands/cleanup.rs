@@ -11,7 +11,7 @@ use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id};
 use crate::args::DriveArgs;
 use crate::failure::{CmdResult, Failure};
 use crate::recorded;
-use crate::session::{self, Session};
+use crate::session::{self, NewRun, Session};
 
 /// `meshbook cleanup`.
 #[derive(Debug, Clone, Args)]
@@ -82,16 +82,14 @@ pub(crate) fn cleanup(args: &CleanupArgs, verbose: u8) -> CmdResult {
         own_key: key.own(),
     };
     let kept = std::fs::read_to_string(state.run_dir(&parent_id).runbook()).ok();
-    let session = Session::create(
-        &args.drive,
-        &store,
-        verbose > 0,
+    let new = NewRun {
         meta,
-        kept.as_deref(),
+        runbook: kept.as_deref(),
         validated,
         values,
         key,
-    )?;
+    };
+    let session = Session::create(&args.drive, &store, verbose > 0, new)?;
     session.say(&format!(
         "cleanup of run {parent_id}: {finally} finally steps"
     ));

@@ -10,7 +10,7 @@ use meshbook_engine::state::store::{RunKind, RunMeta, new_run_id, runbook_digest
 use crate::args::DriveArgs;
 use crate::failure::{CmdResult, Failure};
 use crate::prepare::{RunbookArgs, prepare};
-use crate::session::Session;
+use crate::session::{NewRun, Session};
 use crate::source::{Origin, RunbookSource};
 use crate::store::Store;
 
@@ -97,17 +97,14 @@ pub(crate) fn run(args: &RunArgs, verbose: u8) -> CmdResult {
         id,
     };
     let kept = matches!(prepared.source.origin, Origin::Disk(_)).then_some(&*prepared.source.text);
-    Session::create(
-        &args.drive,
-        &store,
-        verbose > 0,
+    let new = NewRun {
         meta,
-        kept,
-        prepared.validated,
-        prepared.params,
+        runbook: kept,
+        validated: prepared.validated,
+        values: prepared.params,
         key,
-    )?
-    .drive()
+    };
+    Session::create(&args.drive, &store, verbose > 0, new)?.drive()
 }
 
 /// Checks the machine against the runbook's `requires:`, and the manifests known before the run
