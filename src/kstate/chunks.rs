@@ -87,6 +87,8 @@ pub(crate) struct Writer {
     head: u32,
     head_rv: String,
     head_bytes: usize,
+    /// The head was marked full: the next write starts a new chunk.
+    head_closed: bool,
     next_seq: u64,
 }
 
@@ -106,11 +108,16 @@ impl Writer {
             head: 0,
             head_rv: String::new(),
             head_bytes: 0,
+            head_closed: false,
             next_seq: 0,
         };
         let api = writer.api(client);
-        writer.start_chunk(&api, 0, &items, true).await?;
+        let mut groups = pack(items)?.into_iter();
+        writer
+            .start_chunk(&api, 0, &groups.next().unwrap_or_default(), true)
+            .await?;
         writer.next_seq = 1;
+        writer.write_groups(&api, groups).await?;
         Ok(writer)
     }
 
@@ -135,6 +142,7 @@ impl Writer {
                         head: 0,
                         head_rv: String::new(),
                         head_bytes: 0,
+                        head_closed: false,
                         next_seq: 0,
                     },
                     chunks,
@@ -148,6 +156,7 @@ impl Writer {
                 head: index,
                 head_rv: head.metadata.resource_version.clone().unwrap_or_default(),
                 head_bytes: data_bytes(&head),
+                head_closed: false,
                 next_seq: chunks.iter().map(last_seq).max().unwrap_or(0) + 1,
             };
             let fenced = if annotation(&head, CLOSED).is_some() {
@@ -185,13 +194,26 @@ impl Writer {
         items: Vec<Item>,
     ) -> Result<(), WriteError> {
         let api = self.api(client);
-        for group in pack(items)? {
+        self.write_groups(&api, pack(items)?.into_iter()).await
+    }
+
+    /// Writes each group as one write: into the head while it has room, else into a new chunk
+    /// once the head is closed.
+    async fn write_groups(
+        &mut self,
+        api: &Api<Secret>,
+        groups: impl Iterator<Item = Vec<Item>>,
+    ) -> Result<(), WriteError> {
+        for group in groups {
             let size: usize = group.iter().map(|i| i.bytes().len()).sum();
-            if self.head_bytes > 0 && self.head_bytes + size > CHUNK_BYTES {
-                self.close_head(&api).await?;
-                self.start_chunk(&api, self.head + 1, &group, true).await?;
+            let full = self.head_bytes > 0 && self.head_bytes + size > CHUNK_BYTES;
+            if full && !self.head_closed {
+                self.close_head(api).await?;
+            }
+            if full || self.head_closed {
+                self.start_chunk(api, self.head + 1, &group, true).await?;
             } else {
-                self.patch_head(&api, &group, Some(self.next_seq)).await?;
+                self.patch_head(api, &group, Some(self.next_seq)).await?;
             }
             self.next_seq += 1;
         }
@@ -263,7 +285,11 @@ impl Writer {
                 .patch(&name, &PatchParams::default(), &Patch::Merge(&patch))
                 .await
             {
-                Ok(_) => return Ok(()),
+                Ok(written) => {
+                    self.adopt(written);
+                    self.head_closed = true;
+                    return Ok(());
+                }
                 Err(kube::Error::Api(s)) if s.is_conflict() || s.is_not_found() => {}
                 Err(e) if !super::transient(&e) => {
                     return Err(WriteError::Api(api_error(&format!("closing {name}"), &e)));
@@ -276,10 +302,12 @@ impl Writer {
             let current = self.get(api, &name).await?;
             match current {
                 Some(c) if annotation(&c, WRITER) == Some(&self.me) => {
-                    if annotation(&c, CLOSED).is_some() {
+                    let closed = annotation(&c, CLOSED).is_some();
+                    self.adopt(c);
+                    if closed {
+                        self.head_closed = true;
                         return Ok(());
                     }
-                    self.head_rv = rv(&c);
                 }
                 Some(c) => return Err(lost(&self.run, annotation(&c, WRITER).unwrap_or(""))),
                 None => return Err(lost(&self.run, "")),
@@ -357,6 +385,7 @@ impl Writer {
     fn adopt(&mut self, written: Secret) -> Secret {
         self.head_rv = rv(&written);
         self.head_bytes = data_bytes(&written);
+        self.head_closed = annotation(&written, CLOSED).is_some();
         written
     }
 
@@ -625,6 +654,33 @@ mod tests {
         let mut expected = b"h\na1\nb1\n".to_vec();
         expected.extend_from_slice(big.as_bytes());
         assert_eq!(stored(&client, "r1").await, expected);
+    }
+
+    #[tokio::test]
+    async fn a_first_write_larger_than_a_chunk_is_spread_over_several() {
+        let (_sandbox, client) = sandbox(Faults::default()).await;
+        let line = format!("{}\n", "j".repeat(1000));
+        let lines = line.repeat(700);
+        let mut items: Vec<Item> = (0..5)
+            .map(|i| Item::Log(format!("s{i}.log"), vec![b'l'; 60 * 1024]))
+            .collect();
+        items.push(Item::Journal(lines.clone().into_bytes()));
+        let mut writer = Writer::create(client.clone(), "default", "r3", "a/1/x", items)
+            .await
+            .unwrap();
+        writer
+            .append(client.clone(), journal("more\n"))
+            .await
+            .unwrap();
+        let api: Api<Secret> = Api::namespaced(client.clone(), "default");
+        let chunks = list_chunks(&api, "r3").await.map_err(|_| "list").unwrap();
+        assert!(chunks.len() >= 4, "{} chunks", chunks.len());
+        for chunk in &chunks {
+            assert!(data_bytes(chunk) <= CHUNK_BYTES, "{}", data_bytes(chunk));
+        }
+        let together = assemble(&chunks);
+        assert_eq!(together.journal, format!("{lines}more\n").into_bytes());
+        assert_eq!(together.logs.len(), 5);
     }
 
     #[tokio::test]
