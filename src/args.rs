@@ -13,18 +13,15 @@ use crate::store::Store;
 /// Where run state lives.
 #[derive(Debug, Clone, Args)]
 pub(crate) struct StateArgs {
-    /// The state directory: runs, journals and logs, on this machine.
-    #[arg(
-        long,
-        value_name = "DIR",
-        env = "MESHBOOK_STATE_DIR",
-        default_value = ".meshbook"
-    )]
-    pub(crate) state_dir: PathBuf,
-    /// Where runs are kept instead of --state-dir: a directory, or kube://CONTEXT/NAMESPACE to
-    /// keep them on a cluster, where any machine with the kubeconfig can list, show and resume
-    /// them (docs/run-state.md).
-    #[arg(long, value_name = "LOCATION", env = "MESHBOOK_STATE")]
+    /// The state directory: runs, journals and logs, on this machine [env: MESHBOOK_STATE_DIR]
+    /// [default: .meshbook].
+    #[arg(long, value_name = "DIR", conflicts_with = "state")]
+    pub(crate) state_dir: Option<PathBuf>,
+    /// Where runs are kept: a directory, or kube://CONTEXT/NAMESPACE to keep them on a cluster,
+    /// where any machine with the kubeconfig can list, show and resume them (docs/run-state.md)
+    /// [env: MESHBOOK_STATE]. A flag wins over the environment, and MESHBOOK_STATE over
+    /// MESHBOOK_STATE_DIR.
+    #[arg(long, value_name = "LOCATION")]
     pub(crate) state: Option<Location>,
     /// The kubeconfig: its contexts are the ones the runbook names, and a kube:// state's
     /// (default: $KUBECONFIG, then ~/.kube/config).
@@ -33,16 +30,29 @@ pub(crate) struct StateArgs {
 }
 
 impl StateArgs {
-    /// Where these arguments keep runs.
-    pub(crate) fn location(&self) -> Location {
-        self.state
-            .clone()
-            .unwrap_or_else(|| Location::Dir(self.state_dir.clone()))
+    /// Where these arguments keep runs: `--state`, `--state-dir`, `$MESHBOOK_STATE`,
+    /// `$MESHBOOK_STATE_DIR`, `.meshbook`, the first that is given.
+    pub(crate) fn location(&self) -> Result<Location, Failure> {
+        if let Some(location) = &self.state {
+            return Ok(location.clone());
+        }
+        if let Some(dir) = &self.state_dir {
+            return Ok(Location::Dir(dir.clone()));
+        }
+        let var = |name| std::env::var(name).ok().filter(|v| !v.is_empty());
+        if let Some(text) = var("MESHBOOK_STATE") {
+            return text
+                .parse()
+                .map_err(|e| Failure::Invalid(format!("MESHBOOK_STATE: {e}")));
+        }
+        Ok(Location::Dir(
+            var("MESHBOOK_STATE_DIR").map_or_else(|| PathBuf::from(".meshbook"), PathBuf::from),
+        ))
     }
 
     /// The store these arguments name, reached.
     pub(crate) fn store(&self) -> Result<Store, Failure> {
-        Store::at(&self.location(), self.kubeconfig.as_deref())
+        Store::at(&self.location()?, self.kubeconfig.as_deref())
     }
 }
 

@@ -13,6 +13,7 @@ use clap_complete::env::{CompleteEnv, Shells};
 use meshbook_engine::model::ValueType;
 use meshbook_engine::state::store::StateDir;
 
+use crate::args::StateArgs;
 use crate::location::Location;
 use crate::store::View;
 
@@ -143,13 +144,15 @@ fn value<T: Clone + Send + Sync + 'static>(id: &str) -> Option<T> {
 /// The runs of the state dir on the line. Runs kept on a cluster are not completed: a
 /// keystroke should not wait for an API server.
 fn state_dir() -> Option<View> {
-    let dir = value::<PathBuf>("state_dir")
-        .or_else(|| std::env::var_os("MESHBOOK_STATE_DIR").map(PathBuf::from))
-        .unwrap_or_else(|| PathBuf::from(".meshbook"));
-    let on_cluster = value::<Location>("state")
-        .or_else(|| std::env::var("MESHBOOK_STATE").ok()?.parse().ok())
-        .is_some_and(|l| matches!(l, Location::Kube(_)));
-    (!on_cluster).then(|| View::local(StateDir::new(dir)))
+    let state = StateArgs {
+        state_dir: value::<PathBuf>("state_dir"),
+        state: value::<Location>("state"),
+        kubeconfig: None,
+    };
+    match state.location().ok()? {
+        Location::Dir(dir) => Some(View::local(StateDir::new(dir))),
+        Location::Kube(_) => None,
+    }
 }
 
 fn starting_with(

@@ -154,3 +154,31 @@ fn a_secrets_key_others_can_read_is_refused() {
     );
     assert!(!s.state().join("runs").exists(), "nothing ran");
 }
+
+#[test]
+fn a_state_flag_wins_over_the_environment() {
+    let s = Scratch::new();
+    let dir = s.path().join("mine");
+    // MESHBOOK_STATE names a cluster no kubeconfig knows: only a flag keeps it from being used.
+    let runs = |args: &[&str]| {
+        let mut c = s.cmd(args);
+        c.env("MESHBOOK_STATE", "kube://nowhere/meshbook")
+            .env("KUBECONFIG", s.path().join("no-kubeconfig"));
+        runkit::finish(c, None)
+    };
+    let flag = runs(&["runs", "--state-dir", dir.to_str().unwrap()]);
+    assert_eq!(flag.code, 0, "{}", flag.all());
+    assert!(flag.stdout.contains("mine/runs"), "{}", flag.all());
+    let env = runs(&["runs"]);
+    assert_eq!(env.code, 2, "{}", env.all());
+    assert!(env.stderr.contains("kube://nowhere/meshbook"), "{}", env.all());
+    let both = runs(&["runs", "--state-dir", "a", "--state", "b"]);
+    assert_eq!(both.code, 2, "{}", both.all());
+    let bad = {
+        let mut c = s.cmd(&["runs"]);
+        c.env("MESHBOOK_STATE", "kube://no-namespace");
+        runkit::finish(c, None)
+    };
+    assert_eq!(bad.code, 2, "{}", bad.all());
+    assert!(bad.stderr.contains("MESHBOOK_STATE"), "{}", bad.all());
+}
