@@ -31,22 +31,41 @@ pub(crate) struct Step {
     pub(crate) started: Instant,
 }
 
+/// The moment a step is about to start its first process: everything the step starts is later.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start {
+    /// Clock ticks after boot, as `/proc/PID/stat` gives a process's start (rounded down).
+    ticks: u64,
+    at: Instant,
+}
+
+impl Start {
+    /// Now, taken before the step's first process is started.
+    pub(crate) fn now() -> Start {
+        let boot = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+        let nanos = (boot.tv_sec as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(boot.tv_nsec as u64);
+        let per_tick = 1_000_000_000 / rustix::param::clock_ticks_per_second().max(1);
+        Start {
+            ticks: nanos / per_tick,
+            at: Instant::now(),
+        }
+    }
+}
+
 impl Step {
-    /// The step of run `run_id` called `step`, whose first process `leader` (its group's
-    /// leader) was just started: not yet waited for, so its `/proc` entry is still there.
-    pub(crate) fn started(run_id: &str, step: &str, leader: Pid) -> Step {
-        let since = std::fs::read_to_string(format!("/proc/{leader}/stat"))
-            .ok()
-            .and_then(|s| parse_stat(&s))
-            .map_or(u64::MAX, |s| s.start);
+    /// The step of run `run_id` called `step`, begun at `start`, whose first process `leader`
+    /// (its group's leader) is running.
+    pub(crate) fn started(run_id: &str, step: &str, leader: Pid, start: Start) -> Step {
         Step {
             pgid: leader,
             mark: [
                 format!("MESHBOOK_RUN_ID={run_id}").into_bytes(),
                 format!("MESHBOOK_STEP={step}").into_bytes(),
             ],
-            since,
-            started: Instant::now(),
+            since: start.ticks,
+            started: start.at,
         }
     }
 }
@@ -208,7 +227,7 @@ mod tests {
 
     #[test]
     fn the_mark_is_matched_entry_by_entry() {
-        let mark = Step::started("r1", "ssh-key", Pid::from_raw(i32::MAX)).mark;
+        let mark = Step::started("r1", "ssh-key", Pid::from_raw(i32::MAX), Start::now()).mark;
         assert!(marked(
             b"HOME=/h\0MESHBOOK_STEP=ssh-key\0MESHBOOK_RUN_ID=r1\0",
             &mark
@@ -248,12 +267,31 @@ mod tests {
     #[test]
     fn a_process_started_after_the_leader_is_in_its_window() {
         let leader = std::process::id() as i32;
-        let mut child = std::process::Command::new("sleep").arg("5").spawn().unwrap();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
         let w = Window::since(leader, Duration::ZERO);
         let held = w.map(|w| w.holds(child.id() as i32));
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(held.unwrap(), "{w:?} should hold {}", child.id());
+    }
+
+    #[test]
+    fn a_process_started_after_the_start_is_not_older_than_it() {
+        let start = Start::now();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let born = parse_stat(&stat.unwrap()).unwrap().start;
+        assert!(born >= start.ticks, "{born} < {}", start.ticks);
+        // And the clock is the one /proc counts in: the child is not from the future either.
+        assert!(born <= Start::now().ticks);
     }
 
     #[test]

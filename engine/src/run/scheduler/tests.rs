@@ -13,13 +13,17 @@ use crate::run::executor::Site;
 use crate::run::testkit::{Act, Collect, Fake, Steps, kinds, output, seen, step, unit, values};
 use crate::state::RunDir;
 
-/// Settings of a run `r1` with param `P=p`, its directory nowhere in particular.
+/// A run directory for the tests' runs: failed attempts get a log there.
+static RUN_DIR: std::sync::LazyLock<tempfile::TempDir> =
+    std::sync::LazyLock::new(|| tempfile::tempdir().unwrap());
+
+/// Settings of a run `r1` with param `P=p`, its directory a scratch one.
 fn settings(concurrency: usize) -> Settings {
     Settings {
         site: Site {
             run_id: "r1".into(),
             workdir: ".".into(),
-            dir: RunDir::at("run"),
+            dir: RunDir::at(RUN_DIR.path()),
             grace: Duration::from_secs(1),
             echo: None,
         },
@@ -136,6 +140,21 @@ async fn failure_blocks_dependants_while_other_branches_finish() {
     assert_eq!(summary.succeeded, 2);
     assert_eq!(kinds(&events, "grandchild"), ["step_skipped"]);
     assert!(!fake.order().contains(&"child".to_string()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_attempt_has_its_log_though_it_wrote_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Fake::new(10).script("bad", &[Act::Fail]));
+    let units = vec![unit(step("bad", "x"), &[]), unit(step("good", "x"), &[])];
+    let mut s = settings(2);
+    s.site.dir = RunDir::at(dir.path());
+    let (summary, _) = go(&Steps::new(units), vec![], s, &fake, Controls::default()).await;
+    assert_eq!(summary.failed.len(), 1);
+    let log = RunDir::at(dir.path()).log("bad");
+    assert_eq!(std::fs::read_to_string(log).unwrap(), "==> bad attempt 1\n");
+    // A step that succeeded without a word has none.
+    assert!(!RunDir::at(dir.path()).log("good").exists());
 }
 
 #[tokio::test(start_paused = true)]
