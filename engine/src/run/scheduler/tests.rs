@@ -589,3 +589,107 @@ async fn secret_values_are_masked_in_the_events_of_the_steps_that_see_them() {
     assert!(!waits.is_empty());
     assert!(!format!("{events:?}").contains("s3cr3t"), "{events:?}");
 }
+
+/// A durable sink that notes, for each step's start, how many events had been synced then.
+#[derive(Default)]
+struct Durable {
+    events: Vec<RunEvent>,
+    synced: usize,
+    syncs: usize,
+    /// Per started step: the events synced when it started.
+    started_after: Vec<(String, usize)>,
+}
+
+impl EventSink for Durable {
+    fn event(&mut self, event: &RunEvent) -> std::io::Result<()> {
+        if let RunEvent::StepStarted { step, .. } = event {
+            self.started_after.push((step.clone(), self.synced));
+        }
+        self.events.push(event.clone());
+        Ok(())
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.synced = self.events.len();
+        self.syncs += 1;
+        Ok(())
+    }
+}
+
+/// Runs `units` at concurrency 2 into a [`Durable`] sink and checks that every step started
+/// only once the successes of its dependencies were synced.
+async fn durably(units: Vec<(crate::model::Step, Vec<usize>)>) -> Durable {
+    let deps: Vec<(String, Vec<String>)> = units
+        .iter()
+        .map(|(s, d)| {
+            (
+                s.id.clone(),
+                d.iter().map(|&i| units[i].0.id.clone()).collect(),
+            )
+        })
+        .collect();
+    let fake: Arc<dyn Executor> = Arc::new(Fake::new(10));
+    let mut sink = Durable::default();
+    let steps = Steps::new(units);
+    let job = Job {
+        list: steps.list(),
+        restored: vec![],
+    };
+    let controls = Controls::default();
+    let summary = run(job, settings(2), fake, &mut [&mut sink], controls)
+        .await
+        .unwrap();
+    assert_eq!(summary.outcome, Outcome::Succeeded);
+    let succeeded_at = |id: &str| {
+        sink.events
+            .iter()
+            .position(|e| matches!(e, RunEvent::StepSucceeded { step, .. } if step == id))
+            .unwrap()
+    };
+    for (step, synced) in &sink.started_after {
+        let (_, needs) = deps.iter().find(|(id, _)| id == step).unwrap();
+        for dep in needs {
+            assert!(
+                succeeded_at(dep) < *synced,
+                "{step} started before the success of {dep} was synced"
+            );
+        }
+    }
+    // Everything is durable at the end.
+    assert_eq!(sink.synced, sink.events.len());
+    sink
+}
+
+#[tokio::test(start_paused = true)]
+async fn dependants_start_only_after_a_sync_and_independent_successes_share_one() {
+    // A chain: every success is needed by the next step, so each is synced before it starts.
+    let chain: Vec<_> = (0..6)
+        .map(|i| {
+            let deps: Vec<usize> = if i == 0 { vec![] } else { vec![i - 1] };
+            unit(step(&format!("c{i}"), "x"), &deps)
+        })
+        .collect();
+    let synced = durably(chain).await;
+    assert!(synced.syncs >= 6, "{} syncs", synced.syncs);
+    // Layers of four, each step needing two of the layer before.
+    let layered: Vec<_> = (0..16)
+        .map(|i| {
+            let deps: Vec<usize> = if i < 4 {
+                vec![]
+            } else {
+                vec![i - 4, (i - 4) / 4 * 4 + (i + 1) % 4]
+            };
+            unit(step(&format!("l{i}"), "x"), &deps)
+        })
+        .collect();
+    durably(layered).await;
+    // Independent steps: no success is needed by another, so they share syncs.
+    let wide: Vec<_> = (0..20)
+        .map(|i| unit(step(&format!("w{i}"), "x"), &[]))
+        .collect();
+    let synced = durably(wide).await;
+    assert!(
+        synced.syncs < 5,
+        "{} syncs for 20 independent steps",
+        synced.syncs
+    );
+}
