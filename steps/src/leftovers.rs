@@ -90,15 +90,24 @@ fn scan(step: &Step) -> (usize, Vec<Pid>) {
     if window().is_some_and(|w| w.newest == leader) {
         return (0, Vec::new());
     }
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return (0, Vec::new());
+    let (pids, window) = match window() {
+        // A few ids handed out since: probed one by one, cheaper than listing /proc.
+        Some(w) if w.newest > leader && w.newest - leader <= PROBED => {
+            ((leader + 1..=w.newest).collect(), Some(w))
+        }
+        _ => {
+            let Ok(entries) = std::fs::read_dir("/proc") else {
+                return (0, Vec::new());
+            };
+            let pids: Vec<i32> = entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+                .collect();
+            // Taken after the listing, so every process listed that started later than the
+            // leader is in it.
+            (pids, window())
+        }
     };
-    let pids: Vec<i32> = entries
-        .flatten()
-        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
-        .collect();
-    // Taken after the listing, so every process listed that started later than the leader is in it.
-    let window = window();
     let mut members = 0;
     let mut escaped = Vec::new();
     for pid in pids {
@@ -126,6 +135,9 @@ fn scan(step: &Step) -> (usize, Vec<Pid>) {
     (members, escaped)
 }
 
+/// Up to this many ids handed out since the step began are probed rather than listed.
+const PROBED: i32 = 64;
+
 /// The process ids handed out after a step's first process: `(leader, newest]`, wrapping at
 /// `pid_max`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,10 +146,11 @@ struct Window {
     newest: i32,
 }
 
-/// The fewest nanoseconds the kernel takes to hand out one process (or thread) id: allocation
-/// is serialized under one lock (`pidmap_lock`). A step shorter than this times the ids there
-/// are cannot have seen them wrap around past its leader.
-const NANOS_PER_PID: u64 = 100;
+/// Fewer nanoseconds than the kernel takes to hand out one process (or thread) id, with room to
+/// spare: creating a process costs tens of microseconds, and ids come from one allocator under
+/// one lock (`pidmap_lock`), so no machine makes a million a second. A step shorter than this
+/// times the ids there are cannot have seen them wrap around past its leader.
+const NANOS_PER_PID: u64 = 1_000;
 
 impl Window {
     /// The window for a step whose leader started `elapsed` ago; `None` when it cannot be known
