@@ -279,11 +279,6 @@ mod tests {
         let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
         assert_eq!((mode(&path), mode(path.parent().unwrap())), (0o600, 0o700));
     }
-}
-
-#[cfg(test)]
-mod lazy_tests {
-    use super::*;
 
     #[test]
     fn a_silent_attempt_leaves_no_file_and_a_kept_one_its_header() {
