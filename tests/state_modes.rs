@@ -171,7 +171,11 @@ fn a_state_flag_wins_over_the_environment() {
     assert!(flag.stdout.contains("mine/runs"), "{}", flag.all());
     let env = runs(&["runs"]);
     assert_eq!(env.code, 2, "{}", env.all());
-    assert!(env.stderr.contains("kube://nowhere/meshbook"), "{}", env.all());
+    assert!(
+        env.stderr.contains("kube://nowhere/meshbook"),
+        "{}",
+        env.all()
+    );
     let both = runs(&["runs", "--state-dir", "a", "--state", "b"]);
     assert_eq!(both.code, 2, "{}", both.all());
     let bad = {

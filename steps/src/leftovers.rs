@@ -3,6 +3,15 @@
 //! `wait`), and daemons that left the group (`setsid`, as `ssh-agent` does) but still carry the
 //! step's mark in their environment (`MESHBOOK_RUN_ID`, `MESHBOOK_STEP` and `MESHBOOK_DRIVER`,
 //! which every process a step starts inherits unless it clears its environment).
+//!
+//! Both kinds were started after the step's first process, so only processes whose ids the
+//! kernel handed out since then are read: ids are given out in increasing order, wrapping at
+//! `pid_max` (the kernel's `idr_alloc_cyclic`), and `/proc/sys/kernel/ns_last_pid` is the last
+//! one given. Reading every process's `/proc` files after every step cost more than a trivial
+//! step itself.
+
+use std::sync::LazyLock;
+use std::time::{Duration, Instant};
 
 use nix::sys::signal::{Signal, kill as kill_pid, killpg};
 use nix::unistd::Pid;
@@ -18,16 +27,38 @@ pub(crate) struct Step {
     pub(crate) mark: [Vec<u8>; 3],
     /// Processes started earlier than the step (clock ticks after boot) are not the step's.
     pub(crate) since: u64,
+    /// When the step's first process was started, to know whether process ids could have
+    /// wrapped around since.
+    pub(crate) started: Instant,
+}
+
+/// The moment a step is about to start its first process: everything the step starts is later.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Start {
+    /// Clock ticks after boot, as `/proc/PID/stat` gives a process's start (rounded down).
+    ticks: u64,
+    at: Instant,
+}
+
+impl Start {
+    /// Now, taken before the step's first process is started.
+    pub(crate) fn now() -> Start {
+        let boot = rustix::time::clock_gettime(rustix::time::ClockId::Boottime);
+        let nanos = (boot.tv_sec as u64)
+            .saturating_mul(1_000_000_000)
+            .saturating_add(boot.tv_nsec as u64);
+        let per_tick = 1_000_000_000 / rustix::param::clock_ticks_per_second().max(1);
+        Start {
+            ticks: nanos / per_tick,
+            at: Instant::now(),
+        }
+    }
 }
 
 impl Step {
-    /// The step of run `run_id` called `step`, whose first process `leader` (its group's
-    /// leader) was just started: not yet waited for, so its `/proc` entry is still there.
-    pub(crate) fn started(run_id: &str, step: &str, leader: Pid) -> Step {
-        let since = std::fs::read_to_string(format!("/proc/{leader}/stat"))
-            .ok()
-            .and_then(|s| parse_stat(&s))
-            .map_or(u64::MAX, |s| s.start);
+    /// The step of run `run_id` called `step`, begun at `start`, whose first process `leader`
+    /// (its group's leader) is running.
+    pub(crate) fn started(run_id: &str, step: &str, leader: Pid, start: Start) -> Step {
         Step {
             pgid: leader,
             mark: [
@@ -35,7 +66,8 @@ impl Step {
                 format!("MESHBOOK_STEP={step}").into_bytes(),
                 format!("MESHBOOK_DRIVER={}", driver()).into_bytes(),
             ],
-            since,
+            since: start.ticks,
+            started: start.at,
         }
     }
 }
@@ -62,20 +94,38 @@ pub(crate) fn kill(step: &Step) -> usize {
 
 /// Live (not zombie) processes of the step's group, and those outside it with the step's mark.
 fn scan(step: &Step) -> (usize, Vec<Pid>) {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
+    let leader = step.pgid.as_raw();
+    let window = || Window::since(leader, step.started.elapsed());
+    // No process started anywhere since the step's own: it left nothing.
+    if window().is_some_and(|w| w.newest == leader) {
         return (0, Vec::new());
+    }
+    let (pids, window) = match window() {
+        // A few ids handed out since: probed one by one, cheaper than listing /proc.
+        Some(w) if w.newest > leader && w.newest - leader <= PROBED => {
+            ((leader + 1..=w.newest).collect(), Some(w))
+        }
+        _ => {
+            let Ok(entries) = std::fs::read_dir("/proc") else {
+                return (0, Vec::new());
+            };
+            let pids: Vec<i32> = entries
+                .flatten()
+                .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse().ok()))
+                .collect();
+            // Taken after the listing, so every process listed that started later than the
+            // leader is in it.
+            (pids, window())
+        }
     };
     let mut members = 0;
     let mut escaped = Vec::new();
-    for entry in entries.flatten() {
-        let Some(pid) = entry
-            .file_name()
-            .to_str()
-            .and_then(|n| n.parse::<i32>().ok())
-        else {
+    for pid in pids {
+        if window.is_some_and(|w| !w.holds(pid)) {
             continue;
-        };
-        let Some(stat) = std::fs::read_to_string(entry.path().join("stat"))
+        }
+        let dir = format!("/proc/{pid}");
+        let Some(stat) = std::fs::read_to_string(format!("{dir}/stat"))
             .ok()
             .and_then(|s| parse_stat(&s))
         else {
@@ -84,15 +134,65 @@ fn scan(step: &Step) -> (usize, Vec<Pid>) {
         if stat.state == 'Z' {
             continue;
         }
-        if stat.group == step.pgid.as_raw() {
+        if stat.group == leader {
             members += 1;
         } else if stat.start >= step.since
-            && std::fs::read(entry.path().join("environ")).is_ok_and(|env| marked(&env, &step.mark))
+            && std::fs::read(format!("{dir}/environ")).is_ok_and(|env| marked(&env, &step.mark))
         {
             escaped.push(Pid::from_raw(pid));
         }
     }
     (members, escaped)
+}
+
+/// Up to this many ids handed out since the step began are probed rather than listed.
+const PROBED: i32 = 64;
+
+/// The process ids handed out after a step's first process: `(leader, newest]`, wrapping at
+/// `pid_max`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Window {
+    leader: i32,
+    newest: i32,
+}
+
+/// Fewer nanoseconds than the kernel takes to hand out one process (or thread) id, with room to
+/// spare: creating a process costs tens of microseconds, and ids come from one allocator under
+/// one lock (`pidmap_lock`), so no machine makes a million a second. A step shorter than this
+/// times the ids there are cannot have seen them wrap around past its leader.
+const NANOS_PER_PID: u64 = 1_000;
+
+impl Window {
+    /// The window for a step whose leader started `elapsed` ago; `None` when it cannot be known
+    /// (no `/proc/sys/kernel`, or ids may have wrapped past the leader): every process counts.
+    fn since(leader: i32, elapsed: Duration) -> Option<Window> {
+        static PID_MAX: LazyLock<Option<u64>> = LazyLock::new(|| read_number("pid_max"));
+        let pid_max = (*PID_MAX)?;
+        // Wrapping ids restart above the 300 the kernel reserves.
+        let wrap = Duration::from_nanos(pid_max.saturating_sub(300).saturating_mul(NANOS_PER_PID));
+        if elapsed >= wrap {
+            return None;
+        }
+        let newest = i32::try_from(read_number("ns_last_pid")?).ok()?;
+        Some(Window { leader, newest })
+    }
+
+    /// Whether `pid` was handed out after the leader's.
+    fn holds(&self, pid: i32) -> bool {
+        if self.leader <= self.newest {
+            self.leader < pid && pid <= self.newest
+        } else {
+            pid > self.leader || pid <= self.newest
+        }
+    }
+}
+
+fn read_number(name: &str) -> Option<u64> {
+    std::fs::read_to_string(format!("/proc/sys/kernel/{name}"))
+        .ok()?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// Whether a `/proc/PID/environ` (NUL-separated `NAME=value`) holds every entry of `mark`.
@@ -150,7 +250,7 @@ mod tests {
 
     #[test]
     fn the_mark_is_matched_entry_by_entry() {
-        let mark = Step::started("r1", "ssh-key", Pid::from_raw(i32::MAX)).mark;
+        let mark = Step::started("r1", "ssh-key", Pid::from_raw(i32::MAX), Start::now()).mark;
         let me = format!("MESHBOOK_DRIVER={}", driver());
         let environ = |entries: &str| format!("{entries}\0{me}\0").into_bytes();
         assert!(marked(
@@ -169,6 +269,61 @@ mod tests {
             "the same step of another meshbook process is not this one's"
         );
         assert!(!marked(b"MESHBOOK_STEP=ssh-key\0", &mark));
+    }
+
+    #[test]
+    fn the_window_holds_ids_given_after_the_leader_wrapping_around() {
+        let plain = Window {
+            leader: 100,
+            newest: 105,
+        };
+        assert!(!plain.holds(100) && plain.holds(101) && plain.holds(105));
+        assert!(!plain.holds(106) && !plain.holds(99));
+        let wrapped = Window {
+            leader: 32000,
+            newest: 310,
+        };
+        assert!(wrapped.holds(32001) && wrapped.holds(301) && wrapped.holds(310));
+        assert!(!wrapped.holds(32000) && !wrapped.holds(311) && !wrapped.holds(5000));
+    }
+
+    #[test]
+    fn a_long_step_or_no_proc_gives_no_window() {
+        // Ten hours: more than any pid_max's worth of ids at the fastest rate.
+        assert_eq!(Window::since(1, Duration::from_secs(36_000)), None);
+        let w = Window::since(1, Duration::ZERO).expect("Linux has /proc/sys/kernel");
+        assert_eq!(w.leader, 1);
+        assert!(w.newest > 0);
+    }
+
+    #[test]
+    fn a_process_started_after_the_leader_is_in_its_window() {
+        let leader = std::process::id() as i32;
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let w = Window::since(leader, Duration::ZERO);
+        let held = w.map(|w| w.holds(child.id() as i32));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(held.unwrap(), "{w:?} should hold {}", child.id());
+    }
+
+    #[test]
+    fn a_process_started_after_the_start_is_not_older_than_it() {
+        let start = Start::now();
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .unwrap();
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", child.id()));
+        child.kill().unwrap();
+        child.wait().unwrap();
+        let born = parse_stat(&stat.unwrap()).unwrap().start;
+        assert!(born >= start.ticks, "{born} < {}", start.ticks);
+        // And the clock is the one /proc counts in: the child is not from the future either.
+        assert!(born <= Start::now().ticks);
     }
 
     #[test]

@@ -25,7 +25,7 @@ use meshbook_engine::state::log::{Lines, Stream};
 use meshbook_engine::values::Values;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
-use tokio::io::AsyncBufReadExt;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use crate::leftovers;
 
@@ -120,6 +120,7 @@ async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Done, StepFail
     let Action::Shell(spec) = &req.action else {
         return Err(StepFailure::Unsupported(req.action.kind().to_string()));
     };
+    let start = leftovers::Start::now();
     let prepared = prepare(&req, spec, &withheld).map_err(|e| StepFailure::Spawn(e.to_string()))?;
     let Prepared {
         handle,
@@ -131,12 +132,8 @@ async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Done, StepFail
     } = prepared;
     let handle = Arc::new(handle);
     let pgid = handle.pids().first().map(|&p| Pid::from_raw(p as i32));
-    let leftover = pgid.map(|p| leftovers::Step::started(&req.run_id, &req.step, p));
-    // Waiting blocks a thread; it must never be a runtime thread, or timers and signals stall.
-    let waiter = {
-        let h = handle.clone();
-        tokio::task::spawn_blocking(move || h.wait().cloned())
-    };
+    let leftover = pgid.map(|p| leftovers::Step::started(&req.run_id, &req.step, p, start));
+    let waiter = exited(handle.clone());
     tokio::pin!(waiter);
     let signal_group = |sig| {
         if let Some(pgid) = pgid {
@@ -192,19 +189,8 @@ async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Done, StepFail
         }
         Err(_) => String::new(),
     };
-    let output: Output = match waited {
-        Ok(Ok(o)) => o,
-        Ok(Err(e)) => {
-            return Err(StepFailure::transient(format!(
-                "waiting for the step failed: {e}"
-            )));
-        }
-        Err(e) => {
-            return Err(StepFailure::transient(format!(
-                "waiting for the step failed: {e}"
-            )));
-        }
-    };
+    let output: Output =
+        waited.map_err(|e| StepFailure::transient(format!("waiting for the step failed: {e}")))?;
     let parsed = parse_output_file(&file_text);
     if (!output.status.success() || stopped)
         && let Some(held) = &held
@@ -235,11 +221,44 @@ async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Done, StepFail
         let secret = secret_values(&req, &values);
         release(&lines.masking(secret), &take(&held), true);
     }
+    lines.error().map_err(|e| {
+        StepFailure::transient(format!(
+            "the step's output could not be kept in its log: {e}"
+        ))
+    })?;
     Ok(Done {
         outputs: values,
         rehearsed: None,
         left_running,
     })
+}
+
+/// Waits for the step's process to end. Its pidfd becomes readable then, so the runtime's own
+/// poll wakes the step: no thread per step blocks in `waitid` and hands the news over (a
+/// measurable share of a trivial step). Without pidfds (Linux before 5.3) a blocking thread waits.
+async fn exited(handle: Arc<duct::Handle>) -> io::Result<Output> {
+    let pidfd = handle.pids().first().and_then(|&pid| {
+        let pid = rustix::process::Pid::from_raw(pid as i32)?;
+        let fd = rustix::process::pidfd_open(pid, rustix::process::PidfdFlags::NONBLOCK).ok()?;
+        // Deprecated as unsound for descriptors the wrapper does not own; an `OwnedFd` is owned
+        // and closed by the `AsyncFd` alone, and the safe replacement is `unsafe`, which this
+        // workspace forbids.
+        #[allow(deprecated)]
+        tokio::io::unix::AsyncFd::with_interest(fd, tokio::io::Interest::READABLE).ok()
+    });
+    let Some(pidfd) = pidfd else {
+        // Waiting blocks a thread; it must never be a runtime thread, or timers and signals stall.
+        return tokio::task::spawn_blocking(move || handle.wait().cloned())
+            .await
+            .map_err(io::Error::other)?;
+    };
+    loop {
+        let mut ready = pidfd.readable().await?;
+        if let Some(output) = handle.try_wait()? {
+            return Ok(output.clone());
+        }
+        ready.clear_ready();
+    }
 }
 
 /// How long a step's pipes are read after its process ended.
@@ -334,7 +353,7 @@ fn prepare(req: &StepRequest, spec: &ShellSpec, withheld: &[String]) -> io::Resu
             .open(&output_file)
             .map_err(at(&output_file))?;
     }
-    let lines = req.log.begin(req.attempt).map_err(at(req.log.path()))?;
+    let lines = req.log.begin(req.attempt);
 
     let (program, mut expr) = match &spec.command {
         Command::Argv { program, args } => {
@@ -372,35 +391,36 @@ fn prepare(req: &StepRequest, spec: &ShellSpec, withheld: &[String]) -> io::Resu
 
     let mut readers = Vec::new();
     let mut captured = None;
-    // Without a viewer, masking or a stdout output, the child writes straight to the log file:
-    // no copy. Output of a step with secret outputs may hold them, on either stream: it reaches
-    // the log only once the values are known and can be masked.
+    // Output reaches the log through pipes, so that the log file is made only when there is
+    // output. Output of a step with secret outputs may hold them, on either stream: it reaches
+    // the log only once the values are known and can be masked. Lines are split only when they
+    // are masked or shown; otherwise bytes go to the log as they come, and with no output to
+    // capture both streams share one pipe, so the log keeps their order.
     let held: Option<Held> = req
         .outputs
         .values()
         .any(|o| o.secret)
         .then(Default::default);
     let log = &req.log;
-    let copying = log.is_echoed() || log.is_masking() || held.is_some();
-    let to = |held: &Option<Held>| match held {
-        Some(h) => Dest::Held(h.clone()),
-        None => Dest::Log(lines.clone()),
+    let by_line = log.is_echoed() || log.is_masking() || held.is_some();
+    let to = |stream| match (&held, by_line) {
+        (Some(h), _) => Dest::Held(h.clone(), stream),
+        (None, true) => Dest::Lines(lines.clone(), stream),
+        (None, false) => Dest::Raw(lines.clone()),
     };
-    if !req.outputs.is_empty() || copying {
+    if by_line || !req.outputs.is_empty() {
         let (reader, writer) = io::pipe()?;
         let buf = (!req.outputs.is_empty()).then(|| Arc::new(Mutex::new(Vec::new())));
         captured.clone_from(&buf);
-        readers.push(copy_lines(reader, to(&held), Stream::Stdout, buf)?);
+        readers.push(copy(reader, to(Stream::Stdout), buf)?);
         expr = expr.stdout_file(writer);
-    } else {
-        expr = expr.stdout_file(lines.file().map_err(at(req.log.path()))?);
-    }
-    if copying {
         let (reader, writer) = io::pipe()?;
-        readers.push(copy_lines(reader, to(&held), Stream::Stderr, None)?);
+        readers.push(copy(reader, to(Stream::Stderr), None)?);
         expr = expr.stderr_file(writer);
     } else {
-        expr = expr.stderr_file(lines.file().map_err(at(req.log.path()))?);
+        let (reader, writer) = io::pipe()?;
+        readers.push(copy(reader, to(Stream::Stdout), None)?);
+        expr = expr.stderr_file(writer.try_clone()?).stdout_file(writer);
     }
     // The expression owns our copies of the pipes' write ends; dropping it after the start lets
     // the readers see the end of output when the step's processes exit.
@@ -448,42 +468,53 @@ fn is_executable(path: &Path) -> bool {
     fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
 }
 
-/// Where a pipe's lines go.
+/// Where a pipe's output goes.
 enum Dest {
-    /// Straight to the log (masked with what the step sees, echoed).
-    Log(Lines),
+    /// Line by line to the log (masked with what the step sees, echoed).
+    Lines(Lines, Stream),
+    /// To the log as it comes: nothing to mask or show.
+    Raw(Lines),
     /// Kept until the step's secret outputs are known.
-    Held(Held),
+    Held(Held, Stream),
 }
 
-/// Reads a pipe line by line on the runtime (no thread blocks on it), so that the reader can be
-/// abandoned when a process the step left behind keeps the pipe open.
-fn copy_lines(
+/// Reads a pipe on the runtime (no thread blocks on it), so that the reader can be abandoned
+/// when a process the step left behind keeps the pipe open.
+fn copy(
     reader: io::PipeReader,
     dest: Dest,
-    stream: Stream,
     capture: Option<Arc<Mutex<Vec<u8>>>>,
 ) -> io::Result<tokio::task::JoinHandle<()>> {
     let pipe = tokio::net::unix::pipe::Receiver::from_owned_fd(OwnedFd::from(reader))?;
     Ok(tokio::spawn(async move {
         let mut reader = tokio::io::BufReader::new(pipe);
-        let mut line = Vec::new();
-        while matches!(reader.read_until(b'\n', &mut line).await, Ok(n) if n > 0) {
+        let mut chunk = Vec::new();
+        loop {
+            chunk.clear();
+            let read = match &dest {
+                Dest::Raw(_) => {
+                    chunk.reserve(8 * 1024);
+                    reader.read_buf(&mut chunk).await
+                }
+                _ => reader.read_until(b'\n', &mut chunk).await,
+            };
+            if !matches!(read, Ok(n) if n > 0) {
+                break;
+            }
             if let Some(buf) = &capture
                 && let Ok(mut b) = buf.lock()
             {
-                b.extend_from_slice(&line);
+                b.extend_from_slice(&chunk);
             }
-            let text = String::from_utf8_lossy(&line);
             match &dest {
-                Dest::Log(lines) => lines.line(stream, &text),
-                Dest::Held(held) => {
+                Dest::Raw(lines) => lines.bytes(&chunk),
+                Dest::Lines(lines, stream) => lines.line(*stream, &String::from_utf8_lossy(&chunk)),
+                Dest::Held(held, stream) => {
                     if let Ok(mut h) = held.lock() {
-                        h.push((stream, text.into_owned()));
+                        h.push((*stream, String::from_utf8_lossy(&chunk).into_owned()));
                     }
                 }
             }
-            line.clear();
         }
     }))
 }

@@ -122,10 +122,11 @@ impl Validator<'_> {
             let path = step_path(list, i);
             let mut deps = BTreeSet::new();
             for (n, need) in step.needs.iter().enumerate() {
-                let at = with(&path, &[key("needs"), Seg::Index(n)]);
+                // Built only for a mistake: a valid runbook has 100,000s of needs to go through.
+                let at = || with(&path, &[key("needs"), Seg::Index(n)]);
                 match ids.get(need.as_str()) {
                     Some(&j) if j == i => self.push(Diagnostic::at_value(
-                        at,
+                        at(),
                         format!("step `{need}` needs itself"),
                     )),
                     Some(&j) => {
@@ -134,7 +135,7 @@ impl Validator<'_> {
                     None if names.salvaged_ids.contains(need.as_str()) => {}
                     None => {
                         let mut d = Diagnostic::at_value(
-                            at,
+                            at(),
                             format!(
                                 "step `{}` needs `{need}`, which is not a step in `{list}`",
                                 step.id

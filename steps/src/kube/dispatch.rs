@@ -83,10 +83,8 @@ pub async fn server_dry_run(
 
 /// Progress lines go to the step's log (masked) and to whoever watches.
 fn progress_for(req: &StepRequest) -> Progress {
-    match req.log.begin(req.attempt) {
-        Ok(lines) => Progress::to(move |line| lines.line(Stream::Stdout, line)),
-        Err(_) => Progress::none(),
-    }
+    let lines = req.log.begin(req.attempt);
+    Progress::to(move |line| lines.line(Stream::Stdout, line))
 }
 
 impl Executor for KubeExecutor {

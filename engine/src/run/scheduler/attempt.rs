@@ -53,6 +53,7 @@ pub(super) fn spawn(
 ) {
     tasks.spawn(async move {
         let kill = request.kill.clone();
+        let section = request.log.begin(request.attempt);
         let work = executor.execute(request);
         tokio::pin!(work);
         let result = match timeout {
@@ -68,6 +69,10 @@ pub(super) fn spawn(
                 }
             }
         };
+        if result.is_err() {
+            // The failure names the step's log: it exists, if only with the attempt's header.
+            let _ = section.keep();
+        }
         let _ = tx.send(Report::Finished { index, result });
     });
 }

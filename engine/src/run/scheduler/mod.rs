@@ -3,6 +3,10 @@
 //! `concurrency` at once, each seeing only the values it uses. A failure blocks its dependants
 //! while other branches go on. What an attempt produced is judged by the output policy. Events
 //! go to sinks; the durable ones are synced before any dependant of a finished step starts.
+//!
+//! A sync waits until a dependant needs it: while a slot can take work that is ready already,
+//! the records of finished steps gather and share one sync (on a slow disk a sync costs more
+//! than a trivial step). They are synced within [`SYNC_WITHIN`] regardless, and when the run ends.
 
 mod attempt;
 mod record;
@@ -13,6 +17,7 @@ mod tests;
 
 use std::collections::VecDeque;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::task::JoinSet;
@@ -83,6 +88,9 @@ pub struct Summary {
     pub not_started: usize,
 }
 
+/// How long the record of a finished step may wait for a sync when no dependant needs it.
+pub const SYNC_WITHIN: Duration = Duration::from_millis(100);
+
 /// Why the scheduler gave up: an event sink (the journal) failed, so progress could not be recorded.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot record the run's progress: {0}")]
@@ -114,10 +122,11 @@ struct Dispatcher<'j, 'a, 's> {
     ready: VecDeque<usize>,
     /// Steps made ready by successes not yet synced to the durable sinks.
     unsynced_ready: Vec<usize>,
+    /// Since when events that must be durable wait for a sync.
+    unsynced_since: Option<Instant>,
     running: usize,
     delayed: usize,
     stopping: bool,
-    dirty: bool,
     fatal: Option<std::io::Error>,
     tasks: JoinSet<()>,
     tx: mpsc::UnboundedSender<Report>,
@@ -157,10 +166,10 @@ impl<'j, 'a, 's> Dispatcher<'j, 'a, 's> {
             controls,
             ready: VecDeque::new(),
             unsynced_ready: Vec::new(),
+            unsynced_since: None,
             running: 0,
             delayed: 0,
             stopping: false,
-            dirty: false,
             fatal: None,
             tasks: JoinSet::new(),
             tx,
@@ -213,20 +222,24 @@ impl<'j, 'a, 's> Dispatcher<'j, 'a, 's> {
         self.sync();
 
         loop {
-            // Steps that were ready before the last reports start at once; then the journal is
-            // synced (while they run); only then do the dependants of the steps that just
-            // finished start. So a sync never leaves a slot idle that independent work could use.
+            // Steps that were ready already start first; the journal is synced only when that
+            // leaves a slot free and a dependant of a finished step could take it.
             self.launch_ready();
-            self.sync();
-            if !self.unsynced_ready.is_empty() {
-                let newly = std::mem::take(&mut self.unsynced_ready);
-                self.ready.extend(newly);
+            let needed = !self.unsynced_ready.is_empty()
+                && self.ready.is_empty()
+                && self.running < self.settings.concurrency.max(1);
+            let overdue = self
+                .unsynced_since
+                .is_some_and(|t| t.elapsed() >= SYNC_WITHIN);
+            if needed || overdue {
+                self.sync();
                 self.launch_ready();
             }
             if self.running == 0 && (self.delayed == 0 || self.stopping) {
                 break;
             }
             let stop = self.controls.stop.clone();
+            let due = self.unsynced_since.map(|t| t + SYNC_WITHIN);
             tokio::select! {
                 biased;
                 _ = stop.cancelled(), if !self.stopping => self.begin_stop(),
@@ -238,6 +251,9 @@ impl<'j, 'a, 's> Dispatcher<'j, 'a, 's> {
                     while let Ok(report) = self.rx.try_recv() {
                         self.handle(report);
                     }
+                }
+                _ = tokio::time::sleep_until(due.unwrap_or_else(Instant::now)), if due.is_some() => {
+                    self.sync();
                 }
             }
         }

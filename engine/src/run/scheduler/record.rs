@@ -49,7 +49,7 @@ impl Dispatcher<'_, '_, '_> {
                 duration_ms: started.elapsed().as_millis() as u64,
             },
         );
-        self.dirty = true;
+        self.unsynced();
         self.sync();
         match self.fatal.take() {
             Some(e) => Err(SchedulerError(e)),
@@ -89,8 +89,14 @@ impl Dispatcher<'_, '_, '_> {
         }
     }
 
+    /// Notes that events that must be durable were sent and wait for a sync.
+    pub(super) fn unsynced(&mut self) {
+        self.unsynced_since.get_or_insert_with(Instant::now);
+    }
+
+    /// Syncs the durable sinks; the steps the synced successes made ready may then start.
     pub(super) fn sync(&mut self) {
-        if !std::mem::take(&mut self.dirty) {
+        if self.unsynced_since.take().is_none() {
             return;
         }
         for i in 0..self.sinks.len() {
@@ -98,6 +104,8 @@ impl Dispatcher<'_, '_, '_> {
                 self.fail_fatally(e);
             }
         }
+        let synced = std::mem::take(&mut self.unsynced_ready);
+        self.ready.extend(synced);
     }
 
     pub(super) fn fail_fatally(&mut self, e: std::io::Error) {
@@ -119,7 +127,7 @@ impl Dispatcher<'_, '_, '_> {
                 self.emit(Some(i), RunEvent::StepInterrupted { step, attempt });
             }
         }
-        self.dirty = true;
+        self.unsynced();
         self.sync();
     }
 }

@@ -96,7 +96,7 @@ impl Dispatcher<'_, '_, '_> {
             left_running,
         };
         self.emit(Some(i), event);
-        self.dirty = true;
+        self.unsynced();
         self.slots[i].state = State::Succeeded;
         self.known.extend(outputs);
         for &j in self.list.graph.dependants(i) {
@@ -113,7 +113,7 @@ impl Dispatcher<'_, '_, '_> {
         self.slots[i].state = State::Interrupted;
         let (step, attempt) = (self.id(i), self.slots[i].attempts);
         self.emit(Some(i), RunEvent::StepInterrupted { step, attempt });
-        self.dirty = true;
+        self.unsynced();
     }
 
     pub(super) fn fail(&mut self, i: usize, failure: StepFailure) {
@@ -154,7 +154,7 @@ impl Dispatcher<'_, '_, '_> {
         );
         self.slots[i].error = Some((error, permanence));
         self.slots[i].state = State::Failed;
-        self.dirty = true;
+        self.unsynced();
         let mut stack = self.list.graph.dependants(i).to_vec();
         while let Some(j) = stack.pop() {
             if matches!(self.slots[j].state, State::Waiting | State::Ready) {

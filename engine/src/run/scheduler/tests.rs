@@ -13,13 +13,17 @@ use crate::run::executor::Site;
 use crate::run::testkit::{Act, Collect, Fake, Steps, kinds, output, seen, step, unit, values};
 use crate::state::RunDir;
 
-/// Settings of a run `r1` with param `P=p`, its directory nowhere in particular.
+/// A run directory for the tests' runs: failed attempts get a log there.
+static RUN_DIR: std::sync::LazyLock<tempfile::TempDir> =
+    std::sync::LazyLock::new(|| tempfile::tempdir().unwrap());
+
+/// Settings of a run `r1` with param `P=p`, its directory a scratch one.
 fn settings(concurrency: usize) -> Settings {
     Settings {
         site: Site {
             run_id: "r1".into(),
             workdir: ".".into(),
-            dir: RunDir::at("run"),
+            dir: RunDir::at(RUN_DIR.path()),
             grace: Duration::from_secs(1),
             echo: None,
         },
@@ -136,6 +140,21 @@ async fn failure_blocks_dependants_while_other_branches_finish() {
     assert_eq!(summary.succeeded, 2);
     assert_eq!(kinds(&events, "grandchild"), ["step_skipped"]);
     assert!(!fake.order().contains(&"child".to_string()));
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failed_attempt_has_its_log_though_it_wrote_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let fake = Arc::new(Fake::new(10).script("bad", &[Act::Fail]));
+    let units = vec![unit(step("bad", "x"), &[]), unit(step("good", "x"), &[])];
+    let mut s = settings(2);
+    s.site.dir = RunDir::at(dir.path());
+    let (summary, _) = go(&Steps::new(units), vec![], s, &fake, Controls::default()).await;
+    assert_eq!(summary.failed.len(), 1);
+    let log = RunDir::at(dir.path()).log("bad");
+    assert_eq!(std::fs::read_to_string(log).unwrap(), "==> bad attempt 1\n");
+    // A step that succeeded without a word has none.
+    assert!(!RunDir::at(dir.path()).log("good").exists());
 }
 
 #[tokio::test(start_paused = true)]
@@ -569,4 +588,108 @@ async fn secret_values_are_masked_in_the_events_of_the_steps_that_see_them() {
         .collect();
     assert!(!waits.is_empty());
     assert!(!format!("{events:?}").contains("s3cr3t"), "{events:?}");
+}
+
+/// A durable sink that notes, for each step's start, how many events had been synced then.
+#[derive(Default)]
+struct Durable {
+    events: Vec<RunEvent>,
+    synced: usize,
+    syncs: usize,
+    /// Per started step: the events synced when it started.
+    started_after: Vec<(String, usize)>,
+}
+
+impl EventSink for Durable {
+    fn event(&mut self, event: &RunEvent) -> std::io::Result<()> {
+        if let RunEvent::StepStarted { step, .. } = event {
+            self.started_after.push((step.clone(), self.synced));
+        }
+        self.events.push(event.clone());
+        Ok(())
+    }
+    fn sync(&mut self) -> std::io::Result<()> {
+        self.synced = self.events.len();
+        self.syncs += 1;
+        Ok(())
+    }
+}
+
+/// Runs `units` at concurrency 2 into a [`Durable`] sink and checks that every step started
+/// only once the successes of its dependencies were synced.
+async fn durably(units: Vec<(crate::model::Step, Vec<usize>)>) -> Durable {
+    let deps: Vec<(String, Vec<String>)> = units
+        .iter()
+        .map(|(s, d)| {
+            (
+                s.id.clone(),
+                d.iter().map(|&i| units[i].0.id.clone()).collect(),
+            )
+        })
+        .collect();
+    let fake: Arc<dyn Executor> = Arc::new(Fake::new(10));
+    let mut sink = Durable::default();
+    let steps = Steps::new(units);
+    let job = Job {
+        list: steps.list(),
+        restored: vec![],
+    };
+    let controls = Controls::default();
+    let summary = run(job, settings(2), fake, &mut [&mut sink], controls)
+        .await
+        .unwrap();
+    assert_eq!(summary.outcome, Outcome::Succeeded);
+    let succeeded_at = |id: &str| {
+        sink.events
+            .iter()
+            .position(|e| matches!(e, RunEvent::StepSucceeded { step, .. } if step == id))
+            .unwrap()
+    };
+    for (step, synced) in &sink.started_after {
+        let (_, needs) = deps.iter().find(|(id, _)| id == step).unwrap();
+        for dep in needs {
+            assert!(
+                succeeded_at(dep) < *synced,
+                "{step} started before the success of {dep} was synced"
+            );
+        }
+    }
+    // Everything is durable at the end.
+    assert_eq!(sink.synced, sink.events.len());
+    sink
+}
+
+#[tokio::test(start_paused = true)]
+async fn dependants_start_only_after_a_sync_and_independent_successes_share_one() {
+    // A chain: every success is needed by the next step, so each is synced before it starts.
+    let chain: Vec<_> = (0..6)
+        .map(|i| {
+            let deps: Vec<usize> = if i == 0 { vec![] } else { vec![i - 1] };
+            unit(step(&format!("c{i}"), "x"), &deps)
+        })
+        .collect();
+    let synced = durably(chain).await;
+    assert!(synced.syncs >= 6, "{} syncs", synced.syncs);
+    // Layers of four, each step needing two of the layer before.
+    let layered: Vec<_> = (0..16)
+        .map(|i| {
+            let deps: Vec<usize> = if i < 4 {
+                vec![]
+            } else {
+                vec![i - 4, (i - 4) / 4 * 4 + (i + 1) % 4]
+            };
+            unit(step(&format!("l{i}"), "x"), &deps)
+        })
+        .collect();
+    durably(layered).await;
+    // Independent steps: no success is needed by another, so they share syncs.
+    let wide: Vec<_> = (0..20)
+        .map(|i| unit(step(&format!("w{i}"), "x"), &[]))
+        .collect();
+    let synced = durably(wide).await;
+    assert!(
+        synced.syncs < 5,
+        "{} syncs for 20 independent steps",
+        synced.syncs
+    );
 }
