@@ -93,15 +93,9 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the journal of a new run: chunk 0 with `items`.
-    pub(crate) async fn create(
-        client: kube::Client,
-        namespace: &str,
-        run: &str,
-        me: &str,
-        items: Vec<Item>,
-    ) -> Result<Writer, WriteError> {
-        let mut writer = Writer {
+    /// A writer of run `run` in `namespace` as `me`, before its first chunk.
+    fn new(namespace: &str, run: &str, me: &str) -> Writer {
+        Writer {
             namespace: namespace.to_string(),
             run: run.to_string(),
             me: me.to_string(),
@@ -110,7 +104,18 @@ impl Writer {
             head_bytes: 0,
             head_closed: false,
             next_seq: 0,
-        };
+        }
+    }
+
+    /// Starts the journal of a new run: chunk 0 with `items`.
+    pub(crate) async fn create(
+        client: kube::Client,
+        namespace: &str,
+        run: &str,
+        me: &str,
+        items: Vec<Item>,
+    ) -> Result<Writer, WriteError> {
+        let mut writer = Writer::new(namespace, run, me);
         let api = writer.api(client);
         let mut groups = pack(items)?.into_iter();
         writer
@@ -134,19 +139,7 @@ impl Writer {
         for _ in 0..ATTEMPTS {
             let mut chunks = list_chunks(&api, run).await?;
             let Some(head) = chunks.last().cloned() else {
-                return Ok((
-                    Writer {
-                        namespace: namespace.to_string(),
-                        run: run.to_string(),
-                        me: me.to_string(),
-                        head: 0,
-                        head_rv: String::new(),
-                        head_bytes: 0,
-                        head_closed: false,
-                        next_seq: 0,
-                    },
-                    chunks,
-                ));
+                return Ok((Writer::new(namespace, run, me), chunks));
             };
             let index = chunk_index(&head).unwrap_or(0);
             let mut writer = Writer {
