@@ -305,8 +305,8 @@ impl KubeStore {
             key: key.clone(),
             runbook: runbook.map(str::to_string),
         };
-        let writer = self.start(&id, vec![Item::Journal(journal.clone())], description)?;
-        let remote = Remote::new(self, lease, writer, &run.dir, journal.len() as u64);
+        let writer = self.start(&id, vec![Item::Journal(journal)], description)?;
+        let remote = Remote::new(self, lease, writer, &run)?;
         Ok((mirror, run, remote))
     }
 
@@ -392,8 +392,7 @@ impl KubeStore {
                 self.at
             )));
         };
-        let pushed = std::fs::metadata(run.dir.journal())?.len();
-        let remote = Remote::new(self, lease, writer, &run.dir, pushed);
+        let remote = Remote::new(self, lease, writer, &run)?;
         Ok((mirror, run, remote, key))
     }
 
@@ -608,27 +607,23 @@ pub(crate) struct Remote {
 }
 
 impl Remote {
+    /// The cluster end of `run`, whose mirror's journal the cluster holds whole.
     fn new(
         store: &KubeStore,
         lease: HeldLease,
         writer: Writer,
-        dir: &RunDir,
-        pushed: u64,
-    ) -> Remote {
-        Remote {
+        run: &OpenRun,
+    ) -> std::io::Result<Remote> {
+        Ok(Remote {
             agent: store.agent.clone(),
             lease,
             writer: Some(writer),
-            dir: dir.clone(),
-            run: dir
-                .path()
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            pushed,
+            dir: run.dir.clone(),
+            run: run.meta.id.clone(),
+            pushed: std::fs::metadata(run.dir.journal())?.len(),
             logs: BTreeSet::new(),
-            clusters: std::fs::read(dir.identities()).ok(),
-        }
+            clusters: std::fs::read(run.dir.identities()).ok(),
+        })
     }
 
     /// Fires when the lease is lost, so the run can stop starting steps at once.
