@@ -179,3 +179,44 @@ fn kill_9_at_random_moments_then_resume_completes() {
         trial(&mut rng);
     }
 }
+
+/// A step's processes outlive a `kill -9` of meshbook. When the run is resumed, they are killed
+/// before its first shell step starts, so the step run again does not race its earlier attempt.
+#[test]
+fn processes_left_by_a_killed_driver_are_gone_before_resumed_steps_start() {
+    let s = Scratch::new();
+    let runbook = s.runbook(
+        "orphans.yaml",
+        "apiVersion: meshbook/v1\nkind: Runbook\nmetadata: {name: orphans}\nsteps:\n\
+         \x20 - id: slow\n\
+         \x20   shell: |\n\
+         \x20     if [ -f first.pid ]; then\n\
+         \x20       state=$(awk '{print $3}' \"/proc/$(cat first.pid)/stat\" 2>/dev/null)\n\
+         \x20       if [ -n \"$state\" ] && [ \"$state\" != Z ]; then echo alive > verdict; else echo gone > verdict; fi\n\
+         \x20     else\n\
+         \x20       sleep 300 &\n\
+         \x20       echo $! > first.pid\n\
+         \x20       wait\n\
+         \x20     fi\n",
+    );
+    let mut child = s.spawn_run(&runbook);
+    s.await_file("first.pid");
+    let first: u32 = std::fs::read_to_string(s.work().join("first.pid"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        std::path::Path::new(&format!("/proc/{first}")).exists(),
+        "the step's process outlives the killed driver"
+    );
+    let resumed = s.resume(&[]);
+    assert_eq!(resumed.code, 0, "{}", resumed.all());
+    assert_eq!(
+        std::fs::read_to_string(s.work().join("verdict")).unwrap().trim(),
+        "gone",
+        "the earlier attempt's process was still running when the step ran again"
+    );
+}

@@ -80,6 +80,63 @@ pub(crate) fn driver() -> &'static str {
     DRIVER.get_or_init(|| format!("{}-{:08x}", std::process::id(), rand::random::<u32>()))
 }
 
+/// Once per run and process, before the run's first shell step: kills the processes that steps
+/// of run `run_id` started under another driver that is gone (`kill -9` of meshbook leaves a
+/// running step's processes behind), so that a step run again does not race its own earlier
+/// attempt (a key generation still writing its file). Only a driver holding the run's lock runs
+/// steps, so any other driver's processes are left over. Returns how many there were.
+pub(crate) fn kill_orphans_once(run_id: &str) -> usize {
+    static SWEPT: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    {
+        let mut swept = SWEPT.lock().unwrap_or_else(|e| e.into_inner());
+        if swept.iter().any(|r| r == run_id) {
+            return 0;
+        }
+        swept.push(run_id.to_string());
+    }
+    let run = format!("MESHBOOK_RUN_ID={run_id}").into_bytes();
+    let ours = format!("MESHBOOK_DRIVER={}", driver()).into_bytes();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return 0;
+    };
+    let me = std::process::id() as i32;
+    let orphans: Vec<Pid> = entries
+        .flatten()
+        .filter_map(|e| e.file_name().to_str().and_then(|n| n.parse::<i32>().ok()))
+        .filter(|&pid| pid != me)
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/environ")).is_ok_and(|env| {
+                let mut entries = env.split(|b| *b == 0);
+                let mut of_run = false;
+                let mut other_driver = false;
+                for entry in entries.by_ref() {
+                    of_run |= entry == run.as_slice();
+                    other_driver |=
+                        entry.starts_with(b"MESHBOOK_DRIVER=") && entry != ours.as_slice();
+                }
+                of_run && other_driver
+            })
+        })
+        .map(Pid::from_raw)
+        .collect();
+    for pid in &orphans {
+        let _ = kill_pid(*pid, Signal::SIGKILL);
+    }
+    // SIGKILL is asynchronous: wait (briefly) until they are gone before the step starts.
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while Instant::now() < deadline
+        && orphans.iter().any(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| parse_stat(&s))
+                .is_some_and(|s| s.state != 'Z')
+        })
+    {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    orphans.len()
+}
+
 /// Kills what is left of the step and says how many processes there were.
 pub(crate) fn kill(step: &Step) -> usize {
     let (members, escaped) = scan(step);

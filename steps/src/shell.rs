@@ -120,6 +120,13 @@ async fn run(req: StepRequest, withheld: Arc<[String]>) -> Result<Done, StepFail
     let Action::Shell(spec) = &req.action else {
         return Err(StepFailure::Unsupported(req.action.kind().to_string()));
     };
+    let orphans = leftovers::kill_orphans_once(&req.run_id);
+    if orphans > 0 {
+        tracing::warn!(
+            run = %req.run_id,
+            "killed {orphans} processes that steps of this run left running under a driver that is gone"
+        );
+    }
     let start = leftovers::Start::now();
     let prepared = prepare(&req, spec, &withheld).map_err(|e| StepFailure::Spawn(e.to_string()))?;
     let Prepared {
