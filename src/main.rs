@@ -70,6 +70,11 @@ fn main() -> ExitCode {
         .and_then(|a| std::path::Path::new(a).file_name())
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
+    // Called as `gcloud` (a rehearsal's link): run the call in the warm gcloud.
+    if called == "gcloud" {
+        let args: Vec<std::ffi::OsString> = std::env::args_os().skip(1).collect();
+        return meshbook_cloud::warm_gcloud::client(&args);
+    }
     if meshbook_doubles::is_tool(&called) {
         return double_exit(meshbook_doubles::main(&called, &argv[1..]));
     }

@@ -4,13 +4,14 @@
 //! runbook's steps call gcloud, a simulated Google Cloud runs beside them (see `crate::gcp`).
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::ffi::{OsStr, OsString};
 use std::os::unix::fs::DirBuilderExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use anyhow::{Context, Result};
 use indexmap::IndexMap;
-use meshbook_cloud::{Cloud, CloudConfig};
+use meshbook_cloud::{Cloud, CloudConfig, warm_gcloud};
 use meshbook_engine::events::Rehearsed;
 use meshbook_engine::model::{
     Action, Instead, KubeApply, Manifests, Place, Runbook, SandboxStandIn, ValueType,
@@ -44,6 +45,8 @@ pub(crate) struct Rehearsal {
     pub(crate) env: Vec<(String, String)>,
     /// What the rehearsal does with gcloud steps.
     pub(crate) plan: gcp::Plan,
+    /// The interpreter that runs the steps' gcloud calls warm, once started.
+    gcloud: Option<warm_gcloud::Server>,
 }
 
 /// The distinct values of the runbook's `context` params, in declaration order.
@@ -282,7 +285,39 @@ impl Rehearsal {
             clusters,
             env,
             plan,
+            gcloud: None,
         })
+    }
+
+    /// Sends the steps' gcloud calls to a warm interpreter (`meshbook_cloud::warm_gcloud`),
+    /// when the simulated cloud runs and `MESHBOOK_WARM_GCLOUD` is not `0`. `env` holds the
+    /// variables shell steps get besides meshbook's own (less those [`withheld`]); the
+    /// interpreter starts with the same, and `env` gets the variables that lead to it.
+    pub(crate) fn warm_gcloud(&mut self, env: &mut Values) {
+        if self.cloud.is_none() || std::env::var_os(WARM_GCLOUD_VAR).is_some_and(|v| v == "0") {
+            return;
+        }
+        let withheld = withheld();
+        let mut vars: BTreeMap<OsString, OsString> = std::env::vars_os()
+            .filter(|(k, _)| !withheld.iter().any(|w| k == w.as_str()))
+            .collect();
+        for (k, v) in env.iter() {
+            vars.insert(k.into(), v.into());
+        }
+        let started =
+            std::env::current_exe().and_then(|exe| warm_gcloud::Server::start(&vars, &exe));
+        match started {
+            Ok(Some(server)) => {
+                let path = vars.get(OsStr::new("PATH")).cloned().unwrap_or_default();
+                for (k, v) in server.variables(&path) {
+                    env.insert(k, v, false);
+                }
+                self.gcloud = Some(server);
+            }
+            // Steps run gcloud as installed: the same calls, only slower.
+            Ok(None) => {}
+            Err(e) => tracing::warn!("gcloud runs cold: the warm interpreter did not start: {e}"),
+        }
     }
 
     /// The running sandbox (saved after every step).
@@ -316,6 +351,7 @@ impl Rehearsal {
 
     /// Stops the cloud and the clusters, saving their state.
     pub(crate) fn stop(mut self) -> Result<()> {
+        drop(self.gcloud.take());
         if let Some(cloud) = self.cloud.take() {
             self.runtime.block_on(cloud.shutdown());
         }
@@ -354,6 +390,9 @@ fn extract_private(dir: &include_dir::Dir<'_>, root: &Path) -> std::io::Result<(
     }
     Ok(())
 }
+
+/// Set to `0`, a rehearsal runs gcloud as installed instead of warm.
+pub(crate) const WARM_GCLOUD_VAR: &str = "MESHBOOK_WARM_GCLOUD";
 
 /// The folder of a rehearsal's tool doubles (links, configuration, record of calls), in its
 /// sandbox folder.

@@ -72,7 +72,7 @@ impl Wiring {
         params: &Values,
         sealer: &Sealer,
     ) -> anyhow::Result<Wiring> {
-        let rehearsal = match &meta.sandbox {
+        let mut rehearsal = match &meta.sandbox {
             Some(folder) => {
                 let asked = meta.kube_version.as_deref().map(str::parse).transpose()?;
                 let (version, _) = rehearsal::version_for(runbook, asked)?;
@@ -131,6 +131,9 @@ impl Wiring {
             }
             _ => None,
         };
+        if let Some(r) = &mut rehearsal {
+            r.warm_gcloud(&mut env);
+        }
         let shell = match &rehearsal {
             Some(_) => ShellExecutor::withholding(rehearsal::withheld()),
             None => ShellExecutor::default(),

@@ -23,6 +23,7 @@ mod server;
 mod service;
 mod state;
 mod util;
+pub mod warm_gcloud;
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
