@@ -1,15 +1,16 @@
 """A warm gcloud: one interpreter that has already imported gcloud forks a child per call.
 
-Started by a rehearsal as `PYTHON [-S] warm_gcloud.py SDK_ROOT SOCKET KEY` with SOCKET's listener
-as standard output and a pipe as standard input, and with the environment
-the gcloud wrapper script would have given the interpreter. It imports what every gcloud call
-imports before doing anything (lib/gcloud.py's own path set-up, then googlecloudsdk.gcloud_main)
-and then, per connection on SOCKET, forks a child that becomes the caller's gcloud: the caller's
-standard streams, working directory, umask, process group, environment and arguments, then
-gcloud.py's own main(). Nothing a call depends on is read before the fork except the imported
-code, so a call behaves as a fresh `gcloud` would; a call whose interpreter settings (KEY: the
-interpreter, its flags and every PYTHON* variable) differ from this one's is answered "cold" and
-the caller runs the real gcloud instead.
+Started by a rehearsal as `PYTHON [-S] warm_gcloud.py SDK_ROOT SOCKET KEY`, with SOCKET's
+listener as standard output, a pipe as standard input, and the environment the gcloud wrapper
+script would have given the interpreter. It imports what every gcloud call imports before doing
+anything (lib/gcloud.py's own path set-up, then googlecloudsdk.gcloud_main), noting the variables
+and files those imports read, and then, per connection on SOCKET, forks a child that becomes the
+caller's gcloud: the caller's standard streams, working directory, umask, process group,
+environment and arguments, then gcloud.py's own main(). So a call behaves as a fresh `gcloud`
+would, as long as what the imports read is the same for it: a call whose interpreter settings
+(KEY: the interpreter, its flags and every PYTHON* variable) or values of those variables differ
+is answered "cold" and the caller runs the real gcloud instead; when those files have changed, the
+server imports again (exec'ing itself, keeping the socket and the waiting callers).
 
 Protocol (the caller is `meshbook` called as `gcloud`): the caller sends one byte carrying its
 fds 0, 1 and 2 (SCM_RIGHTS), then a little-endian u32 length and NUL-separated fields: KEY, cwd,
@@ -206,171 +207,194 @@ def flush():
             pass
 
 
-def main():
-    me_file, root, path, key_text = sys.argv[0], sys.argv[1], sys.argv[2], sys.argv[3]
-    key = os.fsencode(key_text)
-    if len(sys.argv) > 4:
-        # Started again (see `restart`): the same socket, with its waiting callers.
-        listener = socket.socket(fileno=int(sys.argv[4]))
-    else:
-        # The socket comes bound and listening as standard output, so that callers can queue
-        # from the moment the server is started (they wait in the backlog during the imports).
-        listener = socket.socket(fileno=os.dup(1))
-        null = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(null, 1)
-        os.close(null)
-    before = dict(os.environb)
-    entry, script, names, files = prepare(root)
-    own_env = environment_seen(names, [k + b'=' + v for k, v in before.items()])
-    # What the imports themselves set in the environment (gcloud sets some variables as it
-    # loads): a fresh gcloud carries those on, so each call gets them on top of its own.
-    after = dict(os.environb)
-    set_by_imports = {k: after.get(k) for k in set(before) | set(after) if before.get(k) != after.get(k)}
-    own_files = [(f, content(f)) for f in files]
-    flush()
+class Server:
+    """The loop: takes calls, forks a gcloud for each, hands each caller its gcloud's status."""
 
-    def restart():
-        """Imports again, for calls that would see the files the imports read as they are now
-        (`gcloud config set` changes the configuration they read)."""
-        os.set_inheritable(listener.fileno(), True)
-        flags = sys.orig_argv[:sys.orig_argv.index(me_file)]
-        # In the environment it started with, not the one the imports changed.
-        os.execve(sys.executable, flags + [me_file, root, path, key_text, str(listener.fileno())],
-                  before)
+    def __init__(self, argv):
+        self.me_file, self.root, self.path, self.key_text = argv[0], argv[1], argv[2], argv[3]
+        self.key = os.fsencode(self.key_text)
+        if len(argv) > 4:
+            # Started again (see `restart`): the same socket, and the calls that waited for it.
+            self.listener = socket.socket(fileno=int(argv[4]))
+            waiting = [socket.socket(fileno=int(fd)) for fd in argv[5].split(',') if fd]
+        else:
+            # The socket comes bound and listening as standard output, so that callers can
+            # queue from the moment the server is started (they wait in the backlog during the
+            # imports).
+            self.listener = socket.socket(fileno=os.dup(1))
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.close(null)
+            waiting = []
+        self.before = dict(os.environb)
+        self.entry, self.script, self.names, self.files = prepare(self.root)
+        self.own_env = environment_seen(self.names, [k + b'=' + v for k, v in self.before.items()])
+        # What the imports themselves set in the environment (gcloud sets some variables as it
+        # loads): a fresh gcloud carries those on, so each call gets them on top of its own.
+        after = dict(os.environb)
+        self.set_by_imports = {k: after.get(k) for k in set(self.before) | set(after)
+                               if self.before.get(k) != after.get(k)}
+        self.own_files = self.files_now()
+        flush()
 
-    wake_r, wake_w = os.pipe()
-    os.set_blocking(wake_w, False)
-    signal.set_wakeup_fd(wake_w)
-    signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.wake_r, wake_w = os.pipe()
+        os.set_blocking(wake_w, False)
+        signal.set_wakeup_fd(wake_w)
+        signal.signal(signal.SIGCHLD, lambda *_: None)
+        self.sel = selectors.DefaultSelector()
+        self.sel.register(self.listener, selectors.EVENT_READ, ('accept',))
+        self.sel.register(0, selectors.EVENT_READ, ('parent',))
+        self.sel.register(self.wake_r, selectors.EVENT_READ, ('child',))
+        self.calls = {}  # pid -> caller's connection, watched for the caller going away
+        self.held = []  # callers waiting for the imports to be done again
+        self.uid = os.getuid()
+        for conn in waiting:
+            self.take(conn)
+        self.reap()
 
-    sel = selectors.DefaultSelector()
-    sel.register(listener, selectors.EVENT_READ, ('accept',))
-    sel.register(0, selectors.EVENT_READ, ('parent',))
-    sel.register(wake_r, selectors.EVENT_READ, ('child',))
-    calls = {}  # pid -> caller's connection
-    watched = set()  # connections whose closing is watched for
-    me = os.getuid()
+    def files_now(self):
+        return [(f, content(f)) for f in self.files]
 
-    def answer(conn, value):
+    def serve(self):
+        while True:
+            if self.held and not self.calls:
+                self.restart()
+            for k, _ in self.sel.select():
+                what = k.data
+                if what[0] == 'parent':
+                    if not os.read(0, 4096):
+                        self.stop()
+                        return
+                elif what[0] == 'child':
+                    os.read(self.wake_r, 4096)
+                    self.reap()
+                elif what[0] == 'gone':
+                    self.gone(k.fileobj, what[1])
+                elif what[0] == 'accept':
+                    conn, _ = self.listener.accept()
+                    self.take(conn)
+
+    def take(self, conn):
+        """A new caller: held when the files the imports read have changed since, answered
+        "cold" when its interpreter settings or what the imports read differ, else served."""
+        if self.files_now() != self.own_files:
+            if not self.held:
+                # Later callers wait in the backlog until the imports are done again.
+                self.sel.unregister(self.listener)
+            self.held.append(conn)
+            return
+        conn.settimeout(10)
         try:
-            conn.sendall(struct.pack('<i', value))
-            return True
-        except OSError:
-            return False
-
-    def finish(pid, status):
-        conn = calls.pop(pid, None)
-        if conn is not None:
-            if conn in watched:
-                sel.unregister(conn)
-                watched.discard(conn)
-            answer(conn, status)
+            creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize('3i'))
+            if struct.unpack('3i', creds)[1] != self.uid:
+                raise ValueError('another user')
+            fds, their_key, cwd, umask, pgid, args, env = read_call(conn)
+        except (OSError, ValueError, EOFError, struct.error):
             conn.close()
+            return
+        if their_key != self.key or environment_seen(self.names, env) != self.own_env:
+            for fd in fds:
+                os.close(fd)
+            answer(conn, 0)
+            conn.close()
+            return
+        go_r, go_w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.close(go_w)
+            # Wait until the parent has put this child in the caller's process group, so that
+            # a signal to the caller's group reaches gcloud as it would.
+            os.read(go_r, 1)
+            os.close(go_r)
+            self.listener.close()
+            conn.close()
+            run_child(self.entry, self.script, fds, cwd, umask, args, env, self.set_by_imports)
+        os.close(go_r)
+        for fd in fds:
+            os.close(fd)
+        try:
+            os.setpgid(pid, pgid)
+            # The caller learns the pid before gcloud starts: a caller that gave up waiting
+            # gets no answer, and then its call must not run at all.
+            taken = answer(conn, pid)
+        except OSError:
+            # Not in the caller's session, where a signal to the caller's group would miss it:
+            # the caller runs the real gcloud instead.
+            taken = False
+            answer(conn, 0)
+        if not taken:
+            os.kill(pid, signal.SIGKILL)
+            os.close(go_w)
+            os.waitpid(pid, 0)
+            conn.close()
+            return
+        os.write(go_w, b'g')
+        os.close(go_w)
+        conn.setblocking(False)
+        self.calls[pid] = conn
+        self.sel.register(conn, selectors.EVENT_READ, ('gone', pid))
 
-    stale = False
-    while True:
-        if stale and not calls:
-            restart()
-        for k, _ in sel.select():
-            what = k.data
-            if what[0] == 'parent':
-                if not os.read(0, 4096):
-                    for pid in list(calls):
-                        try:
-                            os.kill(pid, signal.SIGKILL)
-                        except OSError:
-                            pass
-                    # Its folder too (link, socket, this script): after a `kill -9` of the
-                    # rehearsal nobody else would remove it.
-                    shutil.rmtree(os.path.dirname(path), ignore_errors=True)
-                    return
-            elif what[0] == 'child':
-                os.read(wake_r, 4096)
-                while calls:
-                    try:
-                        pid, status = os.waitpid(-1, os.WNOHANG)
-                    except ChildProcessError:
-                        break
-                    if pid == 0:
-                        break
-                    finish(pid, status)
-            elif what[0] == 'gone':
-                # The caller went away (killed) while its gcloud runs: so does its gcloud.
-                try:
-                    if k.fileobj.recv(1):
-                        continue
-                except BlockingIOError:
-                    continue
-                except OSError:
-                    pass
-                try:
-                    os.kill(what[1], signal.SIGKILL)
-                except OSError:
-                    pass
-                sel.unregister(k.fileobj)
-                watched.discard(k.fileobj)
-            elif what[0] == 'accept':
-                conn, _ = listener.accept()
-                conn.settimeout(10)
-                try:
-                    creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED,
-                                            struct.calcsize('3i'))
-                    if struct.unpack('3i', creds)[1] != me:
-                        raise ValueError('another user')
-                    fds, their_key, cwd, umask, pgid, args, env = read_call(conn)
-                except (OSError, ValueError, EOFError, struct.error):
-                    conn.close()
-                    continue
-                same = their_key == key and environment_seen(names, env) == own_env
-                if same and [(f, content(f)) for f in files] != own_files:
-                    same = False
-                    stale = True
-                if not same or stale:
-                    for fd in fds:
-                        os.close(fd)
-                    answer(conn, 0)
-                    conn.close()
-                    continue
-                go_r, go_w = os.pipe()
-                pid = os.fork()
-                if pid == 0:
-                    os.close(go_w)
-                    # Wait until the parent has put this child in the caller's process group,
-                    # so that a signal to the caller's group reaches gcloud as it would.
-                    os.read(go_r, 1)
-                    os.close(go_r)
-                    listener.close()
-                    conn.close()
-                    run_child(entry, script, fds, cwd, umask, args, env, set_by_imports)
-                os.close(go_r)
-                for fd in fds:
-                    os.close(fd)
-                try:
-                    os.setpgid(pid, pgid)
-                except OSError:
-                    # Not in the caller's session: a signal to the caller's group would miss
-                    # it. Run cold instead.
-                    os.kill(pid, signal.SIGKILL)
-                    os.close(go_w)
-                    os.waitpid(pid, 0)
-                    answer(conn, 0)
-                    conn.close()
-                    continue
-                # The caller learns the pid before gcloud starts: a caller that gave up waiting
-                # gets no answer, and then its call must not run at all.
-                if not answer(conn, pid):
-                    os.kill(pid, signal.SIGKILL)
-                    os.close(go_w)
-                    os.waitpid(pid, 0)
-                    conn.close()
-                    continue
-                os.write(go_w, b'g')
-                os.close(go_w)
-                conn.setblocking(False)
-                calls[pid] = conn
-                watched.add(conn)
-                sel.register(conn, selectors.EVENT_READ, ('gone', pid))
+    def reap(self):
+        while self.calls:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            conn = self.calls.pop(pid, None)
+            if conn is not None:
+                if conn.fileno() in self.sel.get_map():
+                    self.sel.unregister(conn)
+                answer(conn, status)
+                conn.close()
+
+    def gone(self, conn, pid):
+        """The caller's connection is readable: it went away (killed) while its gcloud runs,
+        so its gcloud goes too; the exit is reaped as any other."""
+        try:
+            if conn.recv(1):
+                return
+        except BlockingIOError:
+            return
+        except OSError:
+            pass
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+        self.sel.unregister(conn)
+
+    def restart(self):
+        """Imports again, for the held callers and those after them, who would see the files
+        the imports read as they are now (`gcloud config set` changes the configuration)."""
+        os.set_inheritable(self.listener.fileno(), True)
+        for conn in self.held:
+            os.set_inheritable(conn.fileno(), True)
+        flags = sys.orig_argv[:sys.orig_argv.index(self.me_file)]
+        held = ','.join(str(c.fileno()) for c in self.held)
+        # In the environment it started with, not the one the imports changed.
+        os.execve(sys.executable, flags + [self.me_file, self.root, self.path, self.key_text,
+                                           str(self.listener.fileno()), held], self.before)
+
+    def stop(self):
+        for pid in list(self.calls):
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except OSError:
+                pass
+        # Its folder too (link, socket, this script): after a `kill -9` of the rehearsal
+        # nobody else would remove it.
+        shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
+
+
+def answer(conn, value):
+    try:
+        conn.sendall(struct.pack('<i', value))
+        return True
+    except OSError:
+        return False
 
 
 if __name__ == '__main__':
-    main()
+    Server(sys.argv).serve()
