@@ -215,7 +215,9 @@ fn processes_left_by_a_killed_driver_are_gone_before_resumed_steps_start() {
     let resumed = s.resume(&[]);
     assert_eq!(resumed.code, 0, "{}", resumed.all());
     assert_eq!(
-        std::fs::read_to_string(s.work().join("verdict")).unwrap().trim(),
+        std::fs::read_to_string(s.work().join("verdict"))
+            .unwrap()
+            .trim(),
         "gone",
         "the earlier attempt's process was still running when the step ran again"
     );

@@ -433,6 +433,41 @@ fn a_killed_caller_takes_its_gcloud_with_it() {
 }
 
 #[test]
+fn a_caller_whose_server_dies_waits_for_its_gcloud_to_end() {
+    let sdk = Sdk::new();
+    let server = sdk.start();
+    let env = sdk.step_env(&server);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_meshbook"))
+        .arg0("gcloud")
+        .arg("sleep")
+        .env_clear()
+        .envs(&env)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap();
+    let sleeper = await_pid(&sdk.scratch.path().join("log/sleeper"));
+    let killed = Command::new("kill")
+        .args(["-KILL", &server.pid().unwrap().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        child.try_wait().unwrap().is_none(),
+        "the caller waits while its gcloud still runs"
+    );
+    let _ = Command::new("kill").arg(sleeper.to_string()).status();
+    let status = runkit::wait(&mut child, SHORT).expect("the caller ends with its gcloud");
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut err).unwrap();
+    assert_eq!(status.code(), Some(1), "{err}");
+    assert!(err.contains("went away"), "{err}");
+}
+
+#[test]
 fn without_the_server_gcloud_runs_as_installed() {
     let sdk = Sdk::new();
     let server = sdk.start();

@@ -201,6 +201,11 @@ impl Server {
         Ok(Some(server))
     }
 
+    /// The interpreter's process id.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The variables that send a step's `gcloud` calls here: `PATH` (given the step's own)
     /// with the link first, the socket, and the real gcloud for calls the server cannot take.
     pub fn variables(&self, path: &OsStr) -> Vec<(String, String)> {
@@ -303,6 +308,24 @@ fn warm(real: &Path, args: &[OsString]) -> Result<i32, Cold> {
     match read_i32(&mut conn) {
         Ok(status) => Ok(status),
         Err(_) => {
+            // Its gcloud may still be running: wait for it to end, so that a retry of the step
+            // does not overlap it. Its status went with the server.
+            let group = rustix::process::getpgrp().as_raw_nonzero().to_string();
+            let running = || {
+                // Still ours (in this process group: the id was not handed to another) and not a
+                // zombie.
+                std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+                    let fields: Vec<&str> = s
+                        .rsplit_once(')')
+                        .map(|(_, r)| r.split_whitespace().collect())
+                        .unwrap_or_default();
+                    fields.first().is_some_and(|st| *st != "Z")
+                        && fields.get(2).is_some_and(|g| *g == group)
+                })
+            };
+            while running() {
+                std::thread::sleep(Duration::from_millis(20));
+            }
             eprintln!("gcloud: the warm gcloud server went away while this call ran");
             Ok(1 << 8)
         }
