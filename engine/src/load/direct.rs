@@ -35,7 +35,8 @@ struct Document {
 
 /// The runbook in `text`, if it has no problem at all.
 pub(super) fn read(text: &str) -> Option<Runbook> {
-    let doc = Document::deserialize(Strict(serde_yaml::Deserializer::from_str(text))).ok()?;
+    let doc =
+        Document::deserialize(Strict::new(serde_yaml::Deserializer::from_str(text), text)).ok()?;
     let well_formed = doc.api_version == API_VERSION
         && doc.kind == "Runbook"
         && !doc.metadata.name.trim().is_empty();

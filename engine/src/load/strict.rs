@@ -19,7 +19,37 @@ use serde::de::{
 };
 
 /// A deserializer that passes on only what a `Value` tree of the same text would.
-pub(super) struct Strict<D>(pub(super) D);
+pub(super) struct Strict<D> {
+    de: D,
+    /// The text has no tags (no `!` at all): a scalar is then its text and nothing else, so a
+    /// string is taken as read unless serde_yaml would make it a null, boolean or number,
+    /// which skips resolving every string against those.
+    untagged: bool,
+}
+
+impl<'de, D: Deserializer<'de>> Strict<D> {
+    /// Reads `text` through `de`.
+    pub(super) fn new(de: D, text: &str) -> Self {
+        Strict {
+            de,
+            untagged: !text.contains('!'),
+        }
+    }
+}
+
+/// Whether serde_yaml reads an untagged scalar with this text as a string, not as a null
+/// (`~`, `null`), a boolean (`true`, `False`) or a number (`12`, `0x1F`, `-.inf`, `1e3`, `.5`):
+/// every number starts with a digit, a sign or a dot. A quoted `"12"` is a string too, but is
+/// left to the general way, which tells quoted from plain.
+fn surely_string(v: &str) -> bool {
+    !matches!(
+        v.as_bytes().first(),
+        None | Some(b'0'..=b'9' | b'+' | b'-' | b'.')
+    ) && !matches!(
+        v,
+        "~" | "null" | "Null" | "NULL" | "true" | "True" | "TRUE" | "false" | "False" | "FALSE"
+    )
+}
 
 /// Which of `deserialize_any`'s answers a request takes.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -43,7 +73,20 @@ fn refused<E: de::Error>() -> E {
 
 impl<'de, D: Deserializer<'de>> Strict<D> {
     fn want<V: Visitor<'de>>(self, want: Want, visitor: V) -> Result<V::Value, D::Error> {
-        self.0.deserialize_any(Only { want, visitor })
+        let untagged = self.untagged;
+        self.de.deserialize_any(Only {
+            want,
+            visitor,
+            untagged,
+        })
+    }
+
+    fn string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        if self.untagged {
+            self.de.deserialize_str(Plain(visitor))
+        } else {
+            self.want(Want::Str, visitor)
+        }
     }
 }
 
@@ -59,7 +102,18 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
     type Error = D::Error;
 
     wanting!(Any: deserialize_any);
-    wanting!(Str: deserialize_str deserialize_string deserialize_identifier);
+
+    fn deserialize_str<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.string(visitor)
+    }
+
+    fn deserialize_string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.string(visitor)
+    }
+
+    fn deserialize_identifier<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.string(visitor)
+    }
     wanting!(Bool: deserialize_bool);
     wanting!(Number: deserialize_i8 deserialize_i16 deserialize_i32 deserialize_i64 deserialize_i128
         deserialize_u8 deserialize_u16 deserialize_u32 deserialize_u64 deserialize_u128
@@ -82,7 +136,8 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         // serde_yaml's test for null is the one that makes a `Value::Null`.
-        self.0.deserialize_option(Optional(visitor))
+        let untagged = self.untagged;
+        self.de.deserialize_option(Optional { visitor, untagged })
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
@@ -143,6 +198,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
 struct Only<V> {
     want: Want,
     visitor: V,
+    untagged: bool,
 }
 
 impl<V> Only<V> {
@@ -210,7 +266,10 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Only<V> {
 
     fn visit_seq<A: SeqAccess<'de>>(self, seq: A) -> Result<Self::Value, A::Error> {
         self.takes(Want::Seq)?;
-        self.visitor.visit_seq(StrictSeq(seq))
+        self.visitor.visit_seq(StrictSeq {
+            seq,
+            untagged: self.untagged,
+        })
     }
 
     fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<Self::Value, A::Error> {
@@ -218,6 +277,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Only<V> {
         self.visitor.visit_map(StrictMap {
             map,
             keys: Keys::default(),
+            untagged: self.untagged,
         })
     }
 
@@ -227,37 +287,78 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Only<V> {
     }
 }
 
-/// `deserialize_option`'s answer, the value inside wrapped again.
-struct Optional<V>(V);
+/// A string as serde_yaml's `deserialize_str` reads it from an untagged text: passed on if it
+/// is surely a string.
+struct Plain<V>(V);
 
-impl<'de, V: Visitor<'de>> Visitor<'de> for Optional<V> {
+impl<'de, V: Visitor<'de>> Visitor<'de> for Plain<V> {
     type Value = V::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
         self.0.expecting(f)
     }
 
-    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
-        self.0.visit_none()
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Self::Value, E> {
+        if !surely_string(v) {
+            return Err(refused());
+        }
+        self.0.visit_str(v)
     }
 
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        self.0.visit_some(Strict(d))
+    fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<Self::Value, E> {
+        if !surely_string(v) {
+            return Err(refused());
+        }
+        self.0.visit_borrowed_str(v)
+    }
+}
+
+/// `deserialize_option`'s answer, the value inside wrapped again.
+struct Optional<V> {
+    visitor: V,
+    untagged: bool,
+}
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for Optional<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        self.visitor.expecting(f)
+    }
+
+    fn visit_none<E: de::Error>(self) -> Result<Self::Value, E> {
+        self.visitor.visit_none()
+    }
+
+    fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
+        self.visitor.visit_some(Strict {
+            de,
+            untagged: self.untagged,
+        })
     }
 }
 
 /// A seed whose deserializer is wrapped.
-struct StrictSeed<S>(S);
+struct StrictSeed<S> {
+    seed: S,
+    untagged: bool,
+}
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for StrictSeed<S> {
     type Value = S::Value;
 
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
-        self.0.deserialize(Strict(d))
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<S::Value, D::Error> {
+        self.seed.deserialize(Strict {
+            de,
+            untagged: self.untagged,
+        })
     }
 }
 
-struct StrictSeq<A>(A);
+struct StrictSeq<A> {
+    seq: A,
+    untagged: bool,
+}
 
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for StrictSeq<A> {
     type Error = A::Error;
@@ -266,11 +367,14 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for StrictSeq<A> {
         &mut self,
         seed: S,
     ) -> Result<Option<S::Value>, A::Error> {
-        self.0.next_element_seed(StrictSeed(seed))
+        self.seq.next_element_seed(StrictSeed {
+            seed,
+            untagged: self.untagged,
+        })
     }
 
     fn size_hint(&self) -> Option<usize> {
-        self.0.size_hint()
+        self.seq.size_hint()
     }
 }
 
@@ -278,6 +382,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for StrictSeq<A> {
 struct StrictMap<A> {
     map: A,
     keys: Keys,
+    untagged: bool,
 }
 
 impl<'de, A: MapAccess<'de>> MapAccess<'de> for StrictMap<A> {
@@ -290,11 +395,15 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for StrictMap<A> {
         self.map.next_key_seed(KeySeed {
             seed,
             keys: &mut self.keys,
+            untagged: self.untagged,
         })
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
-        self.map.next_value_seed(StrictSeed(seed))
+        self.map.next_value_seed(StrictSeed {
+            seed,
+            untagged: self.untagged,
+        })
     }
 
     fn size_hint(&self) -> Option<usize> {
@@ -330,14 +439,24 @@ impl Keys {
 struct KeySeed<'k, S> {
     seed: S,
     keys: &'k mut Keys,
+    untagged: bool,
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, S> {
     type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
-        let KeySeed { seed, keys } = self;
-        d.deserialize_any(KeyVisitor { seed, keys })
+        let KeySeed {
+            seed,
+            keys,
+            untagged,
+        } = self;
+        let visitor = KeyVisitor { seed, keys };
+        if untagged {
+            d.deserialize_str(Plain(visitor))
+        } else {
+            d.deserialize_any(visitor)
+        }
     }
 }
 
@@ -371,5 +490,43 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for KeyVisitor<'_, S> {
 
     fn visit_string<E: de::Error>(self, v: String) -> Result<S::Value, E> {
         self.visit_str(&v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::surely_string;
+
+    /// Whatever `surely_string` lets through, serde_yaml's `Value` holds as a string.
+    #[test]
+    fn what_is_surely_a_string_is_one_to_serde_yaml() {
+        let alphabet: Vec<char> = "0123456789+-._xobeEinfaNIlut~ ".chars().collect();
+        let mut texts: Vec<String> = alphabet.iter().map(|c| c.to_string()).collect();
+        for a in &alphabet {
+            for b in &alphabet {
+                texts.push(format!("{a}{b}"));
+                texts.push(format!("{a}{b}5"));
+            }
+        }
+        let words = [
+            "null", "Null", "NULL", "~", "true", "True", "TRUE", "false", "False", "FALSE", "inf",
+            "nan", "NaN", "infinity", "yes", "no", "on", "off", "y", "n", "0x1F", "0o17", "0b1",
+            "1e3", "1_000", ".inf", "-.Inf", "+.INF", ".nan", "1.5", "s1", "true1",
+        ];
+        texts.extend(words.iter().map(|w| w.to_string()));
+        let mut strings = 0;
+        for text in texts {
+            let Ok(value) = serde_yaml::from_str::<serde_yaml::Value>(&format!("k: {text}\n"))
+            else {
+                continue;
+            };
+            // The scalar's text as the parser reads it: a plain scalar is trimmed.
+            let read = &value["k"];
+            if surely_string(text.trim()) {
+                assert!(read.is_string(), "{text:?} is {read:?}");
+                strings += 1;
+            }
+        }
+        assert!(strings > 300, "{strings}");
     }
 }

@@ -132,6 +132,14 @@ fn a_mistake_anywhere_is_left_to_the_collecting_path() {
         ("retry: {attempts: 3}", "retry: {attempts: many}"),
         ("id: a", "id: 123"),
         ("title: first", "title: true"),
+        // What serde_yaml makes a null, a boolean or a number in a text without tags.
+        ("title: first", "title: .5"),
+        ("title: first", "title: 0x1F"),
+        ("title: first", "title: -.inf"),
+        ("needs: [a]", "needs: [NULL]"),
+        ("title: first", "title: FALSE"),
+        ("needs: [a]", "needs: [+1]"),
+        ("{script: echo hi,", "{1: x, script: echo hi,"),
         ("needs: [a]", "needs: [1]"),
         ("timeout: 1m", "timeout: 60"),
         // Unknown fields, at every level.
@@ -183,6 +191,13 @@ fn a_mistake_anywhere_is_left_to_the_collecting_path() {
         ("apiVersion: meshbook/v1", "apiVersion: ''"),
         ("title: first", "title: !!str first"),
         ("title: first", "title: !x first"),
+        // Strings that look like something else but are quoted, or are not numbers after all.
+        ("title: first", "title: \"12\""),
+        ("title: first", "title: 'true'"),
+        ("title: first", "title: -x"),
+        ("title: first", "title: .x"),
+        ("title: first", "title: 1.2.3"),
+        ("title: first", "title: nullish"),
     ] {
         let text = BASE.replacen(from, to, 1);
         let collected = collect(&text).unwrap();
