@@ -1,5 +1,7 @@
-//! Loading: YAML text to the runbook model. Each part (metadata, every param, every step) is read
-//! on its own so that one mistake does not hide the next: all problems are reported at once.
+//! Loading: YAML text to the runbook model. A clean runbook is read straight from the text
+//! ([`direct`]); a runbook with a mistake is read part by part (metadata, every param, every
+//! step) from a `Value` tree so that one mistake does not hide the next: all problems are
+//! reported at once.
 
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;

@@ -15,7 +15,8 @@ use crate::model::{
     API_VERSION, Action, Defaults, KIND_KEYS, Metadata, ParamSpec, Range, Requires, Runbook,
 };
 
-/// The document as written, each part in the type the collecting path reads it into.
+/// The document as written: each part in the model type the collecting path reads it into, but
+/// `requires` ranges and empty params, which that path reads from the tree by hand.
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 struct Document {

@@ -203,7 +203,7 @@ struct Only<V> {
 
 impl<V> Only<V> {
     fn takes<E: de::Error>(&self, what: Want) -> Result<(), E> {
-        if self.want == what || (self.want == Want::Any && what != Want::Variant) {
+        if self.want == what || self.want == Want::Any {
             Ok(())
         } else {
             Err(refused())
