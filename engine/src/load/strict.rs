@@ -3,7 +3,7 @@
 //! through a [`serde_yaml::Value`] would fail, or would give something else.
 //!
 //! Read directly, serde_yaml is more lenient than through a `Value`: a string field takes any
-//! scalar (`id: 123`, `title: yes`), a map keeps the last of duplicate keys, a tag (`!x`) is
+//! scalar (`id: 123`, `title: true`), a map keeps the last of duplicate keys, a tag (`!x`) is
 //! dropped or read as an enum. Here every node is first resolved as the `Value` tree would
 //! resolve it (serde_yaml's `deserialize_any`), and then only what a `Value` of that type would
 //! give the type asked for is passed on. Anything doubtful (a tag, a non-string key, a null where
@@ -39,8 +39,8 @@ impl<'de, D: Deserializer<'de>> Strict<D> {
 
 /// Whether serde_yaml reads an untagged scalar with this text as a string, not as a null
 /// (`~`, `null`), a boolean (`true`, `False`) or a number (`12`, `0x1F`, `-.inf`, `1e3`, `.5`):
-/// every number starts with a digit, a sign or a dot. A quoted `"12"` is a string too, but is
-/// left to the general way, which tells quoted from plain.
+/// every number starts with a digit, a sign or a dot. A quoted `"12"` is a string too, but
+/// `deserialize_str` does not say it was quoted: it is refused, and read the collecting way.
 fn surely_string(v: &str) -> bool {
     !matches!(
         v.as_bytes().first(),
