@@ -1,5 +1,7 @@
-//! Loading: YAML text to the runbook model. Each part (metadata, every param, every step) is read
-//! on its own so that one mistake does not hide the next: all problems are reported at once.
+//! Loading: YAML text to the runbook model. A clean runbook is read straight from the text
+//! ([`direct`]); a runbook with a mistake is read part by part (metadata, every param, every
+//! step) from a `Value` tree so that one mistake does not hide the next: all problems are
+//! reported at once.
 
 use indexmap::IndexMap;
 use serde::de::DeserializeOwned;
@@ -13,7 +15,9 @@ use crate::model::{
 };
 use crate::suggest;
 
+mod direct;
 mod errors;
+mod strict;
 
 use errors::{child, key_path, path_error, quoted_list, syntax_error, too_deep};
 
@@ -88,12 +92,44 @@ struct StepCommon {
     sandbox: Option<SandboxStandIn>,
 }
 
+impl StepCommon {
+    /// The step these fields and its kind make.
+    fn with(self, action: Action) -> Step {
+        Step {
+            id: self.id,
+            title: self.title.or(self.description),
+            needs: self.needs,
+            timeout: self.timeout,
+            retry: self.retry,
+            wait: self.wait,
+            outputs: self.outputs,
+            sandbox: self.sandbox,
+            action,
+        }
+    }
+}
+
 /// Reads a runbook from YAML text. `Err` only when nothing usable could be read (a syntax error,
 /// or a document that is not a mapping); otherwise the diagnostics say what was wrong.
+///
+/// A clean runbook is read straight from the text ([`direct`]); only when that meets any problem
+/// is the text read again the collecting way, which finds and places every mistake.
 pub fn load(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     // A UTF-8 byte order mark is allowed at the start (editors on Windows write one).
     let text = text.strip_prefix('\u{feff}').unwrap_or(text);
     too_deep(text).map_or(Ok(()), |d| Err(vec![d]))?;
+    match direct::read(text) {
+        Some(runbook) => Ok(Loaded {
+            runbook,
+            unreadable: Vec::new(),
+            diagnostics: Vec::new(),
+        }),
+        None => collect(text),
+    }
+}
+
+/// Reads a runbook through a [`Value`] tree, each part on its own, collecting every problem.
+fn collect(text: &str) -> Result<Loaded, Vec<Diagnostic>> {
     let root: Value = serde_yaml::from_str(text).map_err(|e| vec![syntax_error(&e, text)])?;
     let Value::Mapping(mut root) = root else {
         let message = match root {
@@ -262,11 +298,7 @@ fn read_requires(root: &mut Mapping, diags: &mut Vec<Diagnostic>) -> Requires {
                 continue;
             }
         };
-        if name == crate::model::KUBERNETES {
-            requires.kubernetes = Some(range);
-        } else {
-            requires.tools.insert(name, range);
-        }
+        requires.insert(name, range);
     }
     requires
 }
@@ -341,18 +373,7 @@ fn read_step(value: Value, path: &[Seg], diags: &mut Vec<Diagnostic>) -> Option<
     if diags.len() > before {
         return None;
     }
-    let (c, action) = (common?, action?);
-    Some(Step {
-        id: c.id,
-        title: c.title.or(c.description),
-        needs: c.needs,
-        timeout: c.timeout,
-        retry: c.retry,
-        wait: c.wait,
-        outputs: c.outputs,
-        sandbox: c.sandbox,
-        action,
-    })
+    Some(common?.with(action?))
 }
 
 /// Reads a step kind's body into its typed spec: field mistakes point at the field, and fields
@@ -455,3 +476,6 @@ pub(crate) fn read<T: DeserializeOwned>(
         .map_err(|err| diags.push(path_error(base, err)))
         .ok()
 }
+
+#[cfg(test)]
+mod tests;

@@ -117,10 +117,15 @@ fn expansions(script: &str) -> Vec<Expansion> {
 /// Variables read by `script` that it does not define itself. Single-quoted text and
 /// backslash-escaped dollars are not expansions and are skipped.
 pub(crate) fn free_variables(script: &str) -> Vec<VarUse> {
+    let expansions = expansions(script);
+    // Most scripts expand nothing: their assignments need not be read.
+    if expansions.is_empty() {
+        return Vec::new();
+    }
     let defined = defined_variables(script);
     let mut seen = BTreeSet::new();
     let mut uses = Vec::new();
-    for e in expansions(script) {
+    for e in expansions {
         let name = &script[e.name_start..e.name_end];
         if e.tolerates_unset(script) {
             continue;
@@ -146,8 +151,12 @@ pub(crate) fn free_variables(script: &str) -> Vec<VarUse> {
 /// with a default (`${X:-d}`). Such a name is given to the step when it names a value, and is
 /// never an error when it does not.
 pub(crate) fn reads_of_defined(script: &str) -> BTreeSet<String> {
+    let expansions = expansions(script);
+    if expansions.is_empty() {
+        return BTreeSet::new();
+    }
     let defined = defined_variables(script);
-    expansions(script)
+    expansions
         .into_iter()
         .filter(|e| {
             e.tolerates_unset(script) || defined.contains(&script[e.name_start..e.name_end])
@@ -159,10 +168,14 @@ pub(crate) fn reads_of_defined(script: &str) -> BTreeSet<String> {
 /// Replaces `$NAME` and `${NAME}` with `value(NAME)` where it gives one and the script does not
 /// define the name itself; used to show a plan's scripts with the values they will see.
 pub(crate) fn substitute(script: &str, value: impl Fn(&str) -> Option<String>) -> String {
+    let expansions = expansions(script);
+    if expansions.is_empty() {
+        return script.to_string();
+    }
     let defined = defined_variables(script);
     let mut out = String::with_capacity(script.len());
     let mut last = 0;
-    for e in expansions(script) {
+    for e in expansions {
         let name = &script[e.name_start..e.name_end];
         if !e.simple || defined.contains(name) {
             continue;

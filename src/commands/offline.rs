@@ -1,6 +1,8 @@
 //! `meshbook validate`, `plan`, `graph` and `schema`: everything that needs no cluster (but
 //! `plan --server-dry-run`, which asks the clusters without changing them).
 
+use std::mem::ManuallyDrop;
+
 use meshbook_engine::diag::Finding;
 use meshbook_engine::plan::{self, GraphFormat};
 use serde_json::json;
@@ -16,7 +18,8 @@ pub(crate) fn validate(args: &RunbookArgs, output: OutputArg) -> CmdResult {
     if output.json() {
         return validate_json(args);
     }
-    let p = prepare(args, false)?;
+    // Left to the process's exit, as in `plan`.
+    let p = ManuallyDrop::new(prepare(args, false)?);
     let rb = &p.validated.runbook;
     outln!(
         "ok: {} is valid ({} steps in {} layers, {} finally, {} params)",
@@ -72,8 +75,10 @@ fn validate_json(args: &RunbookArgs) -> CmdResult {
 
 /// Prints the dry-run plan, and with `--server-dry-run` what each cluster would do with it.
 pub(crate) fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryRun) -> CmdResult {
-    let p = prepare(args, true)?;
-    let plan = plan::plan(&p.validated, &p.params);
+    // Both are left to the process's exit: freeing thousands of steps one by one is time a
+    // command that ends here does not need to spend.
+    let p = ManuallyDrop::new(prepare(args, true)?);
+    let plan = ManuallyDrop::new(plan::plan(&p.validated, &p.params));
     let workdir = match &server.workdir {
         Some(w) => w.clone(),
         None => std::env::current_dir()?,
@@ -100,16 +105,12 @@ pub(crate) fn plan(args: &RunbookArgs, output: OutputFormat, server: &ServerDryR
                 out!("{}", l.to_text());
             }
         }
-        OutputFormat::Json => {
-            let value = match (&checked, &linted) {
-                (None, None) => serde_json::to_value(&plan),
-                (c, l) => serde_json::to_value(
-                    serde_json::json!({ "plan": plan, "server_dry_run": c, "api_versions": l }),
-                ),
-            };
-            let json = value.and_then(|v| serde_json::to_string_pretty(&v))?;
-            outln!("{json}");
-        }
+        OutputFormat::Json => match (&checked, &linted) {
+            (None, None) => print_json(&*plan)?,
+            (c, l) => {
+                print_json(&json!({ "plan": *plan, "server_dry_run": c, "api_versions": l }))?
+            }
+        },
     }
     let rejected: Vec<&str> = checked
         .iter()

@@ -77,11 +77,14 @@ pub(crate) const MAX_DEPTH: usize = 100;
 pub(super) fn too_deep(text: &str) -> Option<Diagnostic> {
     let mut depth = 0usize;
     let (mut line, mut col) = (1, 0);
-    for c in text.chars() {
-        col += 1;
-        match c {
-            '\n' => (line, col) = (line + 1, 0),
-            '[' | '{' => {
+    // Bytes, not chars, for speed: a column counts the bytes that start a character.
+    for b in text.bytes() {
+        if b & 0xC0 != 0x80 {
+            col += 1;
+        }
+        match b {
+            b'\n' => (line, col) = (line + 1, 0),
+            b'[' | b'{' => {
                 depth += 1;
                 if depth > MAX_DEPTH {
                     return Some(Diagnostic {
@@ -93,7 +96,7 @@ pub(super) fn too_deep(text: &str) -> Option<Diagnostic> {
                     });
                 }
             }
-            ']' | '}' => depth = depth.saturating_sub(1),
+            b']' | b'}' => depth = depth.saturating_sub(1),
             _ => {}
         }
     }

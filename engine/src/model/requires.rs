@@ -100,6 +100,15 @@ pub struct Requires {
 }
 
 impl Requires {
+    /// Adds the requirement named `name`: Kubernetes' or a tool's.
+    pub(crate) fn insert(&mut self, name: String, range: Range) {
+        if name == KUBERNETES {
+            self.kubernetes = Some(range);
+        } else {
+            self.tools.insert(name, range);
+        }
+    }
+
     /// Whether the runbook declares nothing.
     pub fn is_empty(&self) -> bool {
         self.kubernetes.is_none() && self.tools.is_empty()

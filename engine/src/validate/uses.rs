@@ -36,14 +36,27 @@ struct Uses {
 
 impl Uses {
     fn visit(&mut self, at: &[Seg], text: &str) {
-        let at = with(&self.base, at);
-        let is_script = self.shell && at.last() == Some(&key("script"));
+        let last = at.last().or(self.base.last());
+        let is_script = self.shell && matches!(last, Some(Seg::Key(k)) if k == "script");
         let place = if is_script {
             template::Place::Script
         } else {
             template::Place::Field
         };
-        match template::check(text, place) {
+        let checked = template::check(text, place);
+        let vars = if is_script {
+            self.maybe.extend(shellvars::reads_of_defined(text));
+            shellvars::free_variables(text)
+        } else {
+            Vec::new()
+        };
+        // The field's path is built only when there is something to point at (most fields of
+        // a large runbook use no name).
+        if vars.is_empty() && checked.as_ref().is_ok_and(BTreeSet::is_empty) {
+            return;
+        }
+        let at = with(&self.base, at);
+        match checked {
             Ok(names) => {
                 for name in names {
                     let needle = format!("{{{{{name}");
@@ -58,11 +71,8 @@ impl Uses {
                 }
             }
         }
-        if is_script {
-            for u in shellvars::free_variables(text) {
-                self.found.push((u.name, u.text, at.clone()));
-            }
-            self.maybe.extend(shellvars::reads_of_defined(text));
+        for u in vars {
+            self.found.push((u.name, u.text, at.clone()));
         }
     }
 }

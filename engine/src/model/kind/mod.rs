@@ -224,10 +224,15 @@ pub(crate) trait Flat: Sized {
     fn to_flat(&self) -> Cow<'_, Self::Flat>;
 }
 
-/// Reads the body of one kind; `wrap` (the kind's `Action` variant) names the kind.
-fn read_flat<K: Flat>(wrap: fn(K) -> Action, body: serde_yaml::Value) -> Result<Action, ReadError> {
-    let flat = serde_path_to_error::deserialize::<_, K::Flat>(body).map_err(ReadError::Fields)?;
-    K::from_flat(flat).map(wrap).map_err(ReadError::Shape)
+/// Reads the body of one kind from `body`; `wrap` (the kind's `Action` variant) names the kind.
+/// The outer error is the deserializer's (a field), the inner one says the fields do not go
+/// together.
+fn read_flat<'de, K: Flat, D: serde::Deserializer<'de>>(
+    wrap: fn(K) -> Action,
+    body: D,
+) -> Result<Result<Action, Invalid>, D::Error> {
+    let flat = <K::Flat as serde::Deserialize>::deserialize(body)?;
+    Ok(K::from_flat(flat).map(wrap))
 }
 
 /// The schema of one kind's flat form.
@@ -275,11 +280,27 @@ macro_rules! kinds {
                 })
             }
 
-            /// Reads the body of kind `key`; `None` when no kind has that key.
-            pub(crate) fn read(key: &str, body: serde_yaml::Value) -> Option<Result<Action, ReadError>> {
+            /// Reads the body of kind `key` from any deserializer; `None` when no kind has
+            /// that key.
+            pub(crate) fn read_from<'de, D: serde::Deserializer<'de>>(
+                key: &str,
+                body: D,
+            ) -> Option<Result<Result<Action, Invalid>, D::Error>> {
                 Some(match key {
                     $( $key => read_flat(Action::$variant, body), )*
                     _ => return None,
+                })
+            }
+
+            /// Reads the body of kind `key`, a field's mistake with the path to it; `None` when
+            /// no kind has that key.
+            pub(crate) fn read(key: &str, body: serde_yaml::Value) -> Option<Result<Action, ReadError>> {
+                let mut track = serde_path_to_error::Track::new();
+                let read = Self::read_from(key, serde_path_to_error::Deserializer::new(body, &mut track))?;
+                Some(match read {
+                    Ok(Ok(action)) => Ok(action),
+                    Ok(Err(invalid)) => Err(ReadError::Shape(invalid)),
+                    Err(e) => Err(ReadError::Fields(serde_path_to_error::Error::new(track.path(), e))),
                 })
             }
 
