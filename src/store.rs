@@ -363,10 +363,15 @@ impl EventSink for Driven {
     }
 
     fn sync(&mut self) -> std::io::Result<()> {
-        EventSink::sync(&mut self.run.journal)?;
         match &mut self.remote {
-            Some(remote) => remote.push(),
-            None => Ok(()),
+            // The cluster keeps the run: a record is durable once pushed there (the push reads
+            // the mirror's journal back, which needs no sync), and a mirror left by a crash is
+            // swept, never resumed from.
+            Some(remote) => {
+                self.run.journal.durable_elsewhere();
+                remote.push()
+            }
+            None => EventSink::sync(&mut self.run.journal),
         }
     }
 }
