@@ -176,6 +176,23 @@ impl Sdk {
         }
     }
 
+    /// `gcloud sleep` as a step runs it, in a process group of its own, once its gcloud has
+    /// started: the caller, and the pid of its gcloud.
+    fn sleeping_call(&self, server: &Server) -> (std::process::Child, u32) {
+        let child = Command::new(env!("CARGO_BIN_EXE_meshbook"))
+            .arg0("gcloud")
+            .arg("sleep")
+            .env_clear()
+            .envs(self.step_env(server))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .process_group(0)
+            .spawn()
+            .unwrap();
+        (child, await_pid(&self.scratch.path().join("log/sleeper")))
+    }
+
     /// The same call run by the SDK's `bin/gcloud` itself.
     fn cold(&self, args: &[&OsStr], stdin: &str) -> Call {
         let mut env = self.env.clone();
@@ -370,19 +387,7 @@ fn what_the_imports_read_decides_whether_a_call_runs_warm() {
 fn an_interrupt_to_the_callers_group_reaches_gcloud() {
     let sdk = Sdk::new();
     let server = sdk.start();
-    let env = sdk.step_env(&server);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshbook"))
-        .arg0("gcloud")
-        .arg("sleep")
-        .env_clear()
-        .envs(&env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let sleeper = await_pid(&sdk.scratch.path().join("log/sleeper"));
+    let (mut child, sleeper) = sdk.sleeping_call(&server);
     let group = child.id().to_string();
     let sent = Command::new("kill")
         .args(["-INT", "--", &format!("-{group}")])
@@ -411,18 +416,7 @@ fn an_interrupt_to_the_callers_group_reaches_gcloud() {
 fn a_killed_caller_takes_its_gcloud_with_it() {
     let sdk = Sdk::new();
     let server = sdk.start();
-    let env = sdk.step_env(&server);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshbook"))
-        .arg0("gcloud")
-        .arg("sleep")
-        .env_clear()
-        .envs(&env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let sleeper = await_pid(&sdk.scratch.path().join("log/sleeper"));
+    let (mut child, sleeper) = sdk.sleeping_call(&server);
     child.kill().unwrap();
     child.wait().unwrap();
     let deadline = Instant::now() + SHORT;
@@ -436,19 +430,7 @@ fn a_killed_caller_takes_its_gcloud_with_it() {
 fn a_caller_whose_server_dies_waits_for_its_gcloud_to_end() {
     let sdk = Sdk::new();
     let server = sdk.start();
-    let env = sdk.step_env(&server);
-    let mut child = Command::new(env!("CARGO_BIN_EXE_meshbook"))
-        .arg0("gcloud")
-        .arg("sleep")
-        .env_clear()
-        .envs(&env)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .unwrap();
-    let sleeper = await_pid(&sdk.scratch.path().join("log/sleeper"));
+    let (mut child, sleeper) = sdk.sleeping_call(&server);
     let killed = Command::new("kill")
         .args(["-KILL", &server.pid().unwrap().to_string()])
         .status()
