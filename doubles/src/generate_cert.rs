@@ -163,6 +163,116 @@ fn parse_duration(text: &str) -> Option<time::Duration> {
     Some(time::Duration::seconds_f64(total))
 }
 
+/// The tool's `timeLayout`, which `-start-date` is read with (Go's `time.Parse`).
+const TIME_LAYOUT: &str = "Jan 2 15:04:05 2006";
+
+/// `-start-date` as the tool's `getNotBefore` reads it: now when empty, else Go's
+/// `time.Parse("Jan 2 15:04:05 2006", text)` (UTC), with Go's words when it cannot be read.
+fn not_before(text: &str) -> Result<time::OffsetDateTime, String> {
+    if text.is_empty() {
+        return Ok(time::OffsetDateTime::now_utc());
+    }
+    let whole = format!("parsing time {text:?} as {TIME_LAYOUT:?}");
+    let mut rest = text;
+    // Each element of the layout in turn: what it reads, and the layout from it on (Go names
+    // the element and what was left of both when one fails).
+    let mut element = |layout_rest: &'static str,
+                       read: &mut dyn FnMut(&str) -> Option<usize>|
+     -> Result<(), String> {
+        match read(rest) {
+            Some(used) => {
+                rest = &rest[used..];
+                Ok(())
+            }
+            None => {
+                let elem = layout_rest
+                    .split_inclusive([' ', ':'])
+                    .next()
+                    .unwrap_or(layout_rest)
+                    .trim_end_matches([' ', ':']);
+                let elem = if elem.is_empty() {
+                    &layout_rest[..1]
+                } else {
+                    elem
+                };
+                Err(format!("{whole}: cannot parse {rest:?} as {elem:?}"))
+            }
+        }
+    };
+    let mut month = 0u8;
+    let (mut day, mut hour, mut minute, mut second, mut year) = (0u8, 0u8, 0u8, 0u8, 0i32);
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    let literal = |c: char| move |v: &str| v.starts_with(c).then_some(1);
+    // Go's numbers: `2` and `15` take one or two digits, `04`, `05` exactly two, `2006` four.
+    fn digits(v: &str, min: usize, max: usize) -> Option<(u32, usize)> {
+        let n = v.bytes().take(max).take_while(u8::is_ascii_digit).count();
+        (n >= min).then(|| (v[..n].parse().unwrap_or(0), n))
+    }
+    element("Jan 2 15:04:05 2006", &mut |v| {
+        let i = MONTHS
+            .iter()
+            .position(|m| v.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(m)))?;
+        month = i as u8 + 1;
+        Some(3)
+    })?;
+    element(" 2 15:04:05 2006", &mut literal(' '))?;
+    element("2 15:04:05 2006", &mut |v| {
+        digits(v, 1, 2).map(|(n, used)| {
+            day = n as u8;
+            used
+        })
+    })?;
+    element(" 15:04:05 2006", &mut literal(' '))?;
+    let out_of_range = |what: &str| format!("parsing time {text:?}: {what} out of range");
+    element("15:04:05 2006", &mut |v| {
+        digits(v, 1, 2).map(|(n, used)| {
+            hour = n as u8;
+            used
+        })
+    })?;
+    // As Go: a number out of range fails at once, before the rest is read.
+    if hour > 23 {
+        return Err(out_of_range("hour"));
+    }
+    element(":04:05 2006", &mut literal(':'))?;
+    element("04:05 2006", &mut |v| {
+        digits(v, 2, 2).map(|(n, used)| {
+            minute = n as u8;
+            used
+        })
+    })?;
+    if minute > 59 {
+        return Err(out_of_range("minute"));
+    }
+    element(":05 2006", &mut literal(':'))?;
+    element("05 2006", &mut |v| {
+        digits(v, 2, 2).map(|(n, used)| {
+            second = n as u8;
+            used
+        })
+    })?;
+    if second > 59 {
+        return Err(out_of_range("second"));
+    }
+    element(" 2006", &mut literal(' '))?;
+    element("2006", &mut |v| {
+        digits(v, 4, 4).map(|(n, used)| {
+            year = n as i32;
+            used
+        })
+    })?;
+    if !rest.is_empty() {
+        return Err(format!("parsing time {text:?}: extra text: {rest:?}"));
+    }
+    // The date as a whole is checked last, as Go does.
+    let month = time::Month::try_from(month).map_err(|_| out_of_range("month"))?;
+    let date = time::Date::from_calendar_date(year, month, day).map_err(|_| out_of_range("day"))?;
+    let at = time::Time::from_hms(hour, minute, second).map_err(|_| out_of_range("hour"))?;
+    Ok(time::PrimitiveDateTime::new(date, at).assume_utc())
+}
+
 /// Runs `generate_cert ARGS`.
 pub fn run(args: &[String], env: &Env, io: &mut Io<'_>, call: &mut Call) -> Outcome {
     let p = parse_go("generate_cert", table(), args).map_err(|text| Exit::new(2, text))?;
@@ -204,7 +314,12 @@ pub fn run(args: &[String], env: &Env, io: &mut Io<'_>, call: &mut Call) -> Outc
     params
         .distinguished_name
         .push(DnType::OrganizationName, value("organization"));
-    let not_before = time::OffsetDateTime::now_utc();
+    let not_before = not_before(&value("start-date")).map_err(|e| {
+        fatal(&format!(
+            // The tool ends this with a newline, which Go's log does not double.
+            "Failed to parse the '-start-from' option as a time (error: {e})"
+        ))
+    })?;
     params.not_before = not_before;
     params.not_after = not_before + ttl;
     for host in value("host")
@@ -300,7 +415,47 @@ fn write_file(path: &std::path::Path, text: &str, mode: u32) -> std::io::Result<
 
 #[cfg(test)]
 mod tests {
+    use super::not_before;
     use crate::testing::{env_in, run_captured};
+
+    #[test]
+    fn start_dates_are_read_as_go_reads_the_tools_layout() {
+        let at = |t: &str| not_before(t).map(|d| d.to_string());
+        assert_eq!(
+            at("Jan 2 15:04:05 2006").unwrap(),
+            "2006-01-02 15:04:05.0 +00:00:00"
+        );
+        assert_eq!(
+            at("dec 31 0:00:00 2030").unwrap(),
+            "2030-12-31 0:00:00.0 +00:00:00"
+        );
+        assert_eq!(
+            at("2020-01-01").unwrap_err(),
+            "parsing time \"2020-01-01\" as \"Jan 2 15:04:05 2006\": cannot parse \"2020-01-01\" as \"Jan\""
+        );
+        assert_eq!(
+            at("Jan 2 15:4:05 2006").unwrap_err(),
+            "parsing time \"Jan 2 15:4:05 2006\" as \"Jan 2 15:04:05 2006\": cannot parse \"4:05 2006\" as \"04\""
+        );
+        assert_eq!(
+            at("Jan 2  15:04:05 2006").unwrap_err(),
+            "parsing time \"Jan 2  15:04:05 2006\" as \"Jan 2 15:04:05 2006\": cannot parse \" 15:04:05 2006\" as \"15\""
+        );
+        assert_eq!(
+            at("Jan 2 24:00:00 2006x").unwrap_err(),
+            "parsing time \"Jan 2 24:00:00 2006x\": hour out of range"
+        );
+        assert_eq!(
+            at("Jan 2 15:04:05 2006 x").unwrap_err(),
+            "parsing time \"Jan 2 15:04:05 2006 x\": extra text: \" x\""
+        );
+        assert_eq!(
+            at("Feb 30 00:00:00 2021").unwrap_err(),
+            "parsing time \"Feb 30 00:00:00 2021\": day out of range"
+        );
+        let now = time::OffsetDateTime::now_utc();
+        assert!((not_before("").unwrap() - now).abs() < time::Duration::seconds(5));
+    }
 
     #[test]
     fn signs_a_workload_certificate_with_the_given_ca() {
@@ -371,6 +526,54 @@ mod tests {
                 String::from_utf8_lossy(&o.stderr)
             );
         }
+    }
+
+    #[test]
+    fn the_certificate_starts_at_the_start_date() {
+        let dir = tempfile::tempdir().unwrap();
+        let env = env_in(dir.path());
+        let args = |date: &'static str| {
+            [
+                "-mode",
+                "self-signed",
+                "-host",
+                "a.example",
+                "-start-date",
+                date,
+                "-duration",
+                "24h",
+                "-out-cert",
+                "cert.pem",
+                "-out-priv",
+                "key.pem",
+            ]
+        };
+        let (code, _, err) = run_captured("generate_cert", &args("Jan 1 00:00:00 2040"), &env, "");
+        assert_eq!(code, 0, "{err}");
+        let dates = std::process::Command::new("openssl")
+            .args([
+                "x509",
+                "-noout",
+                "-startdate",
+                "-enddate",
+                "-in",
+                "cert.pem",
+            ])
+            .current_dir(dir.path())
+            .output()
+            .expect("openssl is installed");
+        assert_eq!(
+            String::from_utf8_lossy(&dates.stdout),
+            "notBefore=Jan  1 00:00:00 2040 GMT\nnotAfter=Jan  2 00:00:00 2040 GMT\n"
+        );
+        let (code, _, err) = run_captured("generate_cert", &args("2040-01-01"), &env, "");
+        assert_eq!(code, 1);
+        assert!(
+            err.ends_with(
+                " Failed to parse the '-start-from' option as a time (error: parsing time \"2040-01-01\" as \"Jan 2 15:04:05 2006\": cannot parse \"2040-01-01\" as \"Jan\")\n"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
