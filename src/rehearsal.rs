@@ -47,6 +47,8 @@ pub(crate) struct Rehearsal {
     pub(crate) plan: gcp::Plan,
     /// The interpreter that runs the steps' gcloud calls warm, once started.
     gcloud: Option<warm_gcloud::Server>,
+    /// The rehearsal's sandbox folder.
+    dir: PathBuf,
 }
 
 /// The distinct values of the runbook's `context` params, in declaration order.
@@ -286,6 +288,7 @@ impl Rehearsal {
             env,
             plan,
             gcloud: None,
+            dir: dir.to_path_buf(),
         })
     }
 
@@ -304,8 +307,9 @@ impl Rehearsal {
         for (k, v) in env.iter() {
             vars.insert(k.into(), v.into());
         }
+        let log = self.dir.join("warm-gcloud.log");
         let started =
-            std::env::current_exe().and_then(|exe| warm_gcloud::Server::start(&vars, &exe));
+            std::env::current_exe().and_then(|exe| warm_gcloud::Server::start(&vars, &exe, &log));
         match started {
             Ok(Some(server)) => {
                 let path = vars.get(OsStr::new("PATH")).cloned().unwrap_or_default();

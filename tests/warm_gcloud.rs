@@ -137,9 +137,13 @@ impl Sdk {
     }
 
     fn start(&self) -> Server {
-        Server::start(&self.env, Path::new(env!("CARGO_BIN_EXE_meshbook")))
-            .expect("the warm gcloud starts")
-            .expect("the wrapper's choices are imitated for an explicit CLOUDSDK_PYTHON")
+        Server::start(
+            &self.env,
+            Path::new(env!("CARGO_BIN_EXE_meshbook")),
+            &self.scratch.path().join("log/server.log"),
+        )
+        .expect("the warm gcloud starts")
+        .expect("the wrapper's choices are imitated for an explicit CLOUDSDK_PYTHON")
     }
 
     /// The environment of a step with `server` running.
@@ -458,6 +462,9 @@ fn without_the_server_gcloud_runs_as_installed() {
         .next()
         .unwrap();
     assert!(folder.join("gcloud").exists());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&folder).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o700, "the socket's folder is private");
     drop(server);
     assert!(
         !folder.exists(),
@@ -468,6 +475,27 @@ fn without_the_server_gcloud_runs_as_installed() {
     let cold = sdk.cold(&refs(&report), "in");
     assert_eq!(call.comparable(), cold.comparable());
     assert!(call.done.stdout.contains("stdin in"), "{}", call.done.all());
+}
+
+#[test]
+fn an_interpreter_that_cannot_import_says_why_in_its_log_and_calls_run_cold() {
+    let sdk = Sdk::new();
+    std::fs::remove_dir_all(sdk.root.join("lib/googlecloudsdk")).unwrap();
+    let server = sdk.start();
+    let env = sdk.step_env(&server);
+    let report = os(&["report"]);
+    let call = sdk.call(&env, &refs(&report), "");
+    assert!(
+        call.done.stdout.contains("warm False"),
+        "{}",
+        call.done.all()
+    );
+    assert_eq!(call.comparable(), sdk.cold(&refs(&report), "").comparable());
+    let log = std::fs::read_to_string(sdk.scratch.path().join("log/server.log")).unwrap();
+    assert!(
+        log.contains("No module named 'googlecloudsdk'"),
+        "the interpreter's error is in its log: {log}"
+    );
 }
 
 #[test]
@@ -492,9 +520,13 @@ fn real_gcloud_answers_alike_warm_and_cold() {
         env.insert(k.into(), v.into());
     }
     let real = find_real(&env["PATH".as_ref() as &OsStr]).expect("gcloud is installed");
-    let server = Server::start(&env, Path::new(env!("CARGO_BIN_EXE_meshbook")))
-        .unwrap()
-        .expect("the installed gcloud's interpreter is imitated");
+    let server = Server::start(
+        &env,
+        Path::new(env!("CARGO_BIN_EXE_meshbook")),
+        &scratch.path().join("server.log"),
+    )
+    .unwrap()
+    .expect("the installed gcloud's interpreter is imitated");
     let mut warm_env = env.clone();
     for (k, v) in server.variables(&env["PATH".as_ref() as &OsStr]) {
         warm_env.insert(k.into(), v.into());

@@ -19,6 +19,7 @@ use std::ffi::{OsStr, OsString};
 use std::io::{Read, Write};
 use std::os::fd::AsFd;
 use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixStream;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
@@ -150,10 +151,13 @@ pub struct Server {
 impl Server {
     /// Starts a server for the gcloud that `env` (the environment steps get) finds on its
     /// `PATH`, with `exe` (this program) linked as `gcloud` for callers. `Ok(None)` when there
-    /// is no gcloud or the wrapper would pick its interpreter in a way not imitated.
+    /// is no gcloud or the wrapper would pick its interpreter in a way not imitated. What the
+    /// interpreter writes to its standard error (an import that fails, say) is appended to
+    /// `log`.
     pub fn start(
         env: &BTreeMap<OsString, OsString>,
         exe: &Path,
+        log: &Path,
     ) -> std::io::Result<Option<Server>> {
         let Some(real) = env.get(OsStr::new("PATH")).and_then(|p| find_real(p)) else {
             return Ok(None);
@@ -164,6 +168,7 @@ impl Server {
         // A short private folder: a socket's path must fit in 108 bytes.
         let dir = tempfile::Builder::new()
             .prefix("meshbook-gcloud-")
+            .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700))
             .tempdir()?;
         std::os::unix::fs::symlink(exe, dir.path().join("gcloud"))?;
         let socket = dir.path().join("s");
@@ -184,6 +189,11 @@ impl Server {
             env.insert(k.into(), v.into());
         }
         let listener = std::os::unix::net::UnixListener::bind(&socket)?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .mode(0o600)
+            .open(log)?;
         let child = Command::new(&launch.python)
             .args(&launch.args)
             .arg(&script)
@@ -194,7 +204,7 @@ impl Server {
             .envs(&env)
             .stdin(Stdio::piped())
             .stdout(Stdio::from(std::os::fd::OwnedFd::from(listener)))
-            .stderr(Stdio::null())
+            .stderr(log)
             .process_group(0)
             .spawn()?;
         server.child = Some(child);
