@@ -417,6 +417,25 @@ fn an_interrupt_to_the_callers_group_reaches_gcloud() {
 }
 
 #[test]
+fn a_caller_terminated_alone_ends_after_its_gcloud_and_of_the_same_signal() {
+    use std::os::unix::process::ExitStatusExt;
+    let sdk = Sdk::new();
+    let server = sdk.start();
+    let (mut child, sleeper) = sdk.sleeping_call(&server);
+    let sent = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(sent.success());
+    let status = runkit::wait(&mut child, SHORT).expect("the caller ends");
+    assert_eq!(status.signal(), Some(15), "{status:?}");
+    assert!(
+        gone(sleeper),
+        "its gcloud ended first, as a gcloud signalled directly would: no process is left"
+    );
+}
+
+#[test]
 fn a_killed_caller_takes_its_gcloud_with_it() {
     let sdk = Sdk::new();
     let server = sdk.start();

@@ -308,12 +308,7 @@ fn warm(real: &Path, args: &[OsString]) -> Result<i32, Cold> {
     if pid <= 0 {
         return Err(Cold);
     }
-    // gcloud is in this process group: an interrupt to the group reaches it, and gcloud decides
-    // what to do. This process waits to hand on what it decided.
-    let _ = signal_hook::flag::register(
-        signal_hook::consts::SIGINT,
-        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
-    );
+    forward_signals(pid);
     let _ = conn.set_read_timeout(None);
     match read_i32(&mut conn) {
         Ok(status) => Ok(status),
@@ -340,6 +335,33 @@ fn warm(real: &Path, args: &[OsString]) -> Result<i32, Cold> {
             Ok(1 << 8)
         }
     }
+}
+
+/// While this process waits for gcloud (`pid`): gcloud is in this process group, so an
+/// interrupt to the group reaches it and gcloud decides what to do, which this process then
+/// hands on; it ignores the interrupt itself. A signal that ends a process (`TERM`, `HUP`,
+/// `QUIT`), which may have been sent to this process alone, is passed on to gcloud, so that it
+/// ends as a gcloud signalled directly would (and before this process, which then dies of the
+/// same signal), not after it.
+fn forward_signals(pid: i32) {
+    use signal_hook::consts::{SIGHUP, SIGINT, SIGQUIT, SIGTERM};
+    let _ = signal_hook::flag::register(
+        SIGINT,
+        std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false)),
+    );
+    let Ok(mut signals) = signal_hook::iterator::Signals::new([SIGTERM, SIGHUP, SIGQUIT]) else {
+        return;
+    };
+    let Some(gcloud) = rustix::process::Pid::from_raw(pid) else {
+        return;
+    };
+    std::thread::spawn(move || {
+        for sig in signals.forever() {
+            if let Some(sig) = rustix::process::Signal::from_named_raw(sig) {
+                let _ = rustix::process::kill_process(gcloud, sig);
+            }
+        }
+    });
 }
 
 /// Hands this process's standard streams to the server.
