@@ -172,104 +172,86 @@ fn not_before(text: &str) -> Result<time::OffsetDateTime, String> {
     if text.is_empty() {
         return Ok(time::OffsetDateTime::now_utc());
     }
-    let whole = format!("parsing time {text:?} as {TIME_LAYOUT:?}");
-    let mut rest = text;
-    // Each element of the layout in turn: what it reads, and the layout from it on (Go names
-    // the element and what was left of both when one fails).
-    let mut element = |layout_rest: &'static str,
-                       read: &mut dyn FnMut(&str) -> Option<usize>|
-     -> Result<(), String> {
-        match read(rest) {
-            Some(used) => {
-                rest = &rest[used..];
-                Ok(())
-            }
-            None => {
-                let elem = layout_rest
-                    .split_inclusive([' ', ':'])
-                    .next()
-                    .unwrap_or(layout_rest)
-                    .trim_end_matches([' ', ':']);
-                let elem = if elem.is_empty() {
-                    &layout_rest[..1]
-                } else {
-                    elem
-                };
-                Err(format!("{whole}: cannot parse {rest:?} as {elem:?}"))
-            }
-        }
-    };
-    let mut month = 0u8;
-    let (mut day, mut hour, mut minute, mut second, mut year) = (0u8, 0u8, 0u8, 0u8, 0i32);
+    /// One element of the layout: its month name, a literal, or a number of `min..=max` digits
+    /// (Go: `2` and `15` take one or two, `04` and `05` two, `2006` four), with the largest
+    /// value Go accepts there before reading on.
+    enum Elem {
+        Month,
+        Literal(char),
+        Number(usize, usize, Option<(&'static str, u32)>),
+    }
+    use Elem::{Literal, Month, Number};
     const MONTHS: [&str; 12] = [
         "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
     ];
-    let literal = |c: char| move |v: &str| v.starts_with(c).then_some(1);
-    // Go's numbers: `2` and `15` take one or two digits, `04`, `05` exactly two, `2006` four.
-    fn digits(v: &str, min: usize, max: usize) -> Option<(u32, usize)> {
-        let n = v.bytes().take(max).take_while(u8::is_ascii_digit).count();
-        (n >= min).then(|| (v[..n].parse().unwrap_or(0), n))
-    }
-    element("Jan 2 15:04:05 2006", &mut |v| {
-        let i = MONTHS
-            .iter()
-            .position(|m| v.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(m)))?;
-        month = i as u8 + 1;
-        Some(3)
-    })?;
-    element(" 2 15:04:05 2006", &mut literal(' '))?;
-    element("2 15:04:05 2006", &mut |v| {
-        digits(v, 1, 2).map(|(n, used)| {
-            day = n as u8;
-            used
-        })
-    })?;
-    element(" 15:04:05 2006", &mut literal(' '))?;
+    let layout = [
+        Month,
+        Literal(' '),
+        Number(1, 2, None),
+        Literal(' '),
+        Number(1, 2, Some(("hour", 23))),
+        Literal(':'),
+        Number(2, 2, Some(("minute", 59))),
+        Literal(':'),
+        Number(2, 2, Some(("second", 59))),
+        Literal(' '),
+        Number(4, 4, None),
+    ];
+    // Where each element starts in TIME_LAYOUT, to name it in an error as Go does.
+    let names = [
+        "Jan", " ", "2", " ", "15", ":", "04", ":", "05", " ", "2006",
+    ];
     let out_of_range = |what: &str| format!("parsing time {text:?}: {what} out of range");
-    element("15:04:05 2006", &mut |v| {
-        digits(v, 1, 2).map(|(n, used)| {
-            hour = n as u8;
-            used
-        })
-    })?;
-    // As Go: a number out of range fails at once, before the rest is read.
-    if hour > 23 {
-        return Err(out_of_range("hour"));
+    let mut rest = text;
+    let mut read: Vec<u32> = Vec::new();
+    for (elem, name) in layout.iter().zip(names) {
+        let used = match elem {
+            Month => MONTHS
+                .iter()
+                .position(|m| rest.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(m)))
+                .map(|i| {
+                    read.push(i as u32 + 1);
+                    3
+                }),
+            Literal(c) => rest.starts_with(*c).then_some(1),
+            Number(min, max, _) => {
+                let n = rest
+                    .bytes()
+                    .take(*max)
+                    .take_while(u8::is_ascii_digit)
+                    .count();
+                (n >= *min).then(|| {
+                    read.push(rest[..n].parse().unwrap_or(0));
+                    n
+                })
+            }
+        };
+        let Some(used) = used else {
+            return Err(format!(
+                "parsing time {text:?} as {TIME_LAYOUT:?}: cannot parse {rest:?} as {name:?}"
+            ));
+        };
+        rest = &rest[used..];
+        // As Go: a number out of range fails at once, before the rest is read.
+        if let Number(_, _, Some((what, largest))) = elem
+            && read.last().is_some_and(|n| n > largest)
+        {
+            return Err(out_of_range(what));
+        }
     }
-    element(":04:05 2006", &mut literal(':'))?;
-    element("04:05 2006", &mut |v| {
-        digits(v, 2, 2).map(|(n, used)| {
-            minute = n as u8;
-            used
-        })
-    })?;
-    if minute > 59 {
-        return Err(out_of_range("minute"));
-    }
-    element(":05 2006", &mut literal(':'))?;
-    element("05 2006", &mut |v| {
-        digits(v, 2, 2).map(|(n, used)| {
-            second = n as u8;
-            used
-        })
-    })?;
-    if second > 59 {
-        return Err(out_of_range("second"));
-    }
-    element(" 2006", &mut literal(' '))?;
-    element("2006", &mut |v| {
-        digits(v, 4, 4).map(|(n, used)| {
-            year = n as i32;
-            used
-        })
-    })?;
     if !rest.is_empty() {
         return Err(format!("parsing time {text:?}: extra text: {rest:?}"));
     }
     // The date as a whole is checked last, as Go does.
-    let month = time::Month::try_from(month).map_err(|_| out_of_range("month"))?;
-    let date = time::Date::from_calendar_date(year, month, day).map_err(|_| out_of_range("day"))?;
-    let at = time::Time::from_hms(hour, minute, second).map_err(|_| out_of_range("hour"))?;
+    // Every element read, so six numbers: month, day, hour, minute, second, year.
+    let [month, day, hour, minute, second, year] = read[..] else {
+        return Err(format!("parsing time {text:?} as {TIME_LAYOUT:?}"));
+    };
+    let month = time::Month::try_from(month as u8).map_err(|_| out_of_range("month"))?;
+    let date = time::Date::from_calendar_date(year as i32, month, day as u8)
+        .map_err(|_| out_of_range("day"))?;
+    let at = time::Time::from_hms(hour as u8, minute as u8, second as u8)
+        .map_err(|_| out_of_range("hour"))?;
     Ok(time::PrimitiveDateTime::new(date, at).assume_utc())
 }
 
