@@ -71,15 +71,9 @@ impl Launch {
                 (bundled.into_os_string(), true)
             }
         };
-        if bundled {
-            env.insert("CLOUDSDK_PYTHON_SITEPACKAGES".into(), "1".into());
-        }
-        let site = env
-            .get(OsStr::new("CLOUDSDK_PYTHON_SITEPACKAGES"))
-            .is_some_and(|v| !v.is_empty());
-        let venv = env
-            .get(OsStr::new("VIRTUAL_ENV"))
-            .is_some_and(|v| !v.is_empty());
+        // The script turns site packages on for its bundled Python.
+        let site = bundled || get("CLOUDSDK_PYTHON_SITEPACKAGES").is_some();
+        let venv = get("VIRTUAL_ENV").is_some();
         let mut args = Vec::new();
         if site || venv {
             env.insert("CLOUDSDK_PYTHON_SITEPACKAGES".into(), "1".into());
