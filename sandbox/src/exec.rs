@@ -540,7 +540,7 @@ async fn spdy_session(
     let (mut in_tx, in_rx) = input_channels();
     let (left_tx, left) = tokio::sync::oneshot::channel::<()>();
     let (stdin_id, resize_id) = (stream("stdin"), stream("resize"));
-    let reader = tokio::spawn(async move {
+    let mut reader = tokio::spawn(async move {
         while let Some(ev) = events.recv().await {
             if let crate::spdy::Event::Data { id, data, fin } = ev {
                 let channel = match Some(id) {
@@ -579,7 +579,6 @@ async fn spdy_session(
     };
     let status = run(cmd, in_rx, out_tx, stop).await;
     let _ = forward.await;
-    reader.abort();
     for id in [stdout_id, stderr_id].into_iter().flatten() {
         sender.data(id, &[], true).await;
     }
@@ -588,4 +587,89 @@ async fn spdy_session(
         sender.data(id, status.to_string().as_bytes(), true).await;
     }
     sender.go_away().await;
+    drop(sender);
+    // As over WebSocket: read on until the client closes, for a bounded time, so that what it
+    // still sends (its stdin's end, sent as the command ended) is not left unread when the
+    // connection closes, which would reset it under the status.
+    if tokio::time::timeout(LINGER, &mut reader).await.is_err() {
+        reader.abort();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::timeout;
+
+    use super::*;
+    use crate::spdy::TestClient;
+
+    const GOAWAY: u16 = 7;
+
+    #[tokio::test]
+    async fn spdy_exec_reads_on_after_the_status_until_the_client_closes() {
+        let within = Duration::from_secs(10);
+        let (in_tx, in_rx) = mpsc::channel(16);
+        let (out_tx, mut out_rx) = mpsc::channel(64);
+        let cmd = Command {
+            argv: vec!["echo".into(), "hi".into()],
+            dir: std::env::temp_dir(),
+            env: Vec::new(),
+            stdin: true,
+            tty: false,
+        };
+        let wants = Streams {
+            stdin: true,
+            stdout: true,
+            stderr: false,
+            resize: false,
+        };
+        let session = tokio::spawn(spdy_session(
+            in_rx,
+            out_tx,
+            cmd,
+            wants,
+            std::future::pending(),
+        ));
+        let mut client = TestClient::new();
+        for (id, kind) in [(1, "error"), (3, "stdin"), (5, "stdout")] {
+            in_tx
+                .send(client.open(id, &[("streamtype", kind)]))
+                .await
+                .unwrap();
+        }
+        let (mut status, mut stdout) = (Vec::<u8>::new(), Vec::<u8>::new());
+        loop {
+            let frame = timeout(within, out_rx.recv())
+                .await
+                .expect("the session answers")
+                .expect("the session says goodbye before it closes");
+            match (
+                TestClient::control_kind(&frame),
+                TestClient::data_of(&frame),
+            ) {
+                (Some(GOAWAY), _) => break,
+                (_, Some((1, data))) => status.extend(data),
+                (_, Some((5, data))) => stdout.extend(data),
+                _ => {}
+            }
+        }
+        assert_eq!(stdout, b"hi\n");
+        assert!(String::from_utf8_lossy(&status).contains("Success"));
+        // What the client sends after the status (its stdin's end, and more) is still read:
+        // unread, the input would fill up and block these sends.
+        for _ in 0..64 {
+            timeout(within, in_tx.send(TestClient::data(3, false, b"late")))
+                .await
+                .expect("the session reads on after the status")
+                .expect("the session is still there");
+        }
+        assert!(!session.is_finished());
+        drop(in_tx);
+        timeout(within, session)
+            .await
+            .expect("the session ends once the client closes")
+            .unwrap();
+    }
 }

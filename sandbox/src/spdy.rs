@@ -208,6 +208,41 @@ fn data_frame(id: u32, fin: bool, data: &[u8]) -> Vec<u8> {
     f
 }
 
+/// A client's end of a connection, for the tests of what runs over one.
+#[cfg(test)]
+pub(crate) struct TestClient(HeaderCodec);
+
+#[cfg(test)]
+impl TestClient {
+    pub(crate) fn new() -> Self {
+        TestClient(HeaderCodec::new())
+    }
+
+    /// A SYN_STREAM opening stream `id` with `headers`.
+    pub(crate) fn open(&mut self, id: u32, headers: &[(&str, &str)]) -> Vec<u8> {
+        let mut p = id.to_be_bytes().to_vec();
+        p.extend(0u32.to_be_bytes()); // associated stream
+        p.extend([0, 0]); // priority, slot
+        p.extend(self.0.compress(&encode_headers(headers)));
+        control(SYN_STREAM, 0, &p)
+    }
+
+    /// A data frame.
+    pub(crate) fn data(id: u32, fin: bool, data: &[u8]) -> Vec<u8> {
+        data_frame(id, fin, data)
+    }
+
+    /// The type of a control frame, `None` for a data frame.
+    pub(crate) fn control_kind(frame: &[u8]) -> Option<u16> {
+        (frame[0] & 0x80 != 0).then(|| u16::from_be_bytes([frame[2], frame[3]]))
+    }
+
+    /// A data frame's stream and payload.
+    pub(crate) fn data_of(frame: &[u8]) -> Option<(u32, &[u8])> {
+        (frame[0] & 0x80 == 0).then(|| (be32(&frame[..4]) & 0x7fff_ffff, &frame[8..]))
+    }
+}
+
 /// The zlib streams of one connection's header blocks.
 struct HeaderCodec {
     inflate: Decompress,
@@ -452,13 +487,8 @@ mod tests {
         let (out_tx, mut out_rx) = mpsc::channel(16);
         let (mut events, sender) = serve(in_rx, out_tx);
         // A client's SYN_STREAM, compressed with its own zlib stream and the dictionary.
-        let mut client = HeaderCodec::new();
-        let block = client.compress(&encode_headers(&[("streamtype", "error"), ("port", "80")]));
-        let mut p = 1u32.to_be_bytes().to_vec();
-        p.extend(0u32.to_be_bytes());
-        p.extend([0, 0]);
-        p.extend(block);
-        let mut bytes = control(SYN_STREAM, 0, &p);
+        let mut client = TestClient::new();
+        let mut bytes = client.open(1, &[("streamtype", "error"), ("port", "80")]);
         bytes.extend(control(PING, 0, &7u32.to_be_bytes()));
         bytes.extend(data_frame(1, true, b"hello"));
         // Split mid-frame, as a socket may.
