@@ -118,7 +118,16 @@ fn read_exports(child: &mut Child) -> Vec<(String, String)> {
             .expect("sandbox up --gcp printed no environment");
         if let Some(rest) = line.strip_prefix("export ") {
             let (k, v) = rest.split_once('=').unwrap();
-            vars.push((k.to_string(), v.trim_matches('\'').to_string()));
+            // `PATH` keeps the caller's own after the folder it puts first.
+            let v = match v.strip_suffix("\":$PATH\"") {
+                Some(first) => format!(
+                    "{}:{}",
+                    first.trim_matches('\''),
+                    std::env::var("PATH").unwrap_or_default()
+                ),
+                None => v.trim_matches('\'').to_string(),
+            };
+            vars.push((k.to_string(), v));
         } else {
             assert!(line.starts_with("# "), "not a shell line: {line}");
             if line.starts_with("# serving until") {
@@ -260,25 +269,18 @@ fn sandbox_up_gcp_prints_the_environment_the_real_gcloud_uses() {
         "{}",
         text(&ip)
     );
-    // `gcloud compute scp`/`ssh` run the ssh and scp found on PATH: the doubles, as in a
-    // rehearsal. Files land in the VM's folder; the command runs confined to it.
-    let doubles = dir.join("doubles");
-    std::fs::create_dir_all(&doubles).unwrap();
-    for tool in ["ssh", "scp"] {
-        std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_meshbook"), doubles.join(tool)).unwrap();
-    }
-    let mut path = vec![doubles.clone()];
-    path.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
+    // `gcloud compute scp`/`ssh` run the ssh and scp found on PATH: the script puts the doubles
+    // first, as a rehearsal does. Files land in the VM's folder; the command runs confined to it.
+    let first = (vars.iter().find(|(k, _)| k == "PATH"))
+        .and_then(|(_, p)| std::env::split_paths(p).next())
+        .expect("the script puts a folder first on PATH");
+    let mut tools: Vec<String> = std::fs::read_dir(&first)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    tools.sort();
+    assert_eq!(tools, ["scp", "ssh"], "only ssh and scp are shadowed");
     let mut vm_vars = vars.clone();
-    vm_vars.push((
-        "PATH".into(),
-        std::env::join_paths(path)
-            .unwrap()
-            .to_string_lossy()
-            .into_owned(),
-    ));
     vm_vars.push(("USER".into(), "vmuser".into()));
     std::fs::write(
         dir.join("setup.sh"),
@@ -365,5 +367,9 @@ fn sandbox_up_gcp_prints_the_environment_the_real_gcloud_uses() {
     assert!(
         !dir.join(".meshbook/sandbox/gcp.env").exists(),
         "the environment file outlived the sandbox"
+    );
+    assert!(
+        !first.exists(),
+        "the folder of ssh and scp doubles outlived the sandbox"
     );
 }

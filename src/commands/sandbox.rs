@@ -89,7 +89,8 @@ pub(crate) struct UpArgs {
     /// as a network failing mid-write does: `VERB=RATE`, e.g. `patch=0.2` or `*=0.1`.
     #[arg(long, value_name = "VERB=RATE", value_parser = parse_rate)]
     pub(crate) lost_answer_rate: Vec<(String, f64)>,
-    /// Also start a simulated Google Cloud and print the environment that points gcloud at it.
+    /// Also start a simulated Google Cloud and print the environment that points gcloud at it
+    /// (and puts the ssh and scp that reach its VMs first on PATH).
     #[arg(long)]
     pub(crate) gcp: bool,
     /// The project gcloud starts with (with --gcp).
@@ -239,6 +240,7 @@ fn up(args: UpArgs) -> Result<()> {
         let _ = std::fs::remove_file(&pid_file);
         let _ = std::fs::remove_file(&own);
         let _ = std::fs::remove_file(args.dir.dir.join(gcp::ENV_FILE));
+        let _ = std::fs::remove_dir_all(args.dir.dir.join(gcp::SSH_DIR));
         outln!("{note}sandbox stopped");
         Ok(())
     })
@@ -257,6 +259,10 @@ mod gcp {
 
     /// The script of exports, kept beside the kubeconfig for `source`.
     pub(crate) const ENV_FILE: &str = "gcp.env";
+
+    /// The folder, beside the kubeconfig, whose `ssh` and `scp` are the doubles that reach the
+    /// simulated VMs; the script puts it first on `PATH`.
+    pub(crate) const SSH_DIR: &str = "gcp-bin";
 
     /// Starts the cloud (its state under `--state` when given, else fresh under `--dir`) and
     /// returns it with the shell script that exports its environment.
@@ -300,6 +306,21 @@ mod gcp {
             &kubeconfig.display().to_string(),
         ));
         script.push('\n');
+        // `gcloud compute ssh`/`scp` run the ssh and scp on PATH. A simulated VM's address is on
+        // loopback, where the real ssh would reach this machine's own sshd, not the VM.
+        let bin =
+            std::path::absolute(args.dir.dir.join(SSH_DIR)).context("no working directory")?;
+        let exe = std::env::current_exe().context("cannot find the meshbook binary")?;
+        std::fs::create_dir_all(&bin)
+            .with_context(|| format!("failed to create {}", bin.display()))?;
+        for tool in ["ssh", "scp"] {
+            let link = bin.join(tool);
+            let _ = std::fs::remove_file(&link);
+            std::os::unix::fs::symlink(&exe, &link)
+                .with_context(|| format!("failed to create {}", link.display()))?;
+        }
+        script.push_str(&export_line("PATH", &bin.display().to_string()));
+        script.push_str("\":$PATH\"\n");
         let file = args.dir.dir.join(ENV_FILE);
         crate::identities::write_private(&file, &script)
             .with_context(|| format!("failed to write {}", file.display()))?;
