@@ -75,12 +75,10 @@ fn check_vm_expansion(s: &Scratch, done: &runkit::Done) {
         .find_map(|l| l.strip_prefix("Agent pid "))
         .expect("ssh-agent started");
     // Killed is enough: a zombie waiting for init to reap it has not outlived its step.
-    let running = std::fs::read_to_string(Path::new("/proc").join(agent.trim()).join("stat"))
-        .is_ok_and(|stat| {
-            stat.rsplit_once(')')
-                .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z'))
-        });
-    assert!(!running, "ssh-agent {agent} outlived its step");
+    assert!(
+        runkit::has_ended(agent.trim()),
+        "ssh-agent {agent} outlived its step"
+    );
     assert!(log("check-vm-cert").contains("cert-chain.pem: OK"));
     let script = log("run-gce-script");
     assert!(

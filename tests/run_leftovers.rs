@@ -23,11 +23,6 @@ steps:
     shell: sleep 5
 "#;
 
-fn alive(pid: &str) -> bool {
-    std::path::Path::new("/proc").join(pid).exists()
-        && !std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.contains(") Z "))
-}
-
 #[test]
 fn a_background_process_neither_stalls_the_run_nor_outlives_its_step() {
     let s = Scratch::new();
@@ -51,7 +46,10 @@ fn a_background_process_neither_stalls_the_run_nor_outlives_its_step() {
     assert!(log.contains("left 1 process running: killed"), "{log}");
     let pid = s.lines("bg.pid").concat();
     assert!(!pid.is_empty());
-    assert!(!alive(&pid), "the leftover `sleep 20` ({pid}) was killed");
+    assert!(
+        runkit::has_ended(&pid),
+        "the leftover `sleep 20` ({pid}) was killed"
+    );
     // Without -v too, the step's line says so (as nextest flags a leaky test), and the journal
     // keeps it.
     let again = Scratch::new();
@@ -130,7 +128,7 @@ fn daemons_a_step_started_do_not_outlive_it() {
         let pid = s.lines(file).concat();
         if pid != "none" {
             assert!(
-                !pid.is_empty() && !alive(&pid),
+                !pid.is_empty() && runkit::has_ended(&pid),
                 "{step}'s daemon ({pid}) was killed"
             );
         }

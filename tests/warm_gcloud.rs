@@ -407,7 +407,7 @@ fn an_interrupt_to_the_callers_group_reaches_gcloud() {
         "gcloud's own answer to the interrupt: {err}"
     );
     assert!(err.contains("interrupted"), "{err}");
-    assert!(gone(sleeper));
+    assert!(runkit::has_ended(sleeper));
     assert_eq!(sdk.imports(), 1);
     assert_ne!(
         first_importer(&sdk),
@@ -430,7 +430,7 @@ fn a_caller_terminated_alone_ends_after_its_gcloud_and_of_the_same_signal() {
     let status = runkit::wait(&mut child, SHORT).expect("the caller ends");
     assert_eq!(status.signal(), Some(15), "{status:?}");
     assert!(
-        gone(sleeper),
+        runkit::has_ended(sleeper),
         "its gcloud ended first, as a gcloud signalled directly would: no process is left"
     );
 }
@@ -443,10 +443,13 @@ fn a_killed_caller_takes_its_gcloud_with_it() {
     child.kill().unwrap();
     child.wait().unwrap();
     let deadline = Instant::now() + SHORT;
-    while !gone(sleeper) && Instant::now() < deadline {
+    while !runkit::has_ended(sleeper) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(gone(sleeper), "gcloud {sleeper} outlived its killed caller");
+    assert!(
+        runkit::has_ended(sleeper),
+        "gcloud {sleeper} outlived its killed caller"
+    );
 }
 
 #[test]
@@ -617,14 +620,4 @@ fn await_pid(file: &Path) -> u32 {
         std::thread::sleep(Duration::from_millis(20));
     }
     panic!("{} was not written", file.display());
-}
-
-/// Whether `pid` has ended (gone, or a zombie waiting to be reaped).
-fn gone(pid: u32) -> bool {
-    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
-        Err(_) => true,
-        Ok(stat) => stat
-            .rsplit_once(')')
-            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
-    }
 }

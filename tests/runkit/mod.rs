@@ -379,3 +379,15 @@ pub fn check_readme_section(runbook: &str, start: &str, end: &str, section: &str
         path.display()
     );
 }
+
+/// Whether process `pid` has ended: gone, or a zombie waiting for its parent (or init) to reap it,
+/// which no longer runs anything.
+pub fn has_ended(pid: impl std::fmt::Display) -> bool {
+    match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
+        Err(_) => true,
+        // The state follows the command's name, which may itself hold `)` and spaces.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z')),
+    }
+}
