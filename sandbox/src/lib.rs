@@ -23,6 +23,8 @@ mod openapi_v3;
 mod patch;
 mod portforward;
 mod protobuf;
+mod rbac;
+mod request_info;
 mod resources;
 mod router;
 mod schemas;
