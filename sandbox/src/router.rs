@@ -38,6 +38,21 @@ pub async fn handle(
     let Some(user) = cluster.authenticate(&token) else {
         return Ok(error(&ApiError::unauthorized()));
     };
+    // The superuser group is allowed before any policy object is read, as on a real server.
+    if !crate::rbac::is_superuser(&user) {
+        let query = Query::parse(req.uri().query());
+        let attrs =
+            crate::request_info::attributes(req.method().as_str(), req.uri().path(), &query);
+        let decision =
+            crate::rbac::authorize(&crate::rbac::StorePolicy(&cluster.store), &user, &attrs);
+        if !decision.allowed {
+            return Ok(error(&crate::rbac::forbidden(
+                &user,
+                &attrs,
+                &decision.reason,
+            )));
+        }
+    }
     let write = match *req.method() {
         Method::POST => Some("create"),
         Method::PUT => Some("update"),

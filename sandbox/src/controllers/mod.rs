@@ -23,6 +23,7 @@ const DS: &str = "daemonsets.apps";
 const JOB: &str = "jobs.batch";
 
 mod accounts;
+mod aggregation;
 mod root_ca;
 mod services;
 mod timers;
@@ -243,6 +244,7 @@ impl Controllers {
                 self.ensure_root_ca(&name);
             }
             "configmaps" if name == root_ca::NAME => self.ensure_root_ca(&ns),
+            crate::rbac::CLUSTER_ROLES => self.aggregate_cluster_roles(),
             _ => {}
         }
     }
