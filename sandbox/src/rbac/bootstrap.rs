@@ -149,6 +149,18 @@ pub fn objects() -> Vec<(&'static str, Value)> {
         role("system:aggregate-to-edit", &[TO_EDIT], edit_rules()),
         role("system:aggregate-to-view", &[TO_VIEW], view_rules()),
     ];
+    // Filled as the aggregation controller would, so a new cluster starts settled.
+    let filled: Vec<Value> = roles
+        .iter()
+        .map(|r| {
+            let mut r = r.clone();
+            if r["aggregationRule"].is_object() {
+                let rules = super::aggregated_rules(&roles, &r, &mut Vec::new());
+                r["rules"] = serde_json::to_value(rules).unwrap_or_else(|_| json!([]));
+            }
+            r
+        })
+        .collect();
     let bindings = vec![
         binding("cluster-admin", &["system:masters"]),
         binding("system:discovery", &[AUTHENTICATED]),
@@ -158,7 +170,7 @@ pub fn objects() -> Vec<(&'static str, Value)> {
             &[AUTHENTICATED, UNAUTHENTICATED],
         ),
     ];
-    roles
+    filled
         .into_iter()
         .map(|r| (CLUSTER_ROLES, r))
         .chain(bindings.into_iter().map(|b| (CLUSTER_ROLE_BINDINGS, b)))
