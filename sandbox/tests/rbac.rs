@@ -43,12 +43,31 @@ async fn robot_token(env: &Env, ctx: &str) -> String {
 
 /// The status and body of `GET path` with a bearer token, through curl.
 async fn get(env: &Env, ctx: &str, token: &str, path: &str) -> (u16, String) {
+    request(env, ctx, token, path, None).await
+}
+
+/// The status and body of a request with a bearer token (a POST of `json` if given), through curl.
+async fn request(
+    env: &Env,
+    ctx: &str,
+    token: &str,
+    path: &str,
+    json: Option<&str>,
+) -> (u16, String) {
     let ca = env.write("ca.pem", env.sandbox.ca_pem());
     let mut cmd = tokio::process::Command::new("curl");
     cmd.args(["-s", "-w", "\n%{http_code}", "--cacert"])
         .arg(&ca)
         .args(["-H", &format!("Authorization: Bearer {token}")])
         .arg(format!("{}{path}", env.cluster(ctx).server));
+    if let Some(body) = json {
+        cmd.args([
+            "-H",
+            "Content-Type: application/json",
+            "--data-binary",
+            body,
+        ]);
+    }
     let out = meshbook_sandbox::testing::run(cmd, None, std::time::Duration::from_secs(20)).await;
     let (body, code) = out.stdout.rsplit_once('\n').unwrap_or_default();
     (code.parse().unwrap_or(0), body.to_string())
@@ -118,6 +137,50 @@ async fn service_account_tokens_get_what_bindings_grant() {
         get(&env, "c1", &token, "/api/v1/pods?watch=true").await.0,
         403
     );
+    // A review says which binding allowed, and nothing when none does.
+    let review = |verb: &str, ns: &str| {
+        format!(
+            r#"{{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{{"resourceAttributes":{{"verb":"{verb}","resource":"pods","namespace":"{ns}"}}}}}}"#
+        )
+    };
+    let ssar = "/apis/authorization.k8s.io/v1/selfsubjectaccessreviews";
+    let (code, body) = request(&env, "c1", &token, ssar, Some(&review("list", "default"))).await;
+    assert_eq!(code, 201, "{body}");
+    let status = &serde_json::from_str::<serde_json::Value>(&body).unwrap()["status"];
+    assert_eq!(
+        status,
+        &serde_json::json!({"allowed": true, "reason": "RBAC: allowed by RoleBinding \"robot-view/default\" of ClusterRole \"view\" to ServiceAccount \"robot/default\""})
+    );
+    let (_, body) = request(&env, "c1", &token, ssar, Some(&review("delete", "default"))).await;
+    let status = &serde_json::from_str::<serde_json::Value>(&body).unwrap()["status"];
+    assert_eq!(status, &serde_json::json!({"allowed": false}));
+    let (code, body) = request(&env, "c1", &token, ssar, Some(r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SelfSubjectAccessReview","spec":{}}"#)).await;
+    assert_eq!(code, 422, "{body}");
+    // Reviewing someone else takes a grant the account does not have.
+    let sar = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"x","resourceAttributes":{"verb":"get","resource":"pods"}}}"#;
+    let (code, _) = request(
+        &env,
+        "c1",
+        &token,
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        Some(sar),
+    )
+    .await;
+    assert_eq!(code, 403);
+    let admin = env.cluster("c1").token;
+    let sar = r#"{"apiVersion":"authorization.k8s.io/v1","kind":"SubjectAccessReview","spec":{"user":"system:serviceaccount:default:robot","resourceAttributes":{"verb":"get","resource":"pods","namespace":"default"}}}"#;
+    let (code, body) = request(
+        &env,
+        "c1",
+        &admin,
+        "/apis/authorization.k8s.io/v1/subjectaccessreviews",
+        Some(sar),
+    )
+    .await;
+    assert_eq!(code, 201, "{body}");
+    // Only the user was named, without its groups: the binding to the account still applies.
+    assert!(body.contains(r#""allowed":true"#), "{body}");
+
     // The aggregated role's rules are filled in, as a real cluster shows them.
     let view = env
         .kubectl(
@@ -202,6 +265,31 @@ async fn kubectl_auth_can_i_answers_from_bindings() {
         .ok();
         let yes = can_i(n).await;
         assert_eq!((yes.code, yes.stdout.trim()), (0, "yes"), "{n}: {yes:?}");
+        let list = env
+            .kubectl(
+                n,
+                &[
+                    "--kubeconfig",
+                    &robot,
+                    "auth",
+                    "can-i",
+                    "--list",
+                    "-n",
+                    "default",
+                ],
+            )
+            .await
+            .ok();
+        assert!(
+            list.stdout
+                .lines()
+                .any(|l| l.starts_with("pods ") && l.contains("[get list watch]")),
+            "{n}: {list:?}"
+        );
+        assert!(
+            !list.stdout.lines().any(|l| l.starts_with("secrets ")),
+            "{n}: {list:?}"
+        );
         let secrets = env
             .kubectl(
                 n,
