@@ -50,7 +50,7 @@ pub enum Target {
     Resource {
         /// API group (`""` for the core group).
         group: String,
-        /// API version (only for the Forbidden answer's details).
+        /// API version, as the request named it (RBAC does not match on it).
         version: String,
         /// Plural resource name.
         resource: String,
@@ -66,6 +66,15 @@ pub enum Target {
         /// The URL path.
         path: String,
     },
+}
+
+/// `resource/subresource`, or the resource alone.
+fn combined(resource: &str, subresource: &str) -> String {
+    if subresource.is_empty() {
+        resource.to_string()
+    } else {
+        format!("{resource}/{subresource}")
+    }
 }
 
 impl Attributes {
@@ -155,13 +164,8 @@ impl Rule {
                 name,
                 ..
             } => {
-                let combined = if subresource.is_empty() {
-                    resource.clone()
-                } else {
-                    format!("{resource}/{subresource}")
-                };
                 self.group_matches(group)
-                    && self.resource_matches(&combined, subresource)
+                    && self.resource_matches(&combined(resource, subresource), subresource)
                     && self.name_matches(name)
             }
             Target::NonResource { path } => self.url_matches(path),
@@ -367,13 +371,18 @@ fn applies_to(user: &User, subject: &Value, binding_ns: &str) -> bool {
         Some("User") => user.name == name,
         Some("Group") => user.groups.iter().any(|g| g == name),
         Some("ServiceAccount") => {
-            let ns = match subject["namespace"].as_str() {
-                Some(ns) if !ns.is_empty() => ns,
-                _ => binding_ns,
-            };
+            let ns = account_namespace(subject, binding_ns);
             !ns.is_empty() && user.name == format!("system:serviceaccount:{ns}:{name}")
         }
         _ => false,
+    }
+}
+
+/// A ServiceAccount subject's namespace: its own, else the binding's.
+fn account_namespace<'a>(subject: &'a Value, binding_ns: &'a str) -> &'a str {
+    match subject["namespace"].as_str() {
+        Some(ns) if !ns.is_empty() => ns,
+        _ => binding_ns,
     }
 }
 
@@ -383,10 +392,7 @@ fn describe(binding: &Value, ns: &str, kind: &str, role: &str, subject: &Value) 
     let subject_kind = subject["kind"].as_str().unwrap_or_default();
     let subject_name = subject["name"].as_str().unwrap_or_default();
     let who = if subject_kind == "ServiceAccount" {
-        let sa_ns = match subject["namespace"].as_str() {
-            Some(n) if !n.is_empty() => n,
-            _ => ns,
-        };
+        let sa_ns = account_namespace(subject, ns);
         format!("{subject_kind} \"{subject_name}/{sa_ns}\"")
     } else {
         format!("{subject_kind} \"{subject_name}\"")
@@ -423,11 +429,7 @@ pub fn forbidden(user: &User, a: &Attributes, reason: &str) -> ApiError {
             namespace,
             ..
         } => {
-            let shown = if subresource.is_empty() {
-                resource.clone()
-            } else {
-                format!("{resource}/{subresource}")
-            };
+            let shown = combined(resource, subresource);
             let scope = if namespace.is_empty() {
                 "at the cluster scope".to_string()
             } else {
