@@ -15,6 +15,7 @@ mod exec;
 mod fields;
 mod gc;
 mod http;
+mod impersonation;
 mod injection;
 mod isolation;
 mod limits;

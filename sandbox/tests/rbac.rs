@@ -241,6 +241,17 @@ async fn kubectl_auth_can_i_answers_from_bindings() {
     for n in &names {
         let no = can_i(n).await;
         assert_eq!((no.code, no.stdout.trim()), (1, "no"), "{n}: {no:?}");
+        // The administrator acting as the account (impersonation) gets the account's answer.
+        let as_robot = [
+            "auth",
+            "can-i",
+            "list",
+            "pods",
+            "-A",
+            "--as=system:serviceaccount:default:robot",
+        ];
+        let no = env.kubectl(n, &as_robot).await;
+        assert_eq!((no.code, no.stdout.trim()), (1, "no"), "{n}: {no:?}");
         let denied = env
             .kubectl(
                 n,
@@ -265,6 +276,26 @@ async fn kubectl_auth_can_i_answers_from_bindings() {
         .ok();
         let yes = can_i(n).await;
         assert_eq!((yes.code, yes.stdout.trim()), (0, "yes"), "{n}: {yes:?}");
+        let yes = env.kubectl(n, &as_robot).await;
+        assert_eq!((yes.code, yes.stdout.trim()), (0, "yes"), "{n}: {yes:?}");
+        // The account itself may not act as anyone.
+        let whoami = env
+            .kubectl(
+                n,
+                &[
+                    "--kubeconfig",
+                    &robot,
+                    "get",
+                    "--raw",
+                    "/api/v1/namespaces/default/pods",
+                    "--as=jo",
+                ],
+            )
+            .await;
+        assert!(
+            whoami.stderr.contains(r#"users "jo" is forbidden: User "system:serviceaccount:default:robot" cannot impersonate resource "users" in API group "" at the cluster scope"#),
+            "{n}: {whoami:?}"
+        );
         let list = env
             .kubectl(
                 n,
