@@ -437,32 +437,34 @@ pub fn create(r: &Req) -> Reply {
     create_object(r, &mut body.value, None)
 }
 
-/// Answers a review (SelfSubjectAccessReview, SelfSubjectReview): computed, never stored.
-/// There is no authorization in the sandbox, so every access is allowed.
+/// Answers a review (access reviews, SelfSubjectRulesReview, SelfSubjectReview): computed
+/// from the authorizer and the caller, never stored. A body that cannot be decoded gets the
+/// 400 or 415 a real server answers, never a guessed answer.
 fn review(r: &Req) -> Reply {
-    // kubectl 1.32+ sends reviews as protobuf; the answer does not depend on their content
-    // (every access is allowed, and a SelfSubjectReview has none), so an undecodable body
-    // counts as an empty review.
-    let mut obj = match decode_body(r) {
-        Ok(v) => v,
-        Err(_)
-            if r.content_type
-                .starts_with("application/vnd.kubernetes.protobuf") =>
-        {
-            json!({})
-        }
-        Err(e) => return Err(e),
-    };
+    let mut obj = decode_body(r)?;
     if !obj.is_object() {
         return Err(ApiError::bad_request("the body must be a JSON object"));
     }
     obj["apiVersion"] = json!(r.rt.api_version());
     obj["kind"] = json!(r.rt.kind);
-    obj["metadata"] = json!({"creationTimestamp": null});
-    obj["status"] = match r.rt.kind.as_str() {
-        "SelfSubjectAccessReview" => {
-            json!({"allowed": true, "reason": "the sandbox authorizes every request"})
+    let policy = crate::rbac::StorePolicy(&r.cluster.store);
+    let status = match r.rt.kind.as_str() {
+        "SelfSubjectAccessReview" | "SubjectAccessReview" => {
+            crate::rbac::review::access(&policy, &r.user, &obj, None)?
         }
+        "LocalSubjectAccessReview" => {
+            let ns = r.ns();
+            let given = obj["metadata"]["namespace"].as_str().unwrap_or(ns);
+            if given != ns {
+                return Err(ApiError::bad_request(
+                    "the namespace of the provided object does not match the namespace sent on the request",
+                ));
+            }
+            let status = crate::rbac::review::access(&policy, &r.user, &obj, Some(ns))?;
+            obj["metadata"]["namespace"] = json!(ns);
+            status
+        }
+        "SelfSubjectRulesReview" => crate::rbac::review::rules(&policy, &r.user, &obj)?,
         _ => {
             let mut info = json!({"username": r.user.name, "groups": r.user.groups});
             if !r.user.uid.is_empty() {
@@ -471,6 +473,11 @@ fn review(r: &Req) -> Reply {
             json!({"userInfo": info})
         }
     };
+    if !obj["metadata"].is_object() {
+        obj["metadata"] = json!({});
+    }
+    obj["metadata"]["creationTimestamp"] = Value::Null;
+    obj["status"] = status;
     Ok((201, obj))
 }
 

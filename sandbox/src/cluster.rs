@@ -241,6 +241,15 @@ impl Cluster {
             }
             self.store.insert_raw("namespaces", obj);
         }
+        for (key, obj) in crate::rbac::bootstrap::objects() {
+            if self
+                .store
+                .get(key, "", crate::util::name_of(&obj))
+                .is_none()
+            {
+                self.store.insert_raw(key, obj);
+            }
+        }
         let node = self.node_name();
         if self.store.get("nodes", "", &node).is_none() {
             let now = now_rfc3339();

@@ -147,6 +147,9 @@ const BUILTINS: &[Builtin] = &[
     Builtin("storage.k8s.io", "v1", "storageclasses", "StorageClass", &["sc"], 0),
     Builtin("scheduling.k8s.io", "v1", "priorityclasses", "PriorityClass", &["pc"], 0),
     Builtin("authorization.k8s.io", "v1", "selfsubjectaccessreviews", "SelfSubjectAccessReview", &[], REVIEW),
+    Builtin("authorization.k8s.io", "v1", "selfsubjectrulesreviews", "SelfSubjectRulesReview", &[], REVIEW),
+    Builtin("authorization.k8s.io", "v1", "subjectaccessreviews", "SubjectAccessReview", &[], REVIEW),
+    Builtin("authorization.k8s.io", "v1", "localsubjectaccessreviews", "LocalSubjectAccessReview", &[], NS | REVIEW),
     Builtin("authentication.k8s.io", "v1", "selfsubjectreviews", "SelfSubjectReview", &[], REVIEW),
 ];
 

@@ -35,9 +35,38 @@ pub async fn handle(
         tokio::time::sleep(cluster.faults.latency).await;
     }
     let token = bearer(&req).unwrap_or_default();
-    let Some(user) = cluster.authenticate(&token) else {
+    let Some(caller) = cluster.authenticate(&token) else {
         return Ok(error(&ApiError::unauthorized()));
     };
+    let policy = crate::rbac::StorePolicy(&cluster.store);
+    let user =
+        match crate::impersonation::acting_user(&policy, caller, req.headers(), req.uri().path()) {
+            Ok(user) => user,
+            Err(crate::impersonation::Refusal::Api(e)) => return Ok(error(&e)),
+            Err(crate::impersonation::Refusal::Internal(text)) => {
+                let mut r = Response::new(crate::http::full(text));
+                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
+                r.headers_mut().insert(
+                    header::CONTENT_TYPE,
+                    header::HeaderValue::from_static("text/plain; charset=utf-8"),
+                );
+                return Ok(r);
+            }
+        };
+    // The superuser group is allowed before any policy object is read, as on a real server.
+    if !crate::rbac::is_superuser(&user) {
+        let query = Query::parse(req.uri().query());
+        let attrs =
+            crate::request_info::attributes(req.method().as_str(), req.uri().path(), &query);
+        let decision = crate::rbac::authorize(&policy, &user, &attrs);
+        if !decision.allowed {
+            return Ok(error(&crate::rbac::forbidden(
+                &user,
+                &attrs,
+                &decision.reason,
+            )));
+        }
+    }
     let write = match *req.method() {
         Method::POST => Some("create"),
         Method::PUT => Some("update"),

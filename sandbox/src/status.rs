@@ -183,11 +183,12 @@ impl ApiError {
             "status": "Failure",
             "message": self.message,
             "reason": self.reason,
-            "code": self.code,
         });
+        // metav1.Status's field order: details before code.
         if let Some(d) = &self.details {
             v["details"] = (**d).clone();
         }
+        v["code"] = json!(self.code);
         v
     }
 }

@@ -81,6 +81,28 @@ async fn service_account_token_authenticates_and_bogus_token_is_refused() {
     assert_eq!(out.stdout.trim(), "serviceaccount/reader created");
     let token = sa_token(&env, "c1", "istio-system", "reader").await;
     let arg = format!("--token={token}");
+    // Authenticated, but no binding lets the account read its namespace yet.
+    let refused = env
+        .kubectl("c1", &[&arg, "get", "ns", "istio-system", "-o", "name"])
+        .await;
+    assert!(
+        refused.stderr.contains(r#"namespaces "istio-system" is forbidden: User "system:serviceaccount:istio-system:reader" cannot get resource "namespaces" in API group "" in the namespace "istio-system""#),
+        "{refused:?}"
+    );
+    env.kubectl(
+        "c1",
+        &[
+            "create",
+            "rolebinding",
+            "reader-view",
+            "-n",
+            "istio-system",
+            "--clusterrole=view",
+            "--serviceaccount=istio-system:reader",
+        ],
+    )
+    .await
+    .ok();
     let ns = env
         .kubectl("c1", &[&arg, "get", "ns", "istio-system", "-o", "name"])
         .await

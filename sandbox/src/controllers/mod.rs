@@ -23,6 +23,7 @@ const DS: &str = "daemonsets.apps";
 const JOB: &str = "jobs.batch";
 
 mod accounts;
+mod aggregation;
 mod root_ca;
 mod services;
 mod timers;
@@ -150,6 +151,7 @@ impl Controllers {
         for (key, obj) in self.store().all() {
             self.on_event(&Event::new(0, EventType::Added, key, obj, None));
         }
+        self.aggregate_cluster_roles();
     }
 
     /// The garbage collector's and namespace controller's part: terminating owners and
@@ -243,6 +245,8 @@ impl Controllers {
                 self.ensure_root_ca(&name);
             }
             "configmaps" if name == root_ca::NAME => self.ensure_root_ca(&ns),
+            // A resync (rv 0) aggregates once, after every object was seen.
+            crate::rbac::CLUSTER_ROLES if e.rv != 0 => self.aggregate_cluster_roles(),
             _ => {}
         }
     }
