@@ -292,6 +292,108 @@ fn a_run_on_a_cluster_is_listed_shown_and_resumed_from_another_machine() {
     assert_eq!(cluster.leases(), "");
 }
 
+/// A kubeconfig for cluster1 that authenticates as the shipped manifest's service account, with
+/// a token the cluster mints for it.
+fn service_account_kubeconfig(cluster: &Cluster) -> PathBuf {
+    let token = cluster.scratch.kubectl(
+        "sbx",
+        None,
+        &["-n", "meshbook", "create", "token", "meshbook"],
+    );
+    assert_eq!(token.code, 0, "{}", token.all());
+    let path = cluster.scratch.path().join("service-account-kubeconfig");
+    std::fs::copy(cluster.kubeconfig(), &path).unwrap();
+    let user = format!("cluster1{}", meshbook_sandbox::ADMIN_USER_SUFFIX);
+    let set = runkit::kubectl(
+        cluster.scratch.path(),
+        path.to_str().unwrap(),
+        None,
+        &[
+            "config",
+            "set-credentials",
+            &user,
+            "--token",
+            token.stdout.trim(),
+        ],
+    );
+    assert_eq!(set.code, 0, "{}", set.all());
+    let who = runkit::kubectl(
+        cluster.scratch.path(),
+        path.to_str().unwrap(),
+        None,
+        &[
+            "auth",
+            "whoami",
+            "-o",
+            "jsonpath={.status.userInfo.username}",
+        ],
+    );
+    assert_eq!(
+        who.stdout,
+        "system:serviceaccount:meshbook:meshbook",
+        "{}",
+        who.all()
+    );
+    path
+}
+
+#[test]
+fn the_shipped_role_is_all_a_service_account_needs_to_drive_runs() {
+    let cluster = Cluster::up(&[]);
+    let kubeconfig = service_account_kubeconfig(&cluster);
+    let (a, b) = (cluster.machine("a"), cluster.machine("b"));
+    let as_account = |m: &Machine, args: &[&str]| {
+        let mut c = m.cmd(args);
+        c.env("KUBECONFIG", &kubeconfig);
+        finish(c, None)
+    };
+    let runbook = a.runbook(NEEDS_READY);
+    let started = as_account(&a, &["run", &runbook, "-p", SEED, "--log-format", "plain"]);
+    assert_eq!(started.code, 1, "b fails on a: {}", started.all());
+    let run = run_id(&started.stdout);
+    // The other machine has neither the runbook file nor the working directory.
+    std::fs::remove_dir_all(a.work()).unwrap();
+    std::fs::remove_file(&runbook).unwrap();
+    let listed = as_account(&b, &["runs"]);
+    assert_eq!(listed.code, 0, "{}", listed.all());
+    assert!(listed.stdout.contains(&run), "{}", listed.all());
+    let log = as_account(&b, &["logs", &run, "b"]);
+    assert_eq!(log.code, 0, "{}", log.all());
+    std::fs::write(b.work().join("ready"), "").unwrap();
+    let resumed = as_account(&b, &["resume", &run, "--log-format", "plain"]);
+    assert_eq!(resumed.code, 0, "{}", resumed.all());
+    assert_eq!(
+        std::fs::read_to_string(b.work().join("ran")).unwrap(),
+        "b\nc\n"
+    );
+    let shown = as_account(&b, &["status", &run, "-o", "json"]);
+    assert_eq!(shown.code, 0, "{}", shown.all());
+    assert_eq!(cluster.leases(), "", "the lock was released");
+
+    // Without the binding the same account may do nothing with runs, and says so.
+    let unbound = cluster.scratch.kubectl(
+        "sbx",
+        None,
+        &[
+            "-n",
+            "meshbook",
+            "delete",
+            "rolebinding",
+            "meshbook-run-state",
+        ],
+    );
+    assert_eq!(unbound.code, 0, "{}", unbound.all());
+    let refused = as_account(&b, &["runs"]);
+    assert_eq!(refused.code, 1, "{}", refused.all());
+    assert!(
+        refused.stderr.contains("forbidden")
+            && (refused.stderr).contains("system:serviceaccount:meshbook:meshbook")
+            && (refused.stderr).contains("deploy/run-state-rbac.yaml"),
+        "{}",
+        refused.all()
+    );
+}
+
 /// `a` runs once; `b` waits (at most 30 s) for a file `go` in its working directory, after
 /// marking that it started; `c` ends the run.
 const WAITS_FOR_GO: &str = r#"apiVersion: meshbook/v1
