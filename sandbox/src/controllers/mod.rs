@@ -31,15 +31,17 @@ mod workloads;
 
 /// Runs the controllers of one cluster until `shutdown` turns true.
 pub fn spawn(cluster: Arc<Cluster>, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let ctl = Controllers {
+        cluster,
+        timers: Arc::new(Mutex::new(HashSet::new())),
+        shutdown: shutdown.clone(),
+    };
+    let mut changes = ctl.cluster.store.subscribe();
+    let mut cursor = ctl.cluster.store.current_rv();
+    // Before the cluster serves its first request, as a real cluster has long been reconciled
+    // by then: default ServiceAccounts, every namespace's root CA bundle, aggregated roles.
+    ctl.resync();
     tokio::spawn(async move {
-        let ctl = Controllers {
-            cluster,
-            timers: Arc::new(Mutex::new(HashSet::new())),
-            shutdown: shutdown.clone(),
-        };
-        let mut changes = ctl.cluster.store.subscribe();
-        let mut cursor = ctl.cluster.store.current_rv();
-        ctl.resync();
         loop {
             changes.borrow_and_update();
             match ctl.cluster.store.events_since(cursor) {
