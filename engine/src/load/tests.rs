@@ -83,7 +83,11 @@ fn generated(n: usize, width: usize) -> String {
 #[test]
 fn the_shipped_and_generated_runbooks_are_read_directly_into_the_same_model() {
     for (path, text) in runbooks() {
-        assert!(by_subset(&text), "{} was not read by the subset", path.display());
+        assert!(
+            by_subset(&text),
+            "{} was not read by the subset",
+            path.display()
+        );
     }
     for (n, width) in [(1, 1), (50, 1), (200, 10)] {
         assert!(by_subset(&generated(n, width)), "generated {n}x{width}");
@@ -106,7 +110,10 @@ fn every_corpus_runbook_reads_alike_either_way() {
         }
     }
     // Mistakes that only validation finds (a cycle, an unknown `needs`) load directly.
-    assert!(direct > 10 && subset > 10, "{direct} {subset} corpus runbooks read directly");
+    assert!(
+        direct > 10 && subset > 10,
+        "{direct} {subset} corpus runbooks read directly"
+    );
 }
 
 const BASE: &str = "\
@@ -252,7 +259,10 @@ fn mutated_runbooks_read_alike_either_way() {
         }
     }
     // Dropping an optional line, or giving a string field another string, keeps it readable.
-    assert!(read_directly > 10 && subset > 10, "{read_directly} {subset}");
+    assert!(
+        read_directly > 10 && subset > 10,
+        "{read_directly} {subset}"
+    );
 }
 
 #[test]
