@@ -383,7 +383,6 @@ fn escape(rest: &str) -> Result<(char, usize)> {
         Some(b' ') => ' ',
         Some(b'"') => '"',
         Some(b'/') => '/',
-        Some(b'\'') => '\'',
         Some(b'\\') => '\\',
         Some(b'N') => '\u{85}',
         Some(b'_') => '\u{a0}',

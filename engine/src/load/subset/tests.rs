@@ -152,6 +152,7 @@ const SCALARS: &[&str] = &[
     "\"nl\\n\\\\ \\\" \\/ \\0 \\a \\e \\N \\_ \\L \\P\"",
     "\"\\x41\\u00e9\\U0001F600\"",
     "\"\\ud800\"",
+    "\"\\'\"",
     "\"\\q\"",
     "\"a\\",
     "'unclosed",
@@ -322,6 +323,7 @@ fn what_the_subset_leaves_out_is_refused() {
         "~: v\n",
         "k: |\n\tx\n",
         "k: \"\\ud800\"\n",
+        "k: \"\\'\"\n",
         "k: 'a'#c\n",
         "k: [a]#c\n",
     ];
@@ -339,4 +341,65 @@ fn nesting_deeper_than_the_limit_is_left_to_serde_yaml() {
     };
     assert!(same(&deep(super::DEPTH)));
     assert!(from_str::<Tree>(&deep(super::DEPTH + 1)).is_none());
+}
+
+/// Small edits (one to three) of a runbook-like text with YAML's significant characters: whatever the
+/// subset still reads, serde_yaml reads alike.
+#[test]
+fn edited_texts_read_as_serde_yaml_reads_them() {
+    let text = "\
+---
+# a runbook
+k: v
+metadata: {name: r, title: 'it''s', n: [a, \"b\\tc\"]}
+steps:
+  - id: a
+    needs: []
+    shell: |
+      echo \"$X\" # not a comment
+        more
+    outputs:
+      X: {type: string}
+  - id: b
+    kube.wait:
+      context: c
+      name: x y
+l:
+- 1
+- |+
+  kept
+
+end: ~
+";
+    let alphabet = [
+        " ", "\n", "-", ":", "#", "'", "\"", "[", "]", "{", "}", ",", "|", ">", "\t", "a", "1",
+        "\\", "- ", ": ", "  ", "&", "!", "?", "2",
+    ];
+    // A fixed linear congruential sequence: the same edits every run.
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    let mut next = |n: usize| {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1);
+        (seed >> 33) as usize % n
+    };
+    let mut read = 0;
+    for _ in 0..6000 {
+        let mut edited = text.to_string();
+        for _ in 0..1 + next(3) {
+            let chars: Vec<usize> = edited.char_indices().map(|(i, _)| i).collect();
+            let at = chars[next(chars.len())];
+            match next(3) {
+                0 => edited.insert_str(at, alphabet[next(alphabet.len())]),
+                1 => {
+                    edited.remove(at);
+                }
+                _ => {
+                    edited.remove(at);
+                    edited.insert_str(at, alphabet[next(alphabet.len())]);
+                }
+            }
+        }
+        read += usize::from(same(&edited));
+    }
+    assert!(same(text));
+    assert!(read > 1000, "{read}");
 }
