@@ -281,6 +281,20 @@ impl<'de> Deserializer<'de> for Node<'_, 'de> {
     }
 }
 
+/// `seed` read from the node `value` at `reader`.
+fn read<'de, S: DeserializeSeed<'de>>(
+    seed: S,
+    reader: &mut Reader<'de>,
+    value: Value<'de>,
+    depth: usize,
+) -> Result<S::Value> {
+    seed.deserialize(Node {
+        reader,
+        value,
+        depth,
+    })
+}
+
 /// The entries of a block mapping at column `indent`.
 struct BlockMap<'a, 'de> {
     reader: &'a mut Reader<'de>,
@@ -298,22 +312,12 @@ impl<'de> MapAccess<'de> for BlockMap<'_, 'de> {
             _ => return Ok(None),
         }
         let key = self.reader.key(false)?;
-        self.node(seed, Value::Scalar(key)).map(Some)
+        read(seed, self.reader, Value::Scalar(key), self.depth).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
         let value = block_value(self.reader, self.indent, true)?;
-        self.node(seed, value)
-    }
-}
-
-impl<'de> BlockMap<'_, 'de> {
-    fn node<S: DeserializeSeed<'de>>(&mut self, seed: S, value: Value<'de>) -> Result<S::Value> {
-        seed.deserialize(Node {
-            reader: self.reader,
-            value,
-            depth: self.depth,
-        })
+        read(seed, self.reader, value, self.depth)
     }
 }
 
@@ -336,12 +340,7 @@ impl<'de> SeqAccess<'de> for BlockSeq<'_, 'de> {
         }
         self.reader.pos += 1;
         let value = block_value(self.reader, self.indent, false)?;
-        seed.deserialize(Node {
-            reader: self.reader,
-            value,
-            depth: self.depth,
-        })
-        .map(Some)
+        read(seed, self.reader, value, self.depth).map(Some)
     }
 }
 
@@ -400,11 +399,7 @@ impl<'de> Flow<'_, 'de> {
             },
             _ => Value::Scalar(self.reader.scalar(true)?),
         };
-        seed.deserialize(Node {
-            reader: self.reader,
-            value,
-            depth: self.depth,
-        })
+        read(seed, self.reader, value, self.depth)
     }
 }
 
@@ -432,22 +427,13 @@ impl<'de> MapAccess<'de> for Flow<'_, 'de> {
             return Err(Doubt);
         }
         self.reader.blanks()?;
-        seed.deserialize(Node {
-            reader: self.reader,
-            value: Value::Scalar(key),
-            depth: self.depth,
-        })
-        .map(Some)
+        read(seed, self.reader, Value::Scalar(key), self.depth).map(Some)
     }
 
     fn next_value_seed<V: DeserializeSeed<'de>>(&mut self, seed: V) -> Result<V::Value> {
         if matches!(self.reader.peek(), b',' | b'}') {
             // `{key: }`: a null.
-            return seed.deserialize(Node {
-                reader: self.reader,
-                value: Value::Empty,
-                depth: self.depth,
-            });
+            return read(seed, self.reader, Value::Empty, self.depth);
         }
         self.node(seed)
     }
