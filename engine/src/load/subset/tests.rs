@@ -403,3 +403,26 @@ end: ~
     assert!(same(text));
     assert!(read > 1000, "{read}");
 }
+
+/// The shipped runbooks, the corpus and the fixtures, node for node and byte for byte.
+#[test]
+fn runbooks_read_as_serde_yaml_reads_them() {
+    let repo = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut shipped = 0;
+    for entry in std::fs::read_dir(repo.join("runbooks")).unwrap() {
+        let path = entry.unwrap().path().join("runbook.yaml");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            assert!(same(&text), "{} is not read", path.display());
+            shipped += 1;
+        }
+    }
+    assert!(shipped >= 4, "{shipped}");
+    let mut read = 0;
+    for dir in ["tests/corpus", "engine/tests/fixtures"] {
+        for entry in std::fs::read_dir(repo.join(dir)).unwrap() {
+            let text = std::fs::read_to_string(entry.unwrap().path()).unwrap();
+            read += usize::from(same(&text));
+        }
+    }
+    assert!(read > 20, "{read}");
+}
