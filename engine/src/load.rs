@@ -18,6 +18,7 @@ use crate::suggest;
 mod direct;
 mod errors;
 mod strict;
+mod subset;
 
 use errors::{child, key_path, path_error, quoted_list, syntax_error, too_deep};
 

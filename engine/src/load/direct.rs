@@ -11,6 +11,7 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, IntoDeserializer, Map
 
 use super::StepCommon;
 use super::strict::Strict;
+use super::subset;
 use crate::model::{
     API_VERSION, Action, Defaults, KIND_KEYS, Metadata, ParamSpec, Range, Requires, Runbook,
 };
@@ -34,10 +35,30 @@ struct Document {
     finally: Option<Vec<DirectStep>>,
 }
 
-/// The runbook in `text`, if it has no problem at all.
+/// The runbook in `text`, if it has no problem at all: read by the subset reader, or by
+/// serde_yaml when that has any doubt.
 pub(super) fn read(text: &str) -> Option<Runbook> {
-    let doc =
-        Document::deserialize(Strict::new(serde_yaml::Deserializer::from_str(text), text)).ok()?;
+    read_by(text, Reader::Subset).or_else(|| read_by(text, Reader::SerdeYaml))
+}
+
+/// Which reader gives the model the text.
+#[derive(Clone, Copy, Debug)]
+pub(super) enum Reader {
+    /// [`subset`]: the plain YAML runbooks are written in, streamed.
+    Subset,
+    /// serde_yaml, through [`Strict`]: any YAML.
+    SerdeYaml,
+}
+
+/// The runbook in `text`, if `reader` reads it and it has no problem at all.
+pub(super) fn read_by(text: &str, reader: Reader) -> Option<Runbook> {
+    let doc: Document = match reader {
+        Reader::Subset => subset::from_str(text)?,
+        Reader::SerdeYaml => {
+            let de = serde_yaml::Deserializer::from_str(text);
+            Document::deserialize(Strict::new(de, text)).ok()?
+        }
+    };
     let well_formed = doc.api_version == API_VERSION
         && doc.kind == "Runbook"
         && !doc.metadata.name.trim().is_empty();

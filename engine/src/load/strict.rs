@@ -10,6 +10,7 @@
 //! a list or mapping is expected) is refused: the caller then reads the text the collecting way,
 //! which reports it exactly.
 
+use std::borrow::Cow;
 use std::collections::HashSet;
 use std::fmt;
 
@@ -21,19 +22,38 @@ use serde::de::{
 /// A deserializer that passes on only what a `Value` tree of the same text would.
 pub(super) struct Strict<D> {
     de: D,
-    /// The text has no tags (no `!` at all): a scalar is then its text and nothing else, so a
-    /// string is taken as read unless serde_yaml would make it a null, boolean or number,
-    /// which skips resolving every string against those.
-    untagged: bool,
+    strings: Strings,
+}
+
+/// How the wrapped deserializer's strings are told from scalars a `Value` tree makes something
+/// else.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum Strings {
+    /// serde_yaml on a text with tags: every scalar is resolved as the `Value` tree would.
+    Resolved,
+    /// serde_yaml on a text without tags (no `!` at all): a scalar is then its text and nothing
+    /// else, so a string is taken as read unless serde_yaml would make it a null, boolean or
+    /// number, which skips resolving every string against those.
+    Untagged,
+    /// The wrapped deserializer's `deserialize_str` gives only what a `Value` tree holds as a
+    /// string, quoted `"12"` included.
+    Exact,
 }
 
 impl<'de, D: Deserializer<'de>> Strict<D> {
-    /// Reads `text` through `de`.
+    /// Reads `text` through serde_yaml's `de`.
     pub(super) fn new(de: D, text: &str) -> Self {
-        Strict {
-            de,
-            untagged: !text.contains('!'),
-        }
+        let strings = if text.contains('!') {
+            Strings::Resolved
+        } else {
+            Strings::Untagged
+        };
+        Strict::with(de, strings)
+    }
+
+    /// Reads through `de`, whose strings are told apart as `strings` says.
+    pub(super) fn with(de: D, strings: Strings) -> Self {
+        Strict { de, strings }
     }
 }
 
@@ -41,7 +61,7 @@ impl<'de, D: Deserializer<'de>> Strict<D> {
 /// (`~`, `null`), a boolean (`true`, `False`) or a number (`12`, `0x1F`, `-.inf`, `1e3`, `.5`):
 /// every number starts with a digit, a sign or a dot. A quoted `"12"` is a string too, but
 /// `deserialize_str` does not say it was quoted: it is refused, and read the collecting way.
-fn surely_string(v: &str) -> bool {
+pub(super) fn surely_string(v: &str) -> bool {
     !matches!(
         v.as_bytes().first(),
         None | Some(b'0'..=b'9' | b'+' | b'-' | b'.')
@@ -73,19 +93,19 @@ fn refused<E: de::Error>() -> E {
 
 impl<'de, D: Deserializer<'de>> Strict<D> {
     fn want<V: Visitor<'de>>(self, want: Want, visitor: V) -> Result<V::Value, D::Error> {
-        let untagged = self.untagged;
+        let strings = self.strings;
         self.de.deserialize_any(Only {
             want,
             visitor,
-            untagged,
+            strings,
         })
     }
 
     fn string<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
-        if self.untagged {
-            self.de.deserialize_str(Plain(visitor))
-        } else {
-            self.want(Want::Str, visitor)
+        match self.strings {
+            Strings::Resolved => self.want(Want::Str, visitor),
+            Strings::Untagged => self.de.deserialize_str(Plain(visitor)),
+            Strings::Exact => self.de.deserialize_str(visitor),
         }
     }
 }
@@ -136,8 +156,8 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
 
     fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
         // serde_yaml's test for null is the one that makes a `Value::Null`.
-        let untagged = self.untagged;
-        self.de.deserialize_option(Optional { visitor, untagged })
+        let strings = self.strings;
+        self.de.deserialize_option(Optional { visitor, strings })
     }
 
     fn deserialize_unit_struct<V: Visitor<'de>>(
@@ -198,7 +218,7 @@ impl<'de, D: Deserializer<'de>> Deserializer<'de> for Strict<D> {
 struct Only<V> {
     want: Want,
     visitor: V,
-    untagged: bool,
+    strings: Strings,
 }
 
 impl<V> Only<V> {
@@ -268,7 +288,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Only<V> {
         self.takes(Want::Seq)?;
         self.visitor.visit_seq(StrictSeq {
             seq,
-            untagged: self.untagged,
+            strings: self.strings,
         })
     }
 
@@ -277,7 +297,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Only<V> {
         self.visitor.visit_map(StrictMap {
             map,
             keys: Keys::default(),
-            untagged: self.untagged,
+            strings: self.strings,
         })
     }
 
@@ -316,7 +336,7 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Plain<V> {
 /// `deserialize_option`'s answer, the value inside wrapped again.
 struct Optional<V> {
     visitor: V,
-    untagged: bool,
+    strings: Strings,
 }
 
 impl<'de, V: Visitor<'de>> Visitor<'de> for Optional<V> {
@@ -331,33 +351,27 @@ impl<'de, V: Visitor<'de>> Visitor<'de> for Optional<V> {
     }
 
     fn visit_some<D: Deserializer<'de>>(self, de: D) -> Result<Self::Value, D::Error> {
-        self.visitor.visit_some(Strict {
-            de,
-            untagged: self.untagged,
-        })
+        self.visitor.visit_some(Strict::with(de, self.strings))
     }
 }
 
 /// A seed whose deserializer is wrapped.
 struct StrictSeed<S> {
     seed: S,
-    untagged: bool,
+    strings: Strings,
 }
 
 impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for StrictSeed<S> {
     type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<S::Value, D::Error> {
-        self.seed.deserialize(Strict {
-            de,
-            untagged: self.untagged,
-        })
+        self.seed.deserialize(Strict::with(de, self.strings))
     }
 }
 
 struct StrictSeq<A> {
     seq: A,
-    untagged: bool,
+    strings: Strings,
 }
 
 impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for StrictSeq<A> {
@@ -369,7 +383,7 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for StrictSeq<A> {
     ) -> Result<Option<S::Value>, A::Error> {
         self.seq.next_element_seed(StrictSeed {
             seed,
-            untagged: self.untagged,
+            strings: self.strings,
         })
     }
 
@@ -379,13 +393,13 @@ impl<'de, A: SeqAccess<'de>> SeqAccess<'de> for StrictSeq<A> {
 }
 
 /// A mapping whose keys must be strings, each once (a `Value::Mapping` refuses a repeated key).
-struct StrictMap<A> {
+struct StrictMap<'de, A> {
     map: A,
-    keys: Keys,
-    untagged: bool,
+    keys: Keys<'de>,
+    strings: Strings,
 }
 
-impl<'de, A: MapAccess<'de>> MapAccess<'de> for StrictMap<A> {
+impl<'de, A: MapAccess<'de>> MapAccess<'de> for StrictMap<'de, A> {
     type Error = A::Error;
 
     fn next_key_seed<S: DeserializeSeed<'de>>(
@@ -395,14 +409,14 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for StrictMap<A> {
         self.map.next_key_seed(KeySeed {
             seed,
             keys: &mut self.keys,
-            untagged: self.untagged,
+            strings: self.strings,
         })
     }
 
     fn next_value_seed<S: DeserializeSeed<'de>>(&mut self, seed: S) -> Result<S::Value, A::Error> {
         self.map.next_value_seed(StrictSeed {
             seed,
-            untagged: self.untagged,
+            strings: self.strings,
         })
     }
 
@@ -411,62 +425,63 @@ impl<'de, A: MapAccess<'de>> MapAccess<'de> for StrictMap<A> {
     }
 }
 
-/// The keys of one mapping so far. Most mappings have a few keys, searched in a list; a long
-/// one (`params`, `outputs`) moves them to a set, so that no mapping costs the square of its size.
+/// The keys of one mapping so far, borrowed from the text where the deserializer lends them.
+/// Most mappings have a few keys, searched in a list; a long one (`params`, `outputs`) moves
+/// them to a set, so that no mapping costs the square of its size.
 #[derive(Default)]
-struct Keys {
-    few: Vec<String>,
-    many: HashSet<String>,
+struct Keys<'de> {
+    few: Vec<Cow<'de, str>>,
+    many: HashSet<Cow<'de, str>>,
 }
 
-impl Keys {
+impl<'de> Keys<'de> {
     const FEW: usize = 16;
 
     /// Whether `key` is new, remembering it.
-    fn insert(&mut self, key: &str) -> bool {
-        if self.few.iter().any(|k| k == key) || self.many.contains(key) {
+    fn insert(&mut self, key: Cow<'de, str>) -> bool {
+        if self.few.contains(&key) || self.many.contains(&key) {
             return false;
         }
         if self.few.len() < Self::FEW {
-            self.few.push(key.to_string());
+            self.few.push(key);
         } else {
-            self.many.insert(key.to_string());
+            self.many.insert(key);
         }
         true
     }
 }
 
-struct KeySeed<'k, S> {
+struct KeySeed<'k, 'de, S> {
     seed: S,
-    keys: &'k mut Keys,
-    untagged: bool,
+    keys: &'k mut Keys<'de>,
+    strings: Strings,
 }
 
-impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, S> {
+impl<'de, S: DeserializeSeed<'de>> DeserializeSeed<'de> for KeySeed<'_, 'de, S> {
     type Value = S::Value;
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<S::Value, D::Error> {
         let KeySeed {
             seed,
             keys,
-            untagged,
+            strings,
         } = self;
         let visitor = KeyVisitor { seed, keys };
-        if untagged {
-            d.deserialize_str(Plain(visitor))
-        } else {
-            d.deserialize_any(visitor)
+        match strings {
+            Strings::Resolved => d.deserialize_any(visitor),
+            Strings::Untagged => d.deserialize_str(Plain(visitor)),
+            Strings::Exact => d.deserialize_str(visitor),
         }
     }
 }
 
 /// Takes a string key once, and hands it to the seed.
-struct KeyVisitor<'k, S> {
+struct KeyVisitor<'k, 'de, S> {
     seed: S,
-    keys: &'k mut Keys,
+    keys: &'k mut Keys<'de>,
 }
 
-impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for KeyVisitor<'_, S> {
+impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for KeyVisitor<'_, 'de, S> {
     type Value = S::Value;
 
     fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
@@ -474,7 +489,7 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for KeyVisitor<'_, S> {
     }
 
     fn visit_borrowed_str<E: de::Error>(self, v: &'de str) -> Result<S::Value, E> {
-        if !self.keys.insert(v) {
+        if !self.keys.insert(Cow::Borrowed(v)) {
             return Err(refused());
         }
         self.seed
@@ -482,7 +497,7 @@ impl<'de, S: DeserializeSeed<'de>> Visitor<'de> for KeyVisitor<'_, S> {
     }
 
     fn visit_str<E: de::Error>(self, v: &str) -> Result<S::Value, E> {
-        if !self.keys.insert(v) {
+        if !self.keys.insert(Cow::Owned(v.to_string())) {
             return Err(refused());
         }
         self.seed.deserialize(de::value::StrDeserializer::new(v))

@@ -4,21 +4,32 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{collect, direct, load};
+use super::direct::{self, Reader};
+use super::{collect, load};
 
-/// Holds `text` to the rule, and says whether the direct path read it.
+/// Holds `text` to the rule, and says whether the direct path read it: whatever either reader
+/// (the subset reader, serde_yaml) reads is the model the collecting path reads.
 fn agree(text: &str) -> bool {
-    let Some(runbook) = direct::read(text) else {
+    let read = [Reader::Subset, Reader::SerdeYaml].map(|r| direct::read_by(text, r));
+    if read.iter().all(Option::is_none) {
+        assert!(direct::read(text).is_none());
         return false;
-    };
+    }
     let collected = collect(text).unwrap_or_else(|d| panic!("read directly, refused: {d:?}"));
     assert!(
         collected.diagnostics.is_empty() && collected.unreadable.is_empty(),
         "read directly, but: {:?}\n{text}",
         collected.diagnostics
     );
-    assert_eq!(runbook, collected.runbook, "{text}");
+    for runbook in read.iter().flatten() {
+        assert_eq!(runbook, &collected.runbook, "{text}");
+    }
     true
+}
+
+/// Whether the subset reader reads `text` (holding it to the rule).
+fn by_subset(text: &str) -> bool {
+    agree(text) && direct::read_by(text, Reader::Subset).is_some()
 }
 
 fn repo() -> PathBuf {
@@ -72,10 +83,14 @@ fn generated(n: usize, width: usize) -> String {
 #[test]
 fn the_shipped_and_generated_runbooks_are_read_directly_into_the_same_model() {
     for (path, text) in runbooks() {
-        assert!(agree(&text), "{} was not read directly", path.display());
+        assert!(
+            by_subset(&text),
+            "{} was not read by the subset",
+            path.display()
+        );
     }
     for (n, width) in [(1, 1), (50, 1), (200, 10)] {
-        assert!(agree(&generated(n, width)), "generated {n}x{width}");
+        assert!(by_subset(&generated(n, width)), "generated {n}x{width}");
     }
     // A byte order mark is dropped before either path reads.
     let text = format!("\u{feff}{}", generated(3, 1));
@@ -84,17 +99,21 @@ fn the_shipped_and_generated_runbooks_are_read_directly_into_the_same_model() {
 
 #[test]
 fn every_corpus_runbook_reads_alike_either_way() {
-    let mut direct = 0;
+    let (mut direct, mut subset) = (0, 0);
     for dir in ["tests/corpus", "engine/tests/fixtures"] {
         for (_, text) in yaml_files(&repo().join(dir)) {
             let text = text.strip_prefix('\u{feff}').unwrap_or(&text);
             if super::errors::too_deep(text).is_none() && agree(text) {
                 direct += 1;
+                subset += usize::from(by_subset(text));
             }
         }
     }
     // Mistakes that only validation finds (a cycle, an unknown `needs`) load directly.
-    assert!(direct > 10, "{direct} corpus runbooks read directly");
+    assert!(
+        direct > 10 && subset > 10,
+        "{direct} {subset} corpus runbooks read directly"
+    );
 }
 
 const BASE: &str = "\
@@ -124,7 +143,7 @@ finally:
 
 #[test]
 fn a_mistake_anywhere_is_left_to_the_collecting_path() {
-    assert!(agree(BASE), "the base case reads directly");
+    assert!(by_subset(BASE), "the base case reads directly");
     let hostile = [
         // Wrong types, deep in a kind body and in the common fields.
         ("kube.wait: {context: c,", "kube.wait: {context: [c],"),
@@ -221,7 +240,7 @@ fn mutated_runbooks_read_alike_either_way() {
     let values = [
         "123", "~", "!x v", "true", "[a, b]", "{a: 1}", "''", "*nope", "&a x",
     ];
-    let mut read_directly = 0;
+    let (mut read_directly, mut subset) = (0, 0);
     for i in 0..lines.len() {
         let without = [&lines[..i], &lines[i + 1..]].concat();
         let twice = [&lines[..=i], &lines[i..]].concat();
@@ -235,11 +254,15 @@ fn mutated_runbooks_read_alike_either_way() {
             }
         }
         for text in variants {
-            read_directly += usize::from(agree(&(text + "\n")));
+            read_directly += usize::from(agree(&(text.clone() + "\n")));
+            subset += usize::from(by_subset(&(text + "\n")));
         }
     }
     // Dropping an optional line, or giving a string field another string, keeps it readable.
-    assert!(read_directly > 10, "{read_directly}");
+    assert!(
+        read_directly > 10 && subset > 10,
+        "{read_directly} {subset}"
+    );
 }
 
 #[test]
