@@ -382,8 +382,11 @@ async fn a_service_account_kubeconfig_reaches_the_cluster() {
         ..support::config(&["c1"])
     })
     .await;
+    // The account may read what it is bound to read, as on a real cluster (the sandbox enforces
+    // RBAC): `view` everywhere, which lets it read namespaces, kube-system's uid among them, by
+    // which a client knows which cluster a context reaches.
     env.apply(
-        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: default}\n",
+        "apiVersion: v1\nkind: ServiceAccount\nmetadata: {name: reader, namespace: default}\n---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRoleBinding\nmetadata: {name: reader-view}\nroleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: view}\nsubjects: [{kind: ServiceAccount, name: reader, namespace: default}]\n",
     )
     .await
     .unwrap();
