@@ -24,7 +24,12 @@ pub fn json(code: u16, v: &Value) -> Response<Body> {
 
 /// A JSON response with an explicit content type.
 pub fn json_typed(code: u16, v: &Value, content_type: &str) -> Response<Body> {
-    let mut r = Response::new(full(v.to_string()));
+    typed(code, full(v.to_string()), content_type)
+}
+
+/// A response of `body` with the given status code and content type.
+pub fn typed(code: u16, body: Body, content_type: &str) -> Response<Body> {
+    let mut r = Response::new(body);
     *r.status_mut() = StatusCode::from_u16(code).unwrap_or(StatusCode::OK);
     if let Ok(ct) = header::HeaderValue::from_str(content_type) {
         r.headers_mut().insert(header::CONTENT_TYPE, ct);

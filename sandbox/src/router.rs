@@ -44,13 +44,8 @@ pub async fn handle(
             Ok(user) => user,
             Err(crate::impersonation::Refusal::Api(e)) => return Ok(error(&e)),
             Err(crate::impersonation::Refusal::Internal(text)) => {
-                let mut r = Response::new(crate::http::full(text));
-                *r.status_mut() = http::StatusCode::INTERNAL_SERVER_ERROR;
-                r.headers_mut().insert(
-                    header::CONTENT_TYPE,
-                    header::HeaderValue::from_static("text/plain; charset=utf-8"),
-                );
-                return Ok(r);
+                let body = crate::http::full(text);
+                return Ok(crate::http::typed(500, body, "text/plain; charset=utf-8"));
             }
         };
     // The superuser group is allowed before any policy object is read, as on a real server.
@@ -129,12 +124,11 @@ async fn route(
     match s.as_slice() {
         ["version"] if get => return Ok(json(200, &crate::version::version_info(cluster.version))),
         ["healthz" | "readyz" | "livez"] if get => {
-            let mut r = Response::new(crate::http::full("ok"));
-            r.headers_mut().insert(
-                header::CONTENT_TYPE,
-                header::HeaderValue::from_static("text/plain"),
-            );
-            return Ok(r);
+            return Ok(crate::http::typed(
+                200,
+                crate::http::full("ok"),
+                "text/plain",
+            ));
         }
         ["api"] if get => return Ok(json(200, &discovery::core_versions())),
         ["apis"] if get => return Ok(json(200, &discovery::group_list(&cluster.types()))),
@@ -259,12 +253,7 @@ async fn route(
         } else {
             crate::http::full("")
         };
-        let mut resp = Response::new(body);
-        resp.headers_mut().insert(
-            header::CONTENT_TYPE,
-            header::HeaderValue::from_static("text/plain"),
-        );
-        return Ok(resp);
+        return Ok(crate::http::typed(200, body, "text/plain"));
     }
     let accept = accept.to_string();
     let agent = req
