@@ -195,7 +195,7 @@ fn processes_left_by_a_killed_driver_are_gone_before_resumed_steps_start() {
          \x20       if [ -n \"$state\" ] && [ \"$state\" != Z ]; then echo alive > verdict; else echo gone > verdict; fi\n\
          \x20     else\n\
          \x20       sleep 300 &\n\
-         \x20       echo $! > first.pid\n\
+         \x20       echo $! > first.tmp && mv first.tmp first.pid  # whole when it appears\n\
          \x20       wait\n\
          \x20     fi\n",
     );
